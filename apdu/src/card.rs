@@ -1,0 +1,1 @@
+//! Host-side card commands and the ID card client.

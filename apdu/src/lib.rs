@@ -1,0 +1,27 @@
+//! The card layer of idcardd: ISO/IEC 7816-4 APDUs, BER-TLV, status words, one transmit
+//! chokepoint, the PC/SC transport and a simulated national ID card.
+//!
+//! Main types:
+//! - [`Command`] / [`RawResponse`] / [`Response`]: the APDU codec (cases 1-4, short and extended).
+//! - [`StatusWord`]: SW1-SW2 as an enum with data-carrying variants.
+//! - [`tlv`]: BER-TLV encode/decode.
+//! - [`Transport`]: raw bytes to a card; [`transport::pcsc`] and [`sim`] implement it.
+//! - [`transmit`]: the one place every APDU goes through (GET RESPONSE, 6Cxx, chaining, logging).
+#![deny(missing_docs)]
+
+pub mod command;
+pub mod error;
+pub mod response;
+pub mod status;
+pub mod tlv;
+pub mod transmit;
+pub mod transport;
+pub mod sm;
+pub mod sim;
+pub mod card;
+
+pub use command::Command;
+pub use error::{Error, TransportError};
+pub use response::{RawResponse, Response};
+pub use status::StatusWord;
+pub use transport::{Capabilities, Transport};

@@ -1,0 +1,1 @@
+//! The simulated national ID card (card side). See `docs/card-profile.md`.

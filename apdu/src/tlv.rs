@@ -1,0 +1,1 @@
+//! BER-TLV (ISO/IEC 7816-4 §6.3 / ISO/IEC 8825-1).

@@ -1,0 +1,1 @@
+//! PC/SC transport (written by the PC/SC work).

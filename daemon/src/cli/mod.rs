@@ -1,0 +1,58 @@
+//! The command line: one module per subcommand.
+
+use clap::{Parser, Subcommand};
+
+pub mod apdu;
+pub mod bench;
+pub mod card;
+pub mod demo;
+pub mod extract;
+pub mod readers;
+pub mod sim;
+
+/// idcardd: smart-card and biometric middleware for national ID card issuance.
+#[derive(Debug, Parser)]
+#[command(name = "idcardd", version, about)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug, -vvv trace with APDUs in hex).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List readers (PC/SC and simulated) and whether a card is present.
+    Readers(readers::Args),
+    /// Card operations (info).
+    #[command(subcommand)]
+    Card(card::Command),
+    /// Send raw APDUs (hex) to a card and print the decoded responses.
+    Apdu(apdu::Args),
+    /// Run a simulated national ID card (e.g. behind vsmartcard-vpcd).
+    #[command(subcommand)]
+    Sim(sim::Command),
+    /// Benchmarks and accuracy reports.
+    #[command(subcommand)]
+    Bench(bench::Command),
+    /// Extract minutiae from a scan and write a template.
+    Extract(extract::Args),
+    /// Show the product end to end on simulated readers (no hardware needed).
+    Demo(demo::Args),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Readers(args) => readers::run(args),
+        Command::Card(cmd) => card::run(cmd),
+        Command::Apdu(args) => apdu::run(args),
+        Command::Sim(cmd) => sim::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Extract(args) => extract::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}

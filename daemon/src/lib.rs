@@ -1,0 +1,7 @@
+//! idcardd: smart-card and biometric middleware for national ID card issuance.
+//!
+//! The binary's subcommands live in [`cli`], one module each.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod logging;

@@ -1,0 +1,1 @@
+//! Extraction as a flat list of pure stages.

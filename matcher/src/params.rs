@@ -1,0 +1,1 @@
+//! Every tuning constant of extraction and comparison, in one place.

@@ -1,0 +1,1 @@
+//! Publishing intermediate results of extraction for debugging and reports.
