@@ -19,6 +19,7 @@ pub mod transport;
 pub mod sm;
 pub mod sim;
 pub mod card;
+pub mod commands;
 
 pub use command::Command;
 pub use error::{Error, TransportError};
