@@ -11,6 +11,7 @@
 
 pub mod command;
 pub mod error;
+pub mod fcp;
 pub mod response;
 pub mod status;
 pub mod tlv;
