@@ -390,7 +390,7 @@ fn cbc_encrypt(key: &AesKey, iv: &[u8; BLOCK], buf: &mut [u8]) -> Result<(), Err
 
 /// AES-CBC decryption in place; the length must be a non-zero multiple of 16.
 fn cbc_decrypt(key: &AesKey, iv: &[u8; BLOCK], buf: &mut [u8]) -> Result<(), ()> {
-    if buf.is_empty() || buf.len() % BLOCK != 0 {
+    if buf.is_empty() || !buf.len().is_multiple_of(BLOCK) {
         return Err(());
     }
     let res = match key {
