@@ -9,6 +9,7 @@ pub mod transparency;
 pub mod extract;
 pub mod template;
 pub mod compare;
+pub mod eval;
 
 pub use minutiae::{Fingerprint, Minutia, MinutiaKind};
 pub use error::Error;

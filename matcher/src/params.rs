@@ -4,4 +4,181 @@
 
 // ===== Extraction =====
 
+/// Resolution (dpi) that extraction works at; scans at other resolutions are rescaled to it first.
+pub const EXTRACT_DPI: u32 = 500;
+/// Smallest accepted image side in pixels (as given, before rescaling).
+pub const MIN_IMAGE_SIDE: u32 = 64;
+/// Largest accepted image side in pixels (as given, before rescaling); bounds memory and time.
+pub const MAX_IMAGE_SIDE: u32 = 2000;
+/// Largest accepted encoded image file in bytes (checked before reading it whole).
+pub const MAX_IMAGE_FILE_BYTES: u64 = 32 << 20;
+/// Lowest accepted declared resolution (dpi).
+pub const MIN_DPI: u32 = 250;
+/// Highest accepted declared resolution (dpi).
+pub const MAX_DPI: u32 = 2000;
+
+/// Every tuning value of extraction, expressed at 500 dpi ([`EXTRACT_DPI`]). `Default` is the
+/// tuned set; the struct exists so that evaluations can vary one value without recompiling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtractParams {
+    /// Side (pixels) of the square blocks of the block grid (orientation, segmentation, Gabor).
+    pub block: usize,
+    /// Radius (blocks) of the window over which block contrast is measured for segmentation.
+    pub segmentation_radius: usize,
+    /// A block is foreground when its contrast exceeds this fraction of the 90th percentile of
+    /// block contrast in the image (adapts to sensors with different dynamic ranges).
+    pub segmentation_relative_contrast: f32,
+    /// ... and when its contrast exceeds this absolute floor (gray levels, standard deviation).
+    pub segmentation_min_contrast: f32,
+    /// ... and when its raw (unsmoothed) orientation coherence exceeds this (rejects smudges
+    /// and noise, which have contrast but no ridge flow).
+    pub segmentation_min_coherence: f32,
+    /// Passes of 3x3-block majority voting that smooth the foreground mask.
+    pub segmentation_smoothing_passes: usize,
+    /// Foreground blocks are eroded by this many blocks: minutiae at the very edge of the print
+    /// are mostly artifacts of ridges cut by the sensor edge.
+    pub border_erosion_blocks: usize,
+    /// Radius (blocks) of the Gaussian that smooths the doubled-angle orientation vectors.
+    pub orientation_smoothing_radius: usize,
+    /// Standard deviation (blocks) of that Gaussian.
+    pub orientation_smoothing_sigma: f32,
+    /// Length (pixels) of the ridge-crossing signature used to measure ridge frequency.
+    pub frequency_window_length: usize,
+    /// Width (pixels, along the ridges) over which that signature is averaged.
+    pub frequency_window_width: usize,
+    /// Shortest plausible ridge period (pixels); measured periods are clamped to it.
+    pub min_ridge_period: f32,
+    /// Longest plausible ridge period (pixels).
+    pub max_ridge_period: f32,
+    /// Radius (blocks) of the averaging that smooths the measured ridge periods.
+    pub frequency_smoothing_radius: usize,
+    /// Number of quantized orientations of the Gabor filter bank (over half a turn).
+    pub gabor_orientations: usize,
+    /// Step (pixels) between the ridge periods of the Gabor filter bank.
+    pub gabor_period_step: f32,
+    /// Radius (pixels) of the Gabor kernels (kernel side is 2 * radius + 1).
+    pub gabor_radius: usize,
+    /// Gaussian envelope standard deviation across the ridges, as a fraction of the ridge period.
+    pub gabor_sigma_across: f32,
+    /// Gaussian envelope standard deviation along the ridges (pixels); larger bridges ridge gaps.
+    pub gabor_sigma_along: f32,
+    /// Connected ridge or valley islands smaller than this (pixels) are flipped in the binary
+    /// image (dots, pores, specks).
+    pub min_island_area: usize,
+    /// Ridges shorter than this (pixels) between two endings are fragments: both endings dropped.
+    pub min_fragment_length: usize,
+    /// Ridges shorter than this (pixels) from an ending to a bifurcation are spurs: dropped
+    /// together with the bifurcation they create.
+    pub min_spur_length: usize,
+    /// Ridges shorter than this (pixels) between two bifurcations are bridges or pore walls:
+    /// both bifurcations dropped.
+    pub min_bridge_length: usize,
+    /// Two endings closer than this (pixels) facing each other are a broken ridge: both dropped.
+    pub max_gap_length: f32,
+    /// Angle tolerance (radians) for the "facing each other" test of a gap.
+    pub gap_angle_tolerance: f32,
+    /// Distance (pixels) along the ridge over which a minutia's direction is traced.
+    pub direction_trace_length: usize,
+    /// Minutiae closer than this (pixels) to each other, more than [`Self::cluster_size`] of
+    /// them, are a noisy cluster and all dropped.
+    pub cluster_radius: f32,
+    /// Neighbour count within [`Self::cluster_radius`] above which a minutia is in a cluster.
+    pub cluster_size: usize,
+    /// Minutiae where the smoothed orientation coherence is below this are dropped.
+    pub min_minutia_coherence: f32,
+    /// At most this many minutiae are kept (the best by quality).
+    pub max_minutiae: usize,
+    /// Foreground area (pixels at 500 dpi) below which the image holds no usable fingerprint.
+    pub min_foreground_area: usize,
+    /// Fewer minutiae than this means no usable fingerprint.
+    pub min_minutiae: usize,
+    /// Foreground area (pixels at 500 dpi) at which the area part of image quality is full.
+    pub quality_full_area: f32,
+}
+
+impl Default for ExtractParams {
+    fn default() -> Self {
+        ExtractParams {
+            block: 8,
+            segmentation_radius: 1,
+            segmentation_relative_contrast: 0.3,
+            segmentation_min_contrast: 6.0,
+            segmentation_min_coherence: 0.15,
+            segmentation_smoothing_passes: 3,
+            border_erosion_blocks: 1,
+            orientation_smoothing_radius: 3,
+            orientation_smoothing_sigma: 1.6,
+            frequency_window_length: 36,
+            frequency_window_width: 12,
+            min_ridge_period: 5.0,
+            max_ridge_period: 15.0,
+            frequency_smoothing_radius: 3,
+            gabor_orientations: 16,
+            gabor_period_step: 1.0,
+            gabor_radius: 7,
+            gabor_sigma_across: 0.45,
+            gabor_sigma_along: 4.0,
+            min_island_area: 20,
+            min_fragment_length: 20,
+            min_spur_length: 14,
+            min_bridge_length: 12,
+            max_gap_length: 16.0,
+            gap_angle_tolerance: 0.7,
+            direction_trace_length: 12,
+            cluster_radius: 10.0,
+            cluster_size: 2,
+            min_minutia_coherence: 0.2,
+            max_minutiae: 120,
+            min_foreground_area: 9000,
+            min_minutiae: 5,
+            quality_full_area: 60_000.0,
+        }
+    }
+}
+
 // ===== Comparison =====
+
+/// Resolution (dpi) that prepared templates are normalized to; all comparison distances below are
+/// pixels at this resolution.
+pub const COMPARE_DPI: f32 = 500.0;
+/// Most minutiae kept per prepared template (highest quality first); bounds the comparison cost
+/// and keeps minutia indices within a byte.
+pub const MAX_PREPARED_MINUTIAE: usize = 128;
+/// Coordinates (after normalization) beyond this magnitude are treated as corrupt and the minutia
+/// is dropped during preparation.
+pub const MAX_COORDINATE: f32 = 20_000.0;
+/// Each minutia gets edges to at most this many nearest neighbours (the local structure).
+pub const EDGE_NEIGHBOURS: usize = 9;
+/// Neighbours farther than this (pixels) are not part of a minutia's local structure.
+pub const EDGE_MAX_LENGTH: f32 = 140.0;
+/// Neighbours closer than this (pixels) are skipped: their relative angles are unstable.
+pub const EDGE_MIN_LENGTH: f32 = 6.0;
+/// Width (pixels) of one edge-length bin of the probe's edge index.
+pub const EDGE_LENGTH_BIN: f32 = 8.0;
+/// Number of relative-angle bins of the probe's edge index (over a full turn).
+pub const EDGE_ANGLE_BINS: usize = 16;
+/// Absolute edge-length tolerance (pixels) when two edges are compared.
+pub const EDGE_LENGTH_TOLERANCE: f32 = 8.0;
+/// Edge-length tolerance proportional to the length (skin distortion grows with distance).
+pub const EDGE_LENGTH_TOLERANCE_RATIO: f32 = 0.08;
+/// Tolerance (radians) on each of the two relative angles of an edge.
+pub const EDGE_ANGLE_TOLERANCE: f32 = 0.35;
+/// Number of best local-structure pairs tried as alignment seeds.
+pub const SEED_COUNT: usize = 10;
+/// Position tolerance (pixels) of a minutia pair near the seed after alignment.
+pub const PAIR_DISTANCE_TOLERANCE: f32 = 14.0;
+/// Extra position tolerance per pixel of distance from the seed (distortion grows outwards).
+pub const PAIR_DISTANCE_TOLERANCE_SLOPE: f32 = 0.08;
+/// Largest position tolerance (pixels) of a minutia pair, however far from the seed.
+pub const PAIR_DISTANCE_TOLERANCE_MAX: f32 = 32.0;
+/// Smallest cell (pixels) of the spatial grid used to find pair partners after alignment; the
+/// grid is coarsened for very spread-out templates so that it stays small.
+pub const PAIR_GRID_CELL: f32 = 32.0;
+/// Direction tolerance (radians) of a minutia pair after alignment.
+pub const PAIR_ANGLE_TOLERANCE: f32 = 0.45;
+/// Margin (pixels) around the other print's minutiae hull within which a minutia counts as lying
+/// in the overlap of both prints.
+pub const OVERLAP_MARGIN: f32 = 16.0;
+/// Minimum overlap minutia count used when normalizing the score, so that a tiny overlap with a
+/// couple of chance pairs cannot score high.
+pub const MIN_OVERLAP_MINUTIAE: f32 = 12.0;

@@ -1,0 +1,199 @@
+//! Small geometry helpers shared by preparation and matching: angles, rigid transforms, hulls.
+
+use std::f32::consts::{PI, TAU};
+
+/// Absolute difference of two angles in [0, 2π), folded into [0, π].
+#[inline]
+pub(crate) fn angle_diff(a: f32, b: f32) -> f32 {
+    let d = (a - b).abs();
+    if d > PI {
+        TAU - d
+    } else {
+        d
+    }
+}
+
+/// Brings any finite angle into [0, 2π).
+#[inline]
+pub(crate) fn normalize_angle(a: f32) -> f32 {
+    let r = a.rem_euclid(TAU);
+    // rem_euclid can round up to exactly TAU for tiny negative inputs.
+    if r >= TAU {
+        0.0
+    } else {
+        r
+    }
+}
+
+/// A rotation by `angle` about the origin followed by a translation: maps probe coordinates into
+/// the candidate's frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rigid {
+    /// Rotation angle in radians (also added to minutia directions).
+    pub angle: f32,
+    /// cos(angle).
+    pub cos: f32,
+    /// sin(angle).
+    pub sin: f32,
+    /// Translation along x after rotation.
+    pub tx: f32,
+    /// Translation along y after rotation.
+    pub ty: f32,
+}
+
+impl Rigid {
+    /// The transform that rotates by `angle` and moves (px, py) onto (cx, cy).
+    pub fn anchored(angle: f32, px: f32, py: f32, cx: f32, cy: f32) -> Rigid {
+        let (sin, cos) = angle.sin_cos();
+        Rigid {
+            angle,
+            cos,
+            sin,
+            tx: cx - (cos * px - sin * py),
+            ty: cy - (sin * px + cos * py),
+        }
+    }
+
+    /// Applies the transform to a point.
+    #[inline]
+    pub fn apply(&self, x: f32, y: f32) -> (f32, f32) {
+        (
+            self.cos * x - self.sin * y + self.tx,
+            self.sin * x + self.cos * y + self.ty,
+        )
+    }
+
+    /// Applies the inverse transform to a point.
+    #[inline]
+    pub fn apply_inverse(&self, x: f32, y: f32) -> (f32, f32) {
+        let (dx, dy) = (x - self.tx, y - self.ty);
+        (self.cos * dx + self.sin * dy, -self.sin * dx + self.cos * dy)
+    }
+
+    /// Least-squares rigid fit (2-D Procrustes without scale) of weighted point pairs
+    /// `(px, py, cx, cy, w)`. Returns `None` when the weights sum to zero.
+    pub fn fit(pairs: impl Iterator<Item = (f32, f32, f32, f32, f32)> + Clone) -> Option<Rigid> {
+        let (mut sw, mut spx, mut spy, mut scx, mut scy) = (0.0f32, 0.0, 0.0, 0.0, 0.0);
+        for (px, py, cx, cy, w) in pairs.clone() {
+            sw += w;
+            spx += w * px;
+            spy += w * py;
+            scx += w * cx;
+            scy += w * cy;
+        }
+        if sw <= 0.0 {
+            return None;
+        }
+        let (mpx, mpy, mcx, mcy) = (spx / sw, spy / sw, scx / sw, scy / sw);
+        let (mut dot, mut cross) = (0.0f32, 0.0f32);
+        for (px, py, cx, cy, w) in pairs {
+            let (ax, ay) = (px - mpx, py - mpy);
+            let (bx, by) = (cx - mcx, cy - mcy);
+            dot += w * (ax * bx + ay * by);
+            cross += w * (ax * by - ay * bx);
+        }
+        let angle = cross.atan2(dot);
+        Some(Rigid::anchored(normalize_angle(angle), mpx, mpy, mcx, mcy))
+    }
+}
+
+/// A convex polygon (counter-clockwise vertices) used to decide which minutiae lie in the area
+/// both prints cover.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hull {
+    /// Vertices in counter-clockwise order.
+    pub vertices: Vec<(f32, f32)>,
+}
+
+impl Hull {
+    /// Convex hull of points (Andrew's monotone chain). Fewer than three distinct points give a
+    /// degenerate hull that `contains` treats by distance to its vertices/segment.
+    pub fn of(points: &[(f32, f32)]) -> Hull {
+        let mut pts: Vec<(f32, f32)> = points.to_vec();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        pts.dedup();
+        if pts.len() < 3 {
+            return Hull { vertices: pts };
+        }
+        let cross = |o: (f32, f32), a: (f32, f32), b: (f32, f32)| {
+            (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+        };
+        let mut hull: Vec<(f32, f32)> = Vec::with_capacity(pts.len() * 2);
+        for &p in pts.iter().chain(pts.iter().rev().skip(1)) {
+            while hull.len() >= 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+        Hull { vertices: hull }
+    }
+
+    /// True when (x, y) is inside the hull or within `margin` pixels of it.
+    pub fn contains(&self, x: f32, y: f32, margin: f32) -> bool {
+        let v = &self.vertices;
+        match v.len() {
+            0 => false,
+            1 | 2 => v
+                .iter()
+                .any(|&(vx, vy)| (vx - x).powi(2) + (vy - y).powi(2) <= margin * margin),
+            n => {
+                for i in 0..n {
+                    let (ax, ay) = v[i];
+                    let (bx, by) = v[(i + 1) % n];
+                    let (ex, ey) = (bx - ax, by - ay);
+                    let len = (ex * ex + ey * ey).sqrt();
+                    if len == 0.0 {
+                        continue;
+                    }
+                    // Signed distance, positive on the inner (left) side of a CCW edge.
+                    let side = (ex * (y - ay) - ey * (x - ax)) / len;
+                    if side < -margin {
+                        return false;
+                    }
+                }
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn angle_diff_wraps() {
+        assert!((angle_diff(0.1, TAU - 0.1) - 0.2).abs() < 1e-5);
+        assert!((angle_diff(1.0, 2.5) - 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fit_recovers_rotation_and_translation() {
+        let truth = Rigid::anchored(0.7, 0.0, 0.0, 30.0, -12.0);
+        let pts = [(0.0, 0.0), (50.0, 10.0), (-20.0, 40.0), (33.0, -70.0)];
+        let pairs: Vec<_> = pts
+            .iter()
+            .map(|&(x, y)| {
+                let (cx, cy) = truth.apply(x, y);
+                (x, y, cx, cy, 1.0)
+            })
+            .collect();
+        let fit = Rigid::fit(pairs.iter().copied()).unwrap();
+        assert!((fit.angle - 0.7).abs() < 1e-4);
+        let (x, y) = fit.apply(10.0, 10.0);
+        let (ex, ey) = truth.apply(10.0, 10.0);
+        assert!((x - ex).abs() < 1e-3 && (y - ey).abs() < 1e-3);
+        let (bx, by) = fit.apply_inverse(x, y);
+        assert!((bx - 10.0).abs() < 1e-3 && (by - 10.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn hull_contains_inside_and_margin() {
+        let h = Hull::of(&[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (5.0, 5.0)]);
+        assert_eq!(h.vertices.len(), 4);
+        assert!(h.contains(5.0, 5.0, 0.0));
+        assert!(!h.contains(12.0, 5.0, 1.0));
+        assert!(h.contains(12.0, 5.0, 3.0));
+    }
+}

@@ -1,0 +1,236 @@
+//! The comparison itself: local-structure votes, seeded alignment, pairing and score.
+//!
+//! 1. Every candidate edge looks up probe edges of similar shape in the probe's edge index; each
+//!    match votes for the pair of minutiae the two edges start from. A minutia pair's summed
+//!    votes, normalized by the sizes of both neighbourhoods, is its local similarity (how much of
+//!    the two local structures agree, in the spirit of MCC's local similarity).
+//! 2. The most similar local pairs are tried as seeds: each gives a rotation (the direction
+//!    difference) and translation. Under it every probe minutia is paired with the nearest free
+//!    candidate minutia within position and direction tolerances that grow with the distance from
+//!    the seed (skin distortion). The pairing is refined once by a least-squares rigid fit.
+//! 3. The score of a seed is `W² / (Np · Nc)`: `W` sums pair weights (½ for geometric agreement
+//!    plus ½ times the local similarity), `Np` and `Nc` count each print's minutiae inside the
+//!    other print's area (convex hull plus margin) after alignment, at least
+//!    [`MIN_OVERLAP_MINUTIAE`]. The best seed's score is the result, in [0, 1].
+
+use super::geometry::{angle_diff, normalize_angle, Rigid};
+use super::prepare::{angle_bin, length_bin, PreparedTemplate};
+use crate::params::{
+    EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO,
+    MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, PAIR_DISTANCE_TOLERANCE,
+    PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE, SEED_COUNT,
+};
+use std::f32::consts::TAU;
+
+/// Per-thread working memory of [`compare`], reused so that the hot loop does not allocate once
+/// it has grown to the largest templates seen.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    /// Local-structure votes, probe-major (`p * nc + c`).
+    votes: Vec<f32>,
+    /// Best seeds: (local similarity, probe index, candidate index).
+    seeds: Vec<(f32, u8, u8)>,
+    /// Possible pairs under the current alignment: (cost, probe index, candidate index).
+    options: Vec<(f32, u8, u8)>,
+    /// Pairs chosen under the current alignment: (probe, candidate, weight).
+    pairs: Vec<(u8, u8, f32)>,
+    /// Probe minutiae already paired.
+    used_p: Vec<bool>,
+    /// Candidate minutiae already paired.
+    used_c: Vec<bool>,
+}
+
+impl Scratch {
+    /// Empty scratch space; it grows on first use.
+    pub fn new() -> Scratch {
+        Scratch::default()
+    }
+}
+
+/// Compares a probe with a candidate. Higher is more similar; the score lies in [0, 1] and is 0
+/// when either template has no usable minutiae or nothing lines up. Deterministic, never panics.
+pub fn compare(probe: &PreparedTemplate, candidate: &PreparedTemplate, scratch: &mut Scratch) -> f32 {
+    let (np, nc) = (probe.points.len(), candidate.points.len());
+    if np == 0 || nc == 0 {
+        return 0.0;
+    }
+    vote(probe, candidate, scratch);
+    pick_seeds(probe, candidate, scratch);
+    let mut best = 0.0f32;
+    for k in 0..scratch.seeds.len() {
+        let (_, sp, sc) = scratch.seeds[k];
+        let (p, c) = (probe.points[sp as usize], candidate.points[sc as usize]);
+        let anchor = (c.x, c.y);
+        let t = Rigid::anchored(normalize_angle(c.dir - p.dir), p.x, p.y, c.x, c.y);
+        pair(probe, candidate, &t, anchor, scratch);
+        let refined = Rigid::fit(scratch.pairs.iter().map(|&(i, j, w)| {
+            let (a, b) = (probe.points[i as usize], candidate.points[j as usize]);
+            (a.x, a.y, b.x, b.y, w)
+        }));
+        let t = match refined {
+            Some(r) if scratch.pairs.len() >= 3 => {
+                pair(probe, candidate, &r, anchor, scratch);
+                r
+            }
+            _ => t,
+        };
+        best = best.max(score(probe, candidate, &t, scratch));
+    }
+    best
+}
+
+/// Fills `scratch.votes` from matching edge shapes.
+fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch) {
+    let nc = candidate.points.len();
+    s.votes.clear();
+    s.votes.resize(probe.points.len() * nc, 0.0);
+    let bin_width = TAU / EDGE_ANGLE_BINS as f32;
+    for ce in &candidate.edges {
+        let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * ce.len;
+        let (l0, l1) = (length_bin(ce.len - tl), length_bin(ce.len + tl));
+        let a0 = ((ce.a_from - EDGE_ANGLE_TOLERANCE) / bin_width).floor() as i32;
+        let a1 = ((ce.a_from + EDGE_ANGLE_TOLERANCE) / bin_width).floor() as i32;
+        for lb in l0..=l1 {
+            for ab in a0..=a1 {
+                let cell = lb * EDGE_ANGLE_BINS + ab.rem_euclid(EDGE_ANGLE_BINS as i32) as usize;
+                let range =
+                    probe.cells[cell] as usize..probe.cells[cell + 1] as usize;
+                for pe in &probe.edges[range] {
+                    let dl = (pe.len - ce.len).abs();
+                    if dl > tl {
+                        continue;
+                    }
+                    let d1 = angle_diff(pe.a_from, ce.a_from);
+                    if d1 > EDGE_ANGLE_TOLERANCE {
+                        continue;
+                    }
+                    let d2 = angle_diff(pe.a_to, ce.a_to);
+                    if d2 > EDGE_ANGLE_TOLERANCE {
+                        continue;
+                    }
+                    let sim = 1.0 - (dl / tl + (d1 + d2) / EDGE_ANGLE_TOLERANCE) / 3.0;
+                    s.votes[pe.from as usize * nc + ce.from as usize] += sim;
+                }
+            }
+        }
+    }
+    debug_assert!(angle_bin(0.0) == 0);
+}
+
+/// Local similarity of a probe/candidate minutia pair from its votes, in [0, 1].
+#[inline]
+fn local_similarity(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &Scratch, p: usize, c: usize) -> f32 {
+    let nc = candidate.points.len();
+    let deg = 0.5 * (probe.degree[p] as f32 + candidate.degree[c] as f32);
+    if deg <= 0.0 {
+        0.0
+    } else {
+        (s.votes[p * nc + c] / deg).min(1.0)
+    }
+}
+
+/// Keeps the [`SEED_COUNT`] most similar local pairs in `scratch.seeds`, best first.
+fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch) {
+    s.seeds.clear();
+    let nc = candidate.points.len();
+    for p in 0..probe.points.len() {
+        for c in 0..nc {
+            if s.votes[p * nc + c] <= 0.0 {
+                continue;
+            }
+            let sim = local_similarity(probe, candidate, s, p, c);
+            if s.seeds.len() == SEED_COUNT && sim <= s.seeds[SEED_COUNT - 1].0 {
+                continue;
+            }
+            let at = s.seeds.iter().position(|x| sim > x.0).unwrap_or(s.seeds.len());
+            s.seeds.insert(at, (sim, p as u8, c as u8));
+            s.seeds.truncate(SEED_COUNT);
+        }
+    }
+}
+
+/// Pairs probe and candidate minutiae one-to-one under transform `t` (cheapest first), filling
+/// `scratch.pairs`.
+fn pair(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, anchor: (f32, f32), s: &mut Scratch) {
+    s.options.clear();
+    let (gx, gy) = candidate.grid_origin;
+    let (cols, rows) = candidate.grid_size;
+    let cell = candidate.grid_cell;
+    for (i, p) in probe.points.iter().enumerate() {
+        let (x, y) = t.apply(p.x, p.y);
+        let dir = normalize_angle(p.dir + t.angle);
+        let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
+        let tol = (PAIR_DISTANCE_TOLERANCE + PAIR_DISTANCE_TOLERANCE_SLOPE * from_anchor)
+            .min(PAIR_DISTANCE_TOLERANCE_MAX);
+        let c0 = ((x - tol - gx) / cell).floor();
+        let c1 = ((x + tol - gx) / cell).floor();
+        let r0 = ((y - tol - gy) / cell).floor();
+        let r1 = ((y + tol - gy) / cell).floor();
+        if c1 < 0.0 || r1 < 0.0 || c0 >= cols as f32 || r0 >= rows as f32 {
+            continue;
+        }
+        let (c0, r0) = (c0.max(0.0) as usize, r0.max(0.0) as usize);
+        let (c1, r1) = ((c1 as usize).min(cols - 1), (r1 as usize).min(rows - 1));
+        for r in r0..=r1 {
+            let start = candidate.grid_cells[r * cols + c0] as usize;
+            let end = candidate.grid_cells[r * cols + c1 + 1] as usize;
+            for &j in &candidate.grid_points[start..end] {
+                let q = candidate.points[j as usize];
+                let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
+                if d2 > tol * tol {
+                    continue;
+                }
+                let da = angle_diff(q.dir, dir);
+                if da > PAIR_ANGLE_TOLERANCE {
+                    continue;
+                }
+                let cost = d2.sqrt() / tol + da / PAIR_ANGLE_TOLERANCE;
+                s.options.push((cost, i as u8, j));
+            }
+        }
+    }
+    s.options.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    s.used_p.clear();
+    s.used_p.resize(probe.points.len(), false);
+    s.used_c.clear();
+    s.used_c.resize(candidate.points.len(), false);
+    s.pairs.clear();
+    for k in 0..s.options.len() {
+        let (cost, i, j) = s.options[k];
+        if s.used_p[i as usize] || s.used_c[j as usize] {
+            continue;
+        }
+        s.used_p[i as usize] = true;
+        s.used_c[j as usize] = true;
+        let geo = 1.0 - 0.5 * cost;
+        let local = local_similarity(probe, candidate, s, i as usize, j as usize);
+        s.pairs.push((i, j, 0.5 * geo + 0.5 * local));
+    }
+}
+
+/// Score of the current pairing under transform `t`.
+fn score(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, s: &Scratch) -> f32 {
+    if s.pairs.is_empty() {
+        return 0.0;
+    }
+    let w: f32 = s.pairs.iter().map(|p| p.2).sum();
+    let np = probe
+        .points
+        .iter()
+        .filter(|p| {
+            let (x, y) = t.apply(p.x, p.y);
+            candidate.hull.contains(x, y, OVERLAP_MARGIN)
+        })
+        .count() as f32;
+    let nc = candidate
+        .points
+        .iter()
+        .filter(|q| {
+            let (x, y) = t.apply_inverse(q.x, q.y);
+            probe.hull.contains(x, y, OVERLAP_MARGIN)
+        })
+        .count() as f32;
+    let np = np.max(MIN_OVERLAP_MINUTIAE);
+    let nc = nc.max(MIN_OVERLAP_MINUTIAE);
+    (w * w / (np * nc)).min(1.0)
+}

@@ -1,0 +1,241 @@
+//! Probe and candidate preparation: the match-ready search structure built once per template
+//! and never serialized.
+//!
+//! Preparation normalizes coordinates to [`COMPARE_DPI`] using the template's own `dpi_x` /
+//! `dpi_y`, flips the y axis so that angles are ordinary counter-clockwise angles, drops corrupt
+//! minutiae (non-finite or absurd coordinates), keeps at most [`MAX_PREPARED_MINUTIAE`] of the best
+//! quality, and builds three tables: the local edges of every minutia (rotation- and
+//! translation-invariant shape: length and the two minutia directions relative to the edge),
+//! indexed by (length, relative angle) for constant-time lookup; a coarse spatial grid of the
+//! minutiae for fast pairing after alignment; and the convex hull of the minutiae, the print's
+//! area used to normalize scores.
+
+use super::geometry::{normalize_angle, Hull};
+use crate::params::{
+    COMPARE_DPI, EDGE_ANGLE_BINS, EDGE_LENGTH_BIN, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH,
+    EDGE_NEIGHBOURS, MAX_COORDINATE, MAX_PREPARED_MINUTIAE, PAIR_GRID_CELL,
+};
+use crate::Fingerprint;
+use std::f32::consts::TAU;
+
+/// A minutia in the comparison frame: 500 dpi, y up, direction in [0, 2π).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Point {
+    /// x in pixels at 500 dpi.
+    pub x: f32,
+    /// y in pixels at 500 dpi, pointing up (negated image row).
+    pub y: f32,
+    /// Direction, counter-clockwise from +x.
+    pub dir: f32,
+}
+
+/// A directed edge from a minutia to one of its nearest neighbours, described by what does not
+/// change under rotation and translation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Edge {
+    /// Distance between the two minutiae in pixels.
+    pub len: f32,
+    /// Direction of the `from` minutia relative to the edge direction, [0, 2π).
+    pub a_from: f32,
+    /// Direction of the `to` minutia relative to the edge direction, [0, 2π).
+    pub a_to: f32,
+    /// Index of the minutia the edge starts at.
+    pub from: u8,
+}
+
+/// Number of edge-length bins of the edge index.
+pub(crate) const LENGTH_BINS: usize = (EDGE_MAX_LENGTH / EDGE_LENGTH_BIN) as usize + 1;
+
+/// Edge-length bin of a length (clamped to the table).
+#[inline]
+pub(crate) fn length_bin(len: f32) -> usize {
+    ((len.max(0.0) / EDGE_LENGTH_BIN) as usize).min(LENGTH_BINS - 1)
+}
+
+/// Relative-angle bin of an angle in [0, 2π).
+#[inline]
+pub(crate) fn angle_bin(a: f32) -> usize {
+    ((a * (EDGE_ANGLE_BINS as f32 / TAU)) as usize) % EDGE_ANGLE_BINS
+}
+
+/// A template made ready for comparison, as probe or as candidate (the same structure serves
+/// both roles). Build it once with [`prepare`] and compare it many times.
+#[derive(Debug, Clone)]
+pub struct PreparedTemplate {
+    /// Minutiae in the comparison frame.
+    pub(crate) points: Vec<Point>,
+    /// Local edges, ordered by (length bin, relative-angle bin) cell.
+    pub(crate) edges: Vec<Edge>,
+    /// Start offset of every index cell in `edges`; one extra entry closes the last cell.
+    pub(crate) cells: Vec<u32>,
+    /// Number of edges leaving each minutia.
+    pub(crate) degree: Vec<u8>,
+    /// Convex hull of the minutiae.
+    pub(crate) hull: Hull,
+    /// Spatial grid over the minutiae: origin (lowest x, lowest y).
+    pub(crate) grid_origin: (f32, f32),
+    /// Side of one grid cell in pixels.
+    pub(crate) grid_cell: f32,
+    /// Grid size in cells (columns, rows).
+    pub(crate) grid_size: (usize, usize),
+    /// Start offset of each grid cell in `grid_points`; one extra closing entry.
+    pub(crate) grid_cells: Vec<u32>,
+    /// Minutia indices ordered by grid cell.
+    pub(crate) grid_points: Vec<u8>,
+}
+
+impl PreparedTemplate {
+    /// Number of minutiae that take part in comparison (after dropping corrupt ones and capping).
+    pub fn minutia_count(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Number of local edges (a measure of the work one comparison does).
+    pub fn edge_count(&self) -> usize {
+        self.edges.len()
+    }
+}
+
+/// Builds the match-ready structure of a fingerprint. Never fails: corrupt minutiae are dropped
+/// and a template without usable minutiae prepares to an empty structure that scores 0 against
+/// everything. A zero or absurd resolution is treated as 500 dpi.
+pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
+    let sx = scale(fp.dpi_x);
+    let sy = scale(fp.dpi_y);
+    let mut kept: Vec<(u8, Point)> = fp
+        .minutiae
+        .iter()
+        .filter_map(|m| {
+            let (x, y) = (m.x * sx, m.y * sy);
+            let ok = x.is_finite()
+                && y.is_finite()
+                && m.direction.is_finite()
+                && x.abs() <= MAX_COORDINATE
+                && y.abs() <= MAX_COORDINATE;
+            ok.then(|| {
+                (
+                    m.quality,
+                    Point {
+                        x,
+                        y: -y,
+                        dir: normalize_angle(m.direction),
+                    },
+                )
+            })
+        })
+        .collect();
+    if kept.len() > MAX_PREPARED_MINUTIAE {
+        // Stable: among equal qualities the extractor's order decides.
+        kept.sort_by(|a, b| b.0.cmp(&a.0));
+        kept.truncate(MAX_PREPARED_MINUTIAE);
+    }
+    let points: Vec<Point> = kept.into_iter().map(|(_, p)| p).collect();
+    let (edges, cells, degree) = build_edges(&points);
+    let hull = Hull::of(&points.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
+    let (grid_origin, grid_cell, grid_size, grid_cells, grid_points) = build_grid(&points);
+    PreparedTemplate {
+        points,
+        edges,
+        cells,
+        degree,
+        hull,
+        grid_origin,
+        grid_cell,
+        grid_size,
+        grid_cells,
+        grid_points,
+    }
+}
+
+/// Pixel scale factor from a template resolution to [`COMPARE_DPI`].
+fn scale(dpi: u32) -> f32 {
+    if (50..=5000).contains(&dpi) {
+        COMPARE_DPI / dpi as f32
+    } else {
+        1.0
+    }
+}
+
+/// Local edges of every minutia to its nearest neighbours, bucketed into the edge index.
+fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u32>, Vec<u8>) {
+    let n = points.len();
+    let mut edges: Vec<Edge> = Vec::with_capacity(n * EDGE_NEIGHBOURS);
+    let mut degree = vec![0u8; n];
+    let mut near: Vec<(f32, usize)> = Vec::with_capacity(n);
+    let max2 = EDGE_MAX_LENGTH * EDGE_MAX_LENGTH;
+    let min2 = EDGE_MIN_LENGTH * EDGE_MIN_LENGTH;
+    for (i, a) in points.iter().enumerate() {
+        near.clear();
+        for (j, b) in points.iter().enumerate() {
+            let d2 = (b.x - a.x).powi(2) + (b.y - a.y).powi(2);
+            if j != i && (min2..=max2).contains(&d2) {
+                near.push((d2, j));
+            }
+        }
+        let k = EDGE_NEIGHBOURS.min(near.len());
+        if k < near.len() {
+            near.select_nth_unstable_by(k, |x, y| x.0.total_cmp(&y.0));
+        }
+        for &(d2, j) in &near[..k] {
+            let b = points[j];
+            let theta = (b.y - a.y).atan2(b.x - a.x);
+            edges.push(Edge {
+                len: d2.sqrt(),
+                a_from: normalize_angle(a.dir - theta),
+                a_to: normalize_angle(b.dir - theta),
+                from: i as u8,
+            });
+        }
+        degree[i] = k as u8;
+    }
+    let cell_of = |e: &Edge| length_bin(e.len) * EDGE_ANGLE_BINS + angle_bin(e.a_from);
+    edges.sort_by_key(cell_of);
+    let ncells = LENGTH_BINS * EDGE_ANGLE_BINS;
+    let mut cells = vec![0u32; ncells + 1];
+    for e in &edges {
+        cells[cell_of(e) + 1] += 1;
+    }
+    for c in 0..ncells {
+        cells[c + 1] += cells[c];
+    }
+    (edges, cells, degree)
+}
+
+/// Spatial grid of the minutiae with cells of at least [`PAIR_GRID_CELL`] pixels and at most
+/// 64 x 64 cells.
+#[allow(clippy::type_complexity)]
+fn build_grid(points: &[Point]) -> ((f32, f32), f32, (usize, usize), Vec<u32>, Vec<u8>) {
+    if points.is_empty() {
+        return ((0.0, 0.0), PAIR_GRID_CELL, (0, 0), vec![0], Vec::new());
+    }
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in points {
+        x0 = x0.min(p.x);
+        y0 = y0.min(p.y);
+        x1 = x1.max(p.x);
+        y1 = y1.max(p.y);
+    }
+    let cell = PAIR_GRID_CELL.max((x1 - x0).max(y1 - y0) / 63.0);
+    let cols = ((x1 - x0) / cell) as usize + 1;
+    let rows = ((y1 - y0) / cell) as usize + 1;
+    let cell_of = |p: &Point| {
+        let c = (((p.x - x0) / cell) as usize).min(cols - 1);
+        let r = (((p.y - y0) / cell) as usize).min(rows - 1);
+        r * cols + c
+    };
+    let mut cells = vec![0u32; cols * rows + 1];
+    for p in points {
+        cells[cell_of(p) + 1] += 1;
+    }
+    for c in 0..cols * rows {
+        cells[c + 1] += cells[c];
+    }
+    let mut fill = cells.clone();
+    let mut order = vec![0u8; points.len()];
+    for (i, p) in points.iter().enumerate() {
+        let c = cell_of(p);
+        order[fill[c] as usize] = i as u8;
+        fill[c] += 1;
+    }
+    ((x0, y0), cell, (cols, rows), cells, order)
+}
