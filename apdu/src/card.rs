@@ -114,14 +114,18 @@ fn check_secret(
     Ok(())
 }
 
-/// Sends a command and accepts 9000 or 6283 (selected file deactivated), returning the data.
+/// Status word of SELECT for a file in the termination state (6285).
+const SW_SELECTED_TERMINATED: StatusWord = StatusWord::Other(0x6285);
+
+/// Sends a SELECT and accepts 9000, 6283 (selected file deactivated) and 6285 (selected file in
+/// termination state), returning the data.
 fn transmit_select<T: Transport>(
     channel: &mut Channel<T>,
     cmd: &Command,
 ) -> Result<Vec<u8>, Error> {
     let resp = channel.transmit(cmd)?;
     match resp.sw {
-        StatusWord::Success | StatusWord::FileDeactivated => Ok(resp.data),
+        StatusWord::Success | StatusWord::FileDeactivated | SW_SELECTED_TERMINATED => Ok(resp.data),
         sw => Err(Error::Status(sw)),
     }
 }
@@ -222,14 +226,18 @@ impl<T: Transport> IdCard<T> {
     }
 
     /// ATR, serial, life cycle and the application's files with their sizes (plain commands).
+    /// A terminated card answers only its serial and life cycle, so its file list is empty.
     pub fn info(&mut self) -> Result<CardInfo, Error> {
         let atr = self.channel.transport().atr();
-        self.select_application()?;
+        let selected = self.select_application();
         let serial = self.serial()?;
         let life_cycle = self.life_cycle()?;
         let mut files = Vec::new();
-        for fid in self.file_list()? {
-            files.push((fid, ef_size(&mut self.channel, fid)?));
+        if !life_cycle.is_terminated() {
+            selected?;
+            for fid in self.file_list()? {
+                files.push((fid, ef_size(&mut self.channel, fid)?));
+            }
         }
         Ok(CardInfo {
             atr,
