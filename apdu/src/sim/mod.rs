@@ -5,6 +5,16 @@
 
 pub mod vpcd;
 
+mod card;
+mod fs;
+mod hexser;
+pub mod profile;
+mod state;
+mod transport;
+
+pub use card::{SimCard, SimConfig};
+pub use transport::{FaultHandle, Faults, SimTransport};
+
 /// The card side of a reader: power, ATR and one APDU in, one response out.
 ///
 /// `process_apdu` never fails: a malformed command gets a status word, as on a real chip.
