@@ -1,10 +1,87 @@
-//! `idcardd extract`.
+//! `idcardd extract`: minutiae of one scan, as a summary, JSON or an ISO template.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use matcher::extract::extract_with;
+use matcher::image::GrayImage;
+use matcher::params::ExtractParams;
+use matcher::template::{self, CardFormat};
+use matcher::transparency::{Collector, NoTransparency, Transparency};
 
 /// Arguments of `idcardd extract`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The scan (PNG, TIFF or BMP; colour is converted to gray).
+    pub image: PathBuf,
+    /// Resolution of the scan in dots per inch.
+    #[arg(long, default_value_t = 500)]
+    pub dpi: u32,
+    /// Print the extracted fingerprint as JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the extracted fingerprint as JSON to this file.
+    #[arg(long, value_name = "FILE.json")]
+    pub out: Option<PathBuf>,
+    /// Write an ISO/IEC 19794-2:2005 minutiae record to this file.
+    #[arg(long, value_name = "FILE.iso")]
+    pub template: Option<PathBuf>,
+    /// Write the intermediate images (mask, orientation, enhanced, binary, skeleton...) as PNG
+    /// files into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub show: Option<PathBuf>,
+}
 
 /// Runs `idcardd extract`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("idcardd extract is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let image = GrayImage::open(&args.image)
+        .with_context(|| format!("reading {}", args.image.display()))?;
+    let params = ExtractParams::default();
+    let mut collector = Collector::default();
+    let mut none = NoTransparency;
+    let t: &mut dyn Transparency = if args.show.is_some() {
+        &mut collector
+    } else {
+        &mut none
+    };
+    let start = Instant::now();
+    let fp = extract_with(&image, args.dpi, &params, t)
+        .with_context(|| format!("extracting {}", args.image.display()))?;
+    let elapsed = start.elapsed();
+    if let Some(dir) = &args.show {
+        collector
+            .write_pngs(dir)
+            .with_context(|| format!("writing {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&fp)?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, &json).with_context(|| format!("writing {}", out.display()))?;
+    }
+    if let Some(path) = &args.template {
+        let bytes = template::encode(&fp, CardFormat::Record)?;
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        let endings = fp
+            .minutiae
+            .iter()
+            .filter(|m| m.kind == matcher::MinutiaKind::Ending)
+            .count();
+        println!(
+            "{}: {}x{} px at {} dpi, {} minutiae ({} endings, {} bifurcations), quality {}, {:.1} ms",
+            args.image.display(),
+            fp.width,
+            fp.height,
+            fp.dpi_x,
+            fp.minutiae.len(),
+            endings,
+            fp.minutiae.len() - endings,
+            fp.quality,
+            elapsed.as_secs_f64() * 1000.0
+        );
+    }
+    Ok(())
 }

@@ -1,1 +1,196 @@
 //! Extraction as a flat list of pure stages.
+//!
+//! [`extract`] rescales the scan to 500 dpi, then: block contrast, gradient tensors,
+//! segmentation, normalization, orientation field, ridge period, Gabor enhancement,
+//! binarization, thinning, skeleton graph with pruning, minutiae detection, filtering.
+//! Each stage is a small function in its own module named after what it produces, and
+//! publishes its result to a [`Transparency`] receiver under a fixed key.
+//!
+//! ```no_run
+//! let fp = matcher::extract::extract_file("finger.png", 500).unwrap();
+//! println!("{} minutiae, quality {}", fp.minutiae.len(), fp.quality);
+//! ```
+
+mod binarization;
+mod contrast;
+mod detection;
+mod enhancement;
+mod filtering;
+mod frequency;
+mod grid;
+mod normalization;
+mod orientation;
+mod quality;
+mod resolution;
+mod segmentation;
+mod skeleton_graph;
+mod thinning;
+
+use std::path::Path;
+
+use crate::image::GrayImage;
+use crate::params::ExtractParams;
+use crate::transparency::{self as tr, publish_grid, Intermediate, NoTransparency, Transparency};
+use crate::{Error, Fingerprint, Minutia};
+
+/// Extracts minutiae from a scan at `dpi` with the default parameters.
+pub fn extract(image: &GrayImage, dpi: u32) -> Result<Fingerprint, Error> {
+    extract_with(image, dpi, &ExtractParams::default(), &mut NoTransparency)
+}
+
+/// Reads an image file (PNG, TIFF, BMP) and extracts its minutiae.
+pub fn extract_file(path: impl AsRef<Path>, dpi: u32) -> Result<Fingerprint, Error> {
+    extract(&GrayImage::open(path)?, dpi)
+}
+
+/// Extracts minutiae with explicit parameters, publishing intermediate results to `t`.
+///
+/// Minutiae are reported in the pixels of `image` (whatever its resolution) with directions in
+/// the ISO/IEC 19794-2 convention of [`crate::minutiae`]. Fails with
+/// [`Error::NoUsableFingerprint`] when the image shows too little ridge structure.
+pub fn extract_with(
+    image: &GrayImage,
+    dpi: u32,
+    p: &ExtractParams,
+    t: &mut dyn Transparency,
+) -> Result<Fingerprint, Error> {
+    if p.block == 0 || p.gabor_orientations == 0 || p.gabor_period_step <= 0.0 {
+        return Err(Error::InvalidImage("invalid extraction parameters".into()));
+    }
+    let working = resolution::compute(image, dpi)?;
+    let gray = &working.gray;
+    let contrast = contrast::compute(gray, p.block, p.segmentation_radius);
+    let tensors = orientation::tensors(gray, p.block);
+    let raw_coherence = orientation::raw_coherence(&tensors, p.segmentation_radius);
+    let mask = segmentation::compute(&contrast.std, &raw_coherence, p);
+    publish_grid(
+        t,
+        tr::KEY_MASK,
+        mask.width,
+        mask.height,
+        &mask.values.iter().map(|&m| u8::from(m)).collect::<Vec<_>>(),
+    );
+    let area = mask.values.iter().filter(|&&m| m).count() * p.block * p.block;
+    if area < p.min_foreground_area {
+        return Err(Error::NoUsableFingerprint(format!(
+            "foreground of {area} px is below {} px",
+            p.min_foreground_area
+        )));
+    }
+    let normalized =
+        normalization::compute(gray, &contrast, &mask, p.block, p.segmentation_min_contrast);
+    publish_grid(
+        t,
+        tr::KEY_NORMALIZED,
+        gray.width,
+        gray.height,
+        &normalized.values,
+    );
+    let field = orientation::compute(
+        &tensors,
+        &mask,
+        p.orientation_smoothing_radius,
+        p.orientation_smoothing_sigma,
+    );
+    publish_grid(
+        t,
+        tr::KEY_ORIENTATION,
+        mask.width,
+        mask.height,
+        &field.angle.values,
+    );
+    publish_grid(
+        t,
+        tr::KEY_COHERENCE,
+        mask.width,
+        mask.height,
+        &field.coherence.values,
+    );
+    let period = frequency::compute(&normalized, &field, &mask, p);
+    publish_grid(
+        t,
+        tr::KEY_RIDGE_PERIOD,
+        mask.width,
+        mask.height,
+        &period.values,
+    );
+    let enhanced = enhancement::compute(&normalized, &field, &period, &mask, p)?;
+    publish_grid(
+        t,
+        tr::KEY_ENHANCED,
+        gray.width,
+        gray.height,
+        &enhanced.values,
+    );
+    let binary = binarization::compute(&enhanced, &mask, p.block, p.min_island_area);
+    publish_grid(t, tr::KEY_BINARY, gray.width, gray.height, &binary.values);
+    let skeleton = thinning::compute(&binary);
+    publish_grid(
+        t,
+        tr::KEY_SKELETON,
+        gray.width,
+        gray.height,
+        &skeleton.values,
+    );
+    let mut graph = skeleton_graph::build(&skeleton);
+    skeleton_graph::prune(&mut graph, p);
+    let candidates = detection::compute(&graph, p.direction_trace_length);
+    publish_minutiae(t, tr::KEY_MINUTIAE_RAW, &candidates);
+    let inner = segmentation::erode(&mask, p.border_erosion_blocks);
+    let kept = filtering::compute(&candidates, &inner, &field.coherence, p);
+    publish_minutiae(t, tr::KEY_MINUTIAE, &kept);
+    let mean_coherence = quality::mean_coherence(&mask, &field.coherence);
+    if kept.len() < p.min_minutiae {
+        return Err(Error::NoUsableFingerprint(format!(
+            "only {} reliable minutiae (mean coherence {mean_coherence:.2})",
+            kept.len()
+        )));
+    }
+    Ok(Fingerprint {
+        width: image.width(),
+        height: image.height(),
+        dpi_x: dpi,
+        dpi_y: dpi,
+        quality: quality::compute(area, mean_coherence, p),
+        minutiae: kept.iter().map(|c| to_minutia(c, &working)).collect(),
+    })
+}
+
+/// Converts a working-coordinate candidate to an ISO minutia in the original image's pixels.
+fn to_minutia(c: &detection::Candidate, working: &resolution::Working) -> Minutia {
+    let (x, y) = working.to_original(c.x, c.y);
+    Minutia {
+        x,
+        y,
+        // Image angles turn clockwise on screen (y down); ISO angles counter-clockwise.
+        direction: iso_angle(c.angle),
+        kind: c.kind,
+        quality: c.quality,
+    }
+}
+
+/// Image-coordinate angle (y down) to the ISO convention (counter-clockwise on screen), [0, 2π).
+fn iso_angle(image_angle: f32) -> f32 {
+    let a = (std::f32::consts::TAU - image_angle).rem_euclid(std::f32::consts::TAU);
+    if a >= std::f32::consts::TAU {
+        0.0
+    } else {
+        a
+    }
+}
+
+fn publish_minutiae(t: &mut dyn Transparency, key: &str, candidates: &[detection::Candidate]) {
+    if t.wants(key) {
+        let list = candidates
+            .iter()
+            .map(|c| Minutia {
+                x: c.x,
+                y: c.y,
+                direction: iso_angle(c.angle),
+                kind: c.kind,
+                quality: c.quality,
+            })
+            .collect();
+        t.publish(key, Intermediate::Minutiae(list));
+    }
+}

@@ -1,0 +1,132 @@
+//! Filtered minutiae: candidates outside the eroded foreground, in incoherent areas, in dense
+//! clusters or on both sides of a ridge gap are dropped; the rest get a quality and the best
+//! are kept up to the cap.
+
+use super::detection::Candidate;
+use super::grid::Grid;
+use crate::params::ExtractParams;
+use crate::MinutiaKind;
+
+/// Smallest absolute difference between two angles (radians), in [0, π].
+fn angle_difference(a: f32, b: f32) -> f32 {
+    let d = (a - b).rem_euclid(std::f32::consts::TAU);
+    d.min(std::f32::consts::TAU - d)
+}
+
+/// Whether two endings face each other across a short gap in one ridge.
+fn is_gap(a: &Candidate, b: &Candidate, p: &ExtractParams) -> bool {
+    if a.kind != MinutiaKind::Ending || b.kind != MinutiaKind::Ending {
+        return false;
+    }
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    let d = (dx * dx + dy * dy).sqrt();
+    if d > p.max_gap_length {
+        return false;
+    }
+    let facing = angle_difference(a.angle, b.angle + std::f32::consts::PI) < p.gap_angle_tolerance;
+    let along = d < 3.0 || angle_difference(a.angle, dy.atan2(dx)) < p.gap_angle_tolerance;
+    facing && along
+}
+
+/// Filters candidates; `inner` is the eroded foreground mask and `coherence` the block
+/// coherence, both on the block grid of `block` pixels.
+pub(crate) fn compute(
+    candidates: &[Candidate],
+    inner: &Grid<bool>,
+    coherence: &Grid<f32>,
+    p: &ExtractParams,
+) -> Vec<Candidate> {
+    let b = p.block as f32;
+    let block_of = |c: &Candidate| {
+        let bx = ((c.x / b) as usize).min(inner.width - 1);
+        let by = ((c.y / b) as usize).min(inner.height - 1);
+        (bx, by)
+    };
+    let mut keep: Vec<bool> = candidates
+        .iter()
+        .map(|c| {
+            let (bx, by) = block_of(c);
+            inner.at(bx, by) && coherence.at(bx, by) >= p.min_minutia_coherence
+        })
+        .collect();
+    let n = candidates.len();
+    let mut drop = vec![false; n];
+    let r2 = p.cluster_radius * p.cluster_radius;
+    for i in 0..n {
+        let mut close = 0;
+        for j in 0..n {
+            if i == j {
+                continue;
+            }
+            let (dx, dy) = (
+                candidates[j].x - candidates[i].x,
+                candidates[j].y - candidates[i].y,
+            );
+            if dx * dx + dy * dy <= r2 {
+                close += 1;
+            }
+            if j > i && is_gap(&candidates[i], &candidates[j], p) {
+                drop[i] = true;
+                drop[j] = true;
+            }
+        }
+        if close >= p.cluster_size {
+            drop[i] = true;
+        }
+    }
+    let mut out: Vec<Candidate> = Vec::new();
+    for (i, c) in candidates.iter().enumerate() {
+        keep[i] &= !drop[i];
+        if !keep[i] {
+            continue;
+        }
+        let (bx, by) = block_of(c);
+        let coh = coherence.at(bx, by);
+        let mut m = *c;
+        m.quality = (100.0 * (coh / 0.8).min(1.0)).round() as u8;
+        out.push(m);
+    }
+    // Best quality first; ties in scan order, so the cap is deterministic.
+    out.sort_by(|a, b| b.quality.cmp(&a.quality));
+    out.truncate(p.max_minutiae);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ending(x: f32, y: f32, angle: f32) -> Candidate {
+        Candidate {
+            x,
+            y,
+            angle,
+            kind: MinutiaKind::Ending,
+            quality: 0,
+        }
+    }
+
+    #[test]
+    fn gap_pair_dropped_lone_minutia_kept() {
+        let p = ExtractParams::default();
+        let inner = Grid::new(20, 20, true);
+        let coh = Grid::new(20, 20, 0.9f32);
+        // Two endings 8 px apart facing each other (left one points right), one far away.
+        let c = vec![
+            ending(50.0, 50.0, 0.0),
+            ending(58.0, 50.0, std::f32::consts::PI),
+            ending(120.0, 120.0, 1.0),
+        ];
+        let out = compute(&c, &inner, &coh, &p);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].x, 120.0);
+        assert_eq!(out[0].quality, 100);
+        // Same pair pointing away from each other: not a gap (two ridges ending back to back
+        // would be a cluster only if closer).
+        let c = vec![
+            ending(50.0, 50.0, std::f32::consts::PI),
+            ending(70.0, 50.0, 0.0),
+        ];
+        assert_eq!(compute(&c, &inner, &coh, &p).len(), 2);
+    }
+}
