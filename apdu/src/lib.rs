@@ -5,6 +5,8 @@
 //! - [`Command`] / [`RawResponse`] / [`Response`]: the APDU codec (cases 1-4, short and extended).
 //! - [`StatusWord`]: SW1-SW2 as an enum with data-carrying variants.
 //! - [`tlv`]: BER-TLV encode/decode.
+//! - [`fcp`]: File Control Parameters (template 62) and the life-cycle status byte.
+//! - [`commands`]: the [`commands::Ins`] enum and one constructor per card command.
 //! - [`Transport`]: raw bytes to a card; [`transport::pcsc`] and [`sim`] implement it.
 //! - [`transmit`]: the one place every APDU goes through (GET RESPONSE, 6Cxx, chaining, logging).
 #![deny(missing_docs)]
