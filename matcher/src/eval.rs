@@ -13,6 +13,8 @@
 //! - **FMR100 / FMR1000**: the lowest FNMR over thresholds with FMR ≤ 1 % / 0.1 %.
 //! - **ZeroFMR**: the lowest FNMR over thresholds with FMR = 0.
 
+pub mod fvc;
+
 use serde::{Deserialize, Serialize};
 
 /// Error rates of one experiment, as fractions in [0, 1].

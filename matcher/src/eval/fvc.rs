@@ -1,0 +1,454 @@
+//! The FVC protocol on a folder of scans named `<finger>_<impression>.<ext>`: enrolment,
+//! genuine and impostor pairs, scores, error rates and speed. `idcardd bench fvc` is a thin
+//! front end over [`run`].
+//!
+//! - **Genuine pairs**: every pair of impressions of the same finger (probe = lower impression).
+//! - **FVC impostor pairs**: the first impression of every finger against the first impression
+//!   of every other finger.
+//! - **Extended impostor pairs**: every pair of images of different fingers.
+//! - **Failures to enrol**: an image whose extraction (or template round trip) fails is listed in
+//!   [`Report::failures_to_enrol`] and every pair it takes part in scores 0, so it counts against
+//!   FNMR and never as a false match.
+//! - **Speed**: comparisons per second are measured in a single-threaded loop over all pairs
+//!   after scoring, with and without preparing the probe each time; extraction time is measured
+//!   per image. Scoring itself may use every thread of the current rayon pool.
+
+use super::{rates, Rates};
+use crate::compare::{compare, prepare, PreparedTemplate, Scratch};
+use crate::template::{self, CardFormat};
+use crate::{Error, Fingerprint};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One scan of the set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// Finger id (the part before `_`).
+    pub finger: u32,
+    /// Impression number (the part after `_`).
+    pub impression: u32,
+    /// File stem, e.g. `101_3`, used in score files.
+    pub name: String,
+    /// Path of the image.
+    pub path: PathBuf,
+}
+
+/// Where the minutiae of each sample come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Extract them from the image with [`crate::extract`].
+    #[default]
+    Extract,
+    /// Read the ISO/IEC 19794-2 record `<name>.iso` lying beside the image (third-party
+    /// templates).
+    IsoRecord,
+}
+
+/// How to run the protocol.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Resolution of the scans in dpi.
+    pub dpi: u32,
+    /// Round-trip every candidate template through this format before comparing.
+    pub card_format: Option<CardFormat>,
+    /// Extract minutiae or read third-party records.
+    pub source: Source,
+    /// Minimum duration of each single-threaded speed loop.
+    pub timing: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            dpi: 500,
+            card_format: None,
+            source: Source::Extract,
+            timing: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Progress notifications (for a progress bar). Every method has a no-op default.
+pub trait Progress: Sync {
+    /// A stage with `total` steps starts.
+    fn start(&self, _stage: &str, _total: u64) {}
+    /// One more step of the current stage is done.
+    fn step(&self) {}
+    /// The current stage is over.
+    fn finish(&self) {}
+}
+
+/// Progress that reports nothing.
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// Median and 95th percentile of per-image extraction times.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Median in milliseconds.
+    pub median: f64,
+    /// 95th percentile in milliseconds.
+    pub p95: f64,
+}
+
+/// What a protocol run found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Name of the set (the folder name).
+    pub set: String,
+    /// Number of images.
+    pub images: usize,
+    /// Names of images that failed to enrol, with the reason.
+    pub failures_to_enrol: Vec<String>,
+    /// Per-image extraction time (or record reading time).
+    pub extract_ms: Timing,
+    /// Mean minutiae per enrolled image.
+    pub minutiae_mean: f64,
+    /// Single-threaded comparisons per second, prepared templates.
+    pub compare_per_s: f64,
+    /// Single-threaded comparisons per second, preparing the probe for each comparison.
+    pub compare_with_prep_per_s: f64,
+    /// Number of genuine pairs.
+    pub genuine_pairs: usize,
+    /// Number of FVC-protocol impostor pairs.
+    pub fvc_impostor_pairs: usize,
+    /// Number of extended impostor pairs.
+    pub extended_impostor_pairs: usize,
+    /// Rates with the FVC impostor pairs.
+    pub fvc: Rates,
+    /// Rates with the extended impostor pairs.
+    pub extended: Rates,
+}
+
+/// Kind of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairKind {
+    /// Two impressions of the same finger.
+    Genuine,
+    /// Two different fingers; `fvc` is true for the FVC-protocol subset (first impressions).
+    Impostor {
+        /// Part of the FVC protocol's impostor set.
+        fvc: bool,
+    },
+}
+
+/// A compared pair with its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPair {
+    /// Index of the probe sample.
+    pub probe: usize,
+    /// Index of the candidate sample.
+    pub candidate: usize,
+    /// Genuine or impostor.
+    pub kind: PairKind,
+    /// The comparison score (0 when either side failed to enrol).
+    pub score: f32,
+}
+
+/// Lists the FVC-named images of a folder (`<finger>_<impression>.tif|tiff|png|bmp`), sorted by
+/// finger then impression. Other files are ignored.
+pub fn scan_dir(dir: &Path) -> Result<Vec<Sample>, Error> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("tif" | "tiff" | "png" | "bmp")) {
+            continue;
+        }
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let Some((f, i)) = stem.split_once('_') else {
+            continue;
+        };
+        let (Ok(finger), Ok(impression)) = (f.parse(), i.parse()) else {
+            continue;
+        };
+        out.push(Sample {
+            finger,
+            impression,
+            name: stem.to_string(),
+            path,
+        });
+    }
+    out.sort_by(|a, b| (a.finger, a.impression, &a.name).cmp(&(b.finger, b.impression, &b.name)));
+    Ok(out)
+}
+
+/// Every genuine and cross-finger pair of `samples` (probe before candidate in sample order).
+pub fn pairs(samples: &[Sample]) -> Vec<(usize, usize, PairKind)> {
+    let first = |s: &Sample| {
+        samples
+            .iter()
+            .filter(|o| o.finger == s.finger)
+            .map(|o| o.impression)
+            .min()
+            == Some(s.impression)
+    };
+    let mut out = Vec::new();
+    for i in 0..samples.len() {
+        for j in i + 1..samples.len() {
+            let (a, b) = (&samples[i], &samples[j]);
+            let kind = if a.finger == b.finger {
+                PairKind::Genuine
+            } else {
+                PairKind::Impostor {
+                    fvc: first(a) && first(b),
+                }
+            };
+            out.push((i, j, kind));
+        }
+    }
+    out
+}
+
+/// One sample after enrolment.
+struct Enrolled {
+    /// Probe-side minutiae (as extracted or read).
+    probe: Option<Fingerprint>,
+    /// Candidate-side minutiae (after the optional card-format round trip).
+    candidate: Option<Fingerprint>,
+    /// Extraction time in milliseconds.
+    ms: f64,
+    /// Why enrolment failed.
+    error: Option<String>,
+}
+
+fn enrol_one(s: &Sample, o: &Options) -> Enrolled {
+    let start = Instant::now();
+    let fp = match o.source {
+        Source::Extract => crate::extract::extract_file(&s.path, o.dpi),
+        Source::IsoRecord => read_iso(&s.path.with_extension("iso")),
+    };
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let fp = match fp {
+        Ok(fp) => fp,
+        Err(e) => {
+            return Enrolled {
+                probe: None,
+                candidate: None,
+                ms,
+                error: Some(e.to_string()),
+            }
+        }
+    };
+    let candidate = match o.card_format {
+        None => Ok(fp.clone()),
+        Some(f) => template::encode(&fp, f).and_then(|b| template::decode(&b, f, fp.dpi_x)),
+    };
+    match candidate {
+        Ok(c) => Enrolled {
+            probe: Some(fp),
+            candidate: Some(c),
+            ms,
+            error: None,
+        },
+        Err(e) => Enrolled {
+            probe: Some(fp),
+            candidate: None,
+            ms,
+            error: Some(format!("card format: {e}")),
+        },
+    }
+}
+
+/// Reads the first view of an ISO/IEC 19794-2 (or ANSI 378) record file.
+pub fn read_iso(path: &Path) -> Result<Fingerprint, Error> {
+    let bytes = std::fs::read(path)?;
+    let (_, record) = template::decode_any(&bytes)?;
+    record
+        .fingerprints()
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::InvalidTemplate(format!("{}: no finger view", path.display())))
+}
+
+/// Runs the protocol on `dir`: enrols every image, scores every genuine and cross-finger pair,
+/// computes the rates and measures speed. Returns the report and every scored pair.
+pub fn run(
+    dir: &Path,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<(Report, Vec<Sample>, Vec<ScoredPair>), Error> {
+    let samples = scan_dir(dir)?;
+    if samples.is_empty() {
+        return Err(Error::InvalidImage(format!(
+            "{}: no images named <finger>_<impression>.tif|png|bmp",
+            dir.display()
+        )));
+    }
+    progress.start("enrol", samples.len() as u64);
+    let enrolled: Vec<Enrolled> = samples
+        .par_iter()
+        .map(|s| {
+            let e = enrol_one(s, options);
+            progress.step();
+            e
+        })
+        .collect();
+    progress.finish();
+    let probes: Vec<Option<PreparedTemplate>> =
+        enrolled.iter().map(|e| e.probe.as_ref().map(prepare)).collect();
+    let candidates: Vec<Option<PreparedTemplate>> =
+        enrolled.iter().map(|e| e.candidate.as_ref().map(prepare)).collect();
+
+    let todo = pairs(&samples);
+    progress.start("compare", todo.len() as u64);
+    let scored: Vec<ScoredPair> = todo
+        .par_iter()
+        .map_init(Scratch::new, |scratch, &(i, j, kind)| {
+            let score = match (&probes[i], &candidates[j]) {
+                (Some(p), Some(c)) => compare(p, c, scratch),
+                _ => 0.0,
+            };
+            progress.step();
+            ScoredPair {
+                probe: i,
+                candidate: j,
+                kind,
+                score,
+            }
+        })
+        .collect();
+    progress.finish();
+
+    let genuine: Vec<f32> = scored
+        .iter()
+        .filter(|p| p.kind == PairKind::Genuine)
+        .map(|p| p.score)
+        .collect();
+    let extended: Vec<f32> = scored
+        .iter()
+        .filter(|p| matches!(p.kind, PairKind::Impostor { .. }))
+        .map(|p| p.score)
+        .collect();
+    let fvc: Vec<f32> = scored
+        .iter()
+        .filter(|p| p.kind == PairKind::Impostor { fvc: true })
+        .map(|p| p.score)
+        .collect();
+
+    progress.start("speed", 2);
+    let usable: Vec<(usize, usize)> = todo
+        .iter()
+        .filter(|(i, j, _)| probes[*i].is_some() && candidates[*j].is_some())
+        .map(|&(i, j, _)| (i, j))
+        .collect();
+    let compare_per_s = timed(options.timing, &usable, |scratch, i, j| {
+        compare(
+            probes[i].as_ref().expect("filtered"),
+            candidates[j].as_ref().expect("filtered"),
+            scratch,
+        )
+    });
+    progress.step();
+    let compare_with_prep_per_s = timed(options.timing, &usable, |scratch, i, j| {
+        let probe = prepare(enrolled[i].probe.as_ref().expect("filtered"));
+        compare(&probe, candidates[j].as_ref().expect("filtered"), scratch)
+    });
+    progress.step();
+    progress.finish();
+
+    let mut ms: Vec<f64> = enrolled.iter().map(|e| e.ms).collect();
+    ms.sort_by(f64::total_cmp);
+    let minutiae: Vec<usize> = enrolled
+        .iter()
+        .filter_map(|e| e.probe.as_ref().map(|f| f.minutiae.len()))
+        .collect();
+    let report = Report {
+        set: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        images: samples.len(),
+        failures_to_enrol: samples
+            .iter()
+            .zip(&enrolled)
+            .filter_map(|(s, e)| e.error.as_ref().map(|m| format!("{}: {m}", s.name)))
+            .collect(),
+        extract_ms: Timing {
+            median: percentile(&ms, 0.5),
+            p95: percentile(&ms, 0.95),
+        },
+        minutiae_mean: if minutiae.is_empty() {
+            0.0
+        } else {
+            minutiae.iter().sum::<usize>() as f64 / minutiae.len() as f64
+        },
+        compare_per_s,
+        compare_with_prep_per_s,
+        genuine_pairs: genuine.len(),
+        fvc_impostor_pairs: fvc.len(),
+        extended_impostor_pairs: extended.len(),
+        fvc: rates(&genuine, &fvc),
+        extended: rates(&genuine, &extended),
+    };
+    Ok((report, samples, scored))
+}
+
+/// Nearest-rank percentile of sorted values (0 for none).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Runs `f` over `pairs` on this thread, round after round, for at least `min` (and at least one
+/// round), and returns calls per second. The scores are summed into a black box so the work
+/// cannot be optimized away.
+fn timed(
+    min: Duration,
+    pairs: &[(usize, usize)],
+    mut f: impl FnMut(&mut Scratch, usize, usize) -> f32,
+) -> f64 {
+    if pairs.is_empty() {
+        return 0.0;
+    }
+    let mut scratch = Scratch::new();
+    let mut calls = 0u64;
+    let mut sum = 0.0f32;
+    let start = Instant::now();
+    loop {
+        for &(i, j) in pairs {
+            sum += f(&mut scratch, i, j);
+            calls += 1;
+            if calls % 256 == 0 && start.elapsed() >= min {
+                std::hint::black_box(sum);
+                return calls as f64 / start.elapsed().as_secs_f64();
+            }
+        }
+        if start.elapsed() >= min {
+            break;
+        }
+    }
+    std::hint::black_box(sum);
+    calls as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Writes one line per scored pair: `probe<TAB>candidate<TAB>score<TAB>genuine|impostor`.
+pub fn write_scores(
+    mut w: impl std::io::Write,
+    samples: &[Sample],
+    scored: &[ScoredPair],
+) -> std::io::Result<()> {
+    for p in scored {
+        let kind = match p.kind {
+            PairKind::Genuine => "genuine",
+            PairKind::Impostor { .. } => "impostor",
+        };
+        writeln!(
+            w,
+            "{}\t{}\t{}\t{}",
+            samples[p.probe].name, samples[p.candidate].name, p.score, kind
+        )?;
+    }
+    Ok(())
+}

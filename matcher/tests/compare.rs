@@ -1,0 +1,272 @@
+//! Comparison on the shared FVC scans and on synthetic templates.
+//!
+//! The scans live in `../shared/fingerprints` (see its README); tests that need them skip with a
+//! message when the folder is absent.
+
+use matcher::compare::{compare, prepare, Scratch, Threshold};
+use matcher::eval::fvc::{self, Options, PairKind, Silent, Source};
+use matcher::eval::{fmr_at, fnmr_at};
+use matcher::{Fingerprint, Minutia, MinutiaKind};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SETS: [&str; 5] = [
+    "fvc2002_db1_b",
+    "fvc2002_db3_b",
+    "fvc2004_db1_b",
+    "fvc2004_db3_b",
+    "fvc2004_db4_b",
+];
+
+fn shared() -> Option<PathBuf> {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fingerprints"));
+    if dir.is_dir() {
+        Some(dir.to_path_buf())
+    } else {
+        eprintln!("SKIP: {} is absent (shared FVC scans)", dir.display());
+        None
+    }
+}
+
+fn dpi_of(set: &str) -> u32 {
+    if set == "fvc2004_db3_b" {
+        512
+    } else {
+        500
+    }
+}
+
+/// A pseudo-random but fixed fingerprint: `n` minutiae spread over 300 x 400 px.
+fn synthetic(n: usize, seed: u64) -> Fingerprint {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as f32) / (1u64 << 31) as f32
+    };
+    let minutiae = (0..n)
+        .map(|_| Minutia {
+            x: 20.0 + 260.0 * next(),
+            y: 20.0 + 360.0 * next(),
+            direction: std::f32::consts::TAU * next() * 0.9999,
+            kind: if next() < 0.5 {
+                MinutiaKind::Ending
+            } else {
+                MinutiaKind::Bifurcation
+            },
+            quality: 60,
+        })
+        .collect();
+    Fingerprint {
+        width: 300,
+        height: 400,
+        dpi_x: 500,
+        dpi_y: 500,
+        quality: 60,
+        minutiae,
+    }
+}
+
+/// Rotates every minutia by `angle` about (150, 200) and shifts by (dx, dy) (image coordinates,
+/// y down; directions counter-clockwise as seen on screen).
+fn moved(fp: &Fingerprint, angle: f32, dx: f32, dy: f32) -> Fingerprint {
+    let (s, c) = angle.sin_cos();
+    let mut out = fp.clone();
+    for m in &mut out.minutiae {
+        let (x, y) = (m.x - 150.0, -(m.y - 200.0));
+        let (rx, ry) = (c * x - s * y, s * x + c * y);
+        m.x = 150.0 + rx + dx;
+        m.y = 200.0 - ry + dy;
+        m.direction = (m.direction + angle).rem_euclid(std::f32::consts::TAU);
+    }
+    out
+}
+
+#[test]
+fn self_comparison_scores_high_and_impostor_low() {
+    let a = synthetic(40, 1);
+    let b = synthetic(40, 2);
+    let mut s = Scratch::new();
+    let (pa, pb) = (prepare(&a), prepare(&b));
+    let same = compare(&pa, &pa, &mut s);
+    let other = compare(&pa, &pb, &mut s);
+    assert!(same > 0.5, "self score {same}");
+    assert!(other < Threshold::FMR_1_PERCENT.score, "random pair scored {other}");
+}
+
+#[test]
+fn rotated_and_translated_copy_scores_high() {
+    let a = synthetic(40, 3);
+    let b = moved(&a, 0.6, 25.0, -30.0);
+    let mut s = Scratch::new();
+    let score = compare(&prepare(&a), &prepare(&b), &mut s);
+    assert!(score > 0.5, "rotated copy scored {score}");
+    assert!(Threshold::FMR_0_01_PERCENT.accepts(score));
+}
+
+#[test]
+fn resolution_is_normalized() {
+    // The same print described at 1000 dpi (coordinates doubled) matches the 500 dpi one.
+    let a = synthetic(40, 4);
+    let mut b = a.clone();
+    b.dpi_x = 1000;
+    b.dpi_y = 1000;
+    for m in &mut b.minutiae {
+        m.x *= 2.0;
+        m.y *= 2.0;
+    }
+    let mut s = Scratch::new();
+    let score = compare(&prepare(&a), &prepare(&b), &mut s);
+    assert!(score > 0.5, "score {score}");
+}
+
+#[test]
+fn deterministic() {
+    let (a, b) = (prepare(&synthetic(50, 5)), prepare(&moved(&synthetic(50, 5), -0.3, 5.0, 9.0)));
+    let mut s1 = Scratch::new();
+    let first = compare(&a, &b, &mut s1);
+    for _ in 0..3 {
+        let mut s2 = Scratch::new();
+        assert_eq!(compare(&a, &b, &mut s2).to_bits(), first.to_bits());
+        assert_eq!(compare(&a, &b, &mut s1).to_bits(), first.to_bits());
+    }
+}
+
+#[test]
+fn degenerate_templates_do_not_panic() {
+    let normal = prepare(&synthetic(30, 6));
+    let empty = prepare(&synthetic(0, 7));
+    let single = prepare(&synthetic(1, 8));
+    let mut corrupt = synthetic(5, 9);
+    corrupt.minutiae[0].x = f32::NAN;
+    corrupt.minutiae[1].y = 1e30;
+    corrupt.minutiae[2].direction = f32::INFINITY;
+    corrupt.dpi_x = 0;
+    let corrupt = prepare(&corrupt);
+    assert_eq!(corrupt.minutia_count(), 2);
+    let mut s = Scratch::new();
+    for t in [&empty, &single, &corrupt] {
+        for (a, b) in [(t, &normal), (&normal, t), (t, t)] {
+            let score = compare(a, b, &mut s);
+            assert!(score.is_finite() && (0.0..=1.0).contains(&score));
+        }
+    }
+    assert_eq!(compare(&empty, &normal, &mut s), 0.0);
+    // Minutiae spread over an absurd area still prepare and compare.
+    let mut wide = synthetic(10, 10);
+    wide.minutiae[0].x = 19_000.0;
+    wide.minutiae[1].y = -19_000.0;
+    let wide = prepare(&wide);
+    assert!(compare(&wide, &normal, &mut s).is_finite());
+}
+
+#[test]
+fn bench_protocol_counts_on_a_small_set() {
+    let Some(root) = shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = root.join("fvc2002_db1_b");
+    for f in 101..=103 {
+        for i in 1..=3 {
+            for ext in ["tif", "iso"] {
+                let name = format!("{f}_{i}.{ext}");
+                std::os::unix::fs::symlink(src.join(&name), dir.path().join(&name)).unwrap();
+            }
+        }
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not a scan").unwrap();
+    let options = Options {
+        dpi: 500,
+        source: Source::IsoRecord,
+        timing: Duration::from_millis(20),
+        ..Options::default()
+    };
+    let (report, samples, scored) = fvc::run(dir.path(), &options, &Silent).unwrap();
+    assert_eq!(report.images, 9);
+    assert_eq!(samples.len(), 9);
+    // 3 fingers x C(3, 2) genuine pairs; C(3, 2) first-impression impostor pairs; every
+    // cross-finger pair: 3 * 3 * 3 = 27.
+    assert_eq!(report.genuine_pairs, 9);
+    assert_eq!(report.fvc_impostor_pairs, 3);
+    assert_eq!(report.extended_impostor_pairs, 27);
+    assert_eq!(scored.len(), 36);
+    assert!(report.failures_to_enrol.is_empty());
+    assert!(report.compare_per_s > 0.0 && report.compare_with_prep_per_s > 0.0);
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    for key in [
+        "set",
+        "images",
+        "extract_ms",
+        "minutiae_mean",
+        "compare_per_s",
+        "compare_with_prep_per_s",
+        "fvc",
+        "extended",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    for key in ["median", "p95"] {
+        assert!(json["extract_ms"].get(key).is_some());
+    }
+    for key in ["eer", "fmr100", "fmr1000", "zero_fmr"] {
+        assert!(json["fvc"][key].is_number() && json["extended"][key].is_number());
+    }
+    let mut lines = Vec::new();
+    fvc::write_scores(&mut lines, &samples, &scored).unwrap();
+    let text = String::from_utf8(lines).unwrap();
+    assert_eq!(text.lines().count(), 36);
+    assert_eq!(text.lines().filter(|l| l.ends_with("\tgenuine")).count(), 9);
+    let first: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
+    assert_eq!(first.len(), 4);
+    assert!(first[2].parse::<f32>().is_ok());
+}
+
+/// Scores of every genuine and cross-finger pair of one shared set, from the third-party records.
+fn iso_scores(root: &Path, set: &str) -> (Vec<f32>, Vec<f32>) {
+    let options = Options {
+        dpi: dpi_of(set),
+        source: Source::IsoRecord,
+        timing: Duration::from_millis(1),
+        ..Options::default()
+    };
+    let (report, _, scored) = fvc::run(&root.join(set), &options, &Silent).unwrap();
+    eprintln!(
+        "{set}: EER {:.2} % FMR100 {:.2} % FMR1000 {:.2} % ZeroFMR {:.2} % (fvc EER {:.2} %)",
+        100.0 * report.extended.eer,
+        100.0 * report.extended.fmr100,
+        100.0 * report.extended.fmr1000,
+        100.0 * report.extended.zero_fmr,
+        100.0 * report.fvc.eer,
+    );
+    let pick = |g: bool| {
+        scored
+            .iter()
+            .filter(|p| (p.kind == PairKind::Genuine) == g)
+            .map(|p| p.score)
+            .collect::<Vec<f32>>()
+    };
+    (pick(true), pick(false))
+}
+
+#[test]
+fn third_party_records_separate_genuine_from_impostor() {
+    let Some(root) = shared() else { return };
+    let (mut eer_sum, mut fnmr_sum, mut fmr_sum) = (0.0, 0.0, 0.0);
+    for set in SETS {
+        let (genuine, impostor) = iso_scores(&root, set);
+        assert_eq!(genuine.len(), 280);
+        assert_eq!(impostor.len(), 2880);
+        let r = matcher::eval::rates(&genuine, &impostor);
+        eer_sum += r.eer;
+        fnmr_sum += fnmr_at(&genuine, Threshold::FMR_1_PERCENT.score);
+        fmr_sum += fmr_at(&impostor, Threshold::FMR_1_PERCENT.score);
+    }
+    let n = SETS.len() as f64;
+    eprintln!(
+        "macro: EER {:.2} %, at the 1 % default threshold FNMR {:.2} % FMR {:.2} %",
+        100.0 * eer_sum / n,
+        100.0 * fnmr_sum / n,
+        100.0 * fmr_sum / n
+    );
+    assert!(eer_sum / n < 0.15, "macro EER {}", eer_sum / n);
+    assert!(fnmr_sum / n < 0.30, "macro FNMR at the 1 % threshold {}", fnmr_sum / n);
+    assert!(fmr_sum / n < 0.03, "macro FMR at the 1 % threshold {}", fmr_sum / n);
+}
