@@ -638,7 +638,7 @@ impl SimCard {
         self.make_current(id);
         let sw = if lcs.is_terminated() {
             SW_TERMINATED
-        } else if lcs.is_deactivated() && id != self.state.app {
+        } else if lcs.is_deactivated() {
             Sw::FileDeactivated
         } else {
             Sw::Success

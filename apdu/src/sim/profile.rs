@@ -64,8 +64,9 @@ pub const SECRET_MAX_LEN: usize = 12;
 /// Failed MUTUAL AUTHENTICATE attempts in a row that block a key reference.
 pub const KEY_MAX_FAILURES: u8 = 3;
 
-/// Largest transparent EF: READ/UPDATE BINARY with an even INS address 15-bit offsets.
-pub const MAX_EF_SIZE: usize = 0x7FFF;
+/// Largest transparent EF (two-byte size in the FCP). Offsets beyond 32 767 need the odd-INS
+/// READ/UPDATE BINARY (B1/D7 with offset data object 54).
+pub const MAX_EF_SIZE: usize = 0xFFFF;
 /// Bytes of EEPROM each file header costs on top of its data (counted against the capacity).
 pub const FILE_OVERHEAD: usize = 32;
 /// Deepest DF nesting below the MF.
