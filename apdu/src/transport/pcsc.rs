@@ -95,6 +95,65 @@ pub fn map_error(e: pcsc::Error, reader: &str) -> TransportError {
     }
 }
 
+/// Data field limit assumed for a card whose ATR announces extended length, unless the caller
+/// configures the real value with [`PcscTransport::with_capabilities`].
+pub const ASSUMED_EXTENDED_MAX: usize = 4096;
+
+/// The card capabilities an ATR announces (ISO/IEC 7816-4 §8.1.1.2.7, compact-TLV tag `7`,
+/// third software function byte: `0x80` command chaining, `0x40` extended Lc and Le). An ATR
+/// without that object gives the conservative [`Capabilities::default`].
+pub fn capabilities_from_atr(atr: &[u8]) -> Capabilities {
+    let mut caps = Capabilities::default();
+    let Some(third) = historical_bytes(atr).and_then(card_capabilities) else {
+        return caps;
+    };
+    caps.chaining = third & 0x80 != 0;
+    if third & 0x40 != 0 {
+        caps.extended_length = true;
+        caps.max_command_data = ASSUMED_EXTENDED_MAX;
+        caps.max_response_data = ASSUMED_EXTENDED_MAX;
+    }
+    caps
+}
+
+/// The historical bytes of an ATR (ISO/IEC 7816-3 §8.2), `None` when the ATR is truncated.
+fn historical_bytes(atr: &[u8]) -> Option<&[u8]> {
+    let t0 = *atr.get(1)?;
+    let k = usize::from(t0 & 0x0F);
+    let mut y = t0 >> 4;
+    let mut i = 2;
+    loop {
+        i += usize::from(y & 1) + usize::from(y >> 1 & 1) + usize::from(y >> 2 & 1);
+        if y & 8 == 0 {
+            break;
+        }
+        let td = *atr.get(i)?;
+        i += 1;
+        y = td >> 4;
+    }
+    atr.get(i..i + k)
+}
+
+/// The third byte of the card-capabilities object (compact-TLV `73`) in historical bytes.
+fn card_capabilities(hist: &[u8]) -> Option<u8> {
+    let body = match hist.split_first()? {
+        (0x80, rest) => rest,
+        // Category 00: the last three bytes are the status indicator.
+        (0x00, rest) => rest.get(..rest.len().checked_sub(3)?)?,
+        _ => return None,
+    };
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        let (tag, len) = (b >> 4, usize::from(b & 0x0F));
+        let value = body.get(i + 1..i + 1 + len)?;
+        if tag == 7 && len >= 3 {
+            return Some(value[2]);
+        }
+        i += 1 + len;
+    }
+    None
+}
+
 /// Reply channel of one request to the service thread.
 type Reply<T> = Sender<Result<T, TransportError>>;
 
@@ -427,8 +486,8 @@ impl Pcsc {
             inner: Arc::clone(&self.inner),
             id,
             reader: reader.to_string(),
+            caps: capabilities_from_atr(&atr),
             atr,
-            caps: Capabilities::default(),
             in_transaction: false,
         })
     }
@@ -465,7 +524,8 @@ impl std::fmt::Debug for PcscTransport {
 }
 
 impl PcscTransport {
-    /// Declares the card's capabilities (e.g. extended length), known from configuration.
+    /// Declares the card's capabilities, known from configuration (by default they come from
+    /// the ATR, see [`capabilities_from_atr`]).
     pub fn with_capabilities(mut self, caps: Capabilities) -> Self {
         self.caps = caps;
         self
@@ -676,6 +736,37 @@ fn monitor_loop(ctx: &Context, tx: &Sender<ReaderEvent>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_come_from_the_atr_historical_bytes() {
+        // The simulated card's ATR: T=0/T=1, category 80, 73 C0 21 40 (extended length).
+        let atr = hex::decode("3B8B800180 73C02140 4549445349 4D".replace(' ', "")).unwrap();
+        let caps = capabilities_from_atr(&atr);
+        assert!(caps.extended_length && !caps.chaining);
+        assert_eq!(caps.max_command_data, ASSUMED_EXTENDED_MAX);
+        let short = hex::decode("3B8B80018073C021004549445349 4D".replace(' ', "")).unwrap();
+        assert_eq!(
+            capabilities_from_atr(&short),
+            Capabilities {
+                chaining: false,
+                ..Capabilities::default()
+            }
+        );
+        // Chaining only, category 00 with a status indicator.
+        let chain = [0x3B, 0x88, 0x00, 0x73, 0x00, 0x00, 0x80, 0x00, 0x90, 0x00];
+        let caps = capabilities_from_atr(&chain);
+        assert!(caps.chaining && !caps.extended_length);
+        // Truncated or without historical bytes: the conservative default, no panic.
+        for atr in [
+            &[][..],
+            &[0x3B],
+            &[0x3B, 0x8F, 0x80],
+            &[0x3B, 0xF0],
+            &[0x3B, 0x00],
+        ] {
+            assert_eq!(capabilities_from_atr(atr), Capabilities::default());
+        }
+    }
 
     #[test]
     fn errors_map_to_actionable_transport_errors() {

@@ -1,10 +1,99 @@
-//! `idcardd readers`.
+//! `idcardd readers`: PC/SC readers with card presence, and simulated readers `sim:N`.
+
+use std::path::PathBuf;
+
+use crate::readers::{self, Listing};
 
 /// Arguments of `idcardd readers`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// How many simulated readers (`sim:0` .. `sim:N-1`) to list.
+    #[arg(long, default_value_t = 1)]
+    pub sim: usize,
+    /// Directory of the simulated cards' state (default: $XDG_STATE_HOME/idcardd/sim).
+    #[arg(long)]
+    pub sim_dir: Option<PathBuf>,
+}
 
 /// Runs `idcardd readers`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("idcardd readers is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let sim_dir = args.sim_dir.unwrap_or_else(readers::default_sim_dir);
+    let listing = readers::list(args.sim, &sim_dir);
+    if args.json {
+        println!("{}", to_json(&listing));
+    } else {
+        print!("{}", to_text(&listing));
+    }
+    Ok(())
+}
+
+/// The listing as JSON: `{"pcsc": {"status": .., "readers": [..]}, "sim": [..]}`.
+pub fn to_json(l: &Listing) -> serde_json::Value {
+    let pcsc = match &l.pcsc {
+        Ok(rs) => serde_json::json!({
+            "status": "ok",
+            "readers": rs.iter().map(|r| serde_json::json!({
+                "name": r.name,
+                "card_present": r.card_present,
+                "atr": r.atr.as_ref().map(hex::encode_upper),
+                "exclusive": r.exclusive,
+            })).collect::<Vec<_>>(),
+        }),
+        Err(e) => serde_json::json!({
+            "status": if l.pcsc_no_service { "no_service" } else { "error" },
+            "error": e,
+            "readers": [],
+        }),
+    };
+    let sim: Vec<_> = l
+        .sim
+        .iter()
+        .map(|s| serde_json::json!({"name": s.name, "card_present": true, "state": s.state, "created": s.created}))
+        .collect();
+    serde_json::json!({ "pcsc": pcsc, "sim": sim })
+}
+
+/// The listing as text, one reader per line.
+pub fn to_text(l: &Listing) -> String {
+    let mut out = String::new();
+    match &l.pcsc {
+        Ok(rs) if rs.is_empty() => out.push_str("PC/SC: no readers\n"),
+        Ok(rs) => {
+            out.push_str("PC/SC:\n");
+            for r in rs {
+                let card = match (&r.card_present, &r.atr) {
+                    (true, Some(atr)) => format!("card present, ATR {}", hex::encode_upper(atr)),
+                    (true, None) => "card present".to_string(),
+                    (false, _) => "no card".to_string(),
+                };
+                let excl = if r.exclusive {
+                    " (in exclusive use)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("  {:<32} {card}{excl}\n", r.name));
+            }
+        }
+        Err(_) if l.pcsc_no_service => out.push_str("PC/SC: no service (pcscd not running)\n"),
+        Err(e) => out.push_str(&format!("PC/SC: {e}\n")),
+    }
+    if !l.sim.is_empty() {
+        out.push_str("Simulated:\n");
+        for s in &l.sim {
+            let state = if s.created {
+                "state"
+            } else {
+                "new card, state will be"
+            };
+            out.push_str(&format!(
+                "  {:<32} card present ({state} in {})\n",
+                s.name,
+                s.state.display()
+            ));
+        }
+    }
+    out
 }

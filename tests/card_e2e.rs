@@ -1,0 +1,163 @@
+//! The ID card scenario end to end: real pcscd + vsmartcard-vpcd + the `idcardd sim vpcd`
+//! process, driven by the `idcardd` CLI and by the host library through PC/SC.
+
+use apdu::card::IdCard;
+use apdu::fcp::LifeCycle;
+use apdu::sm::AesKey;
+use apdu::Transport;
+use idcardd_e2e::{run_idcardd, Pcscd, SimProcess, PORT0, READER0};
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+#[test]
+fn personalization_through_pcscd_and_the_simulator_process() {
+    let pcscd = Pcscd::start();
+    let state = pcscd.dir.path().join("card.json");
+    let sim = SimProcess::start(&pcscd, &state, PORT0);
+
+    // idcardd readers sees the card in the vpcd reader.
+    let (code, out, err) = run_idcardd(&["readers", "--json", "--sim", "0"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r0 = v["pcsc"]["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == READER0)
+        .unwrap()
+        .clone();
+    assert_eq!(r0["card_present"], true);
+    assert!(r0["atr"].as_str().unwrap().starts_with("3B"));
+
+    // idcardd card info on a fresh card.
+    let (code, out, err) = run_idcardd(&["card", "info", "--reader", READER0, "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(info["life_cycle"], "Creation");
+    assert_eq!(info["files"].as_array().unwrap().len(), 0);
+    let serial = info["serial"].as_str().unwrap().to_string();
+    assert_eq!(serial.len(), 16);
+
+    // idcardd apdu: select the application and read the serial, decoded.
+    let (code, out, err) = run_idcardd(
+        &[
+            "apdu",
+            "--reader",
+            READER0,
+            "00 A4 04 0C 07 A0 00 00 02 47 10 01",
+            "00CA010108",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[1].starts_with("< 9000"), "{out}");
+    assert!(lines[3].starts_with(&format!("< {serial} 9000")), "{out}");
+
+    // The host library through PC/SC: personalize three files (one of 10 KiB) under secure
+    // messaging and read them back.
+    let files = [
+        (0x0101u16, pattern(90, 1)),
+        (0x0102, pattern(10 * 1024, 2)),
+        (0x0103, pattern(700, 3)),
+    ];
+    {
+        let transport = pcscd.pcsc.connect(READER0).unwrap();
+        assert!(
+            transport.capabilities().extended_length,
+            "the ATR announces extended length"
+        );
+        let mut card = IdCard::new(transport);
+        assert_eq!(hex::encode_upper(card.info().unwrap().serial), serial);
+        let mut perso = card
+            .authenticate_perso(&AesKey::test_perso_master())
+            .unwrap();
+        for (i, (fid, data)) in files.iter().enumerate() {
+            perso
+                .create_file(*fid, Some(i as u8 + 1), data.len() as u32)
+                .unwrap();
+            perso.write_file(*fid, data).unwrap();
+        }
+        for (fid, data) in &files {
+            assert_eq!(&perso.read_file(*fid).unwrap(), data, "EF {fid:04X}");
+        }
+    }
+
+    // SIGTERM stops the simulator cleanly; the state survives a restart.
+    let status = sim.stop().expect("idcardd sim vpcd exits on SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(pcscd.wait_card(READER0, false, std::time::Duration::from_secs(5)));
+    let _sim = SimProcess::start(&pcscd, &state, PORT0);
+    let mut card = IdCard::new(pcscd.pcsc.connect(READER0).unwrap());
+    let info = card.info().unwrap();
+    assert_eq!(hex::encode_upper(info.serial), serial);
+    assert_ne!(info.life_cycle, LifeCycle::Terminated);
+    let sizes: Vec<(u16, Option<u32>)> = files
+        .iter()
+        .map(|(f, d)| (*f, Some(d.len() as u32)))
+        .collect();
+    assert_eq!(info.files, sizes);
+}
+
+#[test]
+fn cli_reports_bad_input_and_missing_readers_with_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim_dir = dir.path().to_str().unwrap();
+    // Malformed hex: nothing is sent, a clear error, exit code 1.
+    let (code, out, err) = run_idcardd(
+        &["apdu", "--reader", "sim:0", "--sim-dir", sim_dir, "00A4zz"],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.is_empty() && err.contains("00A4zz") && err.contains("invalid hex"),
+        "{err}"
+    );
+    // An APDU with an inconsistent length is refused the same way.
+    let (code, _, err) = run_idcardd(
+        &[
+            "apdu",
+            "--reader",
+            "sim:0",
+            "--sim-dir",
+            sim_dir,
+            "00A4040C05A0",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("Lc"), "{err}");
+    // A simulated reader works without pcscd, and a failing status word stops with exit 1.
+    let (code, out, err) = run_idcardd(
+        &[
+            "apdu",
+            "--reader",
+            "sim:0",
+            "--sim-dir",
+            sim_dir,
+            "00A4040C07A0000002471001",
+            "00B0000004",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.lines().nth(1).unwrap().starts_with("< 9000"), "{out}");
+    assert!(err.contains("use --keep-going"), "{err}");
+    let (code, out, _) = run_idcardd(
+        &["card", "info", "--reader", "sim:0", "--sim-dir", sim_dir],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("Life cycle:  Creation (01)"), "{out}");
+    let (code, _, err) = run_idcardd(
+        &["card", "info", "--reader", "sim:x", "--sim-dir", sim_dir],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("expected sim:N"), "{err}");
+}
