@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::ops::RangeInclusive;
+
 use rand::RngCore;
 use zeroize::Zeroizing;
 
@@ -27,27 +29,28 @@ use crate::commands::{self, SelectReturn};
 use crate::error::Error;
 use crate::fcp::{Fcp, LifeCycle};
 use crate::response::RawResponse;
+use crate::sim::profile;
 use crate::sm::{self, AesKey, HostSecureChannel, KeyRef, CRYPTOGRAM_LEN, RND_LEN};
 use crate::status::StatusWord;
 use crate::transmit::Channel;
 use crate::transport::Transport;
 
 /// The application identifier of the card application (ICAO Doc 9303-10 LDS1 AID).
-pub const APPLICATION_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
+pub const APPLICATION_AID: [u8; 7] = profile::LDS1_AID;
 /// GET DATA tag of the 8-byte card serial (readable in plain).
-pub const TAG_SERIAL: u16 = 0x0101;
+pub const TAG_SERIAL: u16 = profile::DO_SERIAL;
 /// GET DATA tag of the application life-cycle status byte.
-pub const TAG_LIFE_CYCLE: u16 = 0x0102;
+pub const TAG_LIFE_CYCLE: u16 = profile::DO_LCS;
 /// GET DATA tag of the list of the application's EFs (2-byte FIDs, concatenated).
-pub const TAG_FILE_LIST: u16 = 0x0103;
+pub const TAG_FILE_LIST: u16 = profile::DO_FILE_LIST;
 /// Reference (P2) of the PIN: the transport PIN after personalization, then the holder's PIN.
-pub const PIN_REF: u8 = 0x81;
+pub const PIN_REF: u8 = profile::PIN_REF;
 /// Reference (P2) of the PUK used by RESET RETRY COUNTER.
-pub const PUK_REF: u8 = 0x82;
+pub const PUK_REF: u8 = profile::PUK_REF;
 /// Shortest and longest PIN (ASCII digits).
-pub const PIN_LEN: std::ops::RangeInclusive<usize> = 4..=12;
+pub const PIN_LEN: RangeInclusive<usize> = profile::PIN_MIN_LEN..=profile::SECRET_MAX_LEN;
 /// Shortest and longest PUK (ASCII digits).
-pub const PUK_LEN: std::ops::RangeInclusive<usize> = 8..=12;
+pub const PUK_LEN: RangeInclusive<usize> = profile::PUK_MIN_LEN..=profile::SECRET_MAX_LEN;
 
 /// What a PIN operation can end with besides success.
 #[derive(Debug, thiserror::Error)]
@@ -98,11 +101,7 @@ fn pin_result(resp: RawResponse) -> Result<(), PinError> {
 }
 
 /// Checks a PIN or PUK before it goes to the card (never echoing it).
-fn check_secret(
-    what: &str,
-    value: &[u8],
-    len: std::ops::RangeInclusive<usize>,
-) -> Result<(), Error> {
+fn check_secret(what: &str, value: &[u8], len: RangeInclusive<usize>) -> Result<(), Error> {
     if !len.contains(&value.len()) || !value.iter().all(u8::is_ascii_digit) {
         return Err(Error::Usage(format!(
             "{what} must be {} to {} ASCII digits ({} bytes given)",
