@@ -336,3 +336,73 @@ proptest! {
         }
     }
 }
+
+/// Known answers from an independent implementation of the protocol text in Python with
+/// pyca/cryptography (`fixtures/sm_reference.py`): key diversification, session keys,
+/// cryptograms and the exact bytes of protected commands and responses. Round trips alone
+/// cannot catch a mistake made the same way on both sides; these can.
+#[test]
+fn independent_reference_vectors() {
+    const K_TERMINAL: &str = "5aa172ae22ddc9e8d2e99bfd3884d0fafc70456b26e398445777844e76e8bdea";
+    const HOST_CRYPTOGRAM: &str = "b557837d031642dee10605580b4b0ee3";
+    const CARD_CRYPTOGRAM: &str = "3adbe7eca63a14b95bfe5f26562a3a5d";
+    const CMD1: &str = "0ca4020c1d871101896cb9e1798287712e0cbb523a430eae8e0860ff749208ca26b200";
+    const RESP2: &str = "990290008e08b608e4fc57cf13089000";
+    const CMD3: &str = "0cb0000000000e9702012c8e081a378149d5f90f340000";
+    const RESP4: &str = "8721013742817cf85a584d097de7f6ec1b7c54e6916e6f701951e1a30f897500add156990262828e08277075f59c03943a9000";
+    const CMD1_AES128_300_PREFIX: &str = "0cd6000000013f8782013101b5c6f8df2ac6b3555867c52f";
+    const CMD1_AES128_300_SUFFIX: &str = "8e08689800f392aa53c40000";
+
+    let master = AesKey::test_terminal_master();
+    let k = apdu::sm::diversify(&master, apdu::sm::KeyRef::Terminal, b"SN000042");
+    assert_eq!(hex::encode(k.as_bytes()), K_TERMINAL);
+
+    let rnd_ifd: [u8; 16] = std::array::from_fn(|i| 0x10 + i as u8);
+    let rnd_ic: [u8; 16] = std::array::from_fn(|i| 0xA0 + i as u8);
+    let auth = derive_auth(&k, &rnd_ifd, &rnd_ic);
+    assert_eq!(hex::encode(*auth.host_cryptogram), HOST_CRYPTOGRAM);
+    assert_eq!(hex::encode(*auth.card_cryptogram), CARD_CRYPTOGRAM);
+    let host_step = apdu::sm::host_authenticate_step(&k, &rnd_ifd, &rnd_ic);
+    let card_step =
+        apdu::sm::card_authenticate_step(&k, &rnd_ic, host_step.command_data()).unwrap();
+    let mut card = card_step.session;
+    let mut host = host_step
+        .verify_card(&hex::decode(CARD_CRYPTOGRAM).unwrap())
+        .unwrap();
+
+    let select = Command::new(0, 0xA4, 0x02, 0x0C).with_data([0x01, 0x01]);
+    let w = host.wrap_command(&select).unwrap();
+    assert_eq!(hex::encode(w.to_bytes().unwrap()), CMD1);
+    assert_eq!(card.unwrap_command(&w).unwrap(), select);
+    let r = card.wrap_response(&[], StatusWord::Success);
+    assert_eq!(hex::encode(&r), RESP2);
+    assert_eq!(
+        host.unwrap_response(&RawResponse::parse(&r).unwrap())
+            .unwrap()
+            .sw,
+        StatusWord::Success
+    );
+
+    let read = Command::new(0, 0xB0, 0, 0).with_ne(300);
+    let w = host.wrap_command(&read).unwrap();
+    assert_eq!(hex::encode(w.to_bytes().unwrap()), CMD3);
+    assert_eq!(card.unwrap_command(&w).unwrap(), read);
+    let data: Vec<u8> = (0..20).collect();
+    let r = card.wrap_response(&data, StatusWord::EndOfFile);
+    assert_eq!(hex::encode(&r), RESP4);
+    let plain = host
+        .unwrap_response(&RawResponse::parse(&r).unwrap())
+        .unwrap();
+    assert_eq!((plain.data, plain.sw), (data, StatusWord::EndOfFile));
+
+    let k128 = AesKey::Aes128(std::array::from_fn(|i| i as u8));
+    let mut host = derive_auth(&k128, &rnd_ifd, &rnd_ic).session;
+    let payload: Vec<u8> = (0..300).map(|i| (i * 7 % 256) as u8).collect();
+    let w = host
+        .wrap_command(&Command::new(0, 0xD6, 0, 0).with_data(payload))
+        .unwrap();
+    let wire = hex::encode(w.to_bytes().unwrap());
+    assert!(wire.starts_with(CMD1_AES128_300_PREFIX), "{wire}");
+    assert!(wire.ends_with(CMD1_AES128_300_SUFFIX), "{wire}");
+    assert_eq!(wire.len(), 2 * (7 + 319 + 2));
+}
