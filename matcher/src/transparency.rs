@@ -103,22 +103,84 @@ impl Collector {
         Some(GrayImage::from_parts(*width as u32, *height as u32, pixels))
     }
 
-    /// Writes every grid result as `<dir>/<key>.png`.
+    /// Writes every grid result as `<dir>/<key>.png`, and every minutiae list as
+    /// `<dir>/<key>.png` drawn in colour over the skeleton and the normalized image (endings
+    /// red, bifurcations blue, a line along the direction).
     pub fn write_pngs(&self, dir: &Path) -> Result<(), Error> {
+        use opencv::core::{Mat, Point, Scalar, Vector};
+        use opencv::imgproc;
         std::fs::create_dir_all(dir)?;
-        for key in self.results.keys() {
-            if let Some(image) = self.image(key) {
-                let path = dir.join(format!("{key}.png"));
-                let ok = opencv::imgcodecs::imwrite(
-                    &path,
-                    &image.to_mat()?,
-                    &opencv::core::Vector::new(),
-                )?;
-                if !ok {
-                    return Err(Error::InvalidImage(format!(
-                        "cannot write {}",
-                        path.display()
-                    )));
+        let write = |key: &str, mat: &Mat| -> Result<(), Error> {
+            let path = dir.join(format!("{key}.png"));
+            if !opencv::imgcodecs::imwrite(&path, mat, &Vector::new())? {
+                return Err(Error::InvalidImage(format!(
+                    "cannot write {}",
+                    path.display()
+                )));
+            }
+            Ok(())
+        };
+        for (key, data) in &self.results {
+            match data {
+                Intermediate::Grid { .. } => {
+                    if let Some(image) = self.image(key) {
+                        // Block fields are enlarged to the size of the working image.
+                        let full = self.image(KEY_NORMALIZED).map(|n| (n.width(), n.height()));
+                        match full {
+                            Some((w, h)) if image.width() < w / 2 => {
+                                let factor = w.div_ceil(image.width());
+                                let big = image
+                                    .resized(image.width() * factor, image.height() * factor)?;
+                                let (cw, ch) = (w.min(big.width()), h.min(big.height()));
+                                let mut pixels = Vec::with_capacity(cw as usize * ch as usize);
+                                for row in
+                                    big.pixels().chunks(big.width() as usize).take(ch as usize)
+                                {
+                                    pixels.extend_from_slice(&row[..cw as usize]);
+                                }
+                                write(key, &GrayImage::from_parts(cw, ch, pixels).to_mat()?)?;
+                            }
+                            _ => write(key, &image.to_mat()?)?,
+                        }
+                    }
+                }
+                Intermediate::Minutiae(list) => {
+                    let Some(base) = self.image(KEY_NORMALIZED) else {
+                        continue;
+                    };
+                    let mut pixels = base
+                        .pixels()
+                        .iter()
+                        .map(|&p| p / 2 + 64)
+                        .collect::<Vec<u8>>();
+                    if let Some(sk) = self.image(KEY_SKELETON) {
+                        if sk.pixels().len() == pixels.len() {
+                            for (p, &s) in pixels.iter_mut().zip(sk.pixels()) {
+                                if s > 0 {
+                                    *p = 0;
+                                }
+                            }
+                        }
+                    }
+                    let gray =
+                        GrayImage::from_parts(base.width(), base.height(), pixels).to_mat()?;
+                    let mut colour = Mat::default();
+                    imgproc::cvt_color_def(&gray, &mut colour, imgproc::COLOR_GRAY2BGR)?;
+                    for m in list {
+                        let c = if m.kind == crate::MinutiaKind::Ending {
+                            Scalar::new(0.0, 0.0, 255.0, 0.0)
+                        } else {
+                            Scalar::new(255.0, 0.0, 0.0, 0.0)
+                        };
+                        let p = Point::new(m.x.round() as i32, m.y.round() as i32);
+                        let q = Point::new(
+                            (m.x + 10.0 * m.direction.cos()).round() as i32,
+                            (m.y - 10.0 * m.direction.sin()).round() as i32,
+                        );
+                        imgproc::circle(&mut colour, p, 4, c, 1, imgproc::LINE_8, 0)?;
+                        imgproc::line(&mut colour, p, q, c, 1, imgproc::LINE_8, 0)?;
+                    }
+                    write(key, &colour)?;
                 }
             }
         }

@@ -13,8 +13,10 @@ use matcher::transparency::{Collector, NoTransparency, Transparency};
 /// Arguments of `idcardd extract`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The scan (PNG, TIFF or BMP; colour is converted to gray).
-    pub image: PathBuf,
+    /// The scans (PNG, TIFF or BMP; colour is converted to gray). With several scans only the
+    /// summary lines are printed.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
     /// Resolution of the scan in dots per inch.
     #[arg(long, default_value_t = 500)]
     pub dpi: u32,
@@ -35,8 +37,26 @@ pub struct Args {
 
 /// Runs `idcardd extract`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = GrayImage::open(&args.image)
-        .with_context(|| format!("reading {}", args.image.display()))?;
+    if args.images.len() > 1 {
+        if args.json || args.out.is_some() || args.template.is_some() || args.show.is_some() {
+            anyhow::bail!("--json, --out, --template and --show take a single image");
+        }
+        for image in &args.images {
+            if let Err(e) = run_one(&args, image) {
+                println!("{}: {e:#}", image.display());
+            }
+        }
+        return Ok(());
+    }
+    match args.images.first() {
+        Some(image) => run_one(&args, image),
+        None => anyhow::bail!("no image given"),
+    }
+}
+
+/// Extracts one scan and prints or writes what `args` asks for.
+fn run_one(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
+    let image = GrayImage::open(path).with_context(|| format!("reading {}", path.display()))?;
     let params = ExtractParams::default();
     let mut collector = Collector::default();
     let mut none = NoTransparency;
@@ -47,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let start = Instant::now();
     let fp = extract_with(&image, args.dpi, &params, t)
-        .with_context(|| format!("extracting {}", args.image.display()))?;
+        .with_context(|| format!("extracting {}", path.display()))?;
     let elapsed = start.elapsed();
     if let Some(dir) = &args.show {
         collector
@@ -72,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .count();
         println!(
             "{}: {}x{} px at {} dpi, {} minutiae ({} endings, {} bifurcations), quality {}, {:.1} ms",
-            args.image.display(),
+            path.display(),
             fp.width,
             fp.height,
             fp.dpi_x,

@@ -1,0 +1,300 @@
+//! Extraction: errors on unusable input, determinism, consistency under rotation and
+//! resolution changes, and plausible output on every shared scan (skipped when absent).
+
+use std::f32::consts::{PI, TAU};
+use std::path::{Path, PathBuf};
+
+use matcher::extract::{extract, extract_file, extract_with};
+use matcher::image::GrayImage;
+use matcher::params::ExtractParams;
+use matcher::transparency::{self, Collector, Intermediate};
+use matcher::{Error, Fingerprint, Minutia};
+use opencv::core::{self as cv, Mat};
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fingerprints");
+const SETS: [(&str, u32); 5] = [
+    ("fvc2002_db1_b", 500),
+    ("fvc2002_db3_b", 500),
+    ("fvc2004_db1_b", 500),
+    ("fvc2004_db3_b", 512),
+    ("fvc2004_db4_b", 500),
+];
+
+/// The shared scans folder, or `None` with a message saying why the test is skipped.
+fn shared() -> Option<PathBuf> {
+    let dir = PathBuf::from(SHARED);
+    if dir.join("README.md").exists() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: shared fingerprint scans not found at {SHARED}");
+        None
+    }
+}
+
+/// A synthetic print: parallel ridges of period 9 px whose phase winds around a few points,
+/// each of which makes a ridge ending or bifurcation, inside an elliptic finger shape.
+fn synthetic(width: u32, height: u32) -> GrayImage {
+    let singular = [
+        (0.30, 0.30, 1.0),
+        (0.62, 0.28, -1.0),
+        (0.45, 0.50, 1.0),
+        (0.70, 0.62, 1.0),
+        (0.35, 0.72, -1.0),
+        (0.55, 0.80, -1.0),
+    ];
+    let (w, h) = (width as f32, height as f32);
+    let mut pixels = Vec::with_capacity((width * height) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let (xf, yf) = (x as f32, y as f32);
+            let (ex, ey) = ((xf - w / 2.0) / (0.42 * w), (yf - h / 2.0) / (0.46 * h));
+            if ex * ex + ey * ey > 1.0 {
+                pixels.push(230);
+                continue;
+            }
+            // Ridges run at about 30 degrees with a gentle curve.
+            let mut phase = TAU * (0.5 * xf + 0.866 * yf + 0.0006 * xf * xf) / 9.0;
+            for (sx, sy, s) in singular {
+                phase += s * (yf - sy * h).atan2(xf - sx * w);
+            }
+            pixels.push((128.0 - 90.0 * phase.cos()) as u8);
+        }
+    }
+    GrayImage::from_raw(width, height, pixels).unwrap()
+}
+
+/// Share of `a`'s minutiae with a partner in `b` within `dist` px and `angle` radians.
+fn matched_share(a: &[Minutia], b: &[Minutia], dist: f32, angle: f32) -> f32 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    let close = a
+        .iter()
+        .filter(|m| {
+            b.iter().any(|n| {
+                let d = ((m.x - n.x).powi(2) + (m.y - n.y).powi(2)).sqrt();
+                let da = (m.direction - n.direction).rem_euclid(TAU);
+                d <= dist && da.min(TAU - da) <= angle
+            })
+        })
+        .count();
+    close as f32 / a.len() as f32
+}
+
+fn rotate_clockwise(image: &GrayImage) -> GrayImage {
+    let mut out = Mat::default();
+    cv::rotate(&image.to_mat().unwrap(), &mut out, cv::ROTATE_90_CLOCKWISE).unwrap();
+    GrayImage::from_mat(&out).unwrap()
+}
+
+/// Maps minutiae of a 90°-clockwise-rotated copy back to the original image of height `h`.
+fn unrotate(fp: &Fingerprint, h: u32) -> Vec<Minutia> {
+    fp.minutiae
+        .iter()
+        .map(|m| Minutia {
+            x: m.y,
+            y: (h - 1) as f32 - m.x,
+            direction: (m.direction + PI / 2.0).rem_euclid(TAU),
+            ..*m
+        })
+        .collect()
+}
+
+fn check_rotation(image: &GrayImage, dpi: u32) -> f32 {
+    let fp = extract(image, dpi).unwrap();
+    let rotated = extract(&rotate_clockwise(image), dpi).unwrap();
+    let back = unrotate(&rotated, image.height());
+    matched_share(&fp.minutiae, &back, 10.0, PI / 6.0)
+}
+
+#[test]
+fn unusable_images_are_errors() {
+    let blank = GrayImage::from_raw(300, 300, vec![200; 90_000]).unwrap();
+    assert!(matches!(
+        extract(&blank, 500),
+        Err(Error::NoUsableFingerprint(_))
+    ));
+    // Uniform noise from a fixed linear congruential generator: contrast but no ridge flow.
+    let mut state = 12345u32;
+    let noise: Vec<u8> = (0..90_000)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (state >> 16) as u8
+        })
+        .collect();
+    let noise = GrayImage::from_raw(300, 300, noise).unwrap();
+    assert!(matches!(
+        extract(&noise, 500),
+        Err(Error::NoUsableFingerprint(_))
+    ));
+    assert!(matches!(
+        GrayImage::from_raw(1, 1, vec![0]),
+        Err(Error::ImageLimits(_))
+    ));
+    let print = synthetic(300, 400);
+    assert!(matches!(extract(&print, 100), Err(Error::ImageLimits(_))));
+    assert!(matches!(
+        extract(&print, 20_000),
+        Err(Error::ImageLimits(_))
+    ));
+}
+
+#[test]
+fn synthetic_print_is_deterministic_and_in_image_coordinates() {
+    let image = synthetic(300, 400);
+    let a = extract(&image, 500).unwrap();
+    let b = extract(&image, 500).unwrap();
+    assert_eq!(a, b);
+    assert_eq!((a.width, a.height, a.dpi_x, a.dpi_y), (300, 400, 500, 500));
+    assert!(a.minutiae.len() >= 5, "{} minutiae", a.minutiae.len());
+    for m in &a.minutiae {
+        assert!(
+            m.x >= 0.0 && m.x < 300.0 && m.y >= 0.0 && m.y < 400.0,
+            "{m:?}"
+        );
+        assert!((0.0..TAU).contains(&m.direction), "{m:?}");
+    }
+    assert!(a.quality >= 50, "quality {}", a.quality);
+}
+
+#[test]
+fn synthetic_print_rotation_keeps_minutiae_and_directions() {
+    let share = check_rotation(&synthetic(300, 400), 500);
+    assert!(
+        share >= 0.6,
+        "only {:.0} % matched after rotation",
+        share * 100.0
+    );
+}
+
+#[test]
+fn extract_file_reads_png_and_transparency_publishes_every_stage() {
+    let image = synthetic(300, 400);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("print.png");
+    assert!(
+        opencv::imgcodecs::imwrite(&path, &image.to_mat().unwrap(), &cv::Vector::new()).unwrap()
+    );
+    let from_file = extract_file(&path, 500).unwrap();
+    assert_eq!(from_file, extract(&image, 500).unwrap());
+    let mut collector = Collector::default();
+    let fp = extract_with(&image, 500, &ExtractParams::default(), &mut collector).unwrap();
+    for key in [
+        transparency::KEY_MASK,
+        transparency::KEY_NORMALIZED,
+        transparency::KEY_ORIENTATION,
+        transparency::KEY_COHERENCE,
+        transparency::KEY_RIDGE_PERIOD,
+        transparency::KEY_ENHANCED,
+        transparency::KEY_BINARY,
+        transparency::KEY_SKELETON,
+        transparency::KEY_MINUTIAE_RAW,
+        transparency::KEY_MINUTIAE,
+    ] {
+        assert!(collector.results.contains_key(key), "{key} not published");
+    }
+    match &collector.results[transparency::KEY_MINUTIAE] {
+        Intermediate::Minutiae(list) => assert_eq!(list.len(), fp.minutiae.len()),
+        other => panic!("minutiae published as {other:?}"),
+    }
+    // The measured ridge period matches the synthetic 9 px.
+    if let Intermediate::Grid { values, .. } = &collector.results[transparency::KEY_RIDGE_PERIOD] {
+        let inside: Vec<f32> = values.iter().copied().filter(|&v| v > 0.0).collect();
+        let mean = inside.iter().sum::<f32>() / inside.len() as f32;
+        assert!((mean - 9.0).abs() < 1.0, "mean period {mean}");
+    }
+    collector.write_pngs(&dir.path().join("show")).unwrap();
+    assert!(dir.path().join("show/skeleton.png").exists());
+    assert!(dir.path().join("show/minutiae.png").exists());
+}
+
+fn first_images(dir: &Path) -> Vec<(PathBuf, u32)> {
+    SETS.iter()
+        .map(|(set, dpi)| (dir.join(set).join("101_1.tif"), *dpi))
+        .collect()
+}
+
+#[test]
+fn every_shared_scan_extracts_plausibly() {
+    let Some(dir) = shared() else { return };
+    for (set, dpi) in SETS {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir.join(set))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "tif"))
+            .collect();
+        entries.sort();
+        assert_eq!(entries.len(), 80, "{set}");
+        let (mut qualities, mut minutiae) = (0u32, 0usize);
+        for path in &entries {
+            let fp = extract_file(path, dpi).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let n = fp.minutiae.len();
+            // Partial prints (a fingertip, a dry corner) may legitimately carry few minutiae.
+            assert!((8..=120).contains(&n), "{}: {n} minutiae", path.display());
+            minutiae += n;
+            assert!(fp.quality > 0, "{}: quality 0", path.display());
+            qualities += u32::from(fp.quality);
+        }
+        let mean = qualities / entries.len() as u32;
+        assert!(mean >= 30, "{set}: mean quality {mean}");
+        let mean = minutiae / entries.len();
+        assert!(
+            (20..=80).contains(&mean),
+            "{set}: {mean} minutiae per image"
+        );
+    }
+}
+
+#[test]
+fn shared_scans_rotated_keep_minutiae_and_directions() {
+    let Some(dir) = shared() else { return };
+    let mut shares = Vec::new();
+    for (path, dpi) in first_images(&dir) {
+        let share = check_rotation(&GrayImage::open(&path).unwrap(), dpi);
+        eprintln!(
+            "{}: {:.0} % matched after rotation",
+            path.display(),
+            share * 100.0
+        );
+        assert!(share >= 0.6, "{}: {:.0} %", path.display(), share * 100.0);
+        shares.push(share);
+    }
+    let mean = shares.iter().sum::<f32>() / shares.len() as f32;
+    assert!(mean >= 0.75, "mean {:.0} %", mean * 100.0);
+}
+
+#[test]
+fn shared_scans_at_double_resolution_give_the_same_minutiae() {
+    let Some(dir) = shared() else { return };
+    let mut shares = Vec::new();
+    for (path, dpi) in first_images(&dir) {
+        let image = GrayImage::open(&path).unwrap();
+        let big = image
+            .resized(image.width() * 2, image.height() * 2)
+            .unwrap();
+        let fp = extract(&image, dpi).unwrap();
+        let fp2 = extract(&big, dpi * 2).unwrap();
+        assert_eq!(
+            (fp2.width, fp2.height, fp2.dpi_x),
+            (image.width() * 2, image.height() * 2, dpi * 2)
+        );
+        let halved: Vec<Minutia> = fp2
+            .minutiae
+            .iter()
+            .map(|m| Minutia {
+                x: (m.x + 0.5) / 2.0 - 0.5,
+                y: (m.y + 0.5) / 2.0 - 0.5,
+                ..*m
+            })
+            .collect();
+        let share = matched_share(&fp.minutiae, &halved, 10.0, PI / 6.0);
+        eprintln!(
+            "{}: {:.0} % matched at double resolution",
+            path.display(),
+            share * 100.0
+        );
+        shares.push(share);
+    }
+    let mean = shares.iter().sum::<f32>() / shares.len() as f32;
+    assert!(mean >= 0.75, "mean {:.0} %", mean * 100.0);
+}
