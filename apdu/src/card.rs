@@ -341,6 +341,11 @@ impl<T: Transport> PersoSession<'_, T> {
     /// CREATE FILE of a transparent EF `fid` of `size` bytes under the application, with an
     /// optional short EF identifier.
     pub fn create_file(&mut self, fid: u16, sfi: Option<u8>, size: u32) -> Result<(), Error> {
+        if let Some(sfi) = sfi.filter(|s| !(1..=30).contains(s)) {
+            return Err(Error::Usage(format!(
+                "short EF identifier {sfi} (1-30 allowed)"
+            )));
+        }
         let mut fcp = Fcp::transparent_ef(fid, size);
         if let Some(sfi) = sfi {
             fcp = fcp.with_sfi(sfi);

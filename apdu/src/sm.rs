@@ -692,9 +692,16 @@ impl SmSession {
                 cmd.cla
             )));
         }
-        if cmd.data.len() > EXTENDED_MAX_NC {
+        // Checked before the counter moves, so a refused command leaves the session in step.
+        let do97_len = match cmd.ne {
+            None => 0,
+            Some(ne) if ne <= SHORT_MAX_NE => 3,
+            Some(_) => 4,
+        };
+        let protected_len = cmd.data.len() + do87_overhead(cmd.data.len()) + do97_len + 2 + MAC_LEN;
+        if protected_len > EXTENDED_MAX_NC {
             return Err(Error::Usage(format!(
-                "{} bytes of command data do not fit an APDU",
+                "{} bytes of command data are too long once protected ({protected_len} bytes)",
                 cmd.data.len()
             )));
         }
@@ -720,13 +727,7 @@ impl SmSession {
         let mac = self.mac(Some(&header), &body);
         body.extend_from_slice(&[0x8E, MAC_LEN as u8]);
         body.extend_from_slice(&mac);
-        if body.len() > EXTENDED_MAX_NC {
-            return Err(Error::Usage(format!(
-                "{} bytes of command data are too long once protected ({} bytes)",
-                cmd.data.len(),
-                body.len()
-            )));
-        }
+        debug_assert_eq!(body.len(), protected_len);
         let extended = body.len() > SHORT_MAX_NC || cmd.ne.is_some_and(|n| n > SHORT_MAX_NE);
         let mut out = Command::new(cla, cmd.ins, cmd.p1, cmd.p2).with_ne(if extended {
             EXTENDED_MAX_NE
@@ -1142,6 +1143,14 @@ mod tests {
         ));
         let huge = Command::new(0, 0xD6, 0, 0).with_data(vec![0; 65_530]);
         assert!(matches!(host.wrap_command(&huge), Err(Error::Usage(_))));
+        // Refused commands leave the counter where it was.
+        assert_eq!(host.ssc(), [0; 16]);
+        // The largest command that still fits once protected: 65 519 bytes pad to 65 520, and
+        // DO87 (87 82 FFF1 01 ..) plus DO8E make exactly 65 535 bytes.
+        let largest = Command::new(0, 0xD6, 0, 0).with_data(vec![0; 65_519]);
+        assert_eq!(host.wrap_command(&largest).unwrap().data.len(), 65_535);
+        let one_more = Command::new(0, 0xD6, 0, 0).with_data(vec![0; 65_520]);
+        assert!(host.wrap_command(&one_more).is_err());
     }
 
     #[test]

@@ -112,6 +112,10 @@ fn large_write_uses_the_fewest_apdus() {
         .authenticate_perso(&AesKey::test_perso_master())
         .unwrap();
     perso.create_file(0x0102, None, 5000).unwrap();
+    assert!(matches!(
+        perso.create_file(0x0103, Some(31), 10),
+        Err(Error::Usage(_))
+    ));
     let before = perso.channel().apdu_count();
     perso.write_file(0x0102, &pattern(5000, 9)).unwrap();
     assert_eq!(
