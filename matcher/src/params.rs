@@ -79,6 +79,9 @@ pub struct ExtractParams {
     pub gap_angle_tolerance: f32,
     /// Distance (pixels) along the ridge over which a minutia's direction is traced.
     pub direction_trace_length: usize,
+    /// A traced direction within this angle (radians) of the smoothed ridge orientation is
+    /// replaced by it (0 keeps the traced directions).
+    pub direction_snap_tolerance: f32,
     /// Minutiae closer than this (pixels) to each other, more than [`Self::cluster_size`] of
     /// them, are a noisy cluster and all dropped.
     pub cluster_radius: f32,
@@ -125,6 +128,7 @@ impl Default for ExtractParams {
             max_gap_length: 16.0,
             gap_angle_tolerance: 0.7,
             direction_trace_length: 12,
+            direction_snap_tolerance: 0.0,
             cluster_radius: 10.0,
             cluster_size: 2,
             min_minutia_coherence: 0.2,
@@ -153,10 +157,11 @@ pub const EDGE_NEIGHBOURS: usize = 9;
 pub const EDGE_MAX_LENGTH: f32 = 140.0;
 /// Neighbours closer than this (pixels) are skipped: their relative angles are unstable.
 pub const EDGE_MIN_LENGTH: f32 = 6.0;
-/// Width (pixels) of one edge-length bin of the probe's edge index.
-pub const EDGE_LENGTH_BIN: f32 = 8.0;
-/// Number of relative-angle bins of the probe's edge index (over a full turn).
-pub const EDGE_ANGLE_BINS: usize = 16;
+/// Width (pixels) of one edge-length bin of the edge index.
+pub const EDGE_LENGTH_BIN: f32 = 16.0;
+/// Number of bins of each of the two relative angles in the edge index (over a full turn); a
+/// power of two that divides 256 (angles are stored in 1/256 turns).
+pub const EDGE_ANGLE_BINS: usize = 8;
 /// Absolute edge-length tolerance (pixels) when two edges are compared.
 pub const EDGE_LENGTH_TOLERANCE: f32 = 8.0;
 /// Edge-length tolerance proportional to the length (skin distortion grows with distance).

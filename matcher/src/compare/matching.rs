@@ -14,13 +14,12 @@
 //!    [`MIN_OVERLAP_MINUTIAE`]. The best seed's score is the result, in [0, 1].
 
 use super::geometry::{angle_diff, normalize_angle, Rigid};
-use super::prepare::{angle_bin, length_bin, PreparedTemplate};
+use super::prepare::{cell, length_bin, to_turns, PreparedTemplate};
 use crate::params::{
     EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO,
     MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, PAIR_DISTANCE_TOLERANCE,
     PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE, SEED_COUNT,
 };
-use std::f32::consts::TAU;
 
 /// Per-thread working memory of [`compare`], reused so that the hot loop does not allocate once
 /// it has grown to the largest templates seen.
@@ -84,37 +83,43 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     let nc = candidate.points.len();
     s.votes.clear();
     s.votes.resize(probe.points.len() * nc, 0.0);
-    let bin_width = TAU / EDGE_ANGLE_BINS as f32;
+    let tol = to_turns(EDGE_ANGLE_TOLERANCE);
+    let inv_tol = 1.0 / tol as f32;
+    let bin = (256 / EDGE_ANGLE_BINS) as i32;
+    // Angle bins overlapping [a - tol, a + tol], wrapped: at most two since tol < bin width.
+    let bins = |a: u8| {
+        let lo = (a as i32 - tol as i32).div_euclid(bin);
+        let hi = (a as i32 + tol as i32).div_euclid(bin);
+        let wrap = |b: i32| b.rem_euclid(EDGE_ANGLE_BINS as i32) as usize;
+        (wrap(lo), wrap(hi), hi != lo)
+    };
     for ce in &candidate.edges {
         let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * ce.len;
+        let inv_tl = 1.0 / tl;
         let (l0, l1) = (length_bin(ce.len - tl), length_bin(ce.len + tl));
-        let a0 = ((ce.a_from - EDGE_ANGLE_TOLERANCE) / bin_width).floor() as i32;
-        let a1 = ((ce.a_from + EDGE_ANGLE_TOLERANCE) / bin_width).floor() as i32;
+        let (f0, f1, f2) = bins(ce.a_from);
+        let (t0, t1, t2) = bins(ce.a_to);
+        let from_bins = [f0, f1];
+        let to_bins = [t0, t1];
         for lb in l0..=l1 {
-            for ab in a0..=a1 {
-                let cell = lb * EDGE_ANGLE_BINS + ab.rem_euclid(EDGE_ANGLE_BINS as i32) as usize;
-                let range =
-                    probe.cells[cell] as usize..probe.cells[cell + 1] as usize;
-                for pe in &probe.edges[range] {
-                    let dl = (pe.len - ce.len).abs();
-                    if dl > tl {
-                        continue;
+            for &fb in &from_bins[..1 + f2 as usize] {
+                for &tb in &to_bins[..1 + t2 as usize] {
+                    let c = cell(lb, fb, tb);
+                    let range = probe.cells[c] as usize..probe.cells[c + 1] as usize;
+                    for pe in &probe.edges[range] {
+                        let dl = (pe.len - ce.len).abs();
+                        let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
+                        let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
+                        if (dl <= tl) & (d1 <= tol) & (d2 <= tol) {
+                            let sim =
+                                1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
+                            s.votes[pe.from as usize * nc + ce.from as usize] += sim;
+                        }
                     }
-                    let d1 = angle_diff(pe.a_from, ce.a_from);
-                    if d1 > EDGE_ANGLE_TOLERANCE {
-                        continue;
-                    }
-                    let d2 = angle_diff(pe.a_to, ce.a_to);
-                    if d2 > EDGE_ANGLE_TOLERANCE {
-                        continue;
-                    }
-                    let sim = 1.0 - (dl / tl + (d1 + d2) / EDGE_ANGLE_TOLERANCE) / 3.0;
-                    s.votes[pe.from as usize * nc + ce.from as usize] += sim;
                 }
             }
         }
     }
-    debug_assert!(angle_bin(0.0) == 0);
 }
 
 /// Local similarity of a probe/candidate minutia pair from its votes, in [0, 1].

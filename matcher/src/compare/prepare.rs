@@ -30,17 +30,24 @@ pub(crate) struct Point {
 }
 
 /// A directed edge from a minutia to one of its nearest neighbours, described by what does not
-/// change under rotation and translation.
+/// change under rotation and translation. Angles are in 1/256 turns so that differences wrap
+/// for free; the whole edge fits in 8 bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Edge {
     /// Distance between the two minutiae in pixels.
     pub len: f32,
-    /// Direction of the `from` minutia relative to the edge direction, [0, 2π).
-    pub a_from: f32,
-    /// Direction of the `to` minutia relative to the edge direction, [0, 2π).
-    pub a_to: f32,
+    /// Direction of the `from` minutia relative to the edge direction, 1/256 turns.
+    pub a_from: u8,
+    /// Direction of the `to` minutia relative to the edge direction, 1/256 turns.
+    pub a_to: u8,
     /// Index of the minutia the edge starts at.
     pub from: u8,
+}
+
+/// An angle in [0, 2π) as 1/256 turns (rounded, wrapping).
+#[inline]
+pub(crate) fn to_turns(a: f32) -> u8 {
+    ((a * (256.0 / TAU)).round() as i32 & 255) as u8
 }
 
 /// Number of edge-length bins of the edge index.
@@ -52,10 +59,16 @@ pub(crate) fn length_bin(len: f32) -> usize {
     ((len.max(0.0) / EDGE_LENGTH_BIN) as usize).min(LENGTH_BINS - 1)
 }
 
-/// Relative-angle bin of an angle in [0, 2π).
+/// Relative-angle bin of an angle in 1/256 turns.
 #[inline]
-pub(crate) fn angle_bin(a: f32) -> usize {
-    ((a * (EDGE_ANGLE_BINS as f32 / TAU)) as usize) % EDGE_ANGLE_BINS
+pub(crate) fn angle_bin(a: u8) -> usize {
+    a as usize / (256 / EDGE_ANGLE_BINS)
+}
+
+/// Index cell of an edge: (length bin, `a_from` bin, `a_to` bin).
+#[inline]
+pub(crate) fn cell(length_bin: usize, from_bin: usize, to_bin: usize) -> usize {
+    (length_bin * EDGE_ANGLE_BINS + from_bin) * EDGE_ANGLE_BINS + to_bin
 }
 
 /// A template made ready for comparison, as probe or as candidate (the same structure serves
@@ -64,7 +77,7 @@ pub(crate) fn angle_bin(a: f32) -> usize {
 pub struct PreparedTemplate {
     /// Minutiae in the comparison frame.
     pub(crate) points: Vec<Point>,
-    /// Local edges, ordered by (length bin, relative-angle bin) cell.
+    /// Local edges, ordered by index cell (length bin, then the bins of both relative angles).
     pub(crate) edges: Vec<Edge>,
     /// Start offset of every index cell in `edges`; one extra entry closes the last cell.
     pub(crate) cells: Vec<u32>,
@@ -181,16 +194,16 @@ fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u32>, Vec<u8>) {
             let theta = (b.y - a.y).atan2(b.x - a.x);
             edges.push(Edge {
                 len: d2.sqrt(),
-                a_from: normalize_angle(a.dir - theta),
-                a_to: normalize_angle(b.dir - theta),
+                a_from: to_turns(normalize_angle(a.dir - theta)),
+                a_to: to_turns(normalize_angle(b.dir - theta)),
                 from: i as u8,
             });
         }
         degree[i] = k as u8;
     }
-    let cell_of = |e: &Edge| length_bin(e.len) * EDGE_ANGLE_BINS + angle_bin(e.a_from);
+    let cell_of = |e: &Edge| cell(length_bin(e.len), angle_bin(e.a_from), angle_bin(e.a_to));
     edges.sort_by_key(cell_of);
-    let ncells = LENGTH_BINS * EDGE_ANGLE_BINS;
+    let ncells = LENGTH_BINS * EDGE_ANGLE_BINS * EDGE_ANGLE_BINS;
     let mut cells = vec![0u32; ncells + 1];
     for e in &edges {
         cells[cell_of(e) + 1] += 1;
