@@ -565,3 +565,36 @@ fn trace_log_redacts_secret_commands_and_their_responses() {
         "{logs}"
     );
 }
+
+#[test]
+fn trace_log_redacts_secret_commands_under_secure_messaging() {
+    // The fake channel leaves the PIN readable inside the wrapped data: only redaction of the
+    // wrapped command keeps it out of the log.
+    let log = Arc::new(Mutex::new(SmLog::default()));
+    let logs = captured_trace(|| {
+        let verify = [unhex("0C20008122 313233343536"), vec![0x8E; 28]].concat();
+        let select = [unhex("0CA4000C22 011E"), vec![0x8E; 32]].concat();
+        let script = Script::new(SHORT)
+            .expect(verify, unhex("BEEF99 9000"))
+            .expect(select, unhex("99 9000"));
+        let mut ch = Channel::new(script);
+        ch.set_secure_channel(Some(Box::new(FakeSm(log.clone()))));
+        let pin = commands::verify(0x81, b"123456").unwrap();
+        assert_eq!(ch.transmit_ok(&pin).unwrap().data, [0xBE, 0xEF]);
+        let select = commands::select_fid(0x011E, commands::SelectReturn::Nothing);
+        ch.transmit_ok(&select).unwrap();
+        ch.transport().done();
+    });
+    for secret in ["313233343536", "BEEF"] {
+        assert!(!logs.contains(secret), "{secret} leaked:\n{logs}");
+    }
+    assert!(
+        logs.contains("(plain)") && logs.contains("REDACTED"),
+        "{logs}"
+    );
+    // The non-secret SELECT is logged in full, plain and protected.
+    assert!(
+        logs.contains("00A4000C [011E]") && logs.contains("0CA4000C [011E8E"),
+        "{logs}"
+    );
+}
