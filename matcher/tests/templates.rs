@@ -346,7 +346,7 @@ fn corrupted_headers_and_counts_are_errors_with_offsets() {
             let mut b = bytes.clone();
             b[i] ^= 1 << bit;
             let r = iso19794::decode(&b);
-            if i < 12 || i >= 22 {
+            if !(12..22).contains(&i) {
                 let _ = is_invalid(r);
             }
         }

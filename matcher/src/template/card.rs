@@ -190,7 +190,7 @@ fn encode(fp: &Fingerprint, max_minutiae: usize, layout: Layout) -> Result<Vec<u
             .then(a.2.index.cmp(&b.2.index))
     });
     kept.truncate(max_minutiae);
-    kept.sort_by(|a, b| (a.1, a.0, a.2.index).cmp(&(b.1, b.0, b.2.index)));
+    kept.sort_by_key(|&(x, y, c)| (y, x, c.index));
     let mut out = Vec::with_capacity(kept.len() * layout.minutia_len());
     for (x, y, c) in kept {
         match layout {
@@ -231,7 +231,7 @@ fn decode(
     if bytes.is_empty() {
         return Err(invalid(name, 0, "template holds no minutiae"));
     }
-    if bytes.len() % unit_len != 0 {
+    if !bytes.len().is_multiple_of(unit_len) {
         return Err(invalid(
             name,
             bytes.len() - bytes.len() % unit_len,

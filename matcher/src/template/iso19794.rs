@@ -213,7 +213,7 @@ mod tests {
         b.extend_from_slice(&36u32.to_be_bytes());
         b.extend_from_slice(&[0, 0, 0x01, 0x2c, 0x01, 0x90, 0, 197, 0, 197, 1, 0]);
         b.extend_from_slice(&[1, 0, 60, 1]);
-        b.extend_from_slice(&[0x40 | 0x00, 100, 0, 50, 64, 80]);
+        b.extend_from_slice(&[0x40, 100, 0, 50, 64, 80]);
         b.extend_from_slice(&[0, 0]);
         b
     }

@@ -118,7 +118,7 @@ impl AngleUnit {
     }
 
     /// Converts radians to the nearest stored angle, wrapping at the full circle.
-    pub(crate) fn from_radians(self, direction: f32) -> Result<u8, Error> {
+    pub(crate) fn units_from_radians(self, direction: f32) -> Result<u8, Error> {
         if !direction.is_finite() {
             return Err(Error::Encode(format!(
                 "minutia direction {direction} is not a finite number"
@@ -592,7 +592,7 @@ pub(crate) fn view_from_fingerprint(
             kind: m.kind,
             x: pixel(m.x, g.width, "x", i)?,
             y: pixel(m.y, g.height, "y", i)?,
-            angle: unit.from_radians(m.direction)?,
+            angle: unit.units_from_radians(m.direction)?,
             quality: m.quality,
         });
     }
@@ -639,21 +639,24 @@ mod tests {
     fn angle_units_round_trip_and_wrap() {
         for a in 0..=255u8 {
             let rad = AngleUnit::Iso256.to_radians(a);
-            assert_eq!(AngleUnit::Iso256.from_radians(rad).unwrap(), a);
+            assert_eq!(AngleUnit::Iso256.units_from_radians(rad).unwrap(), a);
         }
         for a in 0..180u8 {
             let rad = AngleUnit::Ansi2Deg.to_radians(a);
-            assert_eq!(AngleUnit::Ansi2Deg.from_radians(rad).unwrap(), a);
+            assert_eq!(AngleUnit::Ansi2Deg.units_from_radians(rad).unwrap(), a);
         }
         // Just below a full turn rounds to 0, negative angles wrap.
-        assert_eq!(AngleUnit::Iso256.from_radians(TAU - 0.001).unwrap(), 0);
+        assert_eq!(
+            AngleUnit::Iso256.units_from_radians(TAU - 0.001).unwrap(),
+            0
+        );
         assert_eq!(
             AngleUnit::Ansi2Deg
-                .from_radians(-(2f32).to_radians())
+                .units_from_radians(-(2f32).to_radians())
                 .unwrap(),
             179
         );
-        assert!(AngleUnit::Iso256.from_radians(f32::NAN).is_err());
+        assert!(AngleUnit::Iso256.units_from_radians(f32::NAN).is_err());
     }
 
     #[test]
