@@ -351,13 +351,14 @@ fn corrupted_headers_and_counts_are_errors_with_offsets() {
             }
         }
     }
-    let cases: [(usize, u8, &str); 6] = [
+    let cases: [(usize, u8, &str); 7] = [
         (0, b'X', "offset 0"),
         (5, b'3', "offset 4"),
         (11, 0xff, "offset 8"),
         (19, 0, "offset 18"),
         (22, 200, "offset 22"),
         (25, 255, "offset 25"),
+        (27, 255, "offset 27"),
     ];
     for (at, value, expect) in cases {
         let mut b = bytes.clone();
