@@ -330,7 +330,8 @@ impl<T: Transport> Channel<T> {
             }
             let want = (end - pos).min(room);
             let cmd = if odd {
-                commands::read_binary_odd(pos, want + ODD_READ_OVERHEAD)?
+                // Ne covers the `53` header too, exactly, so the card cannot return more than `want`.
+                commands::read_binary_odd(pos, want + 1 + crate::tlv::length_size(want))?
             } else {
                 commands::read_binary(pos, want)?
             };

@@ -349,7 +349,7 @@ fn read_binary_beyond_32k_uses_odd_ins() {
     let odd_answer = [unhex("532C"), data[256..].to_vec()].concat();
     let script = Script::new(SHORT)
         .expect(unhex("00B07FF000"), with_sw(&data[..256], 0x9000))
-        .expect(unhex("00B1000004540280F030"), with_sw(&odd_answer, 0x9000));
+        .expect(unhex("00B1000004540280F02E"), with_sw(&odd_answer, 0x9000));
     let mut ch = Channel::new(script);
     assert_eq!(ch.read_binary(0x7FF0, 300).unwrap(), data);
     ch.transport().done();
@@ -597,4 +597,160 @@ fn trace_log_redacts_secret_commands_under_secure_messaging() {
         logs.contains("00A4000C [011E]") && logs.contains("0CA4000C [011E8E"),
         "{logs}"
     );
+}
+
+/// A card holding one transparent EF, answering READ/UPDATE BINARY in both INS forms, and
+/// recording any APDU that breaks its capabilities.
+struct FileCard {
+    caps: Capabilities,
+    file: Vec<u8>,
+    violations: Vec<String>,
+}
+
+impl FileCard {
+    fn offset(&self, cmd: &Command) -> Result<(usize, Vec<u8>), u16> {
+        if cmd.ins & 1 == 0 {
+            if cmd.p1 & 0x80 != 0 {
+                return Err(0x6A86);
+            }
+            return Ok((
+                ((cmd.p1 as usize) << 8) | cmd.p2 as usize,
+                cmd.data.to_vec(),
+            ));
+        }
+        let objs = apdu::tlv::Tlv::decode_all(&cmd.data).map_err(|_| 0x6A80u16)?;
+        let off = apdu::tlv::find(&objs, &[apdu::tlv::Tag(0x54)])
+            .and_then(|t| t.as_bytes())
+            .ok_or(0x6A80u16)?;
+        let off = off.iter().fold(0usize, |a, &b| (a << 8) | b as usize);
+        let data = apdu::tlv::find(&objs, &[apdu::tlv::Tag(0x53)])
+            .and_then(|t| t.as_bytes())
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        Ok((off, data))
+    }
+
+    fn answer(&mut self, cmd: &Command) -> Result<Vec<u8>, u16> {
+        let (offset, data) = self.offset(cmd)?;
+        if offset > self.file.len() {
+            return Err(0x6B00);
+        }
+        match cmd.ins {
+            0xB0 | 0xB1 => {
+                let ne = cmd.ne.ok_or(0x6700u16)?;
+                let header = |n: usize| {
+                    if cmd.ins == 0xB1 {
+                        1 + apdu::tlv::length_size(n)
+                    } else {
+                        0
+                    }
+                };
+                let available = self.file.len() - offset;
+                let mut n = available.min(ne);
+                while n > 0 && n + header(n) > ne {
+                    n -= 1;
+                }
+                let chunk = self.file[offset..offset + n].to_vec();
+                let out = if cmd.ins == 0xB1 {
+                    apdu::tlv::Tlv::primitive(apdu::tlv::Tag(0x53), chunk).encode()
+                } else {
+                    chunk
+                };
+                let sw: u16 = if n == available && n + header(n) < ne {
+                    0x6282
+                } else {
+                    0x9000
+                };
+                Ok(with_sw(&out, sw))
+            }
+            0xD6 | 0xD7 => {
+                if offset + data.len() > self.file.len() {
+                    return Err(0x6A84);
+                }
+                self.file[offset..offset + data.len()].copy_from_slice(&data);
+                Ok(with_sw(&[], 0x9000))
+            }
+            _ => Err(0x6D00),
+        }
+    }
+}
+
+impl Transport for FileCard {
+    fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let cmd = Command::parse(apdu).map_err(|e| TransportError::Other(e.to_string()))?;
+        let extended = apdu.len() > 5 && apdu[4] == 0 && !(apdu.len() == 5 + cmd.data.len());
+        if cmd.data.len() > self.caps.max_command_data
+            || cmd.ne.unwrap_or(0) > self.caps.max_response_data.max(1)
+            || (extended && !self.caps.extended_length)
+        {
+            self.violations
+                .push(hex::encode_upper(&apdu[..apdu.len().min(8)]));
+        }
+        Ok(self
+            .answer(&cmd)
+            .unwrap_or_else(|sw| sw.to_be_bytes().to_vec()))
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+    fn atr(&self) -> Vec<u8> {
+        vec![0x3B, 0x00]
+    }
+    fn reader_name(&self) -> &str {
+        "file"
+    }
+    fn reset(&mut self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+fn caps_strategy() -> impl proptest::strategy::Strategy<Value = Capabilities> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (16usize..=255, 16usize..=256).prop_map(|(c, r)| Capabilities {
+            extended_length: false,
+            chaining: true,
+            max_command_data: c,
+            max_response_data: r,
+        }),
+        (16usize..=4096, 16usize..=4096).prop_map(|(c, r)| Capabilities {
+            extended_length: true,
+            chaining: true,
+            max_command_data: c,
+            max_response_data: r,
+        }),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn read_and_update_binary_agree_with_the_file(
+        caps in caps_strategy(),
+        size in 0usize..40_000,
+        start in 0usize..40_000,
+        len in 0usize..12_000,
+    ) {
+        let file = seq(7, size);
+        let mut ch = Channel::new(FileCard { caps, file: file.clone(), violations: Vec::new() });
+        let got = ch.read_binary(start, len);
+        if start > size {
+            proptest::prop_assert!(matches!(got, Err(Error::Status(StatusWord::WrongP1P2))));
+        } else {
+            let end = size.min(start + len);
+            proptest::prop_assert_eq!(got.unwrap(), file[start..end].to_vec());
+            // At most one APDU more than the pieces strictly needed (to learn of end of file).
+            let room = caps.max_response_data.min(if caps.extended_length { 65_536 } else { 256 });
+            let needed = (end - start).div_ceil(room - 4);
+            proptest::prop_assert!(ch.apdu_count() as usize <= needed + 1, "{} APDUs", ch.apdu_count());
+
+            let new = seq(99, end - start);
+            ch.update_binary(start, &new).unwrap();
+            let mut expect = file.clone();
+            expect[start..end].copy_from_slice(&new);
+            proptest::prop_assert_eq!(&ch.transport().file, &expect);
+        }
+        proptest::prop_assert!(ch.transport().violations.is_empty(), "{:?}", ch.transport().violations);
+    }
 }
