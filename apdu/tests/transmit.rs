@@ -678,7 +678,7 @@ impl FileCard {
 impl Transport for FileCard {
     fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         let cmd = Command::parse(apdu).map_err(|e| TransportError::Other(e.to_string()))?;
-        let extended = apdu.len() > 5 && apdu[4] == 0 && !(apdu.len() == 5 + cmd.data.len());
+        let extended = apdu.len() > 5 && apdu[4] == 0;
         if cmd.data.len() > self.caps.max_command_data
             || cmd.ne.unwrap_or(0) > self.caps.max_response_data.max(1)
             || (extended && !self.caps.extended_length)
