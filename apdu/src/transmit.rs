@@ -330,7 +330,7 @@ impl<T: Transport> Channel<T> {
             }
             let want = (end - pos).min(room);
             let cmd = if odd {
-                // Ne covers the `53` header too, exactly, so the card cannot return more than `want`.
+                // Ne covers the `53` header exactly: the card cannot return more than `want`.
                 commands::read_binary_odd(pos, want + 1 + crate::tlv::length_size(want))?
             } else {
                 commands::read_binary(pos, want)?

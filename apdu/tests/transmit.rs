@@ -743,7 +743,8 @@ proptest::proptest! {
             // At most one APDU more than the pieces strictly needed (to learn of end of file).
             let room = caps.max_response_data.min(if caps.extended_length { 65_536 } else { 256 });
             let needed = (end - start).div_ceil(room - 4);
-            proptest::prop_assert!(ch.apdu_count() as usize <= needed + 1, "{} APDUs", ch.apdu_count());
+            let count = ch.apdu_count() as usize;
+            proptest::prop_assert!(count <= needed + 1, "{} APDUs for {} pieces", count, needed);
 
             let new = seq(99, end - start);
             ch.update_binary(start, &new).unwrap();
@@ -751,6 +752,7 @@ proptest::proptest! {
             expect[start..end].copy_from_slice(&new);
             proptest::prop_assert_eq!(&ch.transport().file, &expect);
         }
-        proptest::prop_assert!(ch.transport().violations.is_empty(), "{:?}", ch.transport().violations);
+        let violations = &ch.transport().violations;
+        proptest::prop_assert!(violations.is_empty(), "{:?}", violations);
     }
 }
