@@ -201,8 +201,6 @@ fn serve_connection<H: CardHandler + ?Sized>(
                 "vpcd closed mid-message",
             ));
         }
-        // Linux drops out of quick-ACK mode by itself; re-arm it after every read.
-        let _ = SockRef::from(&stream).set_tcp_quickack(true);
         let reply = match handle_message(card, &msg) {
             Some(reply) => reply,
             None => continue,
@@ -234,7 +232,12 @@ fn read_full(stream: &mut TcpStream, buf: &mut [u8], stop: &StopSignal) -> io::R
         if stop.is_stopped() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
         }
-        match stream.read(&mut buf[got..]) {
+        // vpcd sends the length and the body in two writes and Nagles the second until the
+        // first is ACKed: ACK at once, before and after every read (Linux clears QUICKACK).
+        let _ = SockRef::from(&*stream).set_tcp_quickack(true);
+        let r = stream.read(&mut buf[got..]);
+        let _ = SockRef::from(&*stream).set_tcp_quickack(true);
+        match r {
             Ok(0) if got == 0 => return Ok(false),
             Ok(0) => {
                 return Err(io::Error::new(
