@@ -9,6 +9,9 @@
 //! - [`commands`]: the [`commands::Ins`] enum and one constructor per card command.
 //! - [`Transport`]: raw bytes to a card; [`transport::pcsc`] and [`sim`] implement it.
 //! - [`transmit`]: the one place every APDU goes through (GET RESPONSE, 6Cxx, chaining, logging).
+//! - [`sm`]: AES secure messaging, key diversification and mutual authentication (both sides).
+//! - [`card`]: the ID card client; personalization and terminal operations exist only on the
+//!   session values a successful mutual authentication returns.
 #![deny(missing_docs)]
 
 pub mod command;
