@@ -7,10 +7,16 @@
 //! - `sm_auth/*`: key diversification and the mutual authentication key derivation of both sides
 //!   (session keys and cryptograms, host and card).
 //!
-//! Each for AES-128 and AES-256. Run: `cargo bench -p idcardd-benches --bench sm`.
+//! - `sm_client/personalize_card`: the whole personalization of a simulated card through
+//!   [`apdu::card::IdCard`] (mutual authentication, 3 files of 7.8 KB in all, PINs,
+//!   deactivation), host and in-process card together, AES-256 keys.
+//!
+//! The SM benches run for AES-128 and AES-256. Run: `cargo bench -p idcardd-benches --bench sm`.
 
 use std::hint::black_box;
 
+use apdu::card::IdCard;
+use apdu::sim::{SimCard, SimConfig, SimTransport};
 use apdu::sm::{
     card_authenticate_step, derive_auth, diversify, host_authenticate_step, AesKey, KeyRef,
     SmSession,
@@ -94,5 +100,42 @@ fn auth(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, apdus, auth);
+fn client(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sm_client");
+    let files: Vec<(u16, Vec<u8>)> = vec![
+        (0x0101, vec![0x31; 90]),
+        (0x0102, vec![0x32; 6000]),
+        (0x0103, vec![0x33; 1700]),
+    ];
+    g.bench_function("personalize_card", |b| {
+        b.iter(|| {
+            let config = SimConfig {
+                serial: Some(*b"SN000042"),
+                ..SimConfig::default()
+            };
+            let sim = SimCard::create(None, config).unwrap_or_else(|e| panic!("sim: {e}"));
+            let mut card = IdCard::new(SimTransport::new(sim));
+            let mut perso = card
+                .authenticate_perso(&AesKey::test_perso_master())
+                .unwrap_or_else(|e| panic!("auth: {e}"));
+            for (fid, data) in &files {
+                perso
+                    .create_file(*fid, None, data.len() as u32)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                perso
+                    .write_file(*fid, data)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            perso
+                .set_pins(b"123456", b"11223344")
+                .unwrap_or_else(|e| panic!("{e}"));
+            perso.deactivate().unwrap_or_else(|e| panic!("{e}"));
+            drop(perso);
+            card.channel().apdu_count()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, apdus, auth, client);
 criterion_main!(benches);
