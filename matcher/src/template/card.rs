@@ -4,7 +4,7 @@
 //! Card formats carry no header: the minutiae count follows from the data length and the
 //! resolution is fixed by the unit, so a decoder is given the dpi at which to express the
 //! coordinates, and the image size is not known (see [`decode_normal`]). Layouts, big-endian,
-//! as in ISO/IEC 19794-2:2005 §8.2 and NIST biomdi (NBIS `fmd.c`, `ISONC`/`ISOCC`):
+//! as in ISO/IEC 19794-2:2005 §8 and NIST biomdi (NBIS `fmd.c`, `ansi2iso.c`, `ISONC`/`ISOCC`):
 //!
 //! * normal size, 5 bytes per minutia: 2-bit type + 14-bit x; 2 reserved bits + 14-bit y; angle
 //!   (1 byte, 360/256 degrees). Coordinates in units of 0.01 mm. No minutia quality.
@@ -21,7 +21,8 @@
 //!    outside are dropped; comparison is translation-invariant, so this keeps the most
 //!    minutiae, but decoded coordinates are then offset from the original image's;
 //! 3. at most `max_minutiae` are kept, the highest-quality ones (ties: earlier first);
-//! 4. they are sorted by y, then x, ascending (the Cartesian y-x order of §8).
+//! 4. they are sorted by y, then x, ascending: §8 lets a card declare its minutiae order, and
+//!    this is the one NBIS calls the Cartesian y-x option.
 
 use super::reader::invalid;
 use super::record::{kind_bits, kind_from_bits, MAX_COORDINATE};
