@@ -1168,6 +1168,54 @@ fn protected_responses_fit_the_card_limit() {
     assert_eq!(h.raw(&[0, 0xB0, 0, 0, 0, 0x01, 0x00]), [0x67, 0x00]);
 }
 
+#[test]
+fn long_protected_responses_continue_with_get_response() {
+    let mut h = Host::new();
+    h.select_app();
+    h.perso();
+    assert_eq!(h.create_ef(profile::EF_DG1, 250), Sw::Success);
+    h.ok(&commands::update_binary(0, &pattern(250, 6)).unwrap());
+    // 250 plain bytes are 256 + 14 protected bytes: more than Le = 00 allows.
+    let wrapped =
+        h.sm.as_mut()
+            .unwrap()
+            .wrap_command(&commands::read_binary(0, 250).unwrap())
+            .unwrap();
+    assert_eq!(wrapped.ne, Some(256));
+    let first = h.raw(&wrapped.to_bytes().unwrap());
+    assert_eq!(first.len(), 258);
+    assert_eq!(first[256], 0x61);
+    let left = first[257];
+    assert!(left > 0);
+    // GET RESPONSE with a smaller Le takes two steps; it does not close the session.
+    let second = h.raw(&[0x00, 0xC0, 0x00, 0x00, 5]);
+    assert_eq!(&second[5..], &[0x61, left - 5]);
+    let third = h.raw(&[0x00, 0xC0, 0x00, 0x00, left - 5]);
+    assert_eq!(&third[third.len() - 2..], &[0x90, 0x00]);
+    let mut all = first[..256].to_vec();
+    all.extend_from_slice(&second[..5]);
+    all.extend_from_slice(&third);
+    let plain =
+        h.sm.as_mut()
+            .unwrap()
+            .unwrap_response(&RawResponse::parse(&all).unwrap())
+            .unwrap();
+    assert_eq!((plain.sw, plain.data), (Sw::Success, pattern(250, 6)));
+    assert!(h.card.has_session());
+    assert_eq!(
+        h.raw(&[0x00, 0xC0, 0x00, 0x00, 0x10]),
+        [0x69, 0x85],
+        "nothing left"
+    );
+    assert_eq!(h.raw(&[0x00, 0xC0, 0x01, 0x00, 0x10]), [0x6A, 0x86]);
+    // Through the chokepoint (which follows 61xx) the same read is one call.
+    let mut card = apdu::card::IdCard::new(SimTransport::new(h.card));
+    let mut perso = card
+        .authenticate_perso(&AesKey::test_perso_master())
+        .unwrap();
+    assert_eq!(perso.read_file(profile::EF_DG1).unwrap(), pattern(250, 6));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Persistence.
 

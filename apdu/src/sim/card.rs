@@ -133,6 +133,8 @@ pub struct SimCard {
     /// Set by the transport's fault injection: the next UPDATE BINARY writes only this many
     /// bytes before the card loses power.
     tear_update: Option<usize>,
+    /// Response bytes beyond the Ne of the last command, for GET RESPONSE, and its final SW.
+    pending: Option<(Vec<u8>, [u8; 2])>,
 }
 
 impl std::fmt::Debug for SimCard {
@@ -230,6 +232,7 @@ impl SimCard {
             challenge: None,
             pin_verified: false,
             tear_update: None,
+            pending: None,
         }
     }
 
@@ -307,6 +310,7 @@ impl SimCard {
         self.challenge = None;
         self.pin_verified = false;
         self.tear_update = None;
+        self.pending = None;
     }
 
     /// Processes an APDU while the card is being pulled: an UPDATE BINARY among it writes only
@@ -342,6 +346,11 @@ impl SimCard {
     /// pulls the card during the command).
     fn respond(&mut self, bytes: &[u8], torn: bool) -> Vec<u8> {
         let plain_sw = |sw: Sw| sw.to_bytes().to_vec();
+        // GET RESPONSE is outside secure messaging and leaves the session alone.
+        if !torn && bytes.len() >= 4 && bytes[0] == 0x00 && bytes[1] == 0xC0 {
+            return self.get_response(bytes);
+        }
+        self.pending = None;
         // Anything that is not a valid protected command ends the session.
         let extended = bytes.len() > 5 && bytes[4] == 0;
         let cmd = match Command::parse(bytes) {
@@ -399,7 +408,7 @@ impl SimCard {
             if self.session.is_none() && !self.state.lcs().is_terminated() {
                 self.session = Some(session);
             }
-            out
+            self.limit_to_ne(out, cmd.ne)
         } else {
             self.session = None;
             let ctx = Ctx {
@@ -413,6 +422,49 @@ impl SimCard {
             }
             .to_bytes()
         }
+    }
+
+    /// A protected response longer than the Ne of the command on the wire (typically Le = 00
+    /// while the plain data plus the SM objects exceed 256 bytes) is cut at Ne with `61xx`; GET
+    /// RESPONSE fetches the rest (ISO/IEC 7816-4 §5.3.4).
+    fn limit_to_ne(&mut self, out: Vec<u8>, ne: Option<usize>) -> Vec<u8> {
+        let Some(ne) = ne else { return out };
+        let split = out.len().saturating_sub(2);
+        if split <= ne {
+            return out;
+        }
+        let sw = [out[split], out[split + 1]];
+        let mut first = out[..ne].to_vec();
+        let rest = out[ne..split].to_vec();
+        first.extend_from_slice(&[0x61, sw2_remaining(rest.len())]);
+        self.pending = Some((rest, sw));
+        first
+    }
+
+    /// GET RESPONSE (C0): P1-P2 `0000`, the next Ne bytes held back by `61xx`.
+    fn get_response(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let cmd = match Command::parse(bytes) {
+            Ok(c) if c.data.is_empty() => c,
+            _ => return Sw::WrongLength.to_bytes().to_vec(),
+        };
+        if cmd.p1 != 0 || cmd.p2 != 0 {
+            return Sw::IncorrectP1P2.to_bytes().to_vec();
+        }
+        let Some((mut rest, sw)) = self.pending.take() else {
+            return Sw::ConditionsNotSatisfied.to_bytes().to_vec();
+        };
+        let n = cmd
+            .ne
+            .unwrap_or(crate::command::SHORT_MAX_NE)
+            .min(rest.len());
+        let mut out: Vec<u8> = rest.drain(..n).collect();
+        if rest.is_empty() {
+            out.extend_from_slice(&sw);
+        } else {
+            out.extend_from_slice(&[0x61, sw2_remaining(rest.len())]);
+            self.pending = Some((rest, sw));
+        }
+        out
     }
 
     fn run(&mut self, cmd: &Command, ctx: Ctx, torn: bool) -> Reply {
@@ -1331,6 +1383,15 @@ impl SimCard {
         }
         self.commit(next)?;
         Ok(Reply::ok(Vec::new()))
+    }
+}
+
+/// SW2 of `61xx`: the bytes left, `00` for 256 or more.
+fn sw2_remaining(n: usize) -> u8 {
+    if n >= 256 {
+        0
+    } else {
+        n as u8
     }
 }
 
