@@ -64,19 +64,25 @@ impl Default for SimConfig {
 /// Which key the current secure messaging session was opened with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Auth {
+    /// Key 01: the production line.
     Perso,
+    /// Key 02: delivery and inspection.
     Terminal,
 }
 
 /// An open secure messaging session (volatile).
 struct Session {
+    /// The key the session was opened with: decides the access rights.
     auth: Auth,
+    /// Session keys and send sequence counter.
     sm: SmSession,
 }
 
 /// What one command produced before secure messaging: data and a success or warning status.
 struct Reply {
+    /// Plain response data.
     data: Vec<u8>,
+    /// 9000 or a warning (6282, 6283, 6285); errors travel as `Err(sw)`.
     sw: Sw,
 }
 

@@ -2,6 +2,26 @@
 //!
 //! [`CardHandler`] is what a reader talks to: the in-process [`SimTransport`] and the
 //! vsmartcard-vpcd bridge ([`vpcd`]) both drive a card through it.
+//!
+//! - [`SimCard`]: the chip: ICAO LDS1 application on an ISO/IEC 7816-4 file system, ISO/IEC
+//!   7816-9 life cycle, PIN/PUK, mutual authentication and AES secure messaging ([`crate::sm`]),
+//!   persisted to a JSON state file after every change. Made with [`SimConfig`].
+//! - [`SimTransport`]: an in-process reader (`sim:0`) implementing [`crate::Transport`], with
+//!   fault injection ([`Faults`], [`FaultHandle`]) for tearing tests.
+//! - [`profile`]: the AID, FIDs, references and limits of the card profile.
+//!
+//! ```
+//! use apdu::card::IdCard;
+//! use apdu::sim::{SimCard, SimConfig, SimTransport};
+//! use apdu::sm::AesKey;
+//!
+//! let card = SimCard::create(None, SimConfig::default()).unwrap();
+//! let mut client = IdCard::new(SimTransport::new(card));
+//! let mut perso = client.authenticate_perso(&AesKey::test_perso_master()).unwrap();
+//! perso.create_file(0x0101, Some(1), 4).unwrap();
+//! perso.write_file(0x0101, b"P<UT").unwrap();
+//! assert_eq!(perso.read_file(0x0101).unwrap(), b"P<UT");
+//! ```
 
 pub mod vpcd;
 

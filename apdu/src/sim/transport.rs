@@ -46,7 +46,9 @@ pub struct Faults {
 
 /// The reader's state, shared between the transport and its fault handles.
 struct Slot {
+    /// The card in the reader (kept while pulled: it is the same chip when reinserted).
     card: SimCard,
+    /// The faults in force.
     faults: Faults,
     /// The card is in the reader.
     present: bool,
@@ -73,9 +75,13 @@ fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
 
 /// An in-process reader (`sim:0`) with a simulated card in it.
 pub struct SimTransport {
+    /// The reader slot, shared with every [`FaultHandle`].
     slot: Arc<Mutex<Slot>>,
+    /// Reader name (`sim:0`).
     name: String,
+    /// The card's ATR, read once at insertion.
     atr: Vec<u8>,
+    /// The card's capabilities, as its ATR announces them.
     caps: Capabilities,
 }
 
@@ -184,6 +190,7 @@ impl Transport for SimTransport {
 /// Controls a [`SimTransport`] from outside: faults, removal, reinsertion, and a look at the card.
 #[derive(Clone)]
 pub struct FaultHandle {
+    /// The reader slot of the transport this handle controls.
     slot: Arc<Mutex<Slot>>,
 }
 
