@@ -324,3 +324,105 @@ impl FileSystem {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ef(id: NodeId, fid: u16, sfi: Option<u8>, size: usize) -> Node {
+        Node {
+            id,
+            fid: Some(fid),
+            lcs: 0x05,
+            body: Body::Ef {
+                sfi,
+                data: vec![0; size],
+            },
+        }
+    }
+
+    fn sample() -> FileSystem {
+        let mut fs = FileSystem::new();
+        let app = Node::df(
+            1,
+            Some(0x5F01),
+            Some(vec![0xA0, 0, 0, 2, 0x47, 0x10, 1]),
+            LifeCycle::Creation,
+        );
+        assert!(fs.insert(0, app));
+        assert!(fs.insert(1, ef(2, 0x0101, Some(1), 10)));
+        assert!(fs.insert(1, ef(3, 0x011E, Some(0x1E), 20)));
+        assert!(
+            !fs.insert(2, ef(4, 0x0102, None, 1)),
+            "an EF holds no files"
+        );
+        fs.next_id = 4;
+        fs
+    }
+
+    #[test]
+    fn lookups_paths_and_removal() {
+        let mut fs = sample();
+        assert_eq!(fs.path(3), [0, 1, 3]);
+        assert_eq!(fs.path(9), Vec::<NodeId>::new());
+        assert_eq!((fs.parent(3), fs.parent(0)), (Some(1), None));
+        assert_eq!(fs.child_by_fid(1, 0x011E), Some(3));
+        assert_eq!(fs.child_by_sfi(1, 1), Some(2));
+        assert_eq!(fs.df_by_name(&[0xA0, 0, 0, 2]), Some(1));
+        assert_eq!(fs.df_by_name(&[0xA1]), None);
+        assert_eq!(
+            fs.used(),
+            4 * super::super::profile::FILE_OVERHEAD + 30,
+            "MF, DF, 2 EFs"
+        );
+        assert!(fs.validate().is_ok());
+        assert_eq!(fs.remove(2).map(|n| n.id), Some(2));
+        assert_eq!(fs.child_by_fid(1, 0x0101), None);
+        assert!(fs.remove(0).is_none(), "the MF stays");
+    }
+
+    #[test]
+    fn fcp_of_an_ef_and_a_df() {
+        let fs = sample();
+        let fcp = fs.get(2).unwrap().fcp();
+        assert_eq!(
+            fcp.to_bytes(),
+            [0x62, 0x10, 0x82, 1, 1, 0x83, 2, 1, 1, 0x80, 1, 10, 0x88, 1, 0x08, 0x8A, 1, 5]
+        );
+        let df = fs.get(1).unwrap().fcp();
+        assert!(df.descriptor.is_df());
+        assert_eq!(
+            (df.fid, df.life_cycle),
+            (Some(0x5F01), Some(LifeCycle::Creation))
+        );
+    }
+
+    #[test]
+    fn validation_rejects_impossible_trees() {
+        let mut dup_fid = sample();
+        dup_fid.insert(1, ef(4, 0x0101, None, 1));
+        dup_fid.next_id = 5;
+        let mut dup_sfi = sample();
+        dup_sfi.insert(1, ef(4, 0x0199, Some(1), 1));
+        dup_sfi.next_id = 5;
+        let mut dup_id = sample();
+        dup_id.insert(1, ef(3, 0x0199, None, 1));
+        let mut stale_next = sample();
+        stale_next.next_id = 2;
+        let mut bad_sfi = sample();
+        bad_sfi.insert(1, ef(4, 0x0199, Some(31), 1));
+        bad_sfi.next_id = 5;
+        let mut not_mf = sample();
+        not_mf.root.fid = Some(0x3F01);
+        for (fs, why) in [
+            (dup_fid, "FID"),
+            (dup_sfi, "SFI"),
+            (dup_id, "id"),
+            (stale_next, "next_id"),
+            (bad_sfi, "SFI 31"),
+            (not_mf, "root"),
+        ] {
+            assert!(fs.validate().is_err(), "{why}");
+        }
+    }
+}

@@ -294,3 +294,78 @@ fn io_error(path: &Path, what: &str, e: std::io::Error) -> Error {
         path.display()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry() -> Geometry {
+        Geometry {
+            extended_length: true,
+            max_command_data: 4096,
+            max_response_data: 4096,
+            memory_capacity: 1 << 16,
+        }
+    }
+
+    #[test]
+    fn fresh_state_saves_and_loads_with_diversified_keys() {
+        let serial = *b"SERIAL01";
+        let state = CardState::fresh(
+            serial,
+            geometry(),
+            &AesKey::test_perso_master(),
+            &AesKey::test_terminal_master(),
+        );
+        assert!(state.validate().is_ok());
+        assert_eq!(state.lcs(), LifeCycle::Creation);
+        let want = sm::diversify(&AesKey::test_terminal_master(), KeyRef::Terminal, &serial);
+        assert_eq!(state.key(KeyRef::Terminal).aes(), Some(want));
+        assert_ne!(state.perso_key.key, state.terminal_key.key);
+        assert!(
+            !format!("{:?}", state.perso_key).contains(&hex::encode_upper(&state.perso_key.key))
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        state.save(&path).unwrap();
+        assert!(!tmp_path(&path).exists());
+        assert_eq!(CardState::load(&path).unwrap(), state);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"serial\":\"53455249414C3031\""), "{text}");
+    }
+
+    #[test]
+    fn inconsistent_states_are_rejected() {
+        let fresh = || {
+            CardState::fresh(
+                [1; 8],
+                geometry(),
+                &AesKey::test_perso_master(),
+                &AesKey::test_terminal_master(),
+            )
+        };
+        let mut cases = Vec::new();
+        let mut s = fresh();
+        s.pin.tries_left = 4;
+        cases.push((s, "PIN counter"));
+        let mut s = fresh();
+        s.puk.value = Some(b"123".to_vec());
+        cases.push((s, "PUK length"));
+        let mut s = fresh();
+        s.perso_key.key = vec![0; 15];
+        cases.push((s, "key length"));
+        let mut s = fresh();
+        s.app = 0;
+        cases.push((s, "application DF"));
+        let mut s = fresh();
+        s.geometry.max_response_data = 0;
+        cases.push((s, "geometry"));
+        let mut s = fresh();
+        s.format = 2;
+        cases.push((s, "format"));
+        for (s, why) in cases {
+            assert!(s.validate().is_err(), "{why}");
+        }
+    }
+}
