@@ -24,6 +24,8 @@ pub const KEY_COHERENCE: &str = "coherence";
 pub const KEY_RIDGE_PERIOD: &str = "ridge-period";
 /// Gabor-enhanced image.
 pub const KEY_ENHANCED: &str = "enhanced";
+/// Ridge clarity per block (Gabor-kept share of the normalized energy).
+pub const KEY_CLARITY: &str = "clarity";
 /// Binarized image (1 = ridge).
 pub const KEY_BINARY: &str = "binary";
 /// One-pixel-wide ridge skeleton (1 = ridge).

@@ -27,6 +27,9 @@ pub(crate) fn compute(
 /// Flips 8-connected (ridges) or 4-connected (valleys) components smaller than `min_area`
 /// pixels that lie inside the foreground.
 fn remove_islands(bin: &mut Grid<u8>, inside: &[bool], min_area: usize) {
+    if min_area == 0 {
+        return;
+    }
     let (w, h) = (bin.width, bin.height);
     let mut seen = vec![false; w * h];
     let mut stack = Vec::new();

@@ -10,25 +10,6 @@ pub(crate) struct Contrast {
     pub std: Grid<f32>,
 }
 
-/// Sums of a per-pixel quantity over each `block` x `block` tile (partial tiles at the edges).
-pub(crate) fn block_sums(
-    width: usize,
-    height: usize,
-    block: usize,
-    mut value: impl FnMut(usize) -> f32,
-) -> Grid<f32> {
-    let (bw, bh) = (width.div_ceil(block), height.div_ceil(block));
-    let mut sums = Grid::new(bw, bh, 0.0f32);
-    for y in 0..height {
-        let by = y / block;
-        let row = &mut sums.values[by * bw..(by + 1) * bw];
-        for x in 0..width {
-            row[x / block] += value(y * width + x);
-        }
-    }
-    sums
-}
-
 /// Sums each cell's `(2 * radius + 1)^2` neighbourhood (clipped at the edges).
 pub(crate) fn window_sums(grid: &Grid<f32>, radius: usize) -> Grid<f32> {
     let (w, h) = (grid.width, grid.height);
@@ -49,17 +30,27 @@ pub(crate) fn window_sums(grid: &Grid<f32>, radius: usize) -> Grid<f32> {
 
 /// Local mean and standard deviation over `(2 * radius + 1)^2` blocks around each block.
 pub(crate) fn compute(gray: &Grid<f32>, block: usize, radius: usize) -> Contrast {
-    let v = &gray.values;
-    let ones = block_sums(gray.width, gray.height, block, |_| 1.0);
-    let sum = block_sums(gray.width, gray.height, block, |i| v[i]);
-    let sq = block_sums(gray.width, gray.height, block, |i| v[i] * v[i]);
+    let (w, h) = (gray.width, gray.height);
+    let (bw, bh) = (w.div_ceil(block), h.div_ceil(block));
+    let mut ones = Grid::new(bw, bh, 0.0f32);
+    let mut sum = Grid::new(bw, bh, 0.0f32);
+    let mut sq = Grid::new(bw, bh, 0.0f32);
+    for y in 0..h {
+        let row = &gray.values[y * w..(y + 1) * w];
+        let brow = (y / block) * bw;
+        for (bx, chunk) in row.chunks(block).enumerate() {
+            ones.values[brow + bx] += chunk.len() as f32;
+            sum.values[brow + bx] += chunk.iter().sum::<f32>();
+            sq.values[brow + bx] += chunk.iter().map(|v| v * v).sum::<f32>();
+        }
+    }
     let (n, s, q) = (
         window_sums(&ones, radius),
         window_sums(&sum, radius),
         window_sums(&sq, radius),
     );
-    let mut mean = Grid::new(n.width, n.height, 0.0f32);
-    let mut std = Grid::new(n.width, n.height, 0.0f32);
+    let mut mean = Grid::new(bw, bh, 0.0f32);
+    let mut std = Grid::new(bw, bh, 0.0f32);
     for i in 0..n.values.len() {
         let count = n.values[i].max(1.0);
         let m = s.values[i] / count;

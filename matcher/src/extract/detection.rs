@@ -94,6 +94,60 @@ pub(crate) fn compute(g: &SkeletonGraph, trace: usize) -> Vec<Candidate> {
     out
 }
 
+/// Replaces each traced direction by the smoothed ridge orientation at the minutia (the
+/// orientation's sense chosen closest to the traced direction) when the two agree within
+/// `tolerance` radians: the field averages over many ridges, the trace follows one skeleton
+/// that wobbles. `angle` is the field on a grid of `block` pixels, in [0, π).
+pub(crate) fn snap_to_field(
+    candidates: &mut [Candidate],
+    angle: &super::grid::Grid<f32>,
+    block: usize,
+    tolerance: f32,
+) {
+    if tolerance <= 0.0 {
+        return;
+    }
+    let b = block as f32;
+    for c in candidates.iter_mut() {
+        // Bilinear average of doubled-angle vectors around the minutia.
+        let fx = (c.x + 0.5) / b - 0.5;
+        let fy = (c.y + 0.5) / b - 0.5;
+        let (x0, y0) = (fx.floor(), fy.floor());
+        let (tx, ty) = (fx - x0, fy - y0);
+        let (mut vx, mut vy) = (0.0f32, 0.0f32);
+        for (dx, dy, wgt) in [
+            (0, 0, (1.0 - tx) * (1.0 - ty)),
+            (1, 0, tx * (1.0 - ty)),
+            (0, 1, (1.0 - tx) * ty),
+            (1, 1, tx * ty),
+        ] {
+            let a = angle.clamped(x0 as isize + dx, y0 as isize + dy);
+            vx += wgt * (2.0 * a).cos();
+            vy += wgt * (2.0 * a).sin();
+        }
+        if vx == 0.0 && vy == 0.0 {
+            continue;
+        }
+        let line = 0.5 * vy.atan2(vx);
+        let (a1, a2) = (
+            line.rem_euclid(std::f32::consts::TAU),
+            (line + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU),
+        );
+        let diff = |a: f32| {
+            let d = (a - c.angle).rem_euclid(std::f32::consts::TAU);
+            d.min(std::f32::consts::TAU - d)
+        };
+        let (best, d) = if diff(a1) <= diff(a2) {
+            (a1, diff(a1))
+        } else {
+            (a2, diff(a2))
+        };
+        if d <= tolerance {
+            c.angle = best;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::grid::Grid;

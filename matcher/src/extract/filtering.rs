@@ -34,6 +34,7 @@ pub(crate) fn compute(
     candidates: &[Candidate],
     inner: &Grid<bool>,
     coherence: &Grid<f32>,
+    clarity: &Grid<f32>,
     p: &ExtractParams,
 ) -> Vec<Candidate> {
     let b = p.block as f32;
@@ -46,7 +47,9 @@ pub(crate) fn compute(
         .iter()
         .map(|c| {
             let (bx, by) = block_of(c);
-            inner.at(bx, by) && coherence.at(bx, by) >= p.min_minutia_coherence
+            inner.at(bx, by)
+                && coherence.at(bx, by) >= p.min_minutia_coherence
+                && clarity.at(bx, by) >= p.min_minutia_clarity
         })
         .collect();
     let n = candidates.len();
@@ -81,13 +84,14 @@ pub(crate) fn compute(
             continue;
         }
         let (bx, by) = block_of(c);
-        let coh = coherence.at(bx, by);
+        let coh = (coherence.at(bx, by) / 0.8).clamp(0.0, 1.0);
+        let cla = ((clarity.at(bx, by) - 0.2) / 0.45).clamp(0.0, 1.0);
         let mut m = *c;
-        m.quality = (100.0 * (coh / 0.8).min(1.0)).round() as u8;
+        m.quality = (100.0 * (coh * cla).sqrt()).round() as u8;
         out.push(m);
     }
     // Best quality first; ties in scan order, so the cap is deterministic.
-    out.sort_by(|a, b| b.quality.cmp(&a.quality));
+    out.sort_by_key(|m| std::cmp::Reverse(m.quality));
     out.truncate(p.max_minutiae);
     out
 }
@@ -111,13 +115,14 @@ mod tests {
         let p = ExtractParams::default();
         let inner = Grid::new(20, 20, true);
         let coh = Grid::new(20, 20, 0.9f32);
+        let cla = Grid::new(20, 20, 0.7f32);
         // Two endings 8 px apart facing each other (left one points right), one far away.
         let c = vec![
             ending(50.0, 50.0, 0.0),
             ending(58.0, 50.0, std::f32::consts::PI),
             ending(120.0, 120.0, 1.0),
         ];
-        let out = compute(&c, &inner, &coh, &p);
+        let out = compute(&c, &inner, &coh, &cla, &p);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].x, 120.0);
         assert_eq!(out[0].quality, 100);
@@ -127,6 +132,6 @@ mod tests {
             ending(50.0, 50.0, std::f32::consts::PI),
             ending(70.0, 50.0, 0.0),
         ];
-        assert_eq!(compute(&c, &inner, &coh, &p).len(), 2);
+        assert_eq!(compute(&c, &inner, &coh, &cla, &p).len(), 2);
     }
 }

@@ -40,4 +40,13 @@ impl<T: Copy> Grid<T> {
         let y = y.clamp(0, self.height as isize - 1) as usize;
         self.at(x, y)
     }
+
+    /// A grid of the same shape with `f` applied to every value.
+    pub fn map<U>(&self, f: impl Fn(T) -> U) -> Grid<U> {
+        Grid {
+            width: self.width,
+            height: self.height,
+            values: self.values.iter().map(|&v| f(v)).collect(),
+        }
+    }
 }

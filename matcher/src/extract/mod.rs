@@ -12,6 +12,7 @@
 //! ```
 
 mod binarization;
+mod clarity;
 mod contrast;
 mod detection;
 mod enhancement;
@@ -63,13 +64,7 @@ pub fn extract_with(
     let tensors = orientation::tensors(gray, p.block);
     let raw_coherence = orientation::raw_coherence(&tensors, p.segmentation_radius);
     let mask = segmentation::compute(&contrast.std, &raw_coherence, p);
-    publish_grid(
-        t,
-        tr::KEY_MASK,
-        mask.width,
-        mask.height,
-        &mask.values.iter().map(|&m| u8::from(m)).collect::<Vec<_>>(),
-    );
+    show(t, tr::KEY_MASK, &mask.map(u8::from));
     let area = mask.values.iter().filter(|&&m| m).count() * p.block * p.block;
     if area < p.min_foreground_area {
         return Err(Error::NoUsableFingerprint(format!(
@@ -77,67 +72,34 @@ pub fn extract_with(
             p.min_foreground_area
         )));
     }
-    let normalized =
-        normalization::compute(gray, &contrast, &mask, p.block, p.segmentation_min_contrast);
-    publish_grid(
-        t,
-        tr::KEY_NORMALIZED,
-        gray.width,
-        gray.height,
-        &normalized.values,
-    );
-    let field = orientation::compute(
-        &tensors,
-        &mask,
+    let min_std = p.segmentation_min_contrast;
+    let normalized = normalization::compute(gray, &contrast, &mask, p.block, min_std);
+    show(t, tr::KEY_NORMALIZED, &normalized);
+    let (radius, sigma) = (
         p.orientation_smoothing_radius,
         p.orientation_smoothing_sigma,
     );
-    publish_grid(
-        t,
-        tr::KEY_ORIENTATION,
-        mask.width,
-        mask.height,
-        &field.angle.values,
-    );
-    publish_grid(
-        t,
-        tr::KEY_COHERENCE,
-        mask.width,
-        mask.height,
-        &field.coherence.values,
-    );
+    let field = orientation::compute(&tensors, &mask, radius, sigma);
+    show(t, tr::KEY_ORIENTATION, &field.angle);
+    show(t, tr::KEY_COHERENCE, &field.coherence);
     let period = frequency::compute(&normalized, &field, &mask, p);
-    publish_grid(
-        t,
-        tr::KEY_RIDGE_PERIOD,
-        mask.width,
-        mask.height,
-        &period.values,
-    );
+    show(t, tr::KEY_RIDGE_PERIOD, &period);
     let enhanced = enhancement::compute(&normalized, &field, &period, &mask, p)?;
-    publish_grid(
-        t,
-        tr::KEY_ENHANCED,
-        gray.width,
-        gray.height,
-        &enhanced.values,
-    );
+    show(t, tr::KEY_ENHANCED, &enhanced);
+    let clarity = clarity::compute(&normalized, &enhanced, &mask, p.block);
+    show(t, tr::KEY_CLARITY, &clarity);
     let binary = binarization::compute(&enhanced, &mask, p.block, p.min_island_area);
-    publish_grid(t, tr::KEY_BINARY, gray.width, gray.height, &binary.values);
+    show(t, tr::KEY_BINARY, &binary);
     let skeleton = thinning::compute(&binary);
-    publish_grid(
-        t,
-        tr::KEY_SKELETON,
-        gray.width,
-        gray.height,
-        &skeleton.values,
-    );
+    show(t, tr::KEY_SKELETON, &skeleton);
     let mut graph = skeleton_graph::build(&skeleton);
     skeleton_graph::prune(&mut graph, p);
-    let candidates = detection::compute(&graph, p.direction_trace_length);
+    let mut candidates = detection::compute(&graph, p.direction_trace_length);
+    let snap = p.direction_snap_tolerance;
+    detection::snap_to_field(&mut candidates, &field.angle, p.block, snap);
     publish_minutiae(t, tr::KEY_MINUTIAE_RAW, &candidates);
     let inner = segmentation::erode(&mask, p.border_erosion_blocks);
-    let kept = filtering::compute(&candidates, &inner, &field.coherence, p);
+    let kept = filtering::compute(&candidates, &inner, &field.coherence, &clarity, p);
     publish_minutiae(t, tr::KEY_MINUTIAE, &kept);
     let mean_coherence = quality::mean_coherence(&mask, &field.coherence);
     if kept.len() < p.min_minutiae {
@@ -179,6 +141,12 @@ fn iso_angle(image_angle: f32) -> f32 {
     }
 }
 
+/// Publishes a grid to `t` if it wants it.
+fn show<T: Copy + Into<f64>>(t: &mut dyn Transparency, key: &str, grid: &grid::Grid<T>) {
+    publish_grid(t, key, grid.width, grid.height, &grid.values);
+}
+
+/// Publishes minutiae candidates (working coordinates, ISO angles) to `t` if it wants them.
 fn publish_minutiae(t: &mut dyn Transparency, key: &str, candidates: &[detection::Candidate]) {
     if t.wants(key) {
         let list = candidates

@@ -25,21 +25,27 @@ pub(crate) fn compute(
     let (w, h) = (gray.width, gray.height);
     let (bw, bh) = (mask.width, mask.height);
     let mut out = Grid::new(w, h, 0.0f32);
+    // Per row: block statistics interpolated vertically, then horizontally per pixel.
+    let mut means = vec![0.0f32; bw];
+    let mut stds = vec![0.0f32; bw];
+    let columns: Vec<(usize, usize, f32)> = (0..w).map(|x| lerp_index(x, block, bw)).collect();
     for y in 0..h {
         let (y0, y1, fy) = lerp_index(y, block, bh);
+        for bx in 0..bw {
+            means[bx] = contrast.mean.at(bx, y0) * (1.0 - fy) + contrast.mean.at(bx, y1) * fy;
+            stds[bx] = contrast.std.at(bx, y0) * (1.0 - fy) + contrast.std.at(bx, y1) * fy;
+        }
+        let mrow = &mask.values[(y / block) * bw..(y / block + 1) * bw];
+        let grow = &gray.values[y * w..(y + 1) * w];
+        let orow = &mut out.values[y * w..(y + 1) * w];
         for x in 0..w {
-            if !mask.at(x / block, y / block) {
+            if !mrow[x / block] {
                 continue;
             }
-            let (x0, x1, fx) = lerp_index(x, block, bw);
-            let bil = |g: &Grid<f32>| {
-                let a = g.at(x0, y0) * (1.0 - fx) + g.at(x1, y0) * fx;
-                let b = g.at(x0, y1) * (1.0 - fx) + g.at(x1, y1) * fx;
-                a * (1.0 - fy) + b * fy
-            };
-            let mean = bil(&contrast.mean);
-            let std = bil(&contrast.std).max(min_std);
-            out.set(x, y, (mean - gray.at(x, y)) / std);
+            let (x0, x1, fx) = columns[x];
+            let mean = means[x0] * (1.0 - fx) + means[x1] * fx;
+            let std = (stds[x0] * (1.0 - fx) + stds[x1] * fx).max(min_std);
+            orow[x] = (mean - grow[x]) / std;
         }
     }
     out

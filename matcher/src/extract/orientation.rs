@@ -2,7 +2,7 @@
 //! into structure tensors and smoothed as doubled-angle vectors (so that opposite gradients
 //! reinforce instead of cancelling).
 
-use super::contrast::{block_sums, window_sums};
+use super::contrast::window_sums;
 use super::grid::Grid;
 
 /// Gradient structure tensors summed per block.
@@ -23,35 +23,43 @@ pub(crate) struct OrientationField {
     pub coherence: Grid<f32>,
 }
 
-/// Sobel gradients of `gray`, summed into structure tensors per `block`.
+/// Sobel gradients of `gray`, summed into structure tensors per `block` (border pixels, where
+/// the 3x3 operator does not fit, contribute nothing).
 pub(crate) fn tensors(gray: &Grid<f32>, block: usize) -> Tensors {
     let (w, h) = (gray.width, gray.height);
-    let mut gxx = vec![0.0f32; w * h];
-    let mut gyy = vec![0.0f32; w * h];
-    let mut gxy = vec![0.0f32; w * h];
+    let (bw, bh) = (w.div_ceil(block), h.div_ceil(block));
+    let mut cos2 = Grid::new(bw, bh, 0.0f32);
+    let mut sin2 = Grid::new(bw, bh, 0.0f32);
+    let mut energy = Grid::new(bw, bh, 0.0f32);
     let v = &gray.values;
     for y in 1..h.saturating_sub(1) {
-        let (up, mid, down) = (
-            &v[(y - 1) * w..y * w],
-            &v[y * w..(y + 1) * w],
-            &v[(y + 1) * w..(y + 2) * w],
-        );
-        for x in 1..w - 1 {
-            let gx = (up[x + 1] + 2.0 * mid[x + 1] + down[x + 1])
-                - (up[x - 1] + 2.0 * mid[x - 1] + down[x - 1]);
-            let gy =
-                (down[x - 1] + 2.0 * down[x] + down[x + 1]) - (up[x - 1] + 2.0 * up[x] + up[x + 1]);
-            let i = y * w + x;
-            gxx[i] = gx * gx;
-            gyy[i] = gy * gy;
-            gxy[i] = gx * gy;
+        let up = &v[(y - 1) * w..y * w];
+        let mid = &v[y * w..(y + 1) * w];
+        let down = &v[(y + 1) * w..(y + 2) * w];
+        let row = (y / block) * bw;
+        let mut x = 1;
+        while x + 1 < w {
+            // Accumulate a run of pixels inside one block, then add to the block once.
+            let end = ((x / block + 1) * block).min(w - 1);
+            let (mut c, mut s, mut e) = (0.0f32, 0.0f32, 0.0f32);
+            for x in x..end {
+                let gx = (up[x + 1] + 2.0 * mid[x + 1] + down[x + 1])
+                    - (up[x - 1] + 2.0 * mid[x - 1] + down[x - 1]);
+                let gy = (down[x - 1] + 2.0 * down[x] + down[x + 1])
+                    - (up[x - 1] + 2.0 * up[x] + up[x + 1]);
+                let (xx, yy) = (gx * gx, gy * gy);
+                c += xx - yy;
+                s += 2.0 * gx * gy;
+                e += xx + yy;
+            }
+            let bi = row + x / block;
+            cos2.values[bi] += c;
+            sin2.values[bi] += s;
+            energy.values[bi] += e;
+            x = end;
         }
     }
-    Tensors {
-        cos2: block_sums(w, h, block, |i| gxx[i] - gyy[i]),
-        sin2: block_sums(w, h, block, |i| 2.0 * gxy[i]),
-        energy: block_sums(w, h, block, |i| gxx[i] + gyy[i]),
-    }
+    Tensors { cos2, sin2, energy }
 }
 
 /// Coherence of the tensors summed over `(2 * radius + 1)^2` blocks, without weighting.

@@ -19,14 +19,15 @@ const RING: [(isize, isize); 8] = [
 /// Deletion tables of the two sub-iterations, indexed by the 8-bit neighbourhood.
 fn tables() -> [[bool; 256]; 2] {
     let mut t = [[false; 256]; 2];
-    for code in 0..256usize {
+    let [first, second] = &mut t;
+    for (code, (d1, d2)) in first.iter_mut().zip(second.iter_mut()).enumerate() {
         let p: [bool; 8] = std::array::from_fn(|i| code >> i & 1 == 1);
         let b = p.iter().filter(|&&v| v).count();
         let a = (0..8).filter(|&i| !p[i] && p[(i + 1) % 8]).count();
         let base = (2..=6).contains(&b) && a == 1;
         let (n, e, s, wv) = (p[0], p[2], p[4], p[6]);
-        t[0][code] = base && !(n && e && s) && !(e && s && wv);
-        t[1][code] = base && !(n && e && wv) && !(n && s && wv);
+        *d1 = base && !(n && e && s) && !(e && s && wv);
+        *d2 = base && !(n && e && wv) && !(n && s && wv);
     }
     t
 }
