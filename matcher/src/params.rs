@@ -89,6 +89,8 @@ pub struct ExtractParams {
     pub cluster_size: usize,
     /// Minutiae where the smoothed orientation coherence is below this are dropped.
     pub min_minutia_coherence: f32,
+    /// Minutiae where the ridge clarity (Gabor-kept energy share) is below this are dropped.
+    pub min_minutia_clarity: f32,
     /// At most this many minutiae are kept (the best by quality).
     pub max_minutiae: usize,
     /// Foreground area (pixels at 500 dpi) below which the image holds no usable fingerprint.
@@ -132,6 +134,7 @@ impl Default for ExtractParams {
             cluster_radius: 10.0,
             cluster_size: 2,
             min_minutia_coherence: 0.2,
+            min_minutia_clarity: 0.0,
             max_minutiae: 120,
             min_foreground_area: 9000,
             min_minutiae: 5,
