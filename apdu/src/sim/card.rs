@@ -1128,14 +1128,15 @@ impl SimCard {
         if !cmd.data.is_empty() {
             return Err(Sw::WrongLength);
         }
-        if let Some(ne) = cmd.ne {
-            if ne < data.len() {
-                return Err(Sw::WrongLe {
-                    exact_len: data.len() as u8,
-                });
+        match cmd.ne {
+            Some(ne) if ne < data.len() && data.len() <= crate::command::SHORT_MAX_NE => {
+                Err(Sw::WrongLe {
+                    exact_len: sw2_remaining(data.len()),
+                })
             }
+            Some(ne) if ne < data.len() => Err(Sw::WrongLength),
+            _ => Ok(Reply::ok(data)),
         }
-        Ok(Reply::ok(data))
     }
 
     /// GET CHALLENGE (84): 16 random bytes, kept for the next MUTUAL AUTHENTICATE.
