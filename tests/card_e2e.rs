@@ -161,3 +161,104 @@ fn cli_reports_bad_input_and_missing_readers_with_exit_code_1() {
     assert_eq!(code, 1);
     assert!(err.contains("expected sim:N"), "{err}");
 }
+
+/// A card that is pulled (its vpcd connection closed, the command not executed) when the
+/// armed number of further APDUs has reached it.
+struct PulledMidWrite {
+    /// The simulated card.
+    inner: apdu::sim::SimCard,
+    /// APDUs still to process before the pull (`None`: not armed).
+    left: std::sync::Arc<std::sync::Mutex<Option<usize>>>,
+    /// Pulls the card.
+    stop: std::sync::Arc<std::sync::Mutex<Option<apdu::sim::vpcd::StopSignal>>>,
+}
+
+impl apdu::sim::CardHandler for PulledMidWrite {
+    fn atr(&self) -> Vec<u8> {
+        apdu::sim::CardHandler::atr(&self.inner)
+    }
+    fn power_on(&mut self) {
+        self.inner.power_on()
+    }
+    fn power_off(&mut self) {
+        self.inner.power_off()
+    }
+    fn process_apdu(&mut self, apdu: &[u8]) -> Vec<u8> {
+        let mut left = self.left.lock().unwrap();
+        match *left {
+            Some(0) => {
+                *left = None;
+                if let Some(stop) = self.stop.lock().unwrap().as_ref() {
+                    stop.stop();
+                }
+                Vec::new()
+            }
+            Some(n) => {
+                *left = Some(n - 1);
+                self.inner.process_apdu(apdu)
+            }
+            None => self.inner.process_apdu(apdu),
+        }
+    }
+}
+
+#[test]
+fn card_pulled_during_personalization_then_reinserted() {
+    use apdu::sim::{SimCard, SimConfig};
+    use apdu::{Error, TransportError};
+    use idcardd_e2e::CardInReader;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    let pcscd = Pcscd::start();
+    let left = Arc::new(Mutex::new(None));
+    let stop = Arc::new(Mutex::new(None));
+    let card = PulledMidWrite {
+        inner: SimCard::create(
+            None,
+            SimConfig {
+                seed: Some(11),
+                ..SimConfig::default()
+            },
+        )
+        .unwrap(),
+        left: Arc::clone(&left),
+        stop: Arc::clone(&stop),
+    };
+    let inserted = CardInReader::insert(&pcscd, card, PORT0);
+    *stop.lock().unwrap() = Some(inserted.stop_signal());
+    let data = pattern(30 * 1024, 5);
+    let err = {
+        let mut card = IdCard::new(pcscd.pcsc.connect(READER0).unwrap());
+        let mut perso = card
+            .authenticate_perso(&AesKey::test_perso_master())
+            .unwrap();
+        perso
+            .create_file(0x0102, Some(2), data.len() as u32)
+            .unwrap();
+        // The card goes away on the fourth APDU of this 8-APDU write.
+        *left.lock().unwrap() = Some(3);
+        perso.write_file(0x0102, &data).unwrap_err()
+    };
+    assert!(
+        matches!(
+            err,
+            Error::Transport(
+                TransportError::CardRemoved
+                    | TransportError::ShortResponse { .. }
+                    | TransportError::NoCard(_)
+            )
+        ),
+        "{err:?}"
+    );
+    // Reinsert the same card: a new session finishes the job.
+    let card = inserted.pull();
+    assert!(pcscd.wait_card(READER0, false, Duration::from_secs(5)));
+    let _again = CardInReader::insert(&pcscd, card, PORT0);
+    let mut card = IdCard::new(pcscd.pcsc.connect(READER0).unwrap());
+    let mut perso = card
+        .authenticate_perso(&AesKey::test_perso_master())
+        .unwrap();
+    perso.write_file(0x0102, &data).unwrap();
+    assert_eq!(perso.read_file(0x0102).unwrap(), data);
+}

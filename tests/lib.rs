@@ -228,6 +228,14 @@ impl<H: CardHandler + 'static> CardInReader<H> {
             .unwrap_or_default()
     }
 
+    /// The bridge's counters (connections, APDUs), shared with its thread.
+    pub fn stats(&self) -> std::sync::Arc<apdu::sim::vpcd::VpcdStats> {
+        self.bridge
+            .as_ref()
+            .map(|b| b.stats_handle())
+            .unwrap_or_default()
+    }
+
     /// Pulls the card and returns its handler.
     pub fn pull(mut self) -> H {
         let bridge = self.bridge.take().expect("card already pulled");

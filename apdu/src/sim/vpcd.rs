@@ -326,6 +326,11 @@ impl<H: CardHandler + 'static> VpcdBridge<H> {
         &self.stats
     }
 
+    /// The counters as a shared handle, to watch them from another thread.
+    pub fn stats_handle(&self) -> Arc<VpcdStats> {
+        Arc::clone(&self.stats)
+    }
+
     /// True while the bridge is connected to vpcd (the card is "inserted").
     pub fn is_connected(&self) -> bool {
         self.stop

@@ -336,7 +336,13 @@ fn card_atr(card: &Card, reader: &str) -> Result<Vec<u8>, TransportError> {
         .map_err(|e| map_error(e, reader))
 }
 
-/// Sends one APDU. `NotTransacted` means "card gone" when the card no longer reports a status.
+/// How long a failed transmit waits for pcscd to notice a pulled card (its reader polling runs
+/// every 400 ms or so) before calling it a communication error.
+const REMOVAL_CONFIRM: Duration = Duration::from_millis(1200);
+
+/// Sends one APDU. `NotTransacted` (the reader got no answer) means "card gone" once pcscd
+/// confirms the card is no longer there; a card still present after [`REMOVAL_CONFIRM`] is a
+/// communication error.
 fn transmit(
     card: &Card,
     reader: &str,
@@ -349,12 +355,21 @@ fn transmit(
     buf.resize(pcsc::MAX_BUFFER_SIZE_EXTENDED, 0);
     match card.transmit(apdu, buf) {
         Ok(resp) => Ok(resp.to_vec()),
-        Err(pcsc::Error::NotTransacted) => match card.status2_owned() {
-            Ok(s) if s.status().contains(pcsc::Status::PRESENT) => Err(TransportError::Other(
-                format!("PC/SC error on {reader:?}: command not transacted"),
-            )),
-            _ => Err(TransportError::CardRemoved),
-        },
+        Err(pcsc::Error::NotTransacted) => {
+            let deadline = std::time::Instant::now() + REMOVAL_CONFIRM;
+            loop {
+                match card.status2_owned() {
+                    Ok(s) if s.status().contains(pcsc::Status::PRESENT) => {}
+                    _ => return Err(TransportError::CardRemoved),
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(TransportError::Other(format!(
+                        "PC/SC error on {reader:?}: the card did not answer (communication error)"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         Err(e) => Err(map_error(e, reader)),
     }
 }
