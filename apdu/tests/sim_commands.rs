@@ -1339,7 +1339,10 @@ fn malformed_apdus_get_status_words() {
 fn random_bytes_never_panic() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-    let mut h = Host::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fuzz.json");
+    let mut h = Host::with(SimCard::open_or_create(&path, config()).unwrap());
+    assert!(path.exists(), "open_or_create created the card");
     h.personalize();
     let mut interesting = vec![
         0xA4u8, 0xB0, 0xB1, 0xD6, 0xD7, 0xE0, 0xE4, 0x44, 0x04, 0xE6, 0xE8, 0xCA, 0x84, 0x82, 0x20,
@@ -1361,6 +1364,13 @@ fn random_bytes_never_panic() {
             h.perso();
             h.sm = None; // the random APDUs will close the card's side too
         }
+    }
+    // Whatever the noise did, the state file holds exactly the card's state.
+    let reopened = SimCard::open(&path).unwrap();
+    assert_eq!(reopened.life_cycle(), h.card.life_cycle());
+    assert_eq!(reopened.tries_left(), h.card.tries_left());
+    for (fid, _) in files() {
+        assert_eq!(reopened.app_file(fid), h.card.app_file(fid), "{fid:04X}");
     }
 }
 
