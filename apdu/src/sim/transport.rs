@@ -238,7 +238,8 @@ impl FaultHandle {
         s.card.power_on();
     }
 
-    /// Runs `f` on the card (inspection in tests: serial, life cycle, file contents).
+    /// Runs `f` on the card (inspection in tests: serial, life cycle, file contents). The reader
+    /// is locked meanwhile: `f` must not transmit through the same transport.
     pub fn with_card<R>(&self, f: impl FnOnce(&mut SimCard) -> R) -> R {
         f(&mut lock(&self.slot).card)
     }
