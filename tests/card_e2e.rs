@@ -262,3 +262,36 @@ fn card_pulled_during_personalization_then_reinserted() {
     perso.write_file(0x0102, &data).unwrap();
     assert_eq!(perso.read_file(0x0102).unwrap(), data);
 }
+
+#[test]
+fn readers_watch_prints_hot_plug_events() {
+    use std::io::BufRead;
+    let pcscd = Pcscd::start();
+    let mut child = std::process::Command::new(idcardd_e2e::idcardd())
+        .args(["readers", "--watch", "--json", "--sim", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_event = |kind: &str| -> serde_json::Value {
+        loop {
+            let line = lines
+                .next()
+                .expect("idcardd readers --watch ended")
+                .unwrap();
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if v["event"] == kind && v["reader"] == READER0 {
+                    return v;
+                }
+            }
+        }
+    };
+    next_event("reader_added");
+    let state = pcscd.dir.path().join("watched.json");
+    let sim = SimProcess::start(&pcscd, &state, PORT0);
+    let inserted = next_event("card_inserted");
+    assert!(inserted["atr"].as_str().unwrap().starts_with("3B"));
+    assert!(sim.stop().is_some_and(|s| s.success()));
+    next_event("card_removed");
+    idcardd_e2e::terminate(&mut child, std::time::Duration::from_secs(5));
+}

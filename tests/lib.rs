@@ -243,8 +243,9 @@ impl<H: CardHandler + 'static> CardInReader<H> {
     }
 }
 
-/// The `idcardd` binary of this build (target/<profile>/idcardd next to the test's `deps/`),
-/// built once with `cargo build -p idcardd` when missing. `IDCARDD_BIN` overrides it.
+/// The `idcardd` binary of this build: target/<profile>/idcardd next to the test's `deps/`,
+/// brought up to date once per test process with `cargo build -p idcardd` (a no-op when it is
+/// fresh). `IDCARDD_BIN` overrides it (no build).
 pub fn idcardd() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -259,21 +260,20 @@ pub fn idcardd() -> PathBuf {
             .expect("test executable in target/<profile>/deps")
             .to_path_buf();
         let bin = profile_dir.join("idcardd");
-        if !bin.is_file() {
-            let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "-p", "idcardd", "--bin", "idcardd"])
-                .env("CARGO_TARGET_DIR", &target_dir);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("run cargo build -p idcardd");
-            assert!(
-                status.success() && bin.is_file(),
-                "cannot build {}: run `cargo build -p idcardd`",
-                bin.display()
-            );
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "idcardd", "--bin", "idcardd"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("CARGO_TARGET_DIR", &target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
         }
+        let status = cmd.status().expect("run cargo build -p idcardd");
+        assert!(
+            status.success() && bin.is_file(),
+            "cannot build {}: run `cargo build -p idcardd` (or set IDCARDD_BIN)",
+            bin.display()
+        );
         bin
     })
     .clone()

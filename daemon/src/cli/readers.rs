@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use apdu::transport::pcsc::ReaderEvent;
+
 use crate::readers::{self, Listing};
 
 /// Arguments of `idcardd readers`.
@@ -16,6 +18,9 @@ pub struct Args {
     /// Directory of the simulated cards' state (default: $XDG_STATE_HOME/idcardd/sim).
     #[arg(long)]
     pub sim_dir: Option<PathBuf>,
+    /// After listing, print PC/SC reader and card events (hot-plug) until interrupted.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// Runs `idcardd readers`.
@@ -27,7 +32,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         print!("{}", to_text(&listing));
     }
+    if args.watch {
+        watch(args.json)?;
+    }
     Ok(())
+}
+
+/// Prints hot-plug events, one per line, until pcscd stops or the process is interrupted.
+fn watch(json: bool) -> anyhow::Result<()> {
+    let monitor = apdu::transport::pcsc::ReaderMonitor::start().map_err(readers::explain)?;
+    for event in monitor.events() {
+        println!("{}", event_line(&event, json));
+        if event == ReaderEvent::ServiceStopped {
+            anyhow::bail!("pcscd stopped");
+        }
+    }
+    Ok(())
+}
+
+/// One hot-plug event as a line of text or JSON.
+pub fn event_line(event: &ReaderEvent, json: bool) -> String {
+    let (kind, reader, atr) = match event {
+        ReaderEvent::ReaderAdded { reader } => ("reader_added", reader.as_str(), None),
+        ReaderEvent::ReaderRemoved { reader } => ("reader_removed", reader.as_str(), None),
+        ReaderEvent::CardInserted { reader, atr } => (
+            "card_inserted",
+            reader.as_str(),
+            Some(hex::encode_upper(atr)),
+        ),
+        ReaderEvent::CardRemoved { reader } => ("card_removed", reader.as_str(), None),
+        ReaderEvent::ServiceStopped => ("service_stopped", "", None),
+    };
+    if json {
+        return serde_json::json!({"event": kind, "reader": reader, "atr": atr}).to_string();
+    }
+    match atr {
+        Some(atr) => format!("{kind} {reader:?} ATR {atr}"),
+        None if reader.is_empty() => kind.to_string(),
+        None => format!("{kind} {reader:?}"),
+    }
 }
 
 /// The listing as JSON: `{"pcsc": {"status": .., "readers": [..]}, "sim": [..]}`.
