@@ -294,6 +294,41 @@ fn every_shared_iso_file_is_read() {
         total_minutiae += fp.minutiae.len();
         // Re-encoding a third-party record reproduces it byte for byte.
         assert_eq!(iso19794::encode(&rec).unwrap(), bytes, "{}", path.display());
+        // The same views as an ANSI 378 record (angles to 2-degree units) are sniffed as ANSI
+        // and give the same minutiae within the ANSI angle step.
+        let ansi = AnsiRecord {
+            product_owner: 0x0033,
+            product_type: 1,
+            capture_equipment: rec.capture_equipment,
+            width: rec.width,
+            height: rec.height,
+            x_resolution: rec.x_resolution,
+            y_resolution: rec.y_resolution,
+            views: rec
+                .views
+                .iter()
+                .map(|v| FingerView {
+                    minutiae: v
+                        .minutiae
+                        .iter()
+                        .map(|m| RecordMinutia {
+                            angle: ((f32::from(m.angle) * 360.0 / 256.0 / 2.0).round() as u16 % 180)
+                                as u8,
+                            ..*m
+                        })
+                        .collect(),
+                    ..v.clone()
+                })
+                .collect(),
+        };
+        let ansi_bytes = ansi378::encode(&ansi).unwrap();
+        let (format, any) = template::decode_any(&ansi_bytes).unwrap();
+        assert_eq!(format, Format::Ansi378_2004);
+        let ansi_fp = &any.fingerprints()[0];
+        for (a, b) in fp.minutiae.iter().zip(&ansi_fp.minutiae) {
+            assert_eq!((a.x, a.y, a.kind), (b.x, b.y, b.kind));
+            assert!(angle_diff(a.direction, b.direction) <= 1f32.to_radians() + 1e-4);
+        }
         // And its fingerprint survives every card format.
         for f in [CardFormat::Record, CardFormat::Normal, CardFormat::Compact] {
             let card = template::encode(&fp, f).unwrap();
