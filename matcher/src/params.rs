@@ -155,7 +155,7 @@ pub const MAX_PREPARED_MINUTIAE: usize = 128;
 /// is dropped during preparation.
 pub const MAX_COORDINATE: f32 = 20_000.0;
 /// Each minutia gets edges to at most this many nearest neighbours (the local structure).
-pub const EDGE_NEIGHBOURS: usize = 9;
+pub const EDGE_NEIGHBOURS: usize = 7;
 /// Neighbours farther than this (pixels) are not part of a minutia's local structure.
 pub const EDGE_MAX_LENGTH: f32 = 140.0;
 /// Neighbours closer than this (pixels) are skipped: their relative angles are unstable.
@@ -173,6 +173,9 @@ pub const EDGE_LENGTH_TOLERANCE_RATIO: f32 = 0.08;
 pub const EDGE_ANGLE_TOLERANCE: f32 = 0.35;
 /// Number of best local-structure pairs tried as alignment seeds.
 pub const SEED_COUNT: usize = 10;
+/// Number of seeds (best by a quick greedy pairing) that get the full pairing, rigid refit and
+/// score.
+pub const REFINED_SEEDS: usize = 2;
 /// Position tolerance (pixels) of a minutia pair near the seed after alignment.
 pub const PAIR_DISTANCE_TOLERANCE: f32 = 14.0;
 /// Extra position tolerance per pixel of distance from the seed (distortion grows outwards).
@@ -189,4 +192,7 @@ pub const PAIR_ANGLE_TOLERANCE: f32 = 0.45;
 pub const OVERLAP_MARGIN: f32 = 16.0;
 /// Minimum overlap minutia count used when normalizing the score, so that a tiny overlap with a
 /// couple of chance pairs cannot score high.
-pub const MIN_OVERLAP_MINUTIAE: f32 = 12.0;
+pub const MIN_OVERLAP_MINUTIAE: f32 = 8.0;
+/// Pairings with fewer pairs than this have their score scaled down proportionally: a handful
+/// of pairs in a small overlap is what chance produces between different fingers.
+pub const SCORE_FULL_SUPPORT_PAIRS: f32 = 10.0;

@@ -13,13 +13,14 @@
 //!    other print's area (convex hull plus margin) after alignment, at least
 //!    [`MIN_OVERLAP_MINUTIAE`]. The best seed's score is the result, in [0, 1].
 
-use super::geometry::{angle_diff, normalize_angle, Rigid};
+use super::geometry::{angle_diff, Rigid};
 use super::prepare::{cell, length_bin, to_turns, PreparedTemplate};
 use crate::params::{
     EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO,
     MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, PAIR_DISTANCE_TOLERANCE,
-    PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE, SEED_COUNT,
+    PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE, REFINED_SEEDS, SCORE_FULL_SUPPORT_PAIRS, SEED_COUNT,
 };
+use std::f32::consts::TAU;
 
 /// Per-thread working memory of [`compare`], reused so that the hot loop does not allocate once
 /// it has grown to the largest templates seen.
@@ -55,12 +56,25 @@ pub fn compare(probe: &PreparedTemplate, candidate: &PreparedTemplate, scratch: 
     }
     vote(probe, candidate, scratch);
     pick_seeds(probe, candidate, scratch);
-    let mut best = 0.0f32;
+    // Quick pass: rank the seeds by the summed weight of a greedy pairing.
+    let mut ranked = [(f32::NEG_INFINITY, usize::MAX); REFINED_SEEDS];
     for k in 0..scratch.seeds.len() {
-        let (_, sp, sc) = scratch.seeds[k];
-        let (p, c) = (probe.points[sp as usize], candidate.points[sc as usize]);
+        let seed = scratch.seeds[k];
+        let c = candidate.points[seed.2 as usize];
+        let t = seed_transform(probe, candidate, seed);
+        let w = quick_pair(probe, candidate, &t, (c.x, c.y), scratch);
+        if let Some(at) = ranked.iter().position(|r| w > r.0) {
+            ranked[at..].rotate_right(1);
+            ranked[at] = (w, k);
+        }
+    }
+    // Full pass on the best seeds: optimal-order pairing, rigid refit, pairing again, score.
+    let mut best = 0.0f32;
+    for &(_, k) in ranked.iter().filter(|r| r.1 != usize::MAX) {
+        let seed = scratch.seeds[k];
+        let c = candidate.points[seed.2 as usize];
         let anchor = (c.x, c.y);
-        let t = Rigid::anchored(normalize_angle(c.dir - p.dir), p.x, p.y, c.x, c.y);
+        let t = seed_transform(probe, candidate, seed);
         pair(probe, candidate, &t, anchor, scratch);
         let refined = Rigid::fit(scratch.pairs.iter().map(|&(i, j, w)| {
             let (a, b) = (probe.points[i as usize], candidate.points[j as usize]);
@@ -76,6 +90,96 @@ pub fn compare(probe: &PreparedTemplate, candidate: &PreparedTemplate, scratch: 
         best = best.max(score(probe, candidate, &t, scratch));
     }
     best
+}
+
+/// The alignment a seed pair implies: rotate by the direction difference, move the probe
+/// minutia onto the candidate minutia.
+#[inline]
+fn seed_transform(probe: &PreparedTemplate, candidate: &PreparedTemplate, seed: (f32, u8, u8)) -> Rigid {
+    let (p, c) = (probe.points[seed.1 as usize], candidate.points[seed.2 as usize]);
+    Rigid::anchored(wrap(c.dir - p.dir), p.x, p.y, c.x, c.y)
+}
+
+/// Brings an angle in (-2π, 4π) into [0, 2π) without a division.
+#[inline]
+fn wrap(a: f32) -> f32 {
+    if a < 0.0 {
+        a + TAU
+    } else if a >= TAU {
+        a - TAU
+    } else {
+        a
+    }
+}
+
+/// Cell range of the candidate grid covering [v - tol, v + tol] along one axis, or `None` when
+/// it misses the grid.
+#[inline]
+fn grid_span(v: f32, tol: f32, origin: f32, cell: f32, n: usize) -> Option<(usize, usize)> {
+    let lo = (v - tol - origin) / cell;
+    let hi = (v + tol - origin) / cell;
+    if hi < 0.0 || lo >= n as f32 {
+        return None;
+    }
+    // Truncation equals floor here: lo is clamped at 0 first, hi is non-negative.
+    Some((lo.max(0.0) as usize, (hi as usize).min(n - 1)))
+}
+
+/// Position tolerance at `from_anchor` pixels from the seed.
+#[inline]
+fn distance_tolerance(from_anchor: f32) -> f32 {
+    (PAIR_DISTANCE_TOLERANCE + PAIR_DISTANCE_TOLERANCE_SLOPE * from_anchor)
+        .min(PAIR_DISTANCE_TOLERANCE_MAX)
+}
+
+/// Greedy pairing in probe order (each probe minutia takes the nearest free candidate minutia
+/// within tolerance); returns the summed pair weights. Cheap estimate used to rank seeds.
+fn quick_pair(
+    probe: &PreparedTemplate,
+    candidate: &PreparedTemplate,
+    t: &Rigid,
+    anchor: (f32, f32),
+    s: &mut Scratch,
+) -> f32 {
+    let (gx, gy) = candidate.grid_origin;
+    let (cols, rows) = candidate.grid_size;
+    let cell = candidate.grid_cell;
+    s.used_c.clear();
+    s.used_c.resize(candidate.points.len(), false);
+    let mut total = 0.0f32;
+    for (i, p) in probe.points.iter().enumerate() {
+        let (x, y) = t.apply(p.x, p.y);
+        let dir = wrap(p.dir + t.angle);
+        let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
+        let tol = distance_tolerance(from_anchor);
+        let (Some((c0, c1)), Some((r0, r1))) = (
+            grid_span(x, tol, gx, cell, cols),
+            grid_span(y, tol, gy, cell, rows),
+        ) else {
+            continue;
+        };
+        let mut best = (f32::MAX, usize::MAX);
+        for r in r0..=r1 {
+            let start = candidate.grid_cells[r * cols + c0] as usize;
+            let end = candidate.grid_cells[r * cols + c1 + 1] as usize;
+            for &j in &candidate.grid_points[start..end] {
+                let j = j as usize;
+                if s.used_c[j] {
+                    continue;
+                }
+                let q = candidate.points[j];
+                let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
+                if d2 < best.0 && d2 <= tol * tol && angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE {
+                    best = (d2, j);
+                }
+            }
+        }
+        if best.1 != usize::MAX {
+            s.used_c[best.1] = true;
+            total += 0.5 + 0.5 * local_similarity(probe, candidate, s, i, best.1);
+        }
+    }
+    total
 }
 
 /// Fills `scratch.votes` from matching edge shapes.
@@ -163,19 +267,15 @@ fn pair(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, ancho
     let cell = candidate.grid_cell;
     for (i, p) in probe.points.iter().enumerate() {
         let (x, y) = t.apply(p.x, p.y);
-        let dir = normalize_angle(p.dir + t.angle);
+        let dir = wrap(p.dir + t.angle);
         let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
-        let tol = (PAIR_DISTANCE_TOLERANCE + PAIR_DISTANCE_TOLERANCE_SLOPE * from_anchor)
-            .min(PAIR_DISTANCE_TOLERANCE_MAX);
-        let c0 = ((x - tol - gx) / cell).floor();
-        let c1 = ((x + tol - gx) / cell).floor();
-        let r0 = ((y - tol - gy) / cell).floor();
-        let r1 = ((y + tol - gy) / cell).floor();
-        if c1 < 0.0 || r1 < 0.0 || c0 >= cols as f32 || r0 >= rows as f32 {
+        let tol = distance_tolerance(from_anchor);
+        let (Some((c0, c1)), Some((r0, r1))) = (
+            grid_span(x, tol, gx, cell, cols),
+            grid_span(y, tol, gy, cell, rows),
+        ) else {
             continue;
-        }
-        let (c0, r0) = (c0.max(0.0) as usize, r0.max(0.0) as usize);
-        let (c1, r1) = ((c1 as usize).min(cols - 1), (r1 as usize).min(rows - 1));
+        };
         for r in r0..=r1 {
             let start = candidate.grid_cells[r * cols + c0] as usize;
             let end = candidate.grid_cells[r * cols + c1 + 1] as usize;
@@ -237,5 +337,6 @@ fn score(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, s: &
         .count() as f32;
     let np = np.max(MIN_OVERLAP_MINUTIAE);
     let nc = nc.max(MIN_OVERLAP_MINUTIAE);
-    (w * w / (np * nc)).min(1.0)
+    let support = (s.pairs.len() as f32 / SCORE_FULL_SUPPORT_PAIRS).min(1.0);
+    (support * w * w / (np * nc)).min(1.0)
 }
