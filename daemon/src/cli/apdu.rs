@@ -59,3 +59,29 @@ pub fn format_response(resp: &RawResponse) -> String {
         format!("{} {}", hex::encode_upper(&resp.data), resp.sw)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apdu::StatusWord;
+
+    #[test]
+    fn responses_print_data_and_the_decoded_status_word() {
+        let ok = RawResponse {
+            data: vec![0x01, 0xAB],
+            sw: StatusWord::Success,
+        };
+        assert_eq!(
+            format_response(&ok),
+            format!("01AB {}", StatusWord::Success)
+        );
+        assert!(format_response(&ok).starts_with("01AB 9000 ("));
+        let wrong = RawResponse::status(StatusWord::WrongPin { tries_left: 2 });
+        assert!(
+            format_response(&wrong).starts_with("63C2 ("),
+            "{}",
+            format_response(&wrong)
+        );
+        assert!(format_response(&wrong).contains("2 tries left"));
+    }
+}

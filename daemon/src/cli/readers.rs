@@ -140,3 +140,77 @@ pub fn to_text(l: &Listing) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apdu::transport::pcsc::ReaderInfo;
+
+    fn listing(pcsc: Result<Vec<ReaderInfo>, String>, no_service: bool) -> Listing {
+        let sim = vec![readers::SimReaderInfo {
+            name: "sim:0".into(),
+            state: "/s/card-0.json".into(),
+            created: false,
+        }];
+        Listing {
+            pcsc,
+            pcsc_no_service: no_service,
+            sim,
+        }
+    }
+
+    #[test]
+    fn no_service_is_said_plainly_and_sim_readers_still_listed() {
+        let l = listing(Err("no PC/SC service: is pcscd running?".into()), true);
+        let text = to_text(&l);
+        assert!(
+            text.starts_with("PC/SC: no service (pcscd not running)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sim:0") && text.contains("/s/card-0.json"),
+            "{text}"
+        );
+        assert_eq!(to_json(&l)["pcsc"]["status"], "no_service");
+    }
+
+    #[test]
+    fn pcsc_readers_show_card_presence_and_atr() {
+        let r = |name: &str, atr: Option<Vec<u8>>| ReaderInfo {
+            name: name.into(),
+            card_present: atr.is_some(),
+            atr,
+            exclusive: false,
+        };
+        let l = listing(
+            Ok(vec![r("A", Some(vec![0x3B, 0x00])), r("B", None)]),
+            false,
+        );
+        let text = to_text(&l);
+        assert!(
+            text.contains("card present, ATR 3B00") && text.contains("no card"),
+            "{text}"
+        );
+        let json = to_json(&l);
+        assert_eq!(json["pcsc"]["readers"][0]["atr"], "3B00");
+        assert_eq!(json["pcsc"]["readers"][1]["card_present"], false);
+    }
+
+    #[test]
+    fn events_print_as_text_or_json() {
+        let ev = ReaderEvent::CardInserted {
+            reader: "R".into(),
+            atr: vec![0x3B],
+        };
+        assert_eq!(event_line(&ev, false), "card_inserted \"R\" ATR 3B");
+        let v: serde_json::Value = serde_json::from_str(&event_line(&ev, true)).unwrap();
+        assert_eq!(
+            (v["event"].as_str(), v["reader"].as_str(), v["atr"].as_str()),
+            (Some("card_inserted"), Some("R"), Some("3B"))
+        );
+        assert_eq!(
+            event_line(&ReaderEvent::ServiceStopped, false),
+            "service_stopped"
+        );
+    }
+}
