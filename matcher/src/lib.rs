@@ -10,6 +10,7 @@ pub mod extract;
 pub mod template;
 pub mod compare;
 pub mod eval;
+pub mod synth;
 
 pub use minutiae::{Fingerprint, Minutia, MinutiaKind};
 pub use error::Error;

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod card;
 pub mod demo;
 pub mod extract;
+pub mod fixtures;
 pub mod readers;
 pub mod sim;
 
@@ -42,6 +43,9 @@ pub enum Command {
     Extract(extract::Args),
     /// Show the product end to end on simulated readers (no hardware needed).
     Demo(demo::Args),
+    /// Generated test data (synthetic fingerprints with ground truth).
+    #[command(subcommand)]
+    Fixtures(fixtures::Command),
 }
 
 /// Runs the parsed command.
@@ -54,5 +58,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Extract(args) => extract::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Fixtures(cmd) => fixtures::run(cmd),
     }
 }
