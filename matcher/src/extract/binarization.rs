@@ -25,51 +25,49 @@ pub(crate) fn compute(
 }
 
 /// Flips 8-connected (ridges) or 4-connected (valleys) components smaller than `min_area`
-/// pixels that lie inside the foreground.
+/// pixels that lie inside the foreground (valleys that reach the background are kept).
 fn remove_islands(bin: &mut Grid<u8>, inside: &[bool], min_area: usize) {
     if min_area == 0 {
         return;
     }
     let (w, h) = (bin.width, bin.height);
-    let mut seen = vec![false; w * h];
+    // Padded copy: 0 valley, 1 ridge, 2 outside the foreground or the image.
+    const OUTSIDE: u8 = 2;
+    let pw = w + 2;
+    let mut buf = vec![OUTSIDE; pw * (h + 2)];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if inside[i] {
+                buf[(y + 1) * pw + x + 1] = bin.values[i];
+            }
+        }
+    }
+    let pwi = pw as isize;
+    let four = [-1, 1, -pwi, pwi];
+    let eight = [-1, 1, -pwi, pwi, -pwi - 1, -pwi + 1, pwi - 1, pwi + 1];
+    let mut seen = vec![false; buf.len()];
     let mut stack = Vec::new();
     let mut component = Vec::new();
-    for start in 0..w * h {
-        if seen[start] || !inside[start] {
+    for start in 0..buf.len() {
+        let value = buf[start];
+        if seen[start] || value == OUTSIDE {
             continue;
         }
-        let value = bin.values[start];
-        let eight = value == 1;
+        let offsets: &[isize] = if value == 1 { &eight } else { &four };
         seen[start] = true;
         stack.push(start);
         component.clear();
         let mut touches_outside = false;
         while let Some(i) = stack.pop() {
             component.push(i);
-            let (x, y) = ((i % w) as isize, (i / w) as isize);
-            for (dx, dy) in [
-                (-1, 0),
-                (1, 0),
-                (0, -1),
-                (0, 1),
-                (-1, -1),
-                (1, -1),
-                (-1, 1),
-                (1, 1),
-            ] {
-                if !eight && dx != 0 && dy != 0 {
-                    continue;
-                }
-                let (nx, ny) = (x + dx, y + dy);
-                if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
-                    continue;
-                }
-                let j = ny as usize * w + nx as usize;
-                if !inside[j] {
+            for &o in offsets {
+                // Padding keeps every neighbour of an inside pixel within the buffer.
+                let j = (i as isize + o) as usize;
+                let b = buf[j];
+                if b == OUTSIDE {
                     touches_outside = true;
-                    continue;
-                }
-                if !seen[j] && bin.values[j] == value {
+                } else if b == value && !seen[j] {
                     seen[j] = true;
                     stack.push(j);
                 }
@@ -77,7 +75,8 @@ fn remove_islands(bin: &mut Grid<u8>, inside: &[bool], min_area: usize) {
         }
         if component.len() < min_area && !(value == 0 && touches_outside) {
             for &i in &component {
-                bin.values[i] = 1 - value;
+                let (x, y) = (i % pw - 1, i / pw - 1);
+                bin.values[y * w + x] = 1 - value;
             }
         }
     }

@@ -28,8 +28,10 @@ fn measure(
         let mut s = 0.0;
         for j in 0..p.frequency_window_width {
             let b = j as f32 - wid / 2.0;
-            let x = (cx + a * n_x + b * t_x).round() as isize;
-            let y = (cy + a * n_y + b * t_y).round() as isize;
+            // Nearest pixel; `as` truncates toward zero, which only matters off the image,
+            // where positions are clamped anyway (and avoids a libm call per sample).
+            let x = (cx + a * n_x + b * t_x + 0.5) as isize;
+            let y = (cy + a * n_y + b * t_y + 0.5) as isize;
             s += img.clamped(x, y);
         }
         sig.push(s);

@@ -101,7 +101,8 @@ pub fn extract_with(
     let inner = segmentation::erode(&mask, p.border_erosion_blocks);
     let kept = filtering::compute(&candidates, &inner, &field.coherence, &clarity, p);
     publish_minutiae(t, tr::KEY_MINUTIAE, &kept);
-    let mean_coherence = quality::mean_coherence(&mask, &field.coherence);
+    let mean_coherence = quality::foreground_mean(&mask, &field.coherence);
+    let mean_clarity = quality::foreground_mean(&mask, &clarity);
     if kept.len() < p.min_minutiae {
         return Err(Error::NoUsableFingerprint(format!(
             "only {} reliable minutiae (mean coherence {mean_coherence:.2})",
@@ -113,7 +114,7 @@ pub fn extract_with(
         height: image.height(),
         dpi_x: dpi,
         dpi_y: dpi,
-        quality: quality::compute(area, mean_coherence, p),
+        quality: quality::compute(area, mean_coherence, mean_clarity, p),
         minutiae: kept.iter().map(|c| to_minutia(c, &working)).collect(),
     })
 }
