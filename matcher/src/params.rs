@@ -99,6 +99,10 @@ pub struct ExtractParams {
     pub min_minutiae: usize,
     /// Foreground area (pixels at 500 dpi) at which the area part of image quality is full.
     pub quality_full_area: f32,
+    /// Mean foreground coherence that maps to no / full flow part of image quality.
+    pub quality_coherence_range: (f32, f32),
+    /// Mean foreground ridge clarity that maps to no / full clarity part of image quality.
+    pub quality_clarity_range: (f32, f32),
 }
 
 impl Default for ExtractParams {
@@ -130,7 +134,7 @@ impl Default for ExtractParams {
             max_gap_length: 16.0,
             gap_angle_tolerance: 0.7,
             direction_trace_length: 12,
-            direction_snap_tolerance: 0.0,
+            direction_snap_tolerance: 0.5,
             cluster_radius: 10.0,
             cluster_size: 2,
             min_minutia_coherence: 0.2,
@@ -139,6 +143,8 @@ impl Default for ExtractParams {
             min_foreground_area: 9000,
             min_minutiae: 5,
             quality_full_area: 60_000.0,
+            quality_coherence_range: (0.2, 0.75),
+            quality_clarity_range: (0.3, 0.6),
         }
     }
 }
