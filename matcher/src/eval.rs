@@ -76,7 +76,11 @@ impl Sorted {
         t.push(f32::NEG_INFINITY);
         t.extend(self.genuine.iter().chain(self.impostor.iter()).copied());
         let top = t.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        t.push(if top == f32::INFINITY { top } else { top.next_up() });
+        t.push(if top == f32::INFINITY {
+            top
+        } else {
+            top.next_up()
+        });
         t.sort_by(f32::total_cmp);
         t.dedup();
         t

@@ -19,7 +19,10 @@ const SETS: [&str; 5] = [
 ];
 
 fn shared() -> Option<PathBuf> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fingerprints"));
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fingerprints"
+    ));
     if dir.is_dir() {
         Some(dir.to_path_buf())
     } else {
@@ -38,9 +41,13 @@ fn dpi_of(set: &str) -> u32 {
 
 /// A pseudo-random but fixed fingerprint: `n` minutiae spread over 300 x 400 px.
 fn synthetic(n: usize, seed: u64) -> Fingerprint {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) as f32) / (1u64 << 31) as f32
     };
     let minutiae = (0..n)
@@ -90,7 +97,10 @@ fn self_comparison_scores_high_and_impostor_low() {
     let same = compare(&pa, &pa, &mut s);
     let other = compare(&pa, &pb, &mut s);
     assert!(same > 0.5, "self score {same}");
-    assert!(other < Threshold::FMR_1_PERCENT.score, "random pair scored {other}");
+    assert!(
+        other < Threshold::FMR_1_PERCENT.score,
+        "random pair scored {other}"
+    );
 }
 
 #[test]
@@ -121,7 +131,10 @@ fn resolution_is_normalized() {
 
 #[test]
 fn deterministic() {
-    let (a, b) = (prepare(&synthetic(50, 5)), prepare(&moved(&synthetic(50, 5), -0.3, 5.0, 9.0)));
+    let (a, b) = (
+        prepare(&synthetic(50, 5)),
+        prepare(&moved(&synthetic(50, 5), -0.3, 5.0, 9.0)),
+    );
     let mut s1 = Scratch::new();
     let first = compare(&a, &b, &mut s1);
     for _ in 0..3 {
@@ -248,27 +261,35 @@ fn iso_scores(root: &Path, set: &str) -> (Vec<f32>, Vec<f32>) {
 
 #[test]
 fn third_party_records_separate_genuine_from_impostor() {
+    // The records are compared as their headers describe them (300 x 400 px at 500 dpi), which
+    // understates FVC2004 DB1's true scale twofold (see `third_party_on_image`): thresholds are
+    // therefore taken from these records' own impostor scores, not the defaults calibrated on
+    // our extractor.
     let Some(root) = shared() else { return };
-    let (mut eer_sum, mut fnmr_sum, mut fmr_sum) = (0.0, 0.0, 0.0);
+    let (mut eer_sum, mut fnmr_sum) = (0.0, 0.0);
     for set in SETS {
         let (genuine, impostor) = iso_scores(&root, set);
         assert_eq!(genuine.len(), 280);
         assert_eq!(impostor.len(), 2880);
         let r = matcher::eval::rates(&genuine, &impostor);
         eer_sum += r.eer;
-        fnmr_sum += fnmr_at(&genuine, Threshold::FMR_1_PERCENT.score);
-        fmr_sum += fmr_at(&impostor, Threshold::FMR_1_PERCENT.score);
+        let t = Threshold::for_fmr(&impostor, 0.01).unwrap();
+        assert!(fmr_at(&impostor, t.score) <= 0.01);
+        fnmr_sum += fnmr_at(&genuine, t.score);
     }
     let n = SETS.len() as f64;
     eprintln!(
-        "macro: EER {:.2} %, at the 1 % default threshold FNMR {:.2} % FMR {:.2} %",
+        "macro: EER {:.2} %, FNMR at each set's FMR 1 % threshold {:.2} %",
         100.0 * eer_sum / n,
-        100.0 * fnmr_sum / n,
-        100.0 * fmr_sum / n
+        100.0 * fnmr_sum / n
     );
-    assert!(eer_sum / n < 0.15, "macro EER {}", eer_sum / n);
-    assert!(fnmr_sum / n < 0.30, "macro FNMR at the 1 % threshold {}", fnmr_sum / n);
-    assert!(fmr_sum / n < 0.03, "macro FMR at the 1 % threshold {}", fmr_sum / n);
+    // Measured: macro EER 5.8 %, FNMR 13 % (FVC2004 DB1 alone: EER 20 %).
+    assert!(eer_sum / n < 0.09, "macro EER {}", eer_sum / n);
+    assert!(
+        fnmr_sum / n < 0.20,
+        "macro FNMR at FMR 1 % {}",
+        fnmr_sum / n
+    );
 }
 
 /// Maps a third-party record of the shared sets onto the pixels of the original image.
@@ -335,7 +356,11 @@ fn third_party_record_matches_our_extraction_of_another_impression() {
                     impostor_n += 1;
                 }
             }
-            if scores.iter().enumerate().all(|(j, &x)| j == i || x < genuine) {
+            if scores
+                .iter()
+                .enumerate()
+                .all(|(j, &x)| j == i || x < genuine)
+            {
                 wins += 1;
             }
         }
@@ -361,7 +386,11 @@ fn extracted_genuine_pairs_pass_the_default_threshold() {
             ..Options::default()
         };
         let (report, _, scored) = fvc::run(&root.join(set), &options, &Silent).unwrap();
-        assert!(report.failures_to_enrol.len() <= 4, "{set}: {:?}", report.failures_to_enrol);
+        assert!(
+            report.failures_to_enrol.len() <= 4,
+            "{set}: {:?}",
+            report.failures_to_enrol
+        );
         for p in scored {
             match p.kind {
                 PairKind::Genuine => genuine.push(p.score),
@@ -378,7 +407,7 @@ fn extracted_genuine_pairs_pass_the_default_threshold() {
         100.0 * fmr,
         100.0 * r.eer
     );
-    // Measured at calibration: FNMR 7.9 %, FMR 1.0 %, pooled EER about 4 %.
+    // Measured at calibration: FNMR 7.1 %, FMR 0.98 %, pooled EER about 4 %.
     assert!(fnmr < 0.20, "FNMR {fnmr}");
     assert!(fmr < 0.025, "FMR {fmr}");
     assert!(r.eer < 0.09, "EER {}", r.eer);

@@ -67,7 +67,10 @@ impl Rigid {
     #[inline]
     pub fn apply_inverse(&self, x: f32, y: f32) -> (f32, f32) {
         let (dx, dy) = (x - self.tx, y - self.ty);
-        (self.cos * dx + self.sin * dy, -self.sin * dx + self.cos * dy)
+        (
+            self.cos * dx + self.sin * dy,
+            -self.sin * dx + self.cos * dy,
+        )
     }
 
     /// Least-squares rigid fit (2-D Procrustes without scale) of weighted point pairs
@@ -119,8 +122,18 @@ impl Hull {
             (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
         };
         let mut hull: Vec<(f32, f32)> = Vec::with_capacity(pts.len() * 2);
-        for &p in pts.iter().chain(pts.iter().rev().skip(1)) {
+        // Lower hull left to right, then upper hull right to left; the upper pass never pops
+        // into the lower one.
+        for &p in &pts {
             while hull.len() >= 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0 {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        let lower = hull.len() + 1;
+        for &p in pts.iter().rev().skip(1) {
+            while hull.len() >= lower && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
+            {
                 hull.pop();
             }
             hull.push(p);
@@ -190,7 +203,13 @@ mod tests {
 
     #[test]
     fn hull_contains_inside_and_margin() {
-        let h = Hull::of(&[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (5.0, 5.0)]);
+        let h = Hull::of(&[
+            (0.0, 0.0),
+            (10.0, 0.0),
+            (10.0, 10.0),
+            (0.0, 10.0),
+            (5.0, 5.0),
+        ]);
         assert_eq!(h.vertices.len(), 4);
         assert!(h.contains(5.0, 5.0, 0.0));
         assert!(!h.contains(12.0, 5.0, 1.0));

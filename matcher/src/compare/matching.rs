@@ -18,7 +18,8 @@ use super::prepare::{cell, length_bin, to_turns, PreparedTemplate};
 use crate::params::{
     EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO,
     MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, PAIR_DISTANCE_TOLERANCE,
-    PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE, REFINED_SEEDS, SCORE_FULL_SUPPORT_PAIRS, SEED_COUNT,
+    PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE, REFINED_SEEDS,
+    SCORE_FULL_SUPPORT_PAIRS, SEED_COUNT,
 };
 use std::f32::consts::TAU;
 
@@ -49,7 +50,11 @@ impl Scratch {
 
 /// Compares a probe with a candidate. Higher is more similar; the score lies in [0, 1] and is 0
 /// when either template has no usable minutiae or nothing lines up. Deterministic, never panics.
-pub fn compare(probe: &PreparedTemplate, candidate: &PreparedTemplate, scratch: &mut Scratch) -> f32 {
+pub fn compare(
+    probe: &PreparedTemplate,
+    candidate: &PreparedTemplate,
+    scratch: &mut Scratch,
+) -> f32 {
     let (np, nc) = (probe.points.len(), candidate.points.len());
     if np == 0 || nc == 0 {
         return 0.0;
@@ -95,8 +100,15 @@ pub fn compare(probe: &PreparedTemplate, candidate: &PreparedTemplate, scratch: 
 /// The alignment a seed pair implies: rotate by the direction difference, move the probe
 /// minutia onto the candidate minutia.
 #[inline]
-fn seed_transform(probe: &PreparedTemplate, candidate: &PreparedTemplate, seed: (f32, u8, u8)) -> Rigid {
-    let (p, c) = (probe.points[seed.1 as usize], candidate.points[seed.2 as usize]);
+fn seed_transform(
+    probe: &PreparedTemplate,
+    candidate: &PreparedTemplate,
+    seed: (f32, u8, u8),
+) -> Rigid {
+    let (p, c) = (
+        probe.points[seed.1 as usize],
+        candidate.points[seed.2 as usize],
+    );
     Rigid::anchored(wrap(c.dir - p.dir), p.x, p.y, c.x, c.y)
 }
 
@@ -169,7 +181,8 @@ fn quick_pair(
                 }
                 let q = candidate.points[j];
                 let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
-                if d2 < best.0 && d2 <= tol * tol && angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE {
+                if d2 < best.0 && d2 <= tol * tol && angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE
+                {
                     best = (d2, j);
                 }
             }
@@ -215,8 +228,7 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
                         let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
                         let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
                         if (dl <= tl) & (d1 <= tol) & (d2 <= tol) {
-                            let sim =
-                                1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
+                            let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
                             s.votes[pe.from as usize * nc + ce.from as usize] += sim;
                         }
                     }
@@ -228,7 +240,13 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
 
 /// Local similarity of a probe/candidate minutia pair from its votes, in [0, 1].
 #[inline]
-fn local_similarity(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &Scratch, p: usize, c: usize) -> f32 {
+fn local_similarity(
+    probe: &PreparedTemplate,
+    candidate: &PreparedTemplate,
+    s: &Scratch,
+    p: usize,
+    c: usize,
+) -> f32 {
     let nc = candidate.points.len();
     let deg = 0.5 * (probe.degree[p] as f32 + candidate.degree[c] as f32);
     if deg <= 0.0 {
@@ -251,7 +269,11 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
             if s.seeds.len() == SEED_COUNT && sim <= s.seeds[SEED_COUNT - 1].0 {
                 continue;
             }
-            let at = s.seeds.iter().position(|x| sim > x.0).unwrap_or(s.seeds.len());
+            let at = s
+                .seeds
+                .iter()
+                .position(|x| sim > x.0)
+                .unwrap_or(s.seeds.len());
             s.seeds.insert(at, (sim, p as u8, c as u8));
             s.seeds.truncate(SEED_COUNT);
         }
@@ -260,7 +282,13 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
 
 /// Pairs probe and candidate minutiae one-to-one under transform `t` (cheapest first), filling
 /// `scratch.pairs`.
-fn pair(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, anchor: (f32, f32), s: &mut Scratch) {
+fn pair(
+    probe: &PreparedTemplate,
+    candidate: &PreparedTemplate,
+    t: &Rigid,
+    anchor: (f32, f32),
+    s: &mut Scratch,
+) {
     s.options.clear();
     let (gx, gy) = candidate.grid_origin;
     let (cols, rows) = candidate.grid_size;
@@ -294,7 +322,8 @@ fn pair(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, ancho
             }
         }
     }
-    s.options.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    s.options
+        .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
     s.used_p.clear();
     s.used_p.resize(probe.points.len(), false);
     s.used_c.clear();

@@ -139,7 +139,7 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         .collect();
     if kept.len() > MAX_PREPARED_MINUTIAE {
         // Stable: among equal qualities the extractor's order decides.
-        kept.sort_by(|a, b| b.0.cmp(&a.0));
+        kept.sort_by_key(|k| std::cmp::Reverse(k.0));
         kept.truncate(MAX_PREPARED_MINUTIAE);
     }
     let points: Vec<Point> = kept.into_iter().map(|(_, p)| p).collect();

@@ -293,10 +293,14 @@ pub fn run(
         })
         .collect();
     progress.finish();
-    let probes: Vec<Option<PreparedTemplate>> =
-        enrolled.iter().map(|e| e.probe.as_ref().map(prepare)).collect();
-    let candidates: Vec<Option<PreparedTemplate>> =
-        enrolled.iter().map(|e| e.candidate.as_ref().map(prepare)).collect();
+    let probes: Vec<Option<PreparedTemplate>> = enrolled
+        .iter()
+        .map(|e| e.probe.as_ref().map(prepare))
+        .collect();
+    let candidates: Vec<Option<PreparedTemplate>> = enrolled
+        .iter()
+        .map(|e| e.candidate.as_ref().map(prepare))
+        .collect();
 
     let todo = pairs(&samples);
     progress.start("compare", todo.len() as u64);
@@ -443,7 +447,7 @@ fn timed(
         for &(i, j) in pairs {
             sum += f(&mut scratch, i, j);
             calls += 1;
-            if calls % 1024 == 0 && elapsed() >= min {
+            if calls.is_multiple_of(1024) && elapsed() >= min {
                 break 'outer;
             }
         }
