@@ -53,8 +53,12 @@ fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
         .split_once(['x', 'X'])
         .with_context(|| format!("size {s:?} is not WIDTHxHEIGHT"))?;
     Ok((
-        w.trim().parse().with_context(|| format!("width in {s:?}"))?,
-        h.trim().parse().with_context(|| format!("height in {s:?}"))?,
+        w.trim()
+            .parse()
+            .with_context(|| format!("width in {s:?}"))?,
+        h.trim()
+            .parse()
+            .with_context(|| format!("height in {s:?}"))?,
     ))
 }
 
@@ -63,10 +67,20 @@ fn run_synth(args: SynthArgs) -> anyhow::Result<()> {
     if args.fingers == 0 || args.impressions == 0 {
         bail!("--fingers and --impressions must be at least 1");
     }
-    let params = SynthParams { width, height, dpi: args.dpi };
+    let params = SynthParams {
+        width,
+        height,
+        dpi: args.dpi,
+    };
     let start = Instant::now();
-    let n = synth::write_set(&args.out, &params, args.seed, args.fingers, args.impressions)
-        .with_context(|| format!("generating into {}", args.out.display()))?;
+    let n = synth::write_set(
+        &args.out,
+        &params,
+        args.seed,
+        args.fingers,
+        args.impressions,
+    )
+    .with_context(|| format!("generating into {}", args.out.display()))?;
     println!(
         "{n} impressions ({} fingers x {}) written to {} in {:.1} s",
         args.fingers,

@@ -69,10 +69,19 @@ pub fn draw(rng: &mut Rng, cx: f32, cy: f32, scale: f32) -> Singularities {
         let dy = rng.range(70.0, 110.0) * s;
         (
             Class::Whorl,
-            vec![(core_x - tilt, core_y - sep / 2.0), (core_x + tilt, core_y + sep / 2.0)],
             vec![
-                (core_x - rng.range(80.0, 120.0) * s, core_y + dy + jitter(rng, 15.0)),
-                (core_x + rng.range(80.0, 120.0) * s, core_y + dy + jitter(rng, 15.0)),
+                (core_x - tilt, core_y - sep / 2.0),
+                (core_x + tilt, core_y + sep / 2.0),
+            ],
+            vec![
+                (
+                    core_x - rng.range(80.0, 120.0) * s,
+                    core_y + dy + jitter(rng, 15.0),
+                ),
+                (
+                    core_x + rng.range(80.0, 120.0) * s,
+                    core_y + dy + jitter(rng, 15.0),
+                ),
             ],
         )
     };

@@ -20,7 +20,7 @@ const SIGMA_PER_PERIOD: f32 = 0.42;
 /// clean ridges).
 const GAIN: f32 = 1.6;
 /// Seeds per pixel of master area.
-const SEEDS_PER_PIXEL: f32 = 1.0 / 2200.0;
+const SEEDS_PER_PIXEL: f32 = 1.0 / 1500.0;
 /// At most this many iterations.
 const MAX_ITERATIONS: usize = 40;
 /// Stop when fewer than this fraction of pixels change sign in one iteration.
@@ -42,7 +42,7 @@ struct Bank {
 impl Bank {
     fn new(p_min: f32, p_max: f32) -> Self {
         let periods = (((p_max - p_min) / PERIOD_STEP).ceil() as usize + 1).max(1);
-        let r = (2.2 * SIGMA_PER_PERIOD * p_max).ceil().max(2.0) as usize;
+        let r = (1.8 * SIGMA_PER_PERIOD * p_max).ceil().max(2.0) as usize;
         let side = 2 * r + 1;
         let mut kernels = Vec::with_capacity(periods * ORIENTATION_BINS);
         for pi in 0..periods {
@@ -76,7 +76,11 @@ impl Bank {
                     k[n] -= mean * (-(x * x + y * y) / (2.0 * sigma * sigma)).exp();
                 }
                 let response: f32 = k.iter().zip(&wave).map(|(a, b)| a * b).sum();
-                let norm = if response.abs() > 1e-6 { 1.0 / response } else { 0.0 };
+                let norm = if response.abs() > 1e-6 {
+                    1.0 / response
+                } else {
+                    0.0
+                };
                 k.iter_mut().for_each(|v| *v *= norm);
                 kernels.push(k);
             }
@@ -93,8 +97,8 @@ impl Bank {
     fn index(&self, theta: f32, period: f32) -> u16 {
         let o = ((theta / std::f32::consts::PI * ORIENTATION_BINS as f32) as usize)
             .min(ORIENTATION_BINS - 1);
-        let p = (((period - self.p0) / PERIOD_STEP).round().max(0.0) as usize)
-            .min(self.periods - 1);
+        let p =
+            (((period - self.p0) / PERIOD_STEP).round().max(0.0) as usize).min(self.periods - 1);
         (p * ORIENTATION_BINS + o) as u16
     }
 }
@@ -209,7 +213,8 @@ pub fn grow(
     }
     let mut out = vec![0.0f32; width * height];
     for y in 0..height {
-        out[y * width..(y + 1) * width].copy_from_slice(&img[(y + r) * pw + r..(y + r) * pw + r + width]);
+        out[y * width..(y + 1) * width]
+            .copy_from_slice(&img[(y + r) * pw + r..(y + r) * pw + r + width]);
     }
     out
 }

@@ -43,10 +43,7 @@ impl Transform {
         let rx = c * dx - s * dy - dx + self.skin_shift.0;
         let ry = s * dx + c * dy - dy + self.skin_shift.1;
         let (wx, wy, wa) = &self.wobble;
-        (
-            brake * rx + wa * wx.at(x, y),
-            brake * ry + wa * wy.at(x, y),
-        )
+        (brake * rx + wa * wx.at(x, y), brake * ry + wa * wy.at(x, y))
     }
 
     /// Master pixel to impression pixel.
@@ -67,7 +64,10 @@ impl Transform {
             v - self.shift.1 - self.pivot.1,
         );
         let (s, c) = self.rotation.sin_cos();
-        let (bx, by) = (c * qx + s * qy + self.pivot.0, -s * qx + c * qy + self.pivot.1);
+        let (bx, by) = (
+            c * qx + s * qy + self.pivot.0,
+            -s * qx + c * qy + self.pivot.1,
+        );
         let (mut x, mut y) = (bx, by);
         for _ in 0..5 {
             let (ex, ey) = self.elastic(x, y);
@@ -194,19 +194,20 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
     // Placement: FVC-like displacement and rotation.
     let rotation = rng.normal().clamp(-2.5, 2.5) * 0.12;
     let shift = (
-        -margin.0 + rng.normal().clamp(-2.5, 2.5) * 18.0 * s,
-        -margin.1 + rng.normal().clamp(-2.5, 2.5) * 22.0 * s,
+        -margin.0 + rng.normal().clamp(-2.5, 2.5) * 24.0 * s,
+        -margin.1 + rng.normal().clamp(-2.5, 2.5) * 28.0 * s,
     );
     let contact_center = (
         master.center.0 + rng.range(-20.0, 20.0) * s,
         master.center.1 + rng.range(-25.0, 25.0) * s,
     );
     let skin_angle = rng.range(0.0, std::f32::consts::TAU);
-    let skin_mag = rng.range(2.0, 16.0) * s;
+    let skin_mag = rng.range(2.0, 12.0) * s;
+    let r0 = rng.range(20.0, 50.0) * s;
     let transform = Transform {
         center: contact_center,
-        r0: rng.range(25.0, 60.0) * s,
-        r1: rng.range(120.0, 180.0) * s,
+        r0,
+        r1: r0 + rng.range(120.0, 170.0) * s,
         skin_rotation: rng.normal().clamp(-2.0, 2.0) * 0.04,
         skin_shift: (skin_mag * skin_angle.cos(), skin_mag * skin_angle.sin()),
         wobble: (
@@ -223,17 +224,24 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
     let contact = Contact {
         center: contact_center,
         axes: (
-            (rng.range(0.30, 0.42) + 0.08 * pressure) * width as f32,
-            (rng.range(0.32, 0.44) + 0.08 * pressure) * height as f32,
+            (rng.range(0.36, 0.50) + 0.08 * pressure) * width as f32,
+            (rng.range(0.34, 0.46) + 0.08 * pressure) * height as f32,
         ),
         tilt: rng.normal() * 0.15,
         harmonics: (2..6)
-            .map(|f| (rng.range(0.0, 0.04), f as f32, rng.range(0.0, std::f32::consts::TAU)))
+            .map(|f| {
+                (
+                    rng.range(0.0, 0.04),
+                    f as f32,
+                    rng.range(0.0, std::f32::consts::TAU),
+                )
+            })
             .collect(),
     };
     // Skin condition: negative dry (thin, broken ridges), positive wet (thick, merged).
     let moisture = rng.normal().clamp(-2.0, 2.0) * 0.6;
-    let blobs = SmoothField::new(rng, 8, 14.0 * s, 40.0 * s);
+    let blobs = SmoothField::new(rng, 10, 5.0 * s, 16.0 * s);
+    let patches = SmoothField::new(rng, 4, 60.0 * s, 160.0 * s);
     let blobs2 = SmoothField::new(rng, 6, 25.0 * s, 70.0 * s);
     let light = SmoothField::new(rng, 3, 250.0 * s, 600.0 * s);
     let border_noise = SmoothField::new(rng, 6, 10.0 * s, 30.0 * s);
@@ -269,7 +277,10 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
             let b = blobs.at(fx, fy);
             let b2 = blobs2.at(fx, fy);
             if dry > 0.0 {
-                let hole = ((b - 1.0 + 0.5 * dry) * 3.0).clamp(0.0, 1.0);
+                // Speckled breaks, denser where the skin is driest (patches).
+                let p = patches.at(fx, fy);
+                let hole =
+                    ((b + 0.5 * rng.normal() - 1.3 + 0.5 * dry + 0.4 * p) * 2.0).clamp(0.0, 1.0);
                 dark[i] *= 1.0 - hole;
             }
             if wet > 0.0 {
@@ -287,9 +298,10 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
         dark[i] *= rng.range(0.0, 0.5);
     }
     let dark = blur(&dark, width, height);
-    let background = rng.range(200.0, 240.0);
+    let background = rng.range(170.0, 235.0);
     let ink = rng.range(15.0, 70.0);
     let noise = rng.range(4.0, 14.0);
+    let vignette = rng.range(0.0, 120.0);
     // Scan artefacts: occasional streak lines and a faint latent smudge.
     let streaks: Vec<(bool, usize, f32)> = (0..rng.below(3))
         .map(|_| {
@@ -312,7 +324,9 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
         for x in 0..width {
             let i = y * width + x;
             let (fx, fy) = (x as f32, y as f32);
-            let mut g = background + 12.0 * light.at(fx, fy);
+            // Uneven illumination and vignetting.
+            let (vx, vy) = (fx / width as f32 - 0.5, fy / height as f32 - 0.5);
+            let mut g = background + 12.0 * light.at(fx, fy) - vignette * (vx * vx + vy * vy);
             if let Some((cx, cy, r, a)) = smudge {
                 let d2 = ((fx - cx).powi(2) + (fy - cy).powi(2)) / (r * r);
                 g -= a * (-d2).exp() * (0.6 + 0.4 * blobs2.at(fx, fy));
@@ -345,7 +359,8 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
                 return None;
             }
             let step = 4.0;
-            let (u2, v2) = transform.forward(m.x + step * m.angle.cos(), m.y + step * m.angle.sin());
+            let (u2, v2) =
+                transform.forward(m.x + step * m.angle.cos(), m.y + step * m.angle.sin());
             let angle = (v2 - v).atan2(u2 - u).rem_euclid(std::f32::consts::TAU);
             Some((
                 k,

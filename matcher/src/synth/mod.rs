@@ -142,7 +142,10 @@ impl Master {
         params.check()?;
         let scale = params.scale();
         let m = params.margin();
-        let (width, height) = (params.width as usize + 2 * m, params.height as usize + 2 * m);
+        let (width, height) = (
+            params.width as usize + 2 * m,
+            params.height as usize + 2 * m,
+        );
         let mut rng = Rng::new(seed);
         let center = (
             width as f32 / 2.0 + rng.range(-10.0, 10.0) * scale,

@@ -17,7 +17,10 @@ pub fn compute(
     let perturb = SmoothField::new(rng, 4, 180.0 * scale, 420.0 * scale);
     let amplitude = rng.range(0.08, 0.2);
     // Arch: ridges bend over a hump centred on the finger.
-    let (ax, ay) = (width as f32 / 2.0 + rng.range(-20.0, 20.0), height as f32 * 0.45);
+    let (ax, ay) = (
+        width as f32 / 2.0 + rng.range(-20.0, 20.0),
+        height as f32 * 0.45,
+    );
     let arch_gain = rng.range(1.2, 2.2);
     let mut out = vec![0.0f32; width * height];
     for y in 0..height {

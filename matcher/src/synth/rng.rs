@@ -78,7 +78,12 @@ impl SmoothField {
             .map(|_| {
                 let a = rng.range(0.0, std::f32::consts::TAU);
                 let k = std::f32::consts::TAU / rng.range(min_wavelength, max_wavelength);
-                (k * a.cos(), k * a.sin(), rng.range(0.0, std::f32::consts::TAU), w)
+                (
+                    k * a.cos(),
+                    k * a.sin(),
+                    rng.range(0.0, std::f32::consts::TAU),
+                    w,
+                )
             })
             .collect();
         SmoothField { waves }
