@@ -137,6 +137,9 @@ fn unusable_images_are_errors() {
         extract(&print, 20_000),
         Err(Error::ImageLimits(_))
     ));
+    // 1500 px at 250 dpi would be 3000 px at the working resolution.
+    let wide = GrayImage::from_raw(1500, 100, vec![128; 150_000]).unwrap();
+    assert!(matches!(extract(&wide, 250), Err(Error::ImageLimits(_))));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::grid::Grid;
 use crate::image::GrayImage;
-use crate::params::{EXTRACT_DPI, MAX_DPI, MIN_DPI};
+use crate::params::{EXTRACT_DPI, MAX_DPI, MAX_IMAGE_SIDE, MIN_DPI};
 use crate::Error;
 
 /// The scan at the working resolution.
@@ -40,6 +40,11 @@ pub(crate) fn compute(image: &GrayImage, dpi: u32) -> Result<Working, Error> {
         let factor = EXTRACT_DPI as f64 / dpi as f64;
         let nw = ((w as f64 * factor).round() as u32).max(1);
         let nh = ((h as f64 * factor).round() as u32).max(1);
+        if nw > MAX_IMAGE_SIDE || nh > MAX_IMAGE_SIDE {
+            return Err(Error::ImageLimits(format!(
+                "{w}x{h} px at {dpi} dpi is {nw}x{nh} px at {EXTRACT_DPI} dpi, above {MAX_IMAGE_SIDE} px"
+            )));
+        }
         rescaled = image.resized(nw, nh)?;
         &rescaled
     };
