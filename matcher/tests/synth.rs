@@ -160,7 +160,7 @@ fn committed_fixtures_regenerate_byte_for_byte() {
 
 /// (precision, recall) of `found` against `truth`: a true minutia is found when an unused
 /// extracted one lies within 15 px and 30°.
-fn precision_recall(truth: &[Minutia], found: &[Minutia]) -> (usize, usize, usize) {
+fn precision_recall(truth: &[Minutia], found: &[Minutia], max_angle: f32) -> (usize, usize, usize) {
     let mut used = vec![false; found.len()];
     let mut hits = 0;
     for t in truth {
@@ -170,7 +170,7 @@ fn precision_recall(truth: &[Minutia], found: &[Minutia]) -> (usize, usize, usiz
             .filter(|(k, m)| {
                 !used[*k]
                     && (m.x - t.x).powi(2) + (m.y - t.y).powi(2) <= 15.0 * 15.0
-                    && angle_diff(m.direction, t.direction) <= 30f32.to_radians()
+                    && angle_diff(m.direction, t.direction) <= max_angle.to_radians()
             })
             .min_by(|a, b| {
                 let da = (a.1.x - t.x).powi(2) + (a.1.y - t.y).powi(2);
@@ -190,6 +190,7 @@ fn precision_recall(truth: &[Minutia], found: &[Minutia]) -> (usize, usize, usiz
 fn extractor_recall_against_ground_truth() {
     let p = SynthParams::default();
     let (mut hits, mut truths, mut founds) = (0, 0, 0);
+    let mut position_hits = 0;
     for f in 1..=4 {
         let master = Master::generate(&p, finger_seed(21, f)).unwrap();
         for i in 1..=2 {
@@ -197,7 +198,8 @@ fn extractor_recall_against_ground_truth() {
             let Ok(found) = matcher::extract::extract(&imp.image, 500) else {
                 continue;
             };
-            let (h, t, n) = precision_recall(&imp.truth.minutiae, &found.minutiae);
+            let (h, t, n) = precision_recall(&imp.truth.minutiae, &found.minutiae, 30.0);
+            position_hits += precision_recall(&imp.truth.minutiae, &found.minutiae, 180.0).0;
             hits += h;
             truths += t;
             founds += n;
@@ -205,12 +207,25 @@ fn extractor_recall_against_ground_truth() {
     }
     let recall = hits as f32 / truths.max(1) as f32;
     let precision = hits as f32 / founds.max(1) as f32;
-    eprintln!("extractor vs ground truth (15 px, 30°): precision {precision:.3} recall {recall:.3} ({hits} of {truths} true, {founds} extracted)");
+    eprintln!(
+        "extractor vs ground truth (15 px, 30°): precision {precision:.3} recall {recall:.3} \
+         ({hits} of {truths} true, {founds} extracted; {position_hits} within 15 px ignoring \
+         direction)"
+    );
     assert!(recall >= RECALL_BOUND, "recall {recall:.3}");
+    let position_recall = position_hits as f32 / truths.max(1) as f32;
+    assert!(
+        position_recall >= POSITION_RECALL_BOUND,
+        "position recall {position_recall:.3}"
+    );
     assert!(precision >= PRECISION_BOUND, "precision {precision:.3}");
 }
 
-/// Measured recall was RECALL_MEASURED; the bound leaves room for extractor tuning.
-const RECALL_BOUND: f32 = 0.0;
-/// Measured precision was PRECISION_MEASURED.
-const PRECISION_BOUND: f32 = 0.0;
+/// Recall at 15 px and 30° measured 0.415 (142 of 342, seed 21, 4 fingers x 2, extractor of
+/// 2026-11-22); the bound leaves room for extractor tuning.
+const RECALL_BOUND: f32 = 0.30;
+/// Precision measured 0.455.
+const PRECISION_BOUND: f32 = 0.30;
+/// Recall by position alone (15 px, any direction) measured 0.87: the extractor finds most
+/// true minutiae; direction agreement is what holds the 30° figure down.
+const POSITION_RECALL_BOUND: f32 = 0.75;
