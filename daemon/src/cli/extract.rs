@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         for image in &args.images {
             if let Err(e) = run_one(&args, image) {
-                println!("{}: {e:#}", image.display());
+                say(&format!("{}: {e:#}", image.display()))?;
             }
         }
         return Ok(());
@@ -56,7 +56,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Extracts one scan and prints or writes what `args` asks for.
 fn run_one(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
-    let image = GrayImage::open(path).with_context(|| format!("reading {}", path.display()))?;
+    // The matcher's errors already name their cause; `{e}` keeps it to one line.
+    let image =
+        GrayImage::open(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
     let params = ExtractParams::default();
     let mut collector = Collector::default();
     let mut none = NoTransparency;
@@ -67,12 +69,12 @@ fn run_one(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
     };
     let start = Instant::now();
     let fp = extract_with(&image, args.dpi, &params, t)
-        .with_context(|| format!("extracting {}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("extracting {}: {e}", path.display()))?;
     let elapsed = start.elapsed();
     if let Some(dir) = &args.show {
         collector
             .write_pngs(dir)
-            .with_context(|| format!("writing {}", dir.display()))?;
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", dir.display()))?;
     }
     let json = serde_json::to_string_pretty(&fp)?;
     if let Some(out) = &args.out {
@@ -83,14 +85,14 @@ fn run_one(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
         std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     if args.json {
-        println!("{json}");
+        say(&json)?;
     } else {
         let endings = fp
             .minutiae
             .iter()
             .filter(|m| m.kind == matcher::MinutiaKind::Ending)
             .count();
-        println!(
+        say(&format!(
             "{}: {}x{} px at {} dpi, {} minutiae ({} endings, {} bifurcations), quality {}, {:.1} ms",
             path.display(),
             fp.width,
@@ -101,7 +103,16 @@ fn run_one(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
             fp.minutiae.len() - endings,
             fp.quality,
             elapsed.as_secs_f64() * 1000.0
-        );
+        ))?;
     }
     Ok(())
+}
+
+/// Prints one line on stdout; a closed pipe (`| head`) is not an error.
+fn say(line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
