@@ -144,8 +144,8 @@ fn committed_fixtures_regenerate_byte_for_byte() {
         let master = Master::generate(&p, finger_seed(FIXTURE_SEED, f)).unwrap();
         for i in 1..=FIXTURE_IMPRESSIONS {
             let imp = master.impression(&p, i).unwrap();
-            let (png, json, iso) = synth::impression_files(&imp).unwrap();
-            for (ext, bytes) in [("png", png), ("json", json), ("iso", iso)] {
+            let files = synth::impression_files(&imp).unwrap();
+            for (ext, bytes) in [("png", files.png), ("json", files.json), ("iso", files.iso)] {
                 let path = fixtures_dir().join(format!("{f}_{i}.{ext}"));
                 let committed = std::fs::read(&path).unwrap();
                 assert!(

@@ -71,9 +71,9 @@ impl Bank {
                     })
                     .sum();
                 let mean: f32 = k.iter().sum::<f32>() / gsum;
-                for n in 0..side * side {
+                for (n, kn) in k.iter_mut().enumerate() {
                     let (x, y) = ((n % side) as f32 - r as f32, (n / side) as f32 - r as f32);
-                    k[n] -= mean * (-(x * x + y * y) / (2.0 * sigma * sigma)).exp();
+                    *kn -= mean * (-(x * x + y * y) / (2.0 * sigma * sigma)).exp();
                 }
                 let response: f32 = k.iter().zip(&wave).map(|(a, b)| a * b).sum();
                 let norm = if response.abs() > 1e-6 {

@@ -231,14 +231,25 @@ pub fn encode_png(image: &GrayImage) -> Result<Vec<u8>, Error> {
     Ok(buf.iter().collect())
 }
 
+/// The three files of one impression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpressionFiles {
+    /// The scan, PNG.
+    pub png: Vec<u8>,
+    /// The ground truth, `matcher::Fingerprint` as pretty JSON.
+    pub json: Vec<u8>,
+    /// The ground truth as an ISO/IEC 19794-2 record.
+    pub iso: Vec<u8>,
+}
+
 /// The three files of one impression: PNG scan, JSON ground truth, ISO/IEC 19794-2 record.
-pub fn impression_files(imp: &Impression) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), Error> {
+pub fn impression_files(imp: &Impression) -> Result<ImpressionFiles, Error> {
     let png = encode_png(&imp.image)?;
     let mut json = serde_json::to_vec_pretty(&imp.truth)
         .map_err(|e| Error::Encode(format!("ground truth JSON: {e}")))?;
     json.push(b'\n');
     let iso = template::encode(&imp.truth, CardFormat::Record)?;
-    Ok((png, json, iso))
+    Ok(ImpressionFiles { png, json, iso })
 }
 
 /// Writes `fingers` x `impressions` scans to `dir` as `<finger>_<impression>.png|json|iso`
@@ -259,7 +270,7 @@ pub fn write_set(
             let master = Master::generate(params, finger_seed(seed, f))?;
             for i in 1..=impressions {
                 let imp = master.impression(params, i)?;
-                let (png, json, iso) = impression_files(&imp)?;
+                let ImpressionFiles { png, json, iso } = impression_files(&imp)?;
                 std::fs::write(dir.join(format!("{f}_{i}.png")), png)?;
                 std::fs::write(dir.join(format!("{f}_{i}.json")), json)?;
                 std::fs::write(dir.join(format!("{f}_{i}.iso")), iso)?;

@@ -56,9 +56,11 @@ pub fn thin(img: &mut [bool], width: usize, height: usize) {
                         continue;
                     }
                     let ok = if pass == 0 {
-                        !(p[0] && p[2] && p[4]) && !(p[2] && p[4] && p[6])
+                        // Zhang-Suen: P2·P4·P6 = 0 and P4·P6·P8 = 0.
+                        !p[2] || !p[4] || (!p[0] && !p[6])
                     } else {
-                        !(p[0] && p[2] && p[6]) && !(p[0] && p[4] && p[6])
+                        // Zhang-Suen: P2·P4·P8 = 0 and P2·P6·P8 = 0.
+                        !p[0] || !p[6] || (!p[2] && !p[4])
                     };
                     if ok {
                         remove.push(y * width + x);
