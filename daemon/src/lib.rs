@@ -3,6 +3,8 @@
 //! The binary's subcommands live in [`cli`], one module each.
 #![deny(missing_docs)]
 
+pub mod applicant;
 pub mod cli;
 pub mod logging;
+pub mod profile;
 pub mod readers;
