@@ -1,10 +1,15 @@
 //! Extraction as a flat list of pure stages.
 //!
 //! [`extract`] rescales the scan to 500 dpi, then: block contrast, gradient tensors,
-//! segmentation, normalization, orientation field, ridge period, Gabor enhancement,
-//! binarization, thinning, skeleton graph with pruning, minutiae detection, filtering.
-//! Each stage is a small function in its own module named after what it produces, and
-//! publishes its result to a [`Transparency`] receiver under a fixed key.
+//! segmentation, normalization, orientation field, ridge period, Gabor enhancement, ridge
+//! clarity, binarization, thinning, skeleton graph with pruning, minutiae detection (directions
+//! snapped to the orientation field), filtering, quality. Each stage is a small function in its
+//! own module named after what it produces, and publishes its result to a [`Transparency`]
+//! receiver under a fixed key. Every tuning value is in [`ExtractParams`].
+//!
+//! Directions follow ISO/IEC 19794-2 (see [`crate::minutiae`]): an ending points away from its
+//! ridge, into the valley beyond the end; a bifurcation points along its stem, away from the two
+//! branches, so an ending that turns into a bifurcation keeps about the same direction.
 //!
 //! ```no_run
 //! let fp = matcher::extract::extract_file("finger.png", 500).unwrap();
