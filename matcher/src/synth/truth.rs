@@ -21,8 +21,125 @@ pub struct TrueMinutia {
 
 /// Minutiae closer than this (pixels) to another are both dropped.
 const MIN_SEPARATION: f32 = 6.0;
-/// Radius (pixels) of the skeleton neighbourhood used to find a minutia's direction.
+/// Pixels traced along each ridge of a minutia to find its direction.
+const TRACE: usize = 10;
+/// Margin kept free of minutiae so traces stay inside the image.
 const DIRECTION_RADIUS: i32 = 7;
+
+/// Follows the skeleton from `start` (not revisiting `visited`) for up to [`TRACE`] pixels and
+/// returns the last pixel reached.
+fn trace(
+    skel: &[bool],
+    width: usize,
+    height: usize,
+    start: (usize, usize),
+    visited: &mut Vec<(usize, usize)>,
+) -> (usize, usize) {
+    let mut at = start;
+    visited.push(at);
+    for _ in 0..TRACE {
+        let mut next = None;
+        // 4-neighbours first, so the walk stays on the thin line.
+        for (dx, dy) in [
+            (0, -1),
+            (1, 0),
+            (0, 1),
+            (-1, 0),
+            (1, -1),
+            (1, 1),
+            (-1, 1),
+            (-1, -1),
+        ] {
+            let (nx, ny) = (at.0 as i32 + dx, at.1 as i32 + dy);
+            if nx < 0 || ny < 0 || nx >= width as i32 || ny >= height as i32 {
+                continue;
+            }
+            let n = (nx as usize, ny as usize);
+            if skel[n.1 * width + n.0] && !visited.contains(&n) {
+                next = Some(n);
+                break;
+            }
+        }
+        match next {
+            Some(n) => {
+                visited.push(n);
+                at = n;
+            }
+            None => break,
+        }
+    }
+    at
+}
+
+/// Direction (image angle) of the minutia at (x, y) traced along its ridges: an ending points
+/// away from its ridge, a bifurcation along its stem, away from the two branches.
+fn traced_angle(
+    skel: &[bool],
+    width: usize,
+    height: usize,
+    x: usize,
+    y: usize,
+    kind: MinutiaKind,
+) -> Option<f32> {
+    let ring = [
+        (0, -1),
+        (1, -1),
+        (1, 0),
+        (1, 1),
+        (0, 1),
+        (-1, 1),
+        (-1, 0),
+        (-1, -1),
+    ];
+    let on = |i: usize| {
+        let (dx, dy) = ring[i % 8];
+        skel[(y as i32 + dy) as usize * width + (x as i32 + dx) as usize]
+    };
+    // One start per branch: the first skeleton pixel of each run around the ring.
+    let starts: Vec<(usize, usize)> = (0..8)
+        .filter(|&i| on(i) && !on(i + 7))
+        .map(|i| {
+            let (dx, dy) = ring[i];
+            ((x as i32 + dx) as usize, (y as i32 + dy) as usize)
+        })
+        .collect();
+    let mut visited = vec![(x, y)];
+    for i in 0..8 {
+        if on(i) {
+            let (dx, dy) = ring[i];
+            visited.push(((x as i32 + dx) as usize, (y as i32 + dy) as usize));
+        }
+    }
+    let vectors: Vec<(f32, f32)> = starts
+        .iter()
+        .filter_map(|&s| {
+            visited.retain(|&v| v != s);
+            let end = trace(skel, width, height, s, &mut visited);
+            let (dx, dy) = (end.0 as f32 - x as f32, end.1 as f32 - y as f32);
+            let n = (dx * dx + dy * dy).sqrt();
+            (n > 0.0).then(|| (dx / n, dy / n))
+        })
+        .collect();
+    let (dx, dy) = match (kind, vectors.len()) {
+        (MinutiaKind::Ending, 1) => (-vectors[0].0, -vectors[0].1),
+        (MinutiaKind::Bifurcation, 3) => {
+            let dot =
+                |i: usize, j: usize| vectors[i].0 * vectors[j].0 + vectors[i].1 * vectors[j].1;
+            let (i, j, stem) = [(0, 1, 2), (0, 2, 1), (1, 2, 0)]
+                .into_iter()
+                .max_by(|a, b| dot(a.0, a.1).total_cmp(&dot(b.0, b.1)))?;
+            (
+                vectors[stem].0 - 0.5 * (vectors[i].0 + vectors[j].0),
+                vectors[stem].1 - 0.5 * (vectors[i].1 + vectors[j].1),
+            )
+        }
+        _ => return None,
+    };
+    if dx == 0.0 && dy == 0.0 {
+        return None;
+    }
+    Some(dy.atan2(dx).rem_euclid(std::f32::consts::TAU))
+}
 
 /// Zhang-Suen thinning of a binary image (true = ridge), in place.
 pub fn thin(img: &mut [bool], width: usize, height: usize) {
@@ -107,26 +224,9 @@ pub fn compute(master: &[f32], width: usize, height: usize, margin: usize) -> Ve
                 3 => MinutiaKind::Bifurcation,
                 _ => continue,
             };
-            // Mean offset of the nearby skeleton: toward the ridge body for an ending, toward
-            // the two branches for a bifurcation; the ISO direction is the opposite.
-            let (mut sx, mut sy, mut n) = (0.0f32, 0.0f32, 0usize);
-            for dy in -DIRECTION_RADIUS..=DIRECTION_RADIUS {
-                for dx in -DIRECTION_RADIUS..=DIRECTION_RADIUS {
-                    if dx * dx + dy * dy > DIRECTION_RADIUS * DIRECTION_RADIUS {
-                        continue;
-                    }
-                    let (qx, qy) = (x as i32 + dx, y as i32 + dy);
-                    if at(qx as usize, qy as usize) {
-                        sx += dx as f32;
-                        sy += dy as f32;
-                        n += 1;
-                    }
-                }
-            }
-            if n == 0 || (sx == 0.0 && sy == 0.0) {
+            let Some(angle) = traced_angle(&skel, width, height, x, y, kind) else {
                 continue;
-            }
-            let angle = (-sy).atan2(-sx).rem_euclid(std::f32::consts::TAU);
+            };
             found.push(TrueMinutia {
                 x: x as f32,
                 y: y as f32,
