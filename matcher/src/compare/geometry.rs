@@ -106,6 +106,9 @@ impl Rigid {
 pub(crate) struct Hull {
     /// Vertices in counter-clockwise order.
     pub vertices: Vec<(f32, f32)>,
+    /// Non-degenerate edges of a hull of three or more vertices, in vertex order: start
+    /// (x, y), edge vector (x, y) and length, so that `contains` needs no square root.
+    edges: Vec<[f32; 5]>,
 }
 
 impl Hull {
@@ -116,7 +119,10 @@ impl Hull {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
         pts.dedup();
         if pts.len() < 3 {
-            return Hull { vertices: pts };
+            return Hull {
+                vertices: pts,
+                edges: Vec::new(),
+            };
         }
         let cross = |o: (f32, f32), a: (f32, f32), b: (f32, f32)| {
             (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
@@ -139,7 +145,20 @@ impl Hull {
             hull.push(p);
         }
         hull.pop();
-        Hull { vertices: hull }
+        let n = hull.len();
+        let edges = (0..n)
+            .filter_map(|i| {
+                let (ax, ay) = hull[i];
+                let (bx, by) = hull[(i + 1) % n];
+                let (ex, ey) = (bx - ax, by - ay);
+                let len = (ex * ex + ey * ey).sqrt();
+                (len != 0.0).then_some([ax, ay, ex, ey, len])
+            })
+            .collect();
+        Hull {
+            vertices: hull,
+            edges,
+        }
     }
 
     /// True when (x, y) is inside the hull or within `margin` pixels of it.
@@ -150,15 +169,8 @@ impl Hull {
             1 | 2 => v
                 .iter()
                 .any(|&(vx, vy)| (vx - x).powi(2) + (vy - y).powi(2) <= margin * margin),
-            n => {
-                for i in 0..n {
-                    let (ax, ay) = v[i];
-                    let (bx, by) = v[(i + 1) % n];
-                    let (ex, ey) = (bx - ax, by - ay);
-                    let len = (ex * ex + ey * ey).sqrt();
-                    if len == 0.0 {
-                        continue;
-                    }
+            _ => {
+                for &[ax, ay, ex, ey, len] in &self.edges {
                     // Signed distance, positive on the inner (left) side of a CCW edge.
                     let side = (ex * (y - ay) - ey * (x - ax)) / len;
                     if side < -margin {

@@ -133,8 +133,12 @@ fn grid_span(v: f32, tol: f32, origin: f32, cell: f32, n: usize) -> Option<(usiz
     if hi < 0.0 || lo >= n as f32 {
         return None;
     }
-    // Truncation equals floor here: lo is clamped at 0 first, hi is non-negative.
-    Some((lo.max(0.0) as usize, (hi as usize).min(n - 1)))
+    // Truncation equals floor here: lo is clamped at 0 first, hi is non-negative. Clamping hi
+    // to n - 1 (an integer) before truncating gives the same cell as clamping after, and both
+    // values then fit a u16 (the grid has at most 64 x 64 cells), a cheaper conversion than to
+    // usize.
+    let last = (n - 1) as f32;
+    Some((lo.max(0.0) as u16 as usize, hi.min(last) as u16 as usize))
 }
 
 /// Position tolerance at `from_anchor` pixels from the seed.
@@ -217,19 +221,29 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
         let (f0, f1, f2) = bins(ce.a_from);
         let (t0, t1, t2) = bins(ce.a_to);
         let from_bins = [f0, f1];
-        let to_bins = [t0, t1];
+        // `a_to` bins as runs of adjacent index cells, in the order the bins are visited: one
+        // run unless the two bins wrap around (7 then 0). Visiting a run visits its cells in
+        // the same order as one cell after the other, so every vote sums in the same order.
+        let (to_runs, n_runs) = if !t2 {
+            ([(t0, t0), (0, 0)], 1)
+        } else if t1 == t0 + 1 {
+            ([(t0, t1), (0, 0)], 1)
+        } else {
+            ([(t0, t0), (t1, t1)], 2)
+        };
+        let col = ce.from as usize;
         for lb in l0..=l1 {
             for &fb in &from_bins[..1 + f2 as usize] {
-                for &tb in &to_bins[..1 + t2 as usize] {
-                    let c = cell(lb, fb, tb);
-                    let range = probe.cells[c] as usize..probe.cells[c + 1] as usize;
-                    for pe in &probe.edges[range] {
+                for &(ta, tz) in &to_runs[..n_runs] {
+                    let start = probe.cells[cell(lb, fb, ta)] as usize;
+                    let end = probe.cells[cell(lb, fb, tz) + 1] as usize;
+                    for pe in &probe.edges[start..end] {
                         let dl = (pe.len - ce.len).abs();
                         let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
                         let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
                         if (dl <= tl) & (d1 <= tol) & (d2 <= tol) {
                             let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
-                            s.votes[pe.from as usize * nc + ce.from as usize] += sim;
+                            s.votes[pe.from as usize * nc + col] += sim;
                         }
                     }
                 }
@@ -260,12 +274,15 @@ fn local_similarity(
 fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch) {
     s.seeds.clear();
     let nc = candidate.points.len();
-    for p in 0..probe.points.len() {
-        for c in 0..nc {
-            if s.votes[p * nc + c] <= 0.0 {
+    for (p, row) in s.votes.chunks_exact(nc).enumerate() {
+        let dp = probe.degree[p] as f32;
+        for (c, (&v, &dc)) in row.iter().zip(&candidate.degree).enumerate() {
+            if v <= 0.0 {
                 continue;
             }
-            let sim = local_similarity(probe, candidate, s, p, c);
+            // Same expression as `local_similarity`.
+            let deg = 0.5 * (dp + dc as f32);
+            let sim = if deg <= 0.0 { 0.0 } else { (v / deg).min(1.0) };
             if s.seeds.len() == SEED_COUNT && sim <= s.seeds[SEED_COUNT - 1].0 {
                 continue;
             }

@@ -201,17 +201,26 @@ fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u32>, Vec<u8>) {
         }
         degree[i] = k as u8;
     }
-    let cell_of = |e: &Edge| cell(length_bin(e.len), angle_bin(e.a_from), angle_bin(e.a_to));
-    edges.sort_by_key(cell_of);
+    // Stable counting sort by index cell: within a cell, edges keep their generation order.
+    let keys: Vec<u16> = edges
+        .iter()
+        .map(|e| cell(length_bin(e.len), angle_bin(e.a_from), angle_bin(e.a_to)) as u16)
+        .collect();
     let ncells = LENGTH_BINS * EDGE_ANGLE_BINS * EDGE_ANGLE_BINS;
     let mut cells = vec![0u32; ncells + 1];
-    for e in &edges {
-        cells[cell_of(e) + 1] += 1;
+    for &k in &keys {
+        cells[k as usize + 1] += 1;
     }
     for c in 0..ncells {
         cells[c + 1] += cells[c];
     }
-    (edges, cells, degree)
+    let mut fill = cells.clone();
+    let mut sorted = edges.clone();
+    for (e, &k) in edges.iter().zip(&keys) {
+        sorted[fill[k as usize] as usize] = *e;
+        fill[k as usize] += 1;
+    }
+    (sorted, cells, degree)
 }
 
 /// Spatial grid of the minutiae with cells of at least [`PAIR_GRID_CELL`] pixels and at most

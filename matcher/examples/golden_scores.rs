@@ -1,0 +1,96 @@
+//! Bit-exact regression check of the comparator: extracts the shared sets once (cached as JSON
+//! under /tmp/golden/), scores every ordered pair and writes `scores.bin` the first time, or
+//! checks the scores against it afterwards. `GOLDEN_LIMIT=n` uses only the first n templates
+//! of each set (for profiling; no check); `GOLDEN_REPEAT=n` times n rounds.
+
+use matcher::compare::{compare, prepare, Scratch};
+use matcher::eval::fvc;
+use matcher::Fingerprint;
+use std::path::Path;
+use std::time::Instant;
+
+const SETS: [&str; 2] = ["fvc2002_db1_b", "fvc2004_db1_b"];
+
+/// Templates of one set and kind ("ext" from the extractor, "iso" from the shared records).
+fn load(set: &str, kind: &str) -> Vec<Fingerprint> {
+    let cache = format!("/tmp/golden/{set}_{kind}.json");
+    if let Ok(text) = std::fs::read_to_string(&cache) {
+        return serde_json::from_str(&text).expect("golden cache");
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fingerprints")
+        .join(set);
+    let samples = fvc::scan_dir(&dir).expect("scan");
+    let fps: Vec<Fingerprint> = samples
+        .iter()
+        .filter_map(|s| {
+            if kind == "ext" {
+                matcher::extract::extract_file(&s.path, 500).ok()
+            } else {
+                fvc::read_iso(&s.path.with_extension("iso")).ok()
+            }
+        })
+        .collect();
+    std::fs::create_dir_all("/tmp/golden").unwrap();
+    std::fs::write(&cache, serde_json::to_string(&fps).unwrap()).unwrap();
+    fps
+}
+
+fn main() {
+    let limit: usize = std::env::var("GOLDEN_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let repeat: usize = std::env::var("GOLDEN_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut groups = Vec::new();
+    for set in SETS {
+        for kind in ["ext", "iso"] {
+            let fps = load(set, kind);
+            let n = fps.len().min(limit);
+            eprintln!("{set} {kind}: {} templates", fps.len());
+            groups.push(fps[..n].iter().map(prepare).collect::<Vec<_>>());
+        }
+    }
+    let mut scratch = Scratch::new();
+    let mut scores: Vec<u32> = Vec::new();
+    let start = Instant::now();
+    for round in 0..repeat {
+        for g in &groups {
+            for a in g {
+                for b in g {
+                    let s = compare(a, b, &mut scratch);
+                    if round == 0 {
+                        scores.push(s.to_bits());
+                    }
+                }
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let n = scores.len() * repeat;
+    eprintln!("{n} comparisons in {secs:.3} s: {:.0}/s", n as f64 / secs);
+    if limit != usize::MAX {
+        return;
+    }
+    let bytes: Vec<u8> = scores.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let path = "/tmp/golden/scores.bin";
+    match std::fs::read(path) {
+        Ok(gold) => {
+            assert_eq!(gold.len(), bytes.len(), "pair count differs");
+            let diff = gold
+                .chunks(4)
+                .zip(bytes.chunks(4))
+                .filter(|(a, b)| a != b)
+                .count();
+            assert_eq!(diff, 0, "{diff} of {} scores differ", scores.len());
+            eprintln!("OK: {} scores bit-identical", scores.len());
+        }
+        Err(_) => {
+            std::fs::write(path, bytes).unwrap();
+            eprintln!("wrote {} scores to {path}", scores.len());
+        }
+    }
+}
