@@ -246,6 +246,9 @@ pub fn build_dg3(fingers: &[FingerTemplate]) -> Result<Vec<u8>, LdsError> {
     Ok(group(0x63, entries))
 }
 
+/// One biometric entry: the header's subtype (`82`) if any, and the data block (`5F2E`).
+type Entry = (Option<u8>, Vec<u8>);
+
 /// The entries of a biometric group: each one's header and data block, after checking the
 /// count and the header's type, owner and format.
 fn parse_group(
@@ -254,7 +257,7 @@ fn parse_group(
     what: &'static str,
     kind: u8,
     format: [u8; 2],
-) -> Result<Vec<(Option<u8>, Vec<u8>)>, LdsError> {
+) -> Result<Vec<Entry>, LdsError> {
     let dg = decode_outer(bytes, outer, what)?;
     let bigt = dg
         .children()

@@ -216,7 +216,7 @@ fn read_pem(path: &Path, label: &str) -> Result<Zeroizing<Vec<u8>>, PkiError> {
 
 fn parse_cert<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, PkiError> {
     match x509_parser::parse_x509_certificate(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err(malformed(what, "trailing bytes after the certificate")),
         Err(e) => Err(malformed(what, e)),
     }
