@@ -5,6 +5,8 @@
 
 pub mod applicant;
 pub mod cli;
+pub mod lds;
 pub mod logging;
+pub mod pki;
 pub mod profile;
 pub mod readers;

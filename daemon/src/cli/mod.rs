@@ -8,6 +8,7 @@ pub mod card;
 pub mod demo;
 pub mod extract;
 pub mod fixtures;
+pub mod pki;
 pub mod readers;
 pub mod sim;
 
@@ -43,6 +44,9 @@ pub enum Command {
     Extract(extract::Args),
     /// Show the product end to end on simulated readers (no hardware needed).
     Demo(demo::Args),
+    /// Document signing PKI (test CSCA and Document Signer).
+    #[command(subcommand)]
+    Pki(pki::Command),
     /// Generated test data (synthetic fingerprints with ground truth).
     #[command(subcommand)]
     Fixtures(fixtures::Command),
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Extract(args) => extract::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Pki(cmd) => pki::run(cmd),
         Command::Fixtures(cmd) => fixtures::run(cmd),
     }
 }
