@@ -1,8 +1,9 @@
 //! The production line's data model: national and postal codes, the Solar Hijri calendar, card
 //! profiles and applicant quality control.
 //!
-//! Tests that need real fingerprints read `../shared/fingerprints` (next to the repository) and
-//! skip with a message when it is absent; the others use synthetic templates.
+//! The fixture records use the project's synthetic scans (`fixtures/fingerprints`); one test also
+//! reads the real scans in `../shared/fingerprints` (next to the repository) and skips with a
+//! message when they are absent; the others use synthetic templates made here.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -688,36 +689,6 @@ fn duplicate_finger_detection_with_real_scans() {
     assert_eq!(v.fingers[1].finger, Finger::LeftIndex);
 }
 
-/// Extracts every template the fixture records reference into `out`, from the shared scans,
-/// with the finger position the record files it under.
-fn generate_templates(shared: &Path, out: &Path, records: &[Applicant]) {
-    for a in records {
-        for (finger, sample) in &a.fingers {
-            let Some(rel) = sample.template.as_ref().and_then(|t| t.path.as_ref()) else {
-                continue;
-            };
-            let target = out.join(rel);
-            if target.exists() {
-                let (_, rec) =
-                    matcher::template::decode_any(&std::fs::read(&target).unwrap()).unwrap();
-                let filed = rec.views()[0].finger_position;
-                assert_eq!(
-                    filed,
-                    finger.iso_position(),
-                    "{} is filed under two fingers",
-                    rel.display()
-                );
-                continue;
-            }
-            let fp = matcher::extract::extract_file(shared.join(rel.with_extension("tif")), 500)
-                .unwrap();
-            let rec = IsoRecord::from_fingerprint(&fp, finger.iso_position()).unwrap();
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::write(&target, iso19794::encode(&rec).unwrap()).unwrap();
-        }
-    }
-}
-
 #[derive(serde::Deserialize)]
 struct Manifest {
     record: Vec<ManifestEntry>,
@@ -749,22 +720,15 @@ fn fixture_records_get_the_manifest_verdicts() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     assert_eq!(listed, on_disk, "manifest and records disagree");
-    let Some(shared) = shared_fingerprints() else {
-        return;
-    };
     let profiles = ProfileSet::builtin().unwrap();
     let loaded: Vec<Result<Applicant, QcReport>> = manifest
         .record
         .iter()
         .map(|e| Applicant::load(dir.join(&e.file)))
         .collect();
-    let templates = tempfile::tempdir().unwrap();
-    let ok: Vec<Applicant> = loaded.iter().filter_map(|r| r.clone().ok()).collect();
-    generate_templates(&shared, templates.path(), &ok);
     let mut valid_per_profile = std::collections::BTreeMap::<String, usize>::new();
     for (entry, loaded) in manifest.record.iter().zip(loaded) {
-        let result = loaded.and_then(|mut a| {
-            a.base_dir = templates.path().to_path_buf();
+        let result = loaded.and_then(|a| {
             let profile = profiles.get(&entry.profile).unwrap();
             check_on(&a, profile, &MatcherCheck, TODAY)
         });
