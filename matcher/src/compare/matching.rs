@@ -178,12 +178,11 @@ fn quick_pair(
         for r in r0..=r1 {
             let start = candidate.grid_cells[r * cols + c0] as usize;
             let end = candidate.grid_cells[r * cols + c1 + 1] as usize;
-            for &j in &candidate.grid_points[start..end] {
+            for &(q, j) in &candidate.grid_points[start..end] {
                 let j = j as usize;
                 if s.used_c[j] {
                     continue;
                 }
-                let q = candidate.points[j];
                 let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
                 if d2 < best.0 && d2 <= tol * tol && angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE
                 {
@@ -324,8 +323,7 @@ fn pair(
         for r in r0..=r1 {
             let start = candidate.grid_cells[r * cols + c0] as usize;
             let end = candidate.grid_cells[r * cols + c1 + 1] as usize;
-            for &j in &candidate.grid_points[start..end] {
-                let q = candidate.points[j as usize];
+            for &(q, j) in &candidate.grid_points[start..end] {
                 let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
                 if d2 > tol * tol {
                     continue;

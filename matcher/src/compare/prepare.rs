@@ -93,8 +93,9 @@ pub struct PreparedTemplate {
     pub(crate) grid_size: (usize, usize),
     /// Start offset of each grid cell in `grid_points`; one extra closing entry.
     pub(crate) grid_cells: Vec<u32>,
-    /// Minutia indices ordered by grid cell.
-    pub(crate) grid_points: Vec<u8>,
+    /// Minutiae ordered by grid cell, each with its index in `points` (a copy, so that the
+    /// pairing loops read grid cells from contiguous memory).
+    pub(crate) grid_points: Vec<(Point, u8)>,
 }
 
 impl PreparedTemplate {
@@ -226,7 +227,7 @@ fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u32>, Vec<u8>) {
 /// Spatial grid of the minutiae with cells of at least [`PAIR_GRID_CELL`] pixels and at most
 /// 64 x 64 cells.
 #[allow(clippy::type_complexity)]
-fn build_grid(points: &[Point]) -> ((f32, f32), f32, (usize, usize), Vec<u32>, Vec<u8>) {
+fn build_grid(points: &[Point]) -> ((f32, f32), f32, (usize, usize), Vec<u32>, Vec<(Point, u8)>) {
     if points.is_empty() {
         return ((0.0, 0.0), PAIR_GRID_CELL, (0, 0), vec![0], Vec::new());
     }
@@ -253,10 +254,10 @@ fn build_grid(points: &[Point]) -> ((f32, f32), f32, (usize, usize), Vec<u32>, V
         cells[c + 1] += cells[c];
     }
     let mut fill = cells.clone();
-    let mut order = vec![0u8; points.len()];
+    let mut order = vec![(points[0], 0u8); points.len()];
     for (i, p) in points.iter().enumerate() {
         let c = cell_of(p);
-        order[fill[c] as usize] = i as u8;
+        order[fill[c] as usize] = (*p, i as u8);
         fill[c] += 1;
     }
     ((x0, y0), cell, (cols, rows), cells, order)
