@@ -219,31 +219,40 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
         let (l0, l1) = (length_bin(ce.len - tl), length_bin(ce.len + tl));
         let (f0, f1, f2) = bins(ce.a_from);
         let (t0, t1, t2) = bins(ce.a_to);
-        let from_bins = [f0, f1];
-        // `a_to` bins as runs of adjacent index cells, in the order the bins are visited: one
-        // run unless the two bins wrap around (7 then 0). Visiting a run visits its cells in
-        // the same order as one cell after the other, so every vote sums in the same order.
-        let (to_runs, n_runs) = if !t2 {
-            ([(t0, t0), (0, 0)], 1)
-        } else if t1 == t0 + 1 {
-            ([(t0, t1), (0, 0)], 1)
-        } else {
-            ([(t0, t0), (t1, t1)], 2)
-        };
+        // Index cells to visit within one length bin, as runs of adjacent cells (offsets from
+        // the length bin's first cell, end exclusive), in the original visiting order: `a_from`
+        // bins in order, and within each the `a_to` bins in order. Two adjacent `a_to` bins are
+        // one run; only a wrap-around pair (7 then 0) needs two. Visiting a run visits its
+        // cells in the same order as one cell after the other, so every vote sums in the same
+        // order.
+        let mut runs = [(0usize, 0usize); 4];
+        let mut n_runs = 0;
+        for fb in [f0, f1].into_iter().take(1 + f2 as usize) {
+            let row = fb * EDGE_ANGLE_BINS;
+            if !t2 {
+                runs[n_runs] = (row + t0, row + t0 + 1);
+                n_runs += 1;
+            } else if t1 == t0 + 1 {
+                runs[n_runs] = (row + t0, row + t1 + 1);
+                n_runs += 1;
+            } else {
+                runs[n_runs] = (row + t0, row + t0 + 1);
+                runs[n_runs + 1] = (row + t1, row + t1 + 1);
+                n_runs += 2;
+            }
+        }
         let col = ce.from as usize;
         for lb in l0..=l1 {
-            for &fb in &from_bins[..1 + f2 as usize] {
-                for &(ta, tz) in &to_runs[..n_runs] {
-                    let start = probe.cells[cell(lb, fb, ta)] as usize;
-                    let end = probe.cells[cell(lb, fb, tz) + 1] as usize;
-                    for pe in &probe.edges[start..end] {
-                        let dl = (pe.len - ce.len).abs();
-                        let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
-                        let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
-                        if (dl <= tl) & (d1 <= tol) & (d2 <= tol) {
-                            let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
-                            s.votes[pe.from as usize * nc + col] += sim;
-                        }
+            let cells = &probe.cells[cell(lb, 0, 0)..];
+            for &(a, z) in &runs[..n_runs] {
+                let (start, end) = (cells[a] as usize, cells[z] as usize);
+                for pe in &probe.edges[start..end] {
+                    let dl = (pe.len - ce.len).abs();
+                    let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
+                    let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
+                    if (dl <= tl) & (d1 <= tol) & (d2 <= tol) {
+                        let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
+                        s.votes[pe.from as usize * nc + col] += sim;
                     }
                 }
             }
