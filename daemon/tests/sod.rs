@@ -515,3 +515,46 @@ fn openssl_cms_verify_accepts_our_sod() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn dg3_carries_the_matchers_iso_records_unchanged() {
+    use matcher::template::{decode, encode, CardFormat};
+    use matcher::{Fingerprint, Minutia, MinutiaKind};
+    let fp = Fingerprint {
+        width: 400,
+        height: 500,
+        dpi_x: 500,
+        dpi_y: 500,
+        quality: 80,
+        minutiae: (0..12)
+            .map(|i| Minutia {
+                x: 20.0 + 25.0 * i as f32,
+                y: 40.0 + 30.0 * i as f32,
+                direction: 0.5 * i as f32,
+                kind: if i % 2 == 0 {
+                    MinutiaKind::Ending
+                } else {
+                    MinutiaKind::Bifurcation
+                },
+                quality: 60,
+            })
+            .collect(),
+    };
+    let record = encode(&fp, CardFormat::Record).unwrap();
+    let fingers = [FingerTemplate {
+        position: 1,
+        iso_record: record.clone(),
+    }];
+    let back = parse_dg3(&build_dg3(&fingers).unwrap()).unwrap();
+    assert_eq!(back[0].position, 1);
+    assert_eq!(back[0].iso_record, record);
+    let decoded = decode(&back[0].iso_record, CardFormat::Record, 500).unwrap();
+    assert_eq!(decoded.minutiae.len(), 12);
+    // The compact card format is not an ISO record: DG3 refuses it.
+    let compact = encode(&fp, CardFormat::Compact).unwrap();
+    let fingers = [FingerTemplate {
+        position: 1,
+        iso_record: compact,
+    }];
+    assert!(build_dg3(&fingers).is_err());
+}
