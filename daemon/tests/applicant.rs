@@ -754,3 +754,51 @@ fn fixture_records_get_the_manifest_verdicts() {
         assert!(valid_per_profile.get(p).copied().unwrap_or(0) >= 2, "{p}");
     }
 }
+
+#[test]
+fn card_templates_follow_the_profile_format() {
+    let profiles = ProfileSet::builtin().unwrap();
+    let foreign = Applicant::load(fixtures().join("foreign-valid-1.json")).unwrap();
+    let v = check_on(
+        &foreign,
+        profiles.get("foreign-resident").unwrap(),
+        &MatcherCheck,
+        TODAY,
+    )
+    .unwrap();
+    let filed: Vec<Finger> = v.fingers.iter().map(|f| f.finger).collect();
+    assert_eq!(
+        filed,
+        vec![
+            Finger::RightThumb,
+            Finger::RightIndex,
+            Finger::LeftThumb,
+            Finger::LeftIndex
+        ]
+    );
+    for f in &v.fingers {
+        // Record format: an ISO record whose one view carries the finger position.
+        let rec = iso19794::decode(&f.card_template).unwrap();
+        assert_eq!(rec.views.len(), 1);
+        assert_eq!(rec.views[0].finger_position, f.finger.iso_position());
+    }
+    assert_eq!(v.national_code, None);
+    assert_eq!(v.gender, Gender::Male);
+
+    let fz = Applicant::load(fixtures().join("free-zone-valid-1.json")).unwrap();
+    let v = check_on(
+        &fz,
+        profiles.get("free-zone-citizen").unwrap(),
+        &MatcherCheck,
+        TODAY,
+    )
+    .unwrap();
+    for f in &v.fingers {
+        // Normal card format: 5 bytes per minutia, at most 60 minutiae.
+        let n = f.fingerprint.minutiae.len().min(60);
+        assert_eq!(f.card_template.len(), 5 * n);
+    }
+    assert_eq!(Finger::from_iso_position(7), Some(Finger::LeftIndex));
+    assert_eq!(Finger::from_iso_position(0), None);
+    assert_eq!(Finger::from_iso_position(11), None);
+}
