@@ -9,7 +9,8 @@ use crate::pki;
 pub enum Command {
     /// Create a TEST-ONLY CSCA and Document Signer in DIR (csca.pem, csca.der, ds.pem, ds.key).
     Init {
-        /// Directory to create the files in (created if missing; existing files are kept).
+        /// Directory to create the files in (created if missing; an existing PKI there is never
+        /// overwritten: the command fails instead).
         dir: PathBuf,
     },
 }
