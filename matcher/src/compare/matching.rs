@@ -14,12 +14,11 @@
 //!    [`MIN_OVERLAP_MINUTIAE`]. The best seed's score is the result, in [0, 1].
 
 use super::geometry::{angle_diff, Rigid};
-use super::prepare::{cell, length_bin, to_turns, PreparedTemplate};
+use super::prepare::{cell, to_turns, PreparedTemplate};
 use crate::params::{
-    EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO,
-    MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, PAIR_DISTANCE_TOLERANCE,
-    PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE, REFINED_SEEDS,
-    SCORE_FULL_SUPPORT_PAIRS, SEED_COUNT,
+    EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE,
+    PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE,
+    REFINED_SEEDS, SCORE_FULL_SUPPORT_PAIRS, SEED_COUNT,
 };
 use std::f32::consts::TAU;
 
@@ -205,47 +204,14 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     s.votes.resize(probe.points.len() * nc, 0.0);
     let tol = to_turns(EDGE_ANGLE_TOLERANCE);
     let inv_tol = 1.0 / tol as f32;
-    let bin = (256 / EDGE_ANGLE_BINS) as i32;
-    // Angle bins overlapping [a - tol, a + tol], wrapped: at most two since tol < bin width.
-    let bins = |a: u8| {
-        let lo = (a as i32 - tol as i32).div_euclid(bin);
-        let hi = (a as i32 + tol as i32).div_euclid(bin);
-        let wrap = |b: i32| b.rem_euclid(EDGE_ANGLE_BINS as i32) as usize;
-        (wrap(lo), wrap(hi), hi != lo)
-    };
-    for ce in &candidate.edges {
-        let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * ce.len;
-        let inv_tl = 1.0 / tl;
-        let (l0, l1) = (length_bin(ce.len - tl), length_bin(ce.len + tl));
-        let (f0, f1, f2) = bins(ce.a_from);
-        let (t0, t1, t2) = bins(ce.a_to);
-        // Index cells to visit within one length bin, as runs of adjacent cells (offsets from
-        // the length bin's first cell, end exclusive), in the original visiting order: `a_from`
-        // bins in order, and within each the `a_to` bins in order. Two adjacent `a_to` bins are
-        // one run; only a wrap-around pair (7 then 0) needs two. Visiting a run visits its
-        // cells in the same order as one cell after the other, so every vote sums in the same
-        // order.
-        let mut runs = [(0usize, 0usize); 4];
-        let mut n_runs = 0;
-        for fb in [f0, f1].into_iter().take(1 + f2 as usize) {
-            let row = fb * EDGE_ANGLE_BINS;
-            if !t2 {
-                runs[n_runs] = (row + t0, row + t0 + 1);
-                n_runs += 1;
-            } else if t1 == t0 + 1 {
-                runs[n_runs] = (row + t0, row + t1 + 1);
-                n_runs += 1;
-            } else {
-                runs[n_runs] = (row + t0, row + t0 + 1);
-                runs[n_runs + 1] = (row + t1, row + t1 + 1);
-                n_runs += 2;
-            }
-        }
+    for (ce, q) in candidate.edges.iter().zip(&candidate.queries) {
+        let (tl, inv_tl) = (q.tl, q.inv_tl);
+        let runs = &q.runs[..q.n_runs as usize];
         let col = ce.from as usize;
-        for lb in l0..=l1 {
+        for lb in q.l0 as usize..=q.l1 as usize {
             let cells = &probe.cells[cell(lb, 0, 0)..];
-            for &(a, z) in &runs[..n_runs] {
-                let (start, end) = (cells[a] as usize, cells[z] as usize);
+            for &(a, z) in runs {
+                let (start, end) = (cells[a as usize] as usize, cells[z as usize] as usize);
                 for pe in &probe.edges[start..end] {
                     let dl = (pe.len - ce.len).abs();
                     let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();

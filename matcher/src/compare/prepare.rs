@@ -12,8 +12,9 @@
 
 use super::geometry::{normalize_angle, Hull};
 use crate::params::{
-    COMPARE_DPI, EDGE_ANGLE_BINS, EDGE_LENGTH_BIN, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH,
-    EDGE_NEIGHBOURS, MAX_COORDINATE, MAX_PREPARED_MINUTIAE, PAIR_GRID_CELL,
+    COMPARE_DPI, EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_BIN, EDGE_LENGTH_TOLERANCE,
+    EDGE_LENGTH_TOLERANCE_RATIO, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH, EDGE_NEIGHBOURS, MAX_COORDINATE,
+    MAX_PREPARED_MINUTIAE, PAIR_GRID_CELL,
 };
 use crate::Fingerprint;
 use std::f32::consts::TAU;
@@ -42,6 +43,70 @@ pub(crate) struct Edge {
     pub a_to: u8,
     /// Index of the minutia the edge starts at.
     pub from: u8,
+}
+
+/// What the comparison looks up for an edge of this template in the other template's edge
+/// index, computed once here rather than in every comparison.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EdgeQuery {
+    /// Length tolerance of the edge.
+    pub tl: f32,
+    /// 1 / `tl`.
+    pub inv_tl: f32,
+    /// First length bin within tolerance.
+    pub l0: u8,
+    /// Last length bin within tolerance.
+    pub l1: u8,
+    /// Number of used entries of `runs`.
+    pub n_runs: u8,
+    /// Index cells to visit within each length bin, as runs of adjacent cells (offsets from the
+    /// length bin's first cell, end exclusive), in the visiting order that fixes the summation
+    /// order of the votes: `a_from` bins in order, and within each the `a_to` bins in order.
+    /// Two adjacent `a_to` bins form one run; only a wrap-around pair (7 then 0) needs two.
+    pub runs: [(u8, u8); 4],
+}
+
+impl EdgeQuery {
+    /// The query of one edge.
+    fn of(e: &Edge) -> EdgeQuery {
+        let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * e.len;
+        let tol = to_turns(EDGE_ANGLE_TOLERANCE) as i32;
+        let bin = (256 / EDGE_ANGLE_BINS) as i32;
+        // Angle bins overlapping [a - tol, a + tol], wrapped: at most two since tol < bin width.
+        let bins = |a: u8| {
+            let lo = (a as i32 - tol).div_euclid(bin);
+            let hi = (a as i32 + tol).div_euclid(bin);
+            let wrap = |b: i32| b.rem_euclid(EDGE_ANGLE_BINS as i32) as usize;
+            (wrap(lo), wrap(hi), hi != lo)
+        };
+        let (f0, f1, f2) = bins(e.a_from);
+        let (t0, t1, t2) = bins(e.a_to);
+        let mut runs = [(0u8, 0u8); 4];
+        let mut n_runs = 0;
+        let mut push = |a: usize, z: usize| {
+            runs[n_runs] = (a as u8, z as u8);
+            n_runs += 1;
+        };
+        for fb in [f0, f1].into_iter().take(1 + f2 as usize) {
+            let row = fb * EDGE_ANGLE_BINS;
+            if !t2 {
+                push(row + t0, row + t0 + 1);
+            } else if t1 == t0 + 1 {
+                push(row + t0, row + t1 + 1);
+            } else {
+                push(row + t0, row + t0 + 1);
+                push(row + t1, row + t1 + 1);
+            }
+        }
+        EdgeQuery {
+            tl,
+            inv_tl: 1.0 / tl,
+            l0: length_bin(e.len - tl) as u8,
+            l1: length_bin(e.len + tl) as u8,
+            n_runs: n_runs as u8,
+            runs,
+        }
+    }
 }
 
 /// An angle in [0, 2π) as 1/256 turns (rounded, wrapping).
@@ -79,6 +144,8 @@ pub struct PreparedTemplate {
     pub(crate) points: Vec<Point>,
     /// Local edges, ordered by index cell (length bin, then the bins of both relative angles).
     pub(crate) edges: Vec<Edge>,
+    /// Lookup of every edge of `edges` in another template's index (same order).
+    pub(crate) queries: Vec<EdgeQuery>,
     /// Start offset of every index cell in `edges`; one extra entry closes the last cell.
     pub(crate) cells: Vec<u32>,
     /// Number of edges leaving each minutia.
@@ -145,11 +212,13 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
     }
     let points: Vec<Point> = kept.into_iter().map(|(_, p)| p).collect();
     let (edges, cells, degree) = build_edges(&points);
+    let queries = edges.iter().map(EdgeQuery::of).collect();
     let hull = Hull::of(&points.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
     let (grid_origin, grid_cell, grid_size, grid_cells, grid_points) = build_grid(&points);
     PreparedTemplate {
         points,
         edges,
+        queries,
         cells,
         degree,
         hull,
