@@ -222,7 +222,8 @@ pub struct Applicant {
     /// Face photo, JPEG, for DG2 and the card face.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub face: Option<Blob>,
-    /// Fingerprint samples by finger name (`right_index`, ...).
+    /// Fingerprint samples by finger name (`right_index`, ...). Registration scans all ten;
+    /// QC checks and enrols only the fingers the profile lists and ignores the others.
     #[serde(default)]
     pub fingers: BTreeMap<Finger, FingerSample>,
     /// Free-zone citizen card fields.
