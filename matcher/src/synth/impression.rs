@@ -192,22 +192,22 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
         (master.height as f32 - height as f32) / 2.0,
     );
     // Placement: FVC-like displacement and rotation.
-    let rotation = rng.normal().clamp(-2.5, 2.5) * 0.12;
+    let rotation = rng.normal().clamp(-2.5, 2.5) * 0.2;
     let shift = (
-        -margin.0 + rng.normal().clamp(-2.5, 2.5) * 24.0 * s,
-        -margin.1 + rng.normal().clamp(-2.5, 2.5) * 28.0 * s,
+        -margin.0 + rng.normal().clamp(-2.5, 2.5) * 34.0 * s,
+        -margin.1 + rng.normal().clamp(-2.5, 2.5) * 40.0 * s,
     );
     let contact_center = (
         master.center.0 + rng.range(-20.0, 20.0) * s,
         master.center.1 + rng.range(-25.0, 25.0) * s,
     );
     let skin_angle = rng.range(0.0, std::f32::consts::TAU);
-    let skin_mag = rng.range(2.0, 12.0) * s;
+    let skin_mag = rng.range(3.0, 16.0) * s;
     let r0 = rng.range(20.0, 50.0) * s;
     let transform = Transform {
         center: contact_center,
         r0,
-        r1: r0 + rng.range(120.0, 170.0) * s,
+        r1: r0 + rng.range(110.0, 160.0) * s,
         skin_rotation: rng.normal().clamp(-2.0, 2.0) * 0.04,
         skin_shift: (skin_mag * skin_angle.cos(), skin_mag * skin_angle.sin()),
         wobble: (
@@ -224,8 +224,8 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
     let contact = Contact {
         center: contact_center,
         axes: (
-            (rng.range(0.36, 0.50) + 0.08 * pressure) * width as f32,
-            (rng.range(0.34, 0.46) + 0.08 * pressure) * height as f32,
+            (rng.range(0.28, 0.48) + 0.08 * pressure) * width as f32,
+            (rng.range(0.28, 0.45) + 0.08 * pressure) * height as f32,
         ),
         tilt: rng.normal() * 0.15,
         harmonics: (2..6)
@@ -239,7 +239,7 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
             .collect(),
     };
     // Skin condition: negative dry (thin, broken ridges), positive wet (thick, merged).
-    let moisture = rng.normal().clamp(-2.0, 2.0) * 0.6;
+    let moisture = rng.normal().clamp(-2.0, 2.0) * 0.8;
     let blobs = SmoothField::new(rng, 10, 5.0 * s, 16.0 * s);
     let patches = SmoothField::new(rng, 4, 60.0 * s, 160.0 * s);
     let blobs2 = SmoothField::new(rng, 6, 25.0 * s, 70.0 * s);
@@ -300,7 +300,7 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
     let dark = blur(&dark, width, height);
     let background = rng.range(170.0, 235.0);
     let ink = rng.range(15.0, 70.0);
-    let noise = rng.range(4.0, 14.0);
+    let noise = rng.range(6.0, 22.0);
     let vignette = rng.range(0.0, 120.0);
     // Scan artefacts: occasional streak lines and a faint latent smudge.
     let streaks: Vec<(bool, usize, f32)> = (0..rng.below(3))
