@@ -104,9 +104,8 @@ fn traced_angle(
         })
         .collect();
     let mut visited = vec![(x, y)];
-    for i in 0..8 {
+    for (i, &(dx, dy)) in ring.iter().enumerate() {
         if on(i) {
-            let (dx, dy) = ring[i];
             visited.push(((x as i32 + dx) as usize, (y as i32 + dy) as usize));
         }
     }
