@@ -192,7 +192,7 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
         (master.height as f32 - height as f32) / 2.0,
     );
     // Placement: FVC-like displacement and rotation.
-    let rotation = rng.normal().clamp(-2.5, 2.5) * 0.2;
+    let rotation = rng.normal().clamp(-2.5, 2.5) * 0.25;
     let shift = (
         -margin.0 + rng.normal().clamp(-2.5, 2.5) * 34.0 * s,
         -margin.1 + rng.normal().clamp(-2.5, 2.5) * 40.0 * s,
@@ -239,7 +239,8 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
             .collect(),
     };
     // Skin condition: negative dry (thin, broken ridges), positive wet (thick, merged).
-    let moisture = rng.normal().clamp(-2.0, 2.0) * 0.8;
+    // Skewed toward dry: dry fingers are the commoner hard case on optical sensors.
+    let moisture = rng.normal().clamp(-2.0, 2.0) * 0.8 - 0.25;
     let blobs = SmoothField::new(rng, 10, 5.0 * s, 16.0 * s);
     let patches = SmoothField::new(rng, 4, 60.0 * s, 160.0 * s);
     let blobs2 = SmoothField::new(rng, 6, 25.0 * s, 70.0 * s);
