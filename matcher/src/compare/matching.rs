@@ -140,6 +140,38 @@ fn grid_span(v: f32, tol: f32, origin: f32, cell: f32, n: usize) -> Option<(usiz
     Some((lo.max(0.0) as u16 as usize, hi.min(last) as u16 as usize))
 }
 
+/// A box around the candidate's grid beyond which no position tolerance reaches the grid, so
+/// that a point outside it is skipped before its tolerance (a square root) and grid span (four
+/// divisions) are computed. The margin exceeds [`PAIR_DISTANCE_TOLERANCE_MAX`] by far more than
+/// any rounding, so every point skipped here is one that `grid_span` would reject.
+struct GridReach {
+    /// Lowest x and y that may reach the grid.
+    lo: (f32, f32),
+    /// Highest x and y that may reach the grid.
+    hi: (f32, f32),
+}
+
+impl GridReach {
+    fn of(candidate: &PreparedTemplate) -> GridReach {
+        let margin = PAIR_DISTANCE_TOLERANCE_MAX + 8.0;
+        let (gx, gy) = candidate.grid_origin;
+        let (cols, rows) = candidate.grid_size;
+        let cell = candidate.grid_cell;
+        GridReach {
+            lo: (gx - margin, gy - margin),
+            hi: (
+                gx + cols as f32 * cell + margin,
+                gy + rows as f32 * cell + margin,
+            ),
+        }
+    }
+
+    #[inline]
+    fn may_reach(&self, x: f32, y: f32) -> bool {
+        (x >= self.lo.0) & (x <= self.hi.0) & (y >= self.lo.1) & (y <= self.hi.1)
+    }
+}
+
 /// Position tolerance at `from_anchor` pixels from the seed.
 #[inline]
 fn distance_tolerance(from_anchor: f32) -> f32 {
@@ -159,11 +191,15 @@ fn quick_pair(
     let (gx, gy) = candidate.grid_origin;
     let (cols, rows) = candidate.grid_size;
     let cell = candidate.grid_cell;
+    let reach = GridReach::of(candidate);
     s.used_c.clear();
     s.used_c.resize(candidate.points.len(), false);
     let mut total = 0.0f32;
     for (i, p) in probe.points.iter().enumerate() {
         let (x, y) = t.apply(p.x, p.y);
+        if !reach.may_reach(x, y) {
+            continue;
+        }
         let dir = wrap(p.dir + t.angle);
         let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
         let tol = distance_tolerance(from_anchor);
@@ -284,8 +320,12 @@ fn pair(
     let (gx, gy) = candidate.grid_origin;
     let (cols, rows) = candidate.grid_size;
     let cell = candidate.grid_cell;
+    let reach = GridReach::of(candidate);
     for (i, p) in probe.points.iter().enumerate() {
         let (x, y) = t.apply(p.x, p.y);
+        if !reach.may_reach(x, y) {
+            continue;
+        }
         let dir = wrap(p.dir + t.angle);
         let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
         let tol = distance_tolerance(from_anchor);
