@@ -250,7 +250,7 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
     let n = width * height;
     let mut dark = vec![0.0f32; n];
     let mut inside = vec![0.0f32; n];
-    let threshold = 0.12 * moisture;
+    let threshold = 0.12 * moisture.clamp(-1.0, 1.5);
     for y in 0..height {
         for x in 0..width {
             let (mx, my) = transform.inverse(x as f32, y as f32);
@@ -265,11 +265,13 @@ pub fn render(master: &Master, rng: &mut Rng, width: usize, height: usize, scale
     }
     // Pressure: erosion or dilation of the ridges.
     let steps = (moisture.abs() * 1.2) as usize;
-    for _ in 0..steps.min(2) {
+    // At most one erosion: a drier finger shows as breaks (below), not as vanishing ridges.
+    let max_steps = if moisture > 0.0 { 2 } else { 1 };
+    for _ in 0..steps.min(max_steps) {
         dark = morph(&dark, width, height, moisture > 0.0);
     }
     // Dry skin breaks ridges into dots; wet skin fills valleys with blots.
-    let dry = (-moisture).max(0.0);
+    let dry = (-moisture).clamp(0.0, 1.0);
     let wet = moisture.max(0.0);
     for y in 0..height {
         for x in 0..width {
