@@ -171,9 +171,11 @@ impl Hull {
                 .any(|&(vx, vy)| (vx - x).powi(2) + (vy - y).powi(2) <= margin * margin),
             _ => {
                 for &[ax, ay, ex, ey, len] in &self.edges {
-                    // Signed distance, positive on the inner (left) side of a CCW edge.
-                    let side = (ex * (y - ay) - ey * (x - ax)) / len;
-                    if side < -margin {
+                    // Signed distance (`num / len`), positive on the inner (left) side of a
+                    // CCW edge. A non-negative numerator cannot fall below a non-negative
+                    // -margin bound, so the division is only done when it can decide.
+                    let num = ex * (y - ay) - ey * (x - ax);
+                    if (num < 0.0 || margin < 0.0) && num / len < -margin {
                         return false;
                     }
                 }
