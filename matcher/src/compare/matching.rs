@@ -250,9 +250,12 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
                 let (start, end) = (cells[a as usize] as usize, cells[z as usize] as usize);
                 for pe in &probe.edges[start..end] {
                     let dl = (pe.len - ce.len).abs();
+                    if dl > tl {
+                        continue;
+                    }
                     let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
                     let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
-                    if (dl <= tl) & (d1 <= tol) & (d2 <= tol) {
+                    if (d1 <= tol) & (d2 <= tol) {
                         let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
                         s.votes[pe.from as usize * nc + col] += sim;
                     }
