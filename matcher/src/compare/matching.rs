@@ -192,8 +192,10 @@ fn quick_pair(
     let (cols, rows) = candidate.grid_size;
     let cell = candidate.grid_cell;
     let reach = GridReach::of(candidate);
+    // One flag per possible u8 index: indexing by a minutia index needs no bounds check.
     s.used_c.clear();
-    s.used_c.resize(candidate.points.len(), false);
+    s.used_c.resize(256, false);
+    let used_c: &mut [bool; 256] = (&mut s.used_c[..256]).try_into().expect("256 flags");
     let mut total = 0.0f32;
     for (i, p) in probe.points.iter().enumerate() {
         let (x, y) = t.apply(p.x, p.y);
@@ -215,7 +217,7 @@ fn quick_pair(
             let end = candidate.grid_cells[r * cols + c1 + 1] as usize;
             for &(q, j) in &candidate.grid_points[start..end] {
                 let j = j as usize;
-                if s.used_c[j] {
+                if used_c[j as u8 as usize] {
                     continue;
                 }
                 let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
@@ -226,8 +228,8 @@ fn quick_pair(
             }
         }
         if best.1 != usize::MAX {
-            s.used_c[best.1] = true;
-            total += 0.5 + 0.5 * local_similarity(probe, candidate, s, i, best.1);
+            used_c[best.1 as u8 as usize] = true;
+            total += 0.5 + 0.5 * local_similarity(probe, candidate, &s.votes, i, best.1);
         }
     }
     total
@@ -270,7 +272,7 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
 fn local_similarity(
     probe: &PreparedTemplate,
     candidate: &PreparedTemplate,
-    s: &Scratch,
+    votes: &[f32],
     p: usize,
     c: usize,
 ) -> f32 {
@@ -279,7 +281,7 @@ fn local_similarity(
     if deg <= 0.0 {
         0.0
     } else {
-        (s.votes[p * nc + c] / deg).min(1.0)
+        (votes[p * nc + c] / deg).min(1.0)
     }
 }
 
@@ -370,7 +372,7 @@ fn pair(
         s.used_p[i as usize] = true;
         s.used_c[j as usize] = true;
         let geo = 1.0 - 0.5 * cost;
-        let local = local_similarity(probe, candidate, s, i as usize, j as usize);
+        let local = local_similarity(probe, candidate, &s.votes, i as usize, j as usize);
         s.pairs.push((i, j, 0.5 * geo + 0.5 * local));
     }
 }
