@@ -30,8 +30,10 @@ pub struct Scratch {
     votes: Vec<f32>,
     /// Best seeds: (local similarity, probe index, candidate index).
     seeds: Vec<(f32, u8, u8)>,
-    /// Possible pairs under the current alignment: (cost, probe index, candidate index).
-    options: Vec<(f32, u8, u8)>,
+    /// Possible pairs under the current alignment as sort keys: the cost's bits mapped to an
+    /// order-preserving integer (the order of `f32::total_cmp`), then the probe index, then
+    /// the candidate index, so that one integer sort orders them by (cost, probe, candidate).
+    options: Vec<u64>,
     /// Pairs chosen under the current alignment: (probe, candidate, weight).
     pairs: Vec<(u8, u8, f32)>,
     /// Probe minutiae already paired.
@@ -353,19 +355,20 @@ fn pair(
                     continue;
                 }
                 let cost = d2.sqrt() / tol + da / PAIR_ANGLE_TOLERANCE;
-                s.options.push((cost, i as u8, j));
+                s.options
+                    .push((cost_key(cost) as u64) << 16 | (i as u64) << 8 | j as u64);
             }
         }
     }
-    s.options
-        .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    s.options.sort_unstable();
     s.used_p.clear();
     s.used_p.resize(probe.points.len(), false);
     s.used_c.clear();
     s.used_c.resize(candidate.points.len(), false);
     s.pairs.clear();
     for k in 0..s.options.len() {
-        let (cost, i, j) = s.options[k];
+        let key = s.options[k];
+        let (cost, i, j) = (cost_of_key((key >> 16) as u32), (key >> 8) as u8, key as u8);
         if s.used_p[i as usize] || s.used_c[j as usize] {
             continue;
         }
@@ -375,6 +378,27 @@ fn pair(
         let local = local_similarity(probe, candidate, &s.votes, i as usize, j as usize);
         s.pairs.push((i, j, 0.5 * geo + 0.5 * local));
     }
+}
+
+/// An f32 mapped to a u32 whose unsigned order is the order of `f32::total_cmp`.
+#[inline]
+fn cost_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// Inverse of [`cost_key`].
+#[inline]
+fn cost_of_key(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k & 0x7FFF_FFFF
+    } else {
+        !k
+    })
 }
 
 /// Score of the current pairing under transform `t`.
