@@ -362,18 +362,20 @@ fn pair(
     }
     s.options.sort_unstable();
     s.used_p.clear();
-    s.used_p.resize(probe.points.len(), false);
+    s.used_p.resize(256, false);
     s.used_c.clear();
-    s.used_c.resize(candidate.points.len(), false);
+    s.used_c.resize(256, false);
+    let used_p: &mut [bool; 256] = (&mut s.used_p[..256]).try_into().expect("256 flags");
+    let used_c: &mut [bool; 256] = (&mut s.used_c[..256]).try_into().expect("256 flags");
     s.pairs.clear();
     for k in 0..s.options.len() {
         let key = s.options[k];
         let (cost, i, j) = (cost_of_key((key >> 16) as u32), (key >> 8) as u8, key as u8);
-        if s.used_p[i as usize] || s.used_c[j as usize] {
+        if used_p[i as usize] || used_c[j as usize] {
             continue;
         }
-        s.used_p[i as usize] = true;
-        s.used_c[j as usize] = true;
+        used_p[i as usize] = true;
+        used_c[j as usize] = true;
         let geo = 1.0 - 0.5 * cost;
         let local = local_similarity(probe, candidate, &s.votes, i as usize, j as usize);
         s.pairs.push((i, j, 0.5 * geo + 0.5 * local));
