@@ -629,6 +629,9 @@ impl Drop for PcscTransport {
 pub struct ReaderMonitor {
     /// A clone of the monitor thread's context, used only for `cancel()`.
     ctx: Context,
+    /// Set on drop; the thread checks it between waits (a cancel that lands between two waits
+    /// is otherwise lost).
+    stop: Arc<std::sync::atomic::AtomicBool>,
     /// The events.
     events: Receiver<ReaderEvent>,
     /// The monitor thread.
@@ -648,12 +651,15 @@ impl ReaderMonitor {
         let ctx = Context::establish(Scope::User).map_err(|e| map_error(e, ""))?;
         let (tx, events) = unbounded();
         let thread_ctx = ctx.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("pcsc-monitor".into())
-            .spawn(move || monitor_loop(&thread_ctx, &tx))
+            .spawn(move || monitor_loop(&thread_ctx, &tx, &thread_stop))
             .map_err(|e| TransportError::Other(format!("cannot start the PC/SC monitor: {e}")))?;
         Ok(ReaderMonitor {
             ctx,
+            stop,
             events,
             thread: Some(thread),
         })
@@ -667,6 +673,7 @@ impl ReaderMonitor {
 
 impl Drop for ReaderMonitor {
     fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.ctx.cancel();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -676,7 +683,7 @@ impl Drop for ReaderMonitor {
 
 /// The monitor thread (after pcsc-rust's `examples/monitor.rs`): waits for any change on the
 /// known readers and the PnP pseudo-reader, then reports what changed.
-fn monitor_loop(ctx: &Context, tx: &Sender<ReaderEvent>) {
+fn monitor_loop(ctx: &Context, tx: &Sender<ReaderEvent>, stop: &std::sync::atomic::AtomicBool) {
     let pnp = pcsc::PNP_NOTIFICATION();
     let mut states = vec![ReaderState::new(pnp, State::UNAWARE)];
     loop {
@@ -718,7 +725,11 @@ fn monitor_loop(ctx: &Context, tx: &Sender<ReaderEvent>) {
         for rs in &mut states {
             rs.sync_current_state();
         }
-        match ctx.get_status_change(None, &mut states) {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        // A bounded wait, so a stop request is seen even if its cancel() came too early.
+        match ctx.get_status_change(Duration::from_millis(500), &mut states) {
             Ok(()) => {}
             Err(pcsc::Error::Cancelled) => return,
             Err(pcsc::Error::Timeout) => continue,
