@@ -31,8 +31,10 @@ const TRANSPORT_PIN: &[u8] = b"000000";
 const DEMO_PUK: &[u8] = b"12345678";
 /// The holder's PIN chosen at the kiosk (demo value).
 const HOLDER_PIN: &[u8] = b"482913";
-/// The scan set the demo enrols from, when the shared scans are present.
-const DEMO_SET: &str = "fvc2002_db1_b";
+/// The real scan set the demo enrols from, when the shared scans are present.
+const SHARED_SET: &str = "../shared/fingerprints/fvc2002_db1_b";
+/// The project's own synthetic scans (`idcardd fixtures synth`), used otherwise.
+const FIXTURE_SET: &str = "fixtures/fingerprints";
 
 /// Arguments of `idcardd demo`.
 #[derive(Debug, clap::Args)]
@@ -43,8 +45,9 @@ pub struct Args {
     /// Number of simulated readers (one card each).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=16))]
     pub readers: u8,
-    /// Folder of FVC-named scans (`<finger>_<impression>.tif`) for enrolment and live scans;
-    /// default: `../shared/fingerprints/fvc2002_db1_b` when present.
+    /// Folder of FVC-named scans (`<finger>_<impression>.png|tif`) for enrolment and live
+    /// scans; default: `../shared/fingerprints/fvc2002_db1_b` when present, else the
+    /// project's synthetic `fixtures/fingerprints`.
     #[arg(long)]
     pub scans: Option<PathBuf>,
     /// Keep the simulated cards' state here instead of a temporary folder.
@@ -74,6 +77,8 @@ struct CardReport {
     terminated: bool,
     /// The status the card gave after termination, as proof it refuses service.
     after_termination: Option<String>,
+    /// Why a card was left alone (e.g. delivered in an earlier run).
+    note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let scans = args.scans.clone().or_else(default_scans);
     let biometrics_note = match &scans {
         Some(dir) => format!("scans from {}", dir.display()),
-        None => "no scans found (../shared/fingerprints absent): biometric steps skipped".into(),
+        None => "no scans found (run from the repository root): biometric steps skipped".into(),
     };
     let threshold = Some(matcher::compare::Threshold::FMR_0_1_PERCENT.score);
 
@@ -153,23 +158,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn default_scans() -> Option<PathBuf> {
-    let dir = Path::new("../shared/fingerprints").join(DEMO_SET);
-    dir.is_dir().then_some(dir)
+    [SHARED_SET, FIXTURE_SET]
+        .iter()
+        .map(PathBuf::from)
+        .find(|dir| dir.is_dir())
 }
 
-/// Enrols impression 1 of finger `101 + i`; the live scan is impression 2 of the same finger,
-/// the impostor impression 2 of the next finger.
+/// Enrols impression 1 of the `i`-th finger of the folder; the live scan is impression 2 of the
+/// same finger, the impostor impression 2 of the next finger.
 fn load_biometrics(dir: &Path, i: usize) -> anyhow::Result<Biometrics> {
-    let finger = 101 + (i % 9);
-    let scan = |f: usize, n: usize| -> anyhow::Result<matcher::Fingerprint> {
-        let path = dir.join(format!("{f}_{n}.tif"));
-        matcher::extract::extract_file(&path, 500)
-            .with_context(|| format!("extracting {}", path.display()))
+    let samples = matcher::eval::fvc::scan_dir(dir)
+        .with_context(|| format!("reading scans in {}", dir.display()))?;
+    let mut fingers: Vec<u32> = samples.iter().map(|s| s.finger).collect();
+    fingers.sort_unstable();
+    fingers.dedup();
+    if fingers.len() < 2 {
+        bail!("{} needs scans of at least two fingers", dir.display());
+    }
+    let scan = |finger: u32, impression: u32| -> anyhow::Result<matcher::Fingerprint> {
+        let sample = samples
+            .iter()
+            .find(|s| s.finger == finger && s.impression == impression)
+            .with_context(|| format!("no scan {finger}_{impression} in {}", dir.display()))?;
+        matcher::extract::extract_file(&sample.path, 500)
+            .with_context(|| format!("extracting {}", sample.path.display()))
     };
+    let finger = fingers[i % fingers.len()];
+    let other = fingers[(i + 1) % fingers.len()];
     Ok(Biometrics {
         enrol: scan(finger, 1)?,
         live: scan(finger, 2)?,
-        impostor: scan(finger + 1, 2)?,
+        impostor: scan(other, 2)?,
     })
 }
 
@@ -197,6 +216,7 @@ fn run_card(
         delivered: false,
         terminated: false,
         after_termination: None,
+        note: None,
     };
 
     if info.life_cycle == LifeCycle::Creation {
@@ -226,7 +246,13 @@ fn run_card(
         report.perso_ms = start.elapsed().as_secs_f64() * 1e3;
         report.bytes_written = files.iter().map(|(_, d)| d.len()).sum();
     }
-    report.states.push(lcs_name(card.life_cycle()?));
+    let state = card.life_cycle()?;
+    report.states.push(lcs_name(state));
+    if state != LifeCycle::Deactivated {
+        // A card kept from an earlier run (--state-dir) was delivered or terminated already.
+        report.note = Some(format!("already {}: nothing to deliver", lcs_name(state)));
+        return Ok(report);
+    }
 
     let terminal_master = AesKey::test_terminal_master();
     let mut session = card
@@ -327,6 +353,9 @@ fn print_tables(s: &Summary) {
         );
         if let Some(why) = &c.after_termination {
             println!("        terminated as lost; the card now answers: {why}");
+        }
+        if let Some(note) = &c.note {
+            println!("        {note}");
         }
     }
     println!();
