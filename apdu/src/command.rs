@@ -40,7 +40,15 @@ pub struct Command {
 impl Command {
     /// A case 1 command (no data, no Le).
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
-        Command { cla, ins, p1, p2, data: Zeroizing::new(Vec::new()), ne: None, secret: false }
+        Command {
+            cla,
+            ins,
+            p1,
+            p2,
+            data: Zeroizing::new(Vec::new()),
+            ne: None,
+            secret: false,
+        }
     }
 
     /// Sets the data field (cases 3 and 4).
@@ -51,7 +59,11 @@ impl Command {
 
     /// Sets Ne (cases 2 and 4). `0` is normalised to "no Le".
     pub fn with_ne(mut self, ne: usize) -> Self {
-        self.ne = if ne == 0 { None } else { Some(ne.min(EXTENDED_MAX_NE)) };
+        self.ne = if ne == 0 {
+            None
+        } else {
+            Some(ne.min(EXTENDED_MAX_NE))
+        };
         self
     }
 
@@ -117,7 +129,13 @@ impl Command {
         let body = &bytes[4..];
         match body.len() {
             0 => {}
-            1 => cmd.ne = Some(if body[0] == 0 { SHORT_MAX_NE } else { body[0] as usize }),
+            1 => {
+                cmd.ne = Some(if body[0] == 0 {
+                    SHORT_MAX_NE
+                } else {
+                    body[0] as usize
+                })
+            }
             _ if body[0] != 0 => {
                 // Short case 3 or 4.
                 let nc = body[0] as usize;
@@ -160,7 +178,10 @@ impl Command {
 
     /// Parses a hex string (spaces and colons allowed), as typed on a command line.
     pub fn from_hex(text: &str) -> Result<Command, Error> {
-        let clean: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+        let clean: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ':')
+            .collect();
         let bytes = hex::decode(&clean)
             .map_err(|e| Error::Malformed(format!("invalid hex {text:?}: {e}")))?;
         Command::parse(&bytes)
@@ -224,7 +245,10 @@ mod tests {
         let b3 = c3.to_bytes().unwrap();
         assert_eq!(&b3[4..7], &[0, 1, 44]);
         let c4 = Command::new(0, 0xB0, 0, 0).with_data([1]).with_ne(1000);
-        assert_eq!(c4.encode(true).unwrap(), [0, 0xB0, 0, 0, 0, 0, 1, 1, 0x03, 0xE8]);
+        assert_eq!(
+            c4.encode(true).unwrap(),
+            [0, 0xB0, 0, 0, 0, 0, 1, 1, 0x03, 0xE8]
+        );
         for c in [c2, c3, c4] {
             assert_eq!(Command::parse(&c.encode(true).unwrap()).unwrap(), c);
         }
@@ -236,7 +260,10 @@ mod tests {
         assert!(Command::parse(&[0, 0xA4, 0, 0, 5, 1, 2]).is_err());
         assert!(Command::parse(&[0, 0xA4, 0, 0, 0, 0]).is_err());
         assert!(Command::parse(&[0, 0xA4, 0, 0, 0, 0, 0, 1]).is_err());
-        assert!(Command::new(0, 0xD6, 0, 0).with_data(vec![0; 300]).encode(false).is_err());
+        assert!(Command::new(0, 0xD6, 0, 0)
+            .with_data(vec![0; 300])
+            .encode(false)
+            .is_err());
         assert!(Command::from_hex("00A4zz").is_err());
     }
 
@@ -244,6 +271,9 @@ mod tests {
     fn secret_data_is_redacted() {
         let c = Command::new(0, 0x20, 0, 0x81).with_data(*b"1234").secret();
         let shown = format!("{c:?}");
-        assert!(shown.contains("REDACTED") && !shown.contains("31323334"), "{shown}");
+        assert!(
+            shown.contains("REDACTED") && !shown.contains("31323334"),
+            "{shown}"
+        );
     }
 }

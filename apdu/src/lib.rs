@@ -14,18 +14,18 @@
 //!   session values a successful mutual authentication returns.
 #![deny(missing_docs)]
 
+pub mod card;
 pub mod command;
+pub mod commands;
 pub mod error;
 pub mod fcp;
 pub mod response;
+pub mod sim;
+pub mod sm;
 pub mod status;
 pub mod tlv;
 pub mod transmit;
 pub mod transport;
-pub mod sm;
-pub mod sim;
-pub mod card;
-pub mod commands;
 
 pub use command::Command;
 pub use error::{Error, TransportError};

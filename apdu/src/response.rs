@@ -20,15 +20,23 @@ impl RawResponse {
     /// error: a card pulled mid-command answers with an empty buffer.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         if bytes.len() < 2 {
-            return Err(Error::Transport(TransportError::ShortResponse { len: bytes.len() }));
+            return Err(Error::Transport(TransportError::ShortResponse {
+                len: bytes.len(),
+            }));
         }
         let (data, sw) = bytes.split_at(bytes.len() - 2);
-        Ok(RawResponse { data: data.to_vec(), sw: StatusWord::from_bytes(sw[0], sw[1]) })
+        Ok(RawResponse {
+            data: data.to_vec(),
+            sw: StatusWord::from_bytes(sw[0], sw[1]),
+        })
     }
 
     /// A response with only a status word.
     pub fn status(sw: StatusWord) -> Self {
-        RawResponse { data: Vec::new(), sw }
+        RawResponse {
+            data: Vec::new(),
+            sw,
+        }
     }
 
     /// Wire form: data then SW1 SW2.

@@ -87,7 +87,10 @@ pub enum StatusWord {
 impl StatusWord {
     /// True for 9000 and 61xx (processing completed, maybe with more data to fetch).
     pub fn is_success(self) -> bool {
-        matches!(self, StatusWord::Success | StatusWord::BytesRemaining { .. })
+        matches!(
+            self,
+            StatusWord::Success | StatusWord::BytesRemaining { .. }
+        )
     }
 
     /// Builds a status word from SW1 and SW2.
@@ -149,7 +152,9 @@ impl From<u16> for StatusWord {
             (0x61, len) => BytesRemaining { len },
             (0x62, 0x82) => EndOfFile,
             (0x62, 0x83) => FileDeactivated,
-            (0x63, x) if x & 0xF0 == 0xC0 => WrongPin { tries_left: x & 0x0F },
+            (0x63, x) if x & 0xF0 == 0xC0 => WrongPin {
+                tries_left: x & 0x0F,
+            },
             (0x65, 0x81) => MemoryFailure,
             (0x67, 0x00) => WrongLength,
             (0x68, 0x81) => LogicalChannelNotSupported,
@@ -246,16 +251,30 @@ mod tests {
 
     #[test]
     fn named_variants_are_not_other() {
-        for v in [0x9000u16, 0x6110, 0x63C2, 0x6A82, 0x6982, 0x6985, 0x6C20, 0x6282] {
-            assert!(!matches!(StatusWord::from(v), StatusWord::Other(_)), "{v:04X}");
+        for v in [
+            0x9000u16, 0x6110, 0x63C2, 0x6A82, 0x6982, 0x6985, 0x6C20, 0x6282,
+        ] {
+            assert!(
+                !matches!(StatusWord::from(v), StatusWord::Other(_)),
+                "{v:04X}"
+            );
         }
-        assert_eq!(StatusWord::from(0x63C2), StatusWord::WrongPin { tries_left: 2 });
-        assert_eq!(StatusWord::from(0x6C20), StatusWord::WrongLe { exact_len: 0x20 });
+        assert_eq!(
+            StatusWord::from(0x63C2),
+            StatusWord::WrongPin { tries_left: 2 }
+        );
+        assert_eq!(
+            StatusWord::from(0x6C20),
+            StatusWord::WrongLe { exact_len: 0x20 }
+        );
         assert_eq!(StatusWord::from(0x6310), StatusWord::Other(0x6310));
     }
 
     #[test]
     fn display_shows_hex_and_meaning() {
-        assert_eq!(StatusWord::WrongPin { tries_left: 1 }.to_string(), "63C1 (verification failed: 1 tries left)");
+        assert_eq!(
+            StatusWord::WrongPin { tries_left: 1 }.to_string(),
+            "63C1 (verification failed: 1 tries left)"
+        );
     }
 }

@@ -24,7 +24,12 @@ pub struct Capabilities {
 impl Default for Capabilities {
     /// A conservative card: short APDUs only, chaining allowed.
     fn default() -> Self {
-        Capabilities { extended_length: false, chaining: true, max_command_data: 255, max_response_data: 256 }
+        Capabilities {
+            extended_length: false,
+            chaining: true,
+            max_command_data: 255,
+            max_response_data: 256,
+        }
     }
 }
 
