@@ -4,13 +4,25 @@
 //! match-ready [`PreparedTemplate`] built here once per template (never serialized), and the
 //! serialized formats of [`crate::template`].
 //!
-//! ```no_run
+//! ```
 //! use matcher::compare::{compare, prepare, Scratch};
-//! # fn get() -> matcher::Fingerprint { unimplemented!() }
-//! let (a, b) = (prepare(&get()), prepare(&get()));
+//! use matcher::{Fingerprint, Minutia, MinutiaKind};
+//!
+//! // A small print on a 40-pixel lattice; in practice this comes from `matcher::extract`.
+//! let minutiae = (0..24)
+//!     .map(|i| Minutia {
+//!         x: 40.0 + 40.0 * (i % 6) as f32 + (i * 7 % 11) as f32,
+//!         y: 40.0 + 40.0 * (i / 6) as f32 + (i * 5 % 13) as f32,
+//!         direction: (i as f32 * 0.7) % std::f32::consts::TAU,
+//!         kind: if i % 3 == 0 { MinutiaKind::Bifurcation } else { MinutiaKind::Ending },
+//!         quality: 80,
+//!     })
+//!     .collect();
+//! let print = Fingerprint { width: 300, height: 300, dpi_x: 500, dpi_y: 500, quality: 80, minutiae };
+//! let (probe, candidate) = (prepare(&print), prepare(&print));
 //! let mut scratch = Scratch::new();
-//! let score = compare(&a, &b, &mut scratch); // in [0, 1], higher = more similar
-//! # let _ = score;
+//! let score = compare(&probe, &candidate, &mut scratch); // in [0, 1], higher = more similar
+//! assert!(score > 0.5, "a print matches itself: {score}");
 //! ```
 
 mod fusion;
