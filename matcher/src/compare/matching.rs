@@ -14,7 +14,7 @@
 //!    [`MIN_OVERLAP_MINUTIAE`]. The best seed's score is the result, in [0, 1].
 
 use super::geometry::{angle_diff, Rigid};
-use super::prepare::{cell, to_turns, PreparedTemplate};
+use super::prepare::{cell, to_turns, Point, PreparedTemplate};
 use crate::params::{
     EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE,
     PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE,
@@ -181,6 +181,50 @@ fn distance_tolerance(from_anchor: f32) -> f32 {
         .min(PAIR_DISTANCE_TOLERANCE_MAX)
 }
 
+/// A probe minutia moved onto the candidate by a transform, with what pairing needs to search
+/// the candidate's grid around it.
+struct Placed {
+    /// Position on the candidate.
+    x: f32,
+    y: f32,
+    /// Direction on the candidate.
+    dir: f32,
+    /// Position tolerance (grows with the distance from the seed).
+    tol: f32,
+    /// Grid columns and rows within `tol`.
+    cols: (usize, usize),
+    rows: (usize, usize),
+}
+
+/// Places probe minutia `p` under `t`; `None` when no candidate minutia can be within tolerance.
+#[inline]
+fn place(
+    p: &Point,
+    t: &Rigid,
+    anchor: (f32, f32),
+    reach: &GridReach,
+    candidate: &PreparedTemplate,
+) -> Option<Placed> {
+    let (x, y) = t.apply(p.x, p.y);
+    if !reach.may_reach(x, y) {
+        return None;
+    }
+    let dir = wrap(p.dir + t.angle);
+    let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
+    let tol = distance_tolerance(from_anchor);
+    let (gx, gy) = candidate.grid_origin;
+    let (cols, rows) = candidate.grid_size;
+    let cell = candidate.grid_cell;
+    Some(Placed {
+        x,
+        y,
+        dir,
+        tol,
+        cols: grid_span(x, tol, gx, cell, cols)?,
+        rows: grid_span(y, tol, gy, cell, rows)?,
+    })
+}
+
 /// Greedy pairing in probe order (each probe minutia takes the nearest free candidate minutia
 /// within tolerance); returns the summed pair weights. Cheap estimate used to rank seeds.
 fn quick_pair(
@@ -190,9 +234,7 @@ fn quick_pair(
     anchor: (f32, f32),
     s: &mut Scratch,
 ) -> f32 {
-    let (gx, gy) = candidate.grid_origin;
-    let (cols, rows) = candidate.grid_size;
-    let cell = candidate.grid_cell;
+    let cols = candidate.grid_size.0;
     let reach = GridReach::of(candidate);
     // One flag per possible u8 index: indexing by a minutia index needs no bounds check.
     s.used_c.clear();
@@ -200,17 +242,15 @@ fn quick_pair(
     let used_c: &mut [bool; 256] = (&mut s.used_c[..256]).try_into().expect("256 flags");
     let mut total = 0.0f32;
     for (i, p) in probe.points.iter().enumerate() {
-        let (x, y) = t.apply(p.x, p.y);
-        if !reach.may_reach(x, y) {
-            continue;
-        }
-        let dir = wrap(p.dir + t.angle);
-        let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
-        let tol = distance_tolerance(from_anchor);
-        let (Some((c0, c1)), Some((r0, r1))) = (
-            grid_span(x, tol, gx, cell, cols),
-            grid_span(y, tol, gy, cell, rows),
-        ) else {
+        let Some(Placed {
+            x,
+            y,
+            dir,
+            tol,
+            cols: (c0, c1),
+            rows: (r0, r1),
+        }) = place(p, t, anchor, &reach, candidate)
+        else {
             continue;
         };
         let mut best = (f32::MAX, usize::MAX);
@@ -324,22 +364,18 @@ fn pair(
     s: &mut Scratch,
 ) {
     s.options.clear();
-    let (gx, gy) = candidate.grid_origin;
-    let (cols, rows) = candidate.grid_size;
-    let cell = candidate.grid_cell;
+    let cols = candidate.grid_size.0;
     let reach = GridReach::of(candidate);
     for (i, p) in probe.points.iter().enumerate() {
-        let (x, y) = t.apply(p.x, p.y);
-        if !reach.may_reach(x, y) {
-            continue;
-        }
-        let dir = wrap(p.dir + t.angle);
-        let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
-        let tol = distance_tolerance(from_anchor);
-        let (Some((c0, c1)), Some((r0, r1))) = (
-            grid_span(x, tol, gx, cell, cols),
-            grid_span(y, tol, gy, cell, rows),
-        ) else {
+        let Some(Placed {
+            x,
+            y,
+            dir,
+            tol,
+            cols: (c0, c1),
+            rows: (r0, r1),
+        }) = place(p, t, anchor, &reach, candidate)
+        else {
             continue;
         };
         for r in r0..=r1 {
