@@ -3,6 +3,7 @@
 //! The binary's subcommands live in [`cli`], one module each.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod applicant;
 pub mod cli;
 pub mod lds;
@@ -10,3 +11,4 @@ pub mod logging;
 pub mod pki;
 pub mod profile;
 pub mod readers;
+pub mod service;

@@ -1,0 +1,214 @@
+//! Stable error codes of the API. Codes and names never change meaning once released: kiosk
+//! applications switch on them. JSON-RPC reserves -32768..-32000; ours are positive.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Why a request was refused. `code()` and `name()` are the stable identifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The message is not valid JSON.
+    ParseError,
+    /// Valid JSON but not a JSON-RPC 2.0 request object.
+    InvalidRequest,
+    /// No such method.
+    MethodNotFound,
+    /// Params missing, of the wrong type, or invalid.
+    InvalidParams,
+    /// A bug or an unexpected failure inside the daemon.
+    Internal,
+    /// Too much work in progress (overall or on that reader): try again later.
+    Busy,
+    /// The request did not finish within its time limit.
+    Timeout,
+    /// The message is larger than the configured maximum.
+    TooLarge,
+    /// The daemon is shutting down.
+    ShuttingDown,
+    /// No reader with that name is configured.
+    ReaderNotFound,
+    /// pcscd is not running.
+    NoService,
+    /// The reader has no card.
+    NoCard,
+    /// The card was removed (or reset) during the operation.
+    CardRemoved,
+    /// The card answered with an unexpected status word or malformed data.
+    CardError,
+    /// The card is not in the life-cycle state the operation needs.
+    WrongCardState,
+    /// The applicant record failed data QC (every problem is in `data.problems`).
+    QcFailed,
+    /// The card (or the record) was personalized already; nothing was overwritten.
+    AlreadyPersonalized,
+    /// No such object (batch, record, tracking code, session, ...).
+    NotFound,
+}
+
+impl ErrorCode {
+    /// The numeric code sent as `error.code`.
+    pub fn code(self) -> i64 {
+        match self {
+            ErrorCode::ParseError => -32700,
+            ErrorCode::InvalidRequest => -32600,
+            ErrorCode::MethodNotFound => -32601,
+            ErrorCode::InvalidParams => -32602,
+            ErrorCode::Internal => -32603,
+            ErrorCode::Busy => 1000,
+            ErrorCode::Timeout => 1001,
+            ErrorCode::TooLarge => 1002,
+            ErrorCode::ShuttingDown => 1003,
+            ErrorCode::ReaderNotFound => 1100,
+            ErrorCode::NoService => 1101,
+            ErrorCode::NoCard => 1102,
+            ErrorCode::CardRemoved => 1103,
+            ErrorCode::CardError => 1104,
+            ErrorCode::WrongCardState => 1105,
+            ErrorCode::QcFailed => 1200,
+            ErrorCode::AlreadyPersonalized => 1201,
+            ErrorCode::NotFound => 1300,
+        }
+    }
+
+    /// The stable snake_case name sent as `error.data.name`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::ParseError => "parse_error",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::MethodNotFound => "method_not_found",
+            ErrorCode::InvalidParams => "invalid_params",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Busy => "busy",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::ReaderNotFound => "reader_not_found",
+            ErrorCode::NoService => "no_service",
+            ErrorCode::NoCard => "no_card",
+            ErrorCode::CardRemoved => "card_removed",
+            ErrorCode::CardError => "card_error",
+            ErrorCode::WrongCardState => "wrong_card_state",
+            ErrorCode::QcFailed => "qc_failed",
+            ErrorCode::AlreadyPersonalized => "already_personalized",
+            ErrorCode::NotFound => "not_found",
+        }
+    }
+}
+
+/// A refused request: what the JSON-RPC `error` object carries.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// Which refusal.
+    pub code: ErrorCode,
+    /// For a person; never contains secrets or biometric data.
+    pub message: String,
+    /// Structured details (merged into `error.data` next to `name`).
+    pub data: Option<Value>,
+}
+
+impl ApiError {
+    /// An error with a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds structured details.
+    pub fn with_data(mut self, data: Value) -> ApiError {
+        self.data = Some(data);
+        self
+    }
+
+    /// An internal error (logged by the server, reported without internals to the client).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Internal, message)
+    }
+
+    /// The JSON-RPC `error` object: `{code, message, data: {name, ...data}}`.
+    pub fn to_json(&self) -> Value {
+        let mut data = serde_json::Map::new();
+        data.insert("name".into(), Value::String(self.code.name().into()));
+        match &self.data {
+            Some(Value::Object(extra)) => data.extend(extra.clone()),
+            Some(other) => {
+                data.insert("details".into(), other.clone());
+            }
+            None => {}
+        }
+        serde_json::json!({
+            "code": self.code.code(),
+            "message": self.message,
+            "data": data,
+        })
+    }
+}
+
+impl From<apdu::Error> for ApiError {
+    fn from(e: apdu::Error) -> ApiError {
+        use apdu::TransportError as T;
+        let code = match &e {
+            apdu::Error::Transport(T::NoService) => ErrorCode::NoService,
+            apdu::Error::Transport(T::NoReader(_)) => ErrorCode::ReaderNotFound,
+            apdu::Error::Transport(T::NoCard(_)) => ErrorCode::NoCard,
+            apdu::Error::Transport(T::CardRemoved | T::CardReset | T::ShortResponse { .. }) => {
+                ErrorCode::CardRemoved
+            }
+            _ => ErrorCode::CardError,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_names_are_unique() {
+        let all = [
+            ErrorCode::ParseError,
+            ErrorCode::InvalidRequest,
+            ErrorCode::MethodNotFound,
+            ErrorCode::InvalidParams,
+            ErrorCode::Internal,
+            ErrorCode::Busy,
+            ErrorCode::Timeout,
+            ErrorCode::TooLarge,
+            ErrorCode::ShuttingDown,
+            ErrorCode::ReaderNotFound,
+            ErrorCode::NoService,
+            ErrorCode::NoCard,
+            ErrorCode::CardRemoved,
+            ErrorCode::CardError,
+            ErrorCode::WrongCardState,
+            ErrorCode::QcFailed,
+            ErrorCode::AlreadyPersonalized,
+            ErrorCode::NotFound,
+        ];
+        let mut codes: Vec<i64> = all.iter().map(|c| c.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        for c in all {
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                Value::String(c.name().into())
+            );
+        }
+    }
+
+    #[test]
+    fn error_json_carries_name_and_data() {
+        let e = ApiError::new(ErrorCode::QcFailed, "2 problems")
+            .with_data(serde_json::json!({"problems": [{"field": "national_code"}]}));
+        let j = e.to_json();
+        assert_eq!(j["code"], 1200);
+        assert_eq!(j["data"]["name"], "qc_failed");
+        assert_eq!(j["data"]["problems"][0]["field"], "national_code");
+    }
+}

@@ -1,0 +1,103 @@
+//! The JSON-RPC 2.0 methods of the daemon, one module per method.
+//!
+//! A method is a plain blocking function `fn call(svc: &Service, call: Call) -> Result<Reply,
+//! ApiError>`; the server (see `crate::server`) runs it on a worker thread, so card I/O and
+//! extraction may block. [`dispatch`] is the only place that maps a method name to its module.
+//!
+//! - [`Call`]: the request's `params` plus any binary frames that came after the JSON frame of
+//!   the same multipart message (images, templates), so they need not travel as base64.
+//! - [`Reply`]: the `result` plus binary frames to send after the JSON frame.
+//! - [`ApiError`]: a stable numeric code, a stable snake_case name a kiosk can act on, a
+//!   human message, and optional structured `data` (e.g. every data-QC problem with its
+//!   field path). Messages never contain PINs, PUKs, keys or biometric bytes.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::service::Service;
+
+mod error;
+pub mod system_version;
+
+pub use error::{ApiError, ErrorCode};
+
+/// A request as a method sees it.
+#[derive(Debug, Default)]
+pub struct Call {
+    /// `params` of the JSON-RPC request (`Value::Null` when absent).
+    pub params: Value,
+    /// Binary frames that followed the JSON frame, in order.
+    pub frames: Vec<Vec<u8>>,
+}
+
+impl Call {
+    /// A call with JSON params only.
+    pub fn json(params: Value) -> Call {
+        Call {
+            params,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Deserializes `params` into the method's parameter type; a missing field, a wrong type or
+    /// an unknown field becomes `invalid_params` with serde's explanation (it names the field).
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let params = match &self.params {
+            Value::Null => Value::Object(Default::default()),
+            other => other.clone(),
+        };
+        serde_json::from_value(params)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidParams, format!("invalid params: {e}")))
+    }
+
+    /// Binary frame `index`, or `invalid_params` naming what was expected there.
+    pub fn frame(&self, index: usize, what: &str) -> Result<&[u8], ApiError> {
+        self.frames.get(index).map(Vec::as_slice).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidParams,
+                format!("expected {what} in binary frame {index} of the message"),
+            )
+        })
+    }
+}
+
+/// A method's successful answer.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// `result` of the JSON-RPC response.
+    pub result: Value,
+    /// Binary frames to send after the JSON frame.
+    pub frames: Vec<Vec<u8>>,
+}
+
+impl Reply {
+    /// A reply with a JSON result only.
+    pub fn json(result: Value) -> Reply {
+        Reply {
+            result,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Serializes any `Serialize` value as the result.
+    pub fn of<T: serde::Serialize>(result: &T) -> Result<Reply, ApiError> {
+        serde_json::to_value(result)
+            .map(Reply::json)
+            .map_err(|e| ApiError::internal(format!("serializing the result: {e}")))
+    }
+}
+
+/// Every method the daemon serves, in the order `docs/api.md` documents them.
+pub const METHODS: &[&str] = &["system.version"];
+
+/// Runs `method` with `call`; an unknown name is `method_not_found`.
+pub fn dispatch(svc: &Service, method: &str, call: Call) -> Result<Reply, ApiError> {
+    // One arm per method module; keep METHODS in step.
+    match method {
+        "system.version" => system_version::call(svc, call),
+        _ => Err(ApiError::new(
+            ErrorCode::MethodNotFound,
+            format!("unknown method {method:?}"),
+        )),
+    }
+}

@@ -1,0 +1,229 @@
+//! What every API method shares: configuration, the readers, the event publisher.
+//!
+//! [`Service`] is built once by `idcardd serve` (and by tests) and handed to every method by
+//! reference. Card access goes through [`ReaderPool::with_card`], which gives one operation at
+//! a time per reader and answers `busy` instead of queueing without bound.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use apdu::card::IdCard;
+use apdu::Transport;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::api::{ApiError, ErrorCode};
+
+/// A card opened on a reader for one operation.
+pub type Card = IdCard<Box<dyn Transport>>;
+
+/// Settings every method may need.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Where the daemon keeps its journal, audit log and simulated cards' state.
+    pub state_dir: PathBuf,
+    /// Where simulated cards (`sim:N`) keep their state.
+    pub sim_dir: PathBuf,
+    /// The readers the daemon serves, by name (`sim:N` or PC/SC names).
+    pub readers: Vec<String>,
+    /// How long an operation waits for a busy reader before answering `busy`.
+    pub reader_wait: Duration,
+}
+
+/// One event on the PUB socket: `topic` is the first frame, `body` (JSON) the second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// E.g. `reader.attached`, `card.inserted`, `batch.progress`, `card.personalized`.
+    pub topic: String,
+    /// Event details (never personal data beyond identifiers such as serials and tracking codes).
+    pub body: Value,
+}
+
+/// Publishes events to whoever listens (the PUB socket task, tests). Never blocks: a slow
+/// listener loses old events rather than slowing card work.
+#[derive(Debug, Clone)]
+pub struct Events {
+    sender: broadcast::Sender<Event>,
+}
+
+impl Events {
+    /// A publisher keeping at most `capacity` undelivered events per listener.
+    pub fn new(capacity: usize) -> Events {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        Events { sender }
+    }
+
+    /// Publishes an event (dropped when nobody listens).
+    pub fn publish(&self, topic: &str, body: Value) {
+        let _ = self.sender.send(Event {
+            topic: topic.to_string(),
+            body,
+        });
+    }
+
+    /// A new listener receiving events published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.sender.subscribe()
+    }
+}
+
+/// The configured readers, each usable by one operation at a time.
+#[derive(Debug)]
+pub struct ReaderPool {
+    sim_dir: PathBuf,
+    wait: Duration,
+    busy: BTreeMap<String, AtomicBool>,
+}
+
+/// Releases a reader when the operation ends, even by panic.
+struct Held<'a>(&'a AtomicBool);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl ReaderPool {
+    /// A pool over `names`; simulated cards keep their state in `sim_dir`.
+    pub fn new(names: &[String], sim_dir: PathBuf, wait: Duration) -> ReaderPool {
+        ReaderPool {
+            sim_dir,
+            wait,
+            busy: names
+                .iter()
+                .map(|n| (n.clone(), AtomicBool::new(false)))
+                .collect(),
+        }
+    }
+
+    /// The reader names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.busy.keys().cloned().collect()
+    }
+
+    /// Whether an operation is running on `name` now.
+    pub fn is_busy(&self, name: &str) -> bool {
+        self.busy
+            .get(name)
+            .is_some_and(|b| b.load(Ordering::Acquire))
+    }
+
+    /// Runs `op` with the card in reader `name`, alone on that reader. Waits up to the
+    /// configured time for another operation on the same reader, then answers `busy`.
+    pub fn with_card<R>(
+        &self,
+        name: &str,
+        op: impl FnOnce(&mut Card) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        let flag = self.busy.get(name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ReaderNotFound,
+                format!("no reader {name:?} is configured"),
+            )
+        })?;
+        let deadline = Instant::now() + self.wait;
+        while flag
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            if Instant::now() >= deadline {
+                return Err(ApiError::new(
+                    ErrorCode::Busy,
+                    format!("reader {name:?} is busy with another operation"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let _held = Held(flag);
+        let transport = crate::readers::open(name, &self.sim_dir).map_err(open_error)?;
+        let mut card = IdCard::new(transport);
+        op(&mut card)
+    }
+}
+
+/// Maps a failure to open a reader to a stable code.
+fn open_error(e: anyhow::Error) -> ApiError {
+    let code = match e.downcast_ref::<apdu::TransportError>() {
+        Some(apdu::TransportError::NoService) => ErrorCode::NoService,
+        Some(apdu::TransportError::NoReader(_)) => ErrorCode::ReaderNotFound,
+        Some(apdu::TransportError::NoCard(_)) => ErrorCode::NoCard,
+        Some(apdu::TransportError::CardRemoved | apdu::TransportError::CardReset) => {
+            ErrorCode::CardRemoved
+        }
+        _ if e.to_string().contains("pcscd") => ErrorCode::NoService,
+        _ => ErrorCode::CardError,
+    };
+    ApiError::new(code, format!("{e:#}"))
+}
+
+/// Everything the methods share.
+#[derive(Debug)]
+pub struct Service {
+    /// Settings.
+    pub config: ServiceConfig,
+    /// The readers.
+    pub readers: ReaderPool,
+    /// The event publisher.
+    pub events: Events,
+}
+
+impl Service {
+    /// Builds the service from its configuration.
+    pub fn new(config: ServiceConfig) -> Service {
+        let readers = ReaderPool::new(&config.readers, config.sim_dir.clone(), config.reader_wait);
+        Service {
+            config,
+            readers,
+            events: Events::new(1024),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(dir: &std::path::Path) -> Service {
+        Service::new(ServiceConfig {
+            state_dir: dir.to_path_buf(),
+            sim_dir: dir.join("sim"),
+            readers: vec!["sim:0".into(), "sim:1".into()],
+            reader_wait: Duration::from_millis(20),
+        })
+    }
+
+    #[test]
+    fn one_operation_per_reader_and_busy_after_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path());
+        let serial = svc
+            .readers
+            .with_card("sim:0", |card| {
+                assert!(svc.readers.is_busy("sim:0"));
+                let nested = svc.readers.with_card("sim:0", |_| Ok(()));
+                assert_eq!(nested.unwrap_err().code, ErrorCode::Busy);
+                // Another reader is independent.
+                svc.readers.with_card("sim:1", |_| Ok(()))?;
+                Ok(card.serial()?)
+            })
+            .unwrap();
+        assert!(!svc.readers.is_busy("sim:0"));
+        let again = svc.readers.with_card("sim:0", |c| Ok(c.serial()?)).unwrap();
+        assert_eq!(serial, again);
+        let missing = svc.readers.with_card("sim:9", |_| Ok(()));
+        assert_eq!(missing.unwrap_err().code, ErrorCode::ReaderNotFound);
+    }
+
+    #[test]
+    fn events_reach_subscribers() {
+        let events = Events::new(4);
+        let mut rx = events.subscribe();
+        events.publish("card.inserted", serde_json::json!({"reader": "sim:0"}));
+        let e = rx.try_recv().unwrap();
+        assert_eq!(e.topic, "card.inserted");
+        assert_eq!(e.body["reader"], "sim:0");
+    }
+}
