@@ -30,6 +30,53 @@ pub struct ServiceConfig {
     pub readers: Vec<String>,
     /// How long an operation waits for a busy reader before answering `busy`.
     pub reader_wait: Duration,
+    /// The Document Signer directory (`ds.key`, `ds.pem`, `csca.pem`, see `crate::pki`) used to
+    /// sign EF.SOD at personalization; `None`: personalization is refused.
+    pub pki_dir: Option<PathBuf>,
+    /// Trusted CSCA certificates (PEM files) for passive authentication at delivery.
+    pub trust: Vec<PathBuf>,
+    /// Delivery policy.
+    pub delivery: DeliveryPolicy,
+}
+
+/// How delivery decides and how long its steps stay valid.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// Target false-match rate of the fingerprint decision (e.g. 0.001).
+    pub fmr: f64,
+    /// Failed verification attempts allowed per card before a supervisor is needed.
+    pub max_attempts: u32,
+    /// How long after a successful verify `delivery.activate` is allowed.
+    pub activate_window: Duration,
+    /// How long a delivery session lives without activity.
+    pub session_ttl: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> DeliveryPolicy {
+        DeliveryPolicy {
+            fmr: 0.001,
+            max_attempts: 3,
+            activate_window: Duration::from_secs(120),
+            session_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// A configuration with `readers` under `state_dir` (simulated cards in `state_dir/sim`),
+    /// no PKI, default limits and policy; tests and the demo start from this.
+    pub fn new(state_dir: PathBuf, readers: Vec<String>) -> ServiceConfig {
+        ServiceConfig {
+            sim_dir: state_dir.join("sim"),
+            state_dir,
+            readers,
+            reader_wait: Duration::from_secs(2),
+            pki_dir: None,
+            trust: Vec::new(),
+            delivery: DeliveryPolicy::default(),
+        }
+    }
 }
 
 /// One event on the PUB socket: `topic` is the first frame, `body` (JSON) the second.
@@ -171,14 +218,16 @@ pub struct Service {
 }
 
 impl Service {
-    /// Builds the service from its configuration.
-    pub fn new(config: ServiceConfig) -> Service {
+    /// Builds the service from its configuration, opening what it keeps in the state directory.
+    pub fn open(config: ServiceConfig) -> anyhow::Result<Service> {
+        std::fs::create_dir_all(&config.state_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", config.state_dir.display()))?;
         let readers = ReaderPool::new(&config.readers, config.sim_dir.clone(), config.reader_wait);
-        Service {
+        Ok(Service {
             config,
             readers,
             events: Events::new(1024),
-        }
+        })
     }
 }
 
@@ -187,12 +236,10 @@ mod tests {
     use super::*;
 
     fn service(dir: &std::path::Path) -> Service {
-        Service::new(ServiceConfig {
-            state_dir: dir.to_path_buf(),
-            sim_dir: dir.join("sim"),
-            readers: vec!["sim:0".into(), "sim:1".into()],
-            reader_wait: Duration::from_millis(20),
-        })
+        let mut config =
+            ServiceConfig::new(dir.to_path_buf(), vec!["sim:0".into(), "sim:1".into()]);
+        config.reader_wait = Duration::from_millis(20);
+        Service::open(config).unwrap()
     }
 
     #[test]
