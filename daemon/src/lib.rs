@@ -11,4 +11,5 @@ pub mod logging;
 pub mod pki;
 pub mod profile;
 pub mod readers;
+pub mod server;
 pub mod service;

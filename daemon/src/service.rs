@@ -215,6 +215,27 @@ pub struct Service {
     pub readers: ReaderPool,
     /// The event publisher.
     pub events: Events,
+    /// Uptime and work in progress, for `system.health` (the server keeps them current).
+    pub stats: Stats,
+}
+
+/// Counters the server keeps and `system.health` reports.
+#[derive(Debug)]
+pub struct Stats {
+    /// When the service was opened.
+    pub started: Instant,
+    /// Requests being worked on now (admitted and not finished, including timed-out ones whose
+    /// blocking work still runs).
+    pub in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            started: Instant::now(),
+            in_flight: Default::default(),
+        }
+    }
 }
 
 impl Service {
@@ -227,6 +248,7 @@ impl Service {
             config,
             readers,
             events: Events::new(1024),
+            stats: Stats::default(),
         })
     }
 }

@@ -44,6 +44,8 @@ pub enum ErrorCode {
     AlreadyPersonalized,
     /// No such object (batch, record, tracking code, session, ...).
     NotFound,
+    /// The scan holds no usable fingerprint (blank, too small, smudged): scan the finger again.
+    NoFingerprint,
 }
 
 impl ErrorCode {
@@ -68,6 +70,7 @@ impl ErrorCode {
             ErrorCode::QcFailed => 1200,
             ErrorCode::AlreadyPersonalized => 1201,
             ErrorCode::NotFound => 1300,
+            ErrorCode::NoFingerprint => 1400,
         }
     }
 
@@ -92,6 +95,7 @@ impl ErrorCode {
             ErrorCode::QcFailed => "qc_failed",
             ErrorCode::AlreadyPersonalized => "already_personalized",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::NoFingerprint => "no_fingerprint",
         }
     }
 }
@@ -189,6 +193,7 @@ mod tests {
             ErrorCode::QcFailed,
             ErrorCode::AlreadyPersonalized,
             ErrorCode::NotFound,
+            ErrorCode::NoFingerprint,
         ];
         let mut codes: Vec<i64> = all.iter().map(|c| c.code()).collect();
         codes.sort_unstable();

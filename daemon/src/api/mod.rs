@@ -16,7 +16,12 @@ use serde_json::Value;
 
 use crate::service::Service;
 
+pub mod card_info;
 mod error;
+pub mod matcher_compare;
+pub mod matcher_extract;
+pub mod readers_list;
+pub mod system_health;
 pub mod system_version;
 
 pub use error::{ApiError, ErrorCode};
@@ -88,13 +93,25 @@ impl Reply {
 }
 
 /// Every method the daemon serves, in the order `docs/api.md` documents them.
-pub const METHODS: &[&str] = &["system.version"];
+pub const METHODS: &[&str] = &[
+    "system.version",
+    "system.health",
+    "readers.list",
+    "card.info",
+    "matcher.extract",
+    "matcher.compare",
+];
 
 /// Runs `method` with `call`; an unknown name is `method_not_found`.
 pub fn dispatch(svc: &Service, method: &str, call: Call) -> Result<Reply, ApiError> {
     // One arm per method module; keep METHODS in step.
     match method {
         "system.version" => system_version::call(svc, call),
+        "system.health" => system_health::call(svc, call),
+        "readers.list" => readers_list::call(svc, call),
+        "card.info" => card_info::call(svc, call),
+        "matcher.extract" => matcher_extract::call(svc, call),
+        "matcher.compare" => matcher_compare::call(svc, call),
         _ => Err(ApiError::new(
             ErrorCode::MethodNotFound,
             format!("unknown method {method:?}"),

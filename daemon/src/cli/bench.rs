@@ -19,6 +19,9 @@ use std::time::Duration;
 pub enum Command {
     /// FVC protocol on a folder of `<finger>_<impression>.tif|png|bmp` scans.
     Fvc(FvcArgs),
+    /// A bare ZeroMQ echo ROUTER, the baseline of benches/zmq_load.py.
+    #[command(hide = true)]
+    ZmqEcho(super::bench_echo::EchoArgs),
 }
 
 /// Arguments of `idcardd bench fvc`.
@@ -55,6 +58,7 @@ pub struct FvcArgs {
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Fvc(args) => run_fvc(args),
+        Command::ZmqEcho(args) => super::bench_echo::run(args),
     }
 }
 

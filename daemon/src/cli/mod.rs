@@ -4,12 +4,14 @@ use clap::{Parser, Subcommand};
 
 pub mod apdu;
 pub mod bench;
+pub mod bench_echo;
 pub mod card;
 pub mod demo;
 pub mod extract;
 pub mod fixtures;
 pub mod pki;
 pub mod readers;
+pub mod serve;
 pub mod sim;
 
 /// idcardd: smart-card and biometric middleware for national ID card issuance.
@@ -50,6 +52,8 @@ pub enum Command {
     /// Generated test data (synthetic fingerprints with ground truth).
     #[command(subcommand)]
     Fixtures(fixtures::Command),
+    /// Run the JSON-RPC daemon on ZeroMQ until SIGTERM/SIGINT.
+    Serve(serve::Args),
 }
 
 /// Runs the parsed command.
@@ -64,5 +68,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Pki(cmd) => pki::run(cmd),
         Command::Fixtures(cmd) => fixtures::run(cmd),
+        Command::Serve(args) => serve::run(args),
     }
 }

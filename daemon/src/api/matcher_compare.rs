@@ -1,0 +1,162 @@
+//! `matcher.compare`: 1:N comparison of a probe template with candidate templates.
+//!
+//! Templates are in one stated `format` (`record`, `normal`, `compact`; card formats are read at
+//! `dpi`). Either all as binary frames (frame 0 the probe, frames 1.. the candidates) or all as
+//! base64 (`probe_b64`, `candidates_b64`). The decision uses the calibrated threshold for `fmr`
+//! (0.01, 0.001 or 0.0001; default: the delivery policy's).
+//!
+//! Request: `{"jsonrpc":"2.0","id":1,"method":"matcher.compare","params":{"format":"record",
+//! "fmr":0.001}}` + frames: probe, candidate, candidate...
+//! Reply: `{"scores":[0.41,0.02],"matches":[true,false],"best":0,"threshold":0.086,"fmr":0.001}`
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::matcher_extract::{base64_field, card_format, matcher_error};
+use super::{ApiError, Call, ErrorCode, Reply};
+use crate::service::Service;
+use matcher::compare::{compare, prepare, Scratch, Threshold};
+use matcher::template;
+
+/// Most candidates in one request.
+pub const MAX_CANDIDATES: usize = 15;
+
+/// Parameters of `matcher.compare`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Format of every template.
+    #[serde(default = "default_format")]
+    format: String,
+    /// Resolution at which card-format templates are read.
+    #[serde(default = "default_dpi")]
+    dpi: u32,
+    /// Target false-match rate of the decision.
+    fmr: Option<f64>,
+    /// The probe, base64 (instead of binary frame 0).
+    probe_b64: Option<String>,
+    /// The candidates, base64 (instead of binary frames 1..).
+    candidates_b64: Option<Vec<String>>,
+}
+
+fn default_format() -> String {
+    "record".into()
+}
+
+fn default_dpi() -> u32 {
+    500
+}
+
+/// The calibrated threshold for a false-match rate (see `matcher::compare::Threshold`); other
+/// rates have no calibration behind them and are refused.
+pub fn threshold_for_fmr(fmr: f64) -> Result<Threshold, ApiError> {
+    [
+        Threshold::FMR_1_PERCENT,
+        Threshold::FMR_0_1_PERCENT,
+        Threshold::FMR_0_01_PERCENT,
+    ]
+    .into_iter()
+    .find(|t| (t.target_fmr - fmr).abs() <= t.target_fmr * 1e-6)
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidParams,
+            format!("no calibrated threshold for fmr {fmr}: use 0.01, 0.001 or 0.0001"),
+        )
+    })
+}
+
+/// Scores the probe against every candidate and decides at the threshold.
+pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
+    let p: Params = call.params()?;
+    let format = card_format(&p.format)?;
+    let threshold = threshold_for_fmr(p.fmr.unwrap_or(svc.config.delivery.fmr))?;
+    let templates: Vec<(String, Vec<u8>)> = match (&p.probe_b64, &p.candidates_b64) {
+        (Some(probe), Some(candidates)) => {
+            if !call.frames.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParams,
+                    "send templates either as base64 or as binary frames, not both",
+                ));
+            }
+            let mut all = vec![("probe".to_string(), base64_field("probe_b64", probe)?)];
+            for (i, c) in candidates.iter().enumerate() {
+                let field = format!("candidates_b64[{i}]");
+                let bytes = base64_field(&field, c)?;
+                all.push((field, bytes));
+            }
+            all
+        }
+        (None, None) => {
+            call.frame(0, "the probe template")?;
+            call.frames
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let name = if i == 0 {
+                        "probe (frame 0)".to_string()
+                    } else {
+                        format!("candidate (frame {i})")
+                    };
+                    (name, f.clone())
+                })
+                .collect()
+        }
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParams,
+                "probe_b64 and candidates_b64 go together",
+            ))
+        }
+    };
+    let candidates = templates.len() - 1;
+    if candidates == 0 || candidates > MAX_CANDIDATES {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParams,
+            format!("{candidates} candidates: send 1 to {MAX_CANDIDATES}"),
+        ));
+    }
+    let prepared = templates
+        .iter()
+        .map(|(name, bytes)| {
+            template::decode(bytes, format, p.dpi)
+                .map(|fp| prepare(&fp))
+                .map_err(|e| matcher_error(name, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut scratch = Scratch::new();
+    let scores: Vec<f32> = prepared[1..]
+        .iter()
+        .map(|c| compare(&prepared[0], c, &mut scratch))
+        .collect();
+    let matches: Vec<bool> = scores.iter().map(|&s| threshold.accepts(s)).collect();
+    let best = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i);
+    Ok(Reply::json(json!({
+        "scores": scores,
+        "matches": matches,
+        "best": best,
+        "threshold": threshold.score,
+        "fmr": threshold.target_fmr,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_calibrated_rates() {
+        assert_eq!(
+            threshold_for_fmr(0.001).unwrap(),
+            Threshold::FMR_0_1_PERCENT
+        );
+        assert_eq!(threshold_for_fmr(0.01).unwrap(), Threshold::FMR_1_PERCENT);
+        assert_eq!(
+            threshold_for_fmr(0.002).unwrap_err().code,
+            ErrorCode::InvalidParams
+        );
+    }
+}

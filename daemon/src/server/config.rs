@@ -1,0 +1,378 @@
+//! `idcardd.toml`: the daemon's configuration file, and the command-line overrides.
+//!
+//! [`FileConfig`] mirrors the file (every section optional, unknown keys refused with the key's
+//! name); [`Overrides`] are the `idcardd serve` flags; [`Settings::resolve`] merges the two with
+//! the defaults into a [`crate::service::ServiceConfig`] plus the [`ServerSettings`] of the
+//! socket loop. `idcardd.example.toml` at the repository root documents every key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::service::{DeliveryPolicy, ServiceConfig};
+
+/// Default largest request message (all frames together): 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Default number of requests worked on at once, over all clients.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+/// Default time a request may take before the client is answered `timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Default time shutdown waits for requests in progress.
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
+
+/// The file as written: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where journal.db, audit.db and the simulated cards (`sim/`) live.
+    pub state_dir: Option<PathBuf>,
+    /// `[server]`: sockets and limits.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[readers]`: which readers to serve.
+    #[serde(default)]
+    pub readers: ReadersSection,
+    /// `[pki]`: document signing and the trust list.
+    #[serde(default)]
+    pub pki: PkiSection,
+    /// `[delivery]`: the delivery policy.
+    #[serde(default)]
+    pub delivery: DeliverySection,
+}
+
+/// `[server]` of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// ROUTER endpoint for requests (`ipc:///path` or `tcp://host:port`).
+    pub endpoint: Option<String>,
+    /// PUB endpoint for events.
+    pub events: Option<String>,
+    /// Group given the ipc socket files (mode 0660) and the runtime directory (mode 0750).
+    pub socket_group: Option<String>,
+    /// Accept a tcp endpoint on a non-loopback address (logged as a warning at start).
+    pub allow_non_loopback: Option<bool>,
+    /// Largest request message, all frames together, in bytes.
+    pub max_message_bytes: Option<usize>,
+    /// Requests worked on at once over all clients; more are answered `busy`.
+    pub max_in_flight: Option<usize>,
+    /// Time limit of one request in milliseconds.
+    pub request_timeout_ms: Option<u64>,
+    /// How long SIGTERM/SIGINT waits for requests in progress, in milliseconds.
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+/// `[readers]` of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadersSection {
+    /// Reader names: `sim:N`, PC/SC names, or `pcsc` for every PC/SC reader present at start.
+    pub names: Option<Vec<String>>,
+}
+
+/// `[pki]` of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PkiSection {
+    /// The Document Signer directory (see `idcardd pki init`).
+    pub dir: Option<PathBuf>,
+    /// Trusted CSCA certificates (PEM), relative to `dir` when not absolute.
+    pub trust: Option<Vec<PathBuf>>,
+}
+
+/// `[delivery]` of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySection {
+    /// Target false-match rate of the fingerprint decision.
+    pub fmr: Option<f64>,
+    /// Failed verifications allowed per card.
+    pub max_attempts: Option<u32>,
+    /// Seconds after a successful verify during which activation is allowed.
+    pub activate_window_s: Option<u64>,
+    /// Seconds a delivery session lives without activity.
+    pub session_ttl_s: Option<u64>,
+}
+
+/// `idcardd serve` flags that win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--endpoint`.
+    pub endpoint: Option<String>,
+    /// `--events`.
+    pub events: Option<String>,
+    /// `--readers`: `sim:N` (N simulated readers), `pcsc`, or a comma-separated list of names.
+    pub readers: Option<String>,
+    /// `--state-dir`.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// What the socket loop needs.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// ROUTER endpoint.
+    pub endpoint: String,
+    /// PUB endpoint.
+    pub events: String,
+    /// Group of the socket files and runtime directory, if any.
+    pub socket_group: Option<String>,
+    /// A tcp endpoint may listen on a non-loopback address.
+    pub allow_non_loopback: bool,
+    /// Largest request message in bytes.
+    pub max_message_bytes: usize,
+    /// Requests worked on at once.
+    pub max_in_flight: usize,
+    /// Time limit of one request.
+    pub request_timeout: Duration,
+    /// How long shutdown waits for requests in progress.
+    pub shutdown_grace: Duration,
+}
+
+/// Everything `idcardd serve` starts from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The sockets and limits.
+    pub server: ServerSettings,
+    /// What the methods share.
+    pub service: ServiceConfig,
+}
+
+impl FileConfig {
+    /// Reads and parses a file; unknown keys and wrong types are errors naming the key.
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        FileConfig::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses the text of a file.
+    pub fn parse(text: &str) -> anyhow::Result<FileConfig> {
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    }
+}
+
+/// Whether the process runs as root (system paths instead of per-user ones).
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The directory of the default sockets: `$XDG_RUNTIME_DIR/idcardd`, else `/run/idcardd` for
+/// root, else `/tmp/idcardd-<uid>`.
+pub fn default_runtime_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("idcardd");
+    }
+    if is_root() {
+        return PathBuf::from("/run/idcardd");
+    }
+    PathBuf::from(format!("/tmp/idcardd-{}", nix::unistd::geteuid()))
+}
+
+/// The default state directory: `/var/lib/idcardd` for root, else `$XDG_STATE_HOME/idcardd`,
+/// else `~/.local/state/idcardd`, else `./idcardd-state`.
+pub fn default_state_dir() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/var/lib/idcardd");
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("idcardd");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/state/idcardd");
+    }
+    PathBuf::from("idcardd-state")
+}
+
+/// Expands a `--readers` value: `sim:N` is N simulated readers `sim:0..sim:N-1`, `pcsc` stays
+/// `pcsc` (expanded at start), anything else is a comma-separated list of reader names.
+pub fn parse_readers_flag(value: &str) -> anyhow::Result<Vec<String>> {
+    let value = value.trim();
+    if !value.contains(',') {
+        if let Some(n) = value.strip_prefix(crate::readers::SIM_PREFIX) {
+            let n: usize = n.parse().map_err(|_| {
+                anyhow::anyhow!("--readers {value:?}: expected sim:N (N simulated readers)")
+            })?;
+            if n == 0 {
+                anyhow::bail!("--readers sim:0 serves no reader: use sim:1 or more");
+            }
+            return Ok((0..n).map(|i| format!("sim:{i}")).collect());
+        }
+    }
+    let names: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect();
+    if names.is_empty() {
+        anyhow::bail!("--readers is empty");
+    }
+    Ok(names)
+}
+
+impl Settings {
+    /// Merges `file` and `flags` with the defaults and checks the result.
+    pub fn resolve(file: FileConfig, flags: &Overrides) -> anyhow::Result<Settings> {
+        let s = file.server;
+        let runtime = default_runtime_dir();
+        let endpoint = flags
+            .endpoint
+            .clone()
+            .or(s.endpoint)
+            .unwrap_or_else(|| format!("ipc://{}", runtime.join("idcardd.sock").display()));
+        let events = flags
+            .events
+            .clone()
+            .or(s.events)
+            .unwrap_or_else(|| format!("ipc://{}", runtime.join("events.sock").display()));
+        if endpoint == events {
+            anyhow::bail!("the request endpoint and the events endpoint are both {endpoint}");
+        }
+        let max_in_flight = s.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+        if max_in_flight == 0 {
+            anyhow::bail!("server.max_in_flight must be at least 1");
+        }
+        let max_message_bytes = s.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+        if max_message_bytes < 1024 {
+            anyhow::bail!("server.max_message_bytes must be at least 1024");
+        }
+        let request_timeout_ms = s.request_timeout_ms.unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
+        if request_timeout_ms == 0 {
+            anyhow::bail!("server.request_timeout_ms must be at least 1");
+        }
+        let server = ServerSettings {
+            endpoint,
+            events,
+            socket_group: s.socket_group,
+            allow_non_loopback: s.allow_non_loopback.unwrap_or(false),
+            max_message_bytes,
+            max_in_flight,
+            request_timeout: Duration::from_millis(request_timeout_ms),
+            shutdown_grace: Duration::from_millis(
+                s.shutdown_grace_ms.unwrap_or(DEFAULT_SHUTDOWN_GRACE_MS),
+            ),
+        };
+
+        let state_dir = flags
+            .state_dir
+            .clone()
+            .or(file.state_dir)
+            .unwrap_or_else(default_state_dir);
+        let readers = match &flags.readers {
+            Some(flag) => parse_readers_flag(flag)?,
+            None => file.readers.names.unwrap_or_else(|| vec!["pcsc".into()]),
+        };
+        if readers.is_empty() {
+            anyhow::bail!("readers.names is empty: name at least one reader, or \"pcsc\"");
+        }
+        for name in &readers {
+            crate::readers::parse_sim_name(name)?;
+        }
+        let mut service = ServiceConfig::new(state_dir, readers);
+        service.trust = file
+            .pki
+            .trust
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| match (&file.pki.dir, t.is_absolute()) {
+                (Some(dir), false) => dir.join(t),
+                _ => t,
+            })
+            .collect();
+        service.pki_dir = file.pki.dir;
+        let d = file.delivery;
+        let defaults = DeliveryPolicy::default();
+        service.delivery = DeliveryPolicy {
+            fmr: d.fmr.unwrap_or(defaults.fmr),
+            max_attempts: d.max_attempts.unwrap_or(defaults.max_attempts),
+            activate_window: d
+                .activate_window_s
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.activate_window),
+            session_ttl: d
+                .session_ttl_s
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.session_ttl),
+        };
+        if !(service.delivery.fmr > 0.0 && service.delivery.fmr < 1.0) {
+            anyhow::bail!("delivery.fmr must be between 0 and 1, e.g. 0.001");
+        }
+        Ok(Settings { server, service })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_resolves() {
+        let text = include_str!("../../../idcardd.example.toml");
+        let file = FileConfig::parse(text).unwrap();
+        let settings = Settings::resolve(file, &Overrides::default()).unwrap();
+        assert_eq!(settings.server.max_in_flight, 32);
+        assert_eq!(settings.service.readers, vec!["sim:0", "sim:1"]);
+        assert_eq!(settings.service.delivery.max_attempts, 3);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let e = FileConfig::parse("[server]\nmax_inflight = 3\n").unwrap_err();
+        assert!(e.to_string().contains("max_inflight"), "{e}");
+        let e = FileConfig::parse("colour = \"red\"\n").unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = FileConfig::parse("[server]\nmax_in_flight = \"many\"\n").unwrap_err();
+        assert!(e.to_string().contains("max_in_flight"), "{e}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file = FileConfig::parse(
+            "state_dir = \"/a\"\n[server]\nendpoint = \"ipc:///x/s.sock\"\n[readers]\nnames = [\"pcsc\"]\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            endpoint: Some("tcp://127.0.0.1:5555".into()),
+            readers: Some("sim:3".into()),
+            state_dir: Some("/b".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(file, &flags).unwrap();
+        assert_eq!(s.server.endpoint, "tcp://127.0.0.1:5555");
+        assert_eq!(s.service.readers, vec!["sim:0", "sim:1", "sim:2"]);
+        assert_eq!(s.service.state_dir, PathBuf::from("/b"));
+        assert_eq!(s.service.sim_dir, PathBuf::from("/b/sim"));
+    }
+
+    #[test]
+    fn readers_flag_forms() {
+        assert_eq!(parse_readers_flag("sim:2").unwrap(), vec!["sim:0", "sim:1"]);
+        assert_eq!(parse_readers_flag("pcsc").unwrap(), vec!["pcsc"]);
+        assert_eq!(
+            parse_readers_flag("Reader A, Reader B").unwrap(),
+            vec!["Reader A", "Reader B"]
+        );
+        assert_eq!(parse_readers_flag("sim:5,").unwrap(), vec!["sim:5"]);
+        assert!(parse_readers_flag("sim:x").is_err());
+        assert!(parse_readers_flag("sim:0").is_err());
+        assert!(parse_readers_flag(" , ").is_err());
+    }
+
+    #[test]
+    fn bad_limits_are_refused() {
+        for text in [
+            "[server]\nmax_in_flight = 0\n",
+            "[server]\nrequest_timeout_ms = 0\n",
+            "[delivery]\nfmr = 2.0\n",
+            "[server]\nendpoint = \"ipc:///a\"\nevents = \"ipc:///a\"\n",
+        ] {
+            let file = FileConfig::parse(text).unwrap();
+            assert!(
+                Settings::resolve(file, &Overrides::default()).is_err(),
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The event side: the PUB socket, PC/SC hot-plug, and `pcsc` in the reader list.
+//!
+//! Every [`crate::service::Events`] event goes out on the PUB socket as two frames, the topic
+//! (`reader.attached`, `card.inserted`, ...) and its JSON body, so a subscriber can filter by
+//! topic prefix. PC/SC readers report hot-plug through [`apdu::transport::pcsc::ReaderMonitor`];
+//! simulated readers have no hot-plug (their card is always present) and send no such events.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use apdu::transport::pcsc::{Pcsc, ReaderEvent, ReaderMonitor};
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::broadcast;
+use zeromq::{PubSocket, SocketSend, ZmqMessage};
+
+use crate::service::{Event, Service};
+
+/// Replaces the name `pcsc` in a reader list by every PC/SC reader present now.
+pub fn expand_pcsc(names: Vec<String>) -> anyhow::Result<Vec<String>> {
+    if !names.iter().any(|n| n == "pcsc") {
+        return Ok(names);
+    }
+    let present = Pcsc::establish()
+        .and_then(|p| p.list_readers())
+        .map_err(crate::readers::explain)?;
+    let mut out = Vec::new();
+    for name in names {
+        if name == "pcsc" {
+            out.extend(present.iter().map(|r| r.name.clone()));
+        } else {
+            out.push(name);
+        }
+    }
+    out.dedup();
+    if out.is_empty() {
+        anyhow::bail!("readers = [\"pcsc\"] but pcscd reports no reader: plug one in or use sim:N");
+    }
+    Ok(out)
+}
+
+/// Forwards events to the PUB socket until the publisher is dropped.
+pub async fn publish(mut socket: PubSocket, mut events: broadcast::Receiver<Event>) {
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                let mut message = ZmqMessage::from(Bytes::from(event.topic));
+                message.push_back(Bytes::from(event.body.to_string()));
+                if let Err(e) = socket.send(message).await {
+                    tracing::warn!("event not published: {e}");
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!("{n} events dropped: the publisher fell behind");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// The topic and body of a hot-plug event.
+pub fn hot_plug_event(event: &ReaderEvent) -> (&'static str, serde_json::Value) {
+    match event {
+        ReaderEvent::ReaderAdded { reader } => ("reader.attached", json!({"reader": reader})),
+        ReaderEvent::ReaderRemoved { reader } => ("reader.removed", json!({"reader": reader})),
+        ReaderEvent::CardInserted { reader, atr } => (
+            "card.inserted",
+            json!({"reader": reader, "atr": hex::encode_upper(atr)}),
+        ),
+        ReaderEvent::CardRemoved { reader } => ("card.removed", json!({"reader": reader})),
+        ReaderEvent::ServiceStopped => ("pcsc.stopped", json!({})),
+    }
+}
+
+/// A thread relaying PC/SC hot-plug events to [`crate::service::Events`]; stops on drop.
+pub struct HotPlug {
+    /// Set on drop; the thread checks it between waits.
+    stop: Arc<AtomicBool>,
+    /// The relay thread.
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HotPlug {
+    /// Starts relaying when any configured reader is a PC/SC reader; `None` for simulated
+    /// readers only, or when pcscd cannot be reached (logged).
+    pub fn start(svc: &Arc<Service>) -> Option<HotPlug> {
+        let names = svc.readers.names();
+        if names
+            .iter()
+            .all(|n| n.starts_with(crate::readers::SIM_PREFIX))
+        {
+            return None;
+        }
+        let monitor = match ReaderMonitor::start() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("no PC/SC hot-plug events: {e}");
+                return None;
+            }
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        let svc = svc.clone();
+        let thread = std::thread::Builder::new()
+            .name("hot-plug".into())
+            .spawn(move || {
+                while !thread_stop.load(Ordering::Relaxed) {
+                    match monitor.events().recv_timeout(Duration::from_millis(200)) {
+                        Ok(event) => {
+                            let stopped = event == ReaderEvent::ServiceStopped;
+                            let (topic, body) = hot_plug_event(&event);
+                            svc.events.publish(topic, body);
+                            if stopped {
+                                tracing::warn!("pcscd stopped: no more hot-plug events");
+                                return;
+                            }
+                        }
+                        Err(e) if e.is_timeout() => {}
+                        Err(_) => return,
+                    }
+                }
+            })
+            .ok()?;
+        Some(HotPlug {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for HotPlug {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_plug_topics() {
+        let (topic, body) = hot_plug_event(&ReaderEvent::CardInserted {
+            reader: "R".into(),
+            atr: vec![0x3B, 0x80],
+        });
+        assert_eq!(topic, "card.inserted");
+        assert_eq!(body, json!({"reader": "R", "atr": "3B80"}));
+        assert_eq!(
+            hot_plug_event(&ReaderEvent::ReaderRemoved { reader: "R".into() }).0,
+            "reader.removed"
+        );
+    }
+
+    #[test]
+    fn sim_lists_need_no_pcscd() {
+        let names = vec!["sim:0".to_string(), "sim:1".to_string()];
+        assert_eq!(expand_pcsc(names.clone()).unwrap(), names);
+    }
+}
