@@ -198,7 +198,10 @@ pub const PAIR_ANGLE_TOLERANCE: f32 = 0.45;
 pub const OVERLAP_MARGIN: f32 = 16.0;
 /// Minimum overlap minutia count used when normalizing the score, so that a tiny overlap with a
 /// couple of chance pairs cannot score high.
-pub const MIN_OVERLAP_MINUTIAE: f32 = 8.0;
-/// Pairings with fewer pairs than this have their score scaled down proportionally: a handful
-/// of pairs in a small overlap is what chance produces between different fingers.
-pub const SCORE_FULL_SUPPORT_PAIRS: f32 = 10.0;
+pub const MIN_OVERLAP_MINUTIAE: f32 = 10.0;
+/// Pair count at which the support factor of the score is one half: the score is scaled by
+/// `n² / (n² + SCORE_HALF_SUPPORT_PAIRS²)` for `n` pairs, since a handful of pairs in a small
+/// overlap is what chance produces between different fingers, while every further pair is
+/// more evidence (a smooth curve: a hard cap at 10 pairs ranked impostors with 10-12 pairs in
+/// a tiny overlap above genuine pairs with many pairs in a large one).
+pub const SCORE_HALF_SUPPORT_PAIRS: f32 = 6.0;

@@ -8,17 +8,19 @@
 //!    difference) and translation. Under it every probe minutia is paired with the nearest free
 //!    candidate minutia within position and direction tolerances that grow with the distance from
 //!    the seed (skin distortion). The pairing is refined once by a least-squares rigid fit.
-//! 3. The score of a seed is `W² / (Np · Nc)`: `W` sums pair weights (½ for geometric agreement
-//!    plus ½ times the local similarity), `Np` and `Nc` count each print's minutiae inside the
-//!    other print's area (convex hull plus margin) after alignment, at least
-//!    [`MIN_OVERLAP_MINUTIAE`]. The best seed's score is the result, in [0, 1].
+//! 3. The score of a seed is `S · W² / (Np · Nc)`: `W` sums pair weights (½ for geometric
+//!    agreement plus ½ times the local similarity), `Np` and `Nc` count each print's minutiae
+//!    inside the other print's area (convex hull plus margin) after alignment, at least
+//!    [`MIN_OVERLAP_MINUTIAE`], and `S = n² / (n² + h²)` for `n` pairs discounts pairings with
+//!    little support (`h` = [`SCORE_HALF_SUPPORT_PAIRS`]). The best seed's score is the result,
+//!    in [0, 1].
 
 use super::geometry::{angle_diff, Rigid};
 use super::prepare::{cell, to_turns, Point, PreparedTemplate};
 use crate::params::{
     EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE,
     PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE,
-    REFINED_SEEDS, SCORE_FULL_SUPPORT_PAIRS, SEED_COUNT,
+    REFINED_SEEDS, SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
 };
 use std::f32::consts::TAU;
 
@@ -463,6 +465,7 @@ fn score(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, s: &
         .count() as f32;
     let np = np.max(MIN_OVERLAP_MINUTIAE);
     let nc = nc.max(MIN_OVERLAP_MINUTIAE);
-    let support = (s.pairs.len() as f32 / SCORE_FULL_SUPPORT_PAIRS).min(1.0);
+    let n2 = (s.pairs.len() * s.pairs.len()) as f32;
+    let support = n2 / (n2 + SCORE_HALF_SUPPORT_PAIRS * SCORE_HALF_SUPPORT_PAIRS);
     (support * w * w / (np * nc)).min(1.0)
 }
