@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod applicant;
+pub mod audit;
 pub mod cli;
 pub mod lds;
 pub mod logging;

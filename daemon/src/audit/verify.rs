@@ -1,0 +1,258 @@
+//! Checking the chain: `idcardd audit verify` and the tests call [`verify`].
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use super::key::AuditKey;
+use super::{io_error, MAC_LEN};
+use super::{mac_input, read_entries, read_head, AuditEntry, AuditError, Head, DB_FILE, KEY_FILE};
+
+/// What is wrong with the first bad entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Problem {
+    /// The entry's fields no longer match its MAC: someone changed its time, kind, details or
+    /// links.
+    Edited {
+        /// The entry.
+        seq: i64,
+    },
+    /// Entries are missing before this one (a gap in the sequence numbers).
+    Removed {
+        /// The first entry after the gap.
+        seq: i64,
+        /// The first missing sequence number.
+        missing_from: i64,
+        /// The last missing sequence number.
+        missing_to: i64,
+    },
+    /// The entry is intact but was written at another position.
+    Reordered {
+        /// Where it is now.
+        seq: i64,
+        /// Where it was written.
+        written_as: i64,
+    },
+    /// The entry is intact but does not follow the entry stored before it (an entry between
+    /// them was removed and the rest renumbered consistently, or entries were spliced in from
+    /// elsewhere).
+    Unlinked {
+        /// The entry.
+        seq: i64,
+    },
+    /// Entries were removed from the end: the head record names a later entry.
+    Truncated {
+        /// The first missing sequence number.
+        seq: i64,
+        /// The last entry the head record names.
+        head_seq: i64,
+    },
+    /// The head record does not match the entry it names.
+    HeadMismatch {
+        /// The entry the head names.
+        seq: i64,
+    },
+    /// The head record (`audit.head`) is gone while the log has entries, so removal of the
+    /// last entries could not be checked.
+    HeadMissing {
+        /// The last entry in the database.
+        seq: i64,
+    },
+    /// A stored MAC has the wrong length.
+    Malformed {
+        /// The entry.
+        seq: i64,
+    },
+}
+
+impl Problem {
+    /// The first bad sequence number.
+    pub fn seq(&self) -> i64 {
+        match *self {
+            Problem::Edited { seq }
+            | Problem::Removed { seq, .. }
+            | Problem::Reordered { seq, .. }
+            | Problem::Unlinked { seq }
+            | Problem::Truncated { seq, .. }
+            | Problem::HeadMismatch { seq }
+            | Problem::HeadMissing { seq }
+            | Problem::Malformed { seq } => seq,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Edited { seq } => write!(f, "entry {seq} was edited (its MAC does not match)"),
+            Problem::Removed {
+                seq,
+                missing_from,
+                missing_to,
+            } => write!(
+                f,
+                "entries {missing_from}..={missing_to} were removed (gap before entry {seq})"
+            ),
+            Problem::Reordered { seq, written_as } => write!(
+                f,
+                "entry {seq} was moved: it was written as entry {written_as}"
+            ),
+            Problem::Unlinked { seq } => write!(
+                f,
+                "entry {seq} does not follow the entry before it (removed or spliced entries)"
+            ),
+            Problem::Truncated { seq, head_seq } => write!(
+                f,
+                "entries {seq}..={head_seq} were removed from the end of the log"
+            ),
+            Problem::HeadMismatch { seq } => {
+                write!(f, "the head record does not match entry {seq}")
+            }
+            Problem::HeadMissing { seq } => write!(
+                f,
+                "the head record is missing (log has {seq} entries): truncation cannot be ruled out"
+            ),
+            Problem::Malformed { seq } => write!(f, "entry {seq} has a malformed MAC"),
+        }
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// Entries in the database.
+    pub entries: u64,
+    /// The last sequence number in the database.
+    pub last_seq: Option<i64>,
+    /// The sequence number the head record names.
+    pub head_seq: Option<i64>,
+    /// The head lags behind the database (a process was killed between writing an entry and
+    /// updating the head; harmless, the next open repairs it).
+    pub head_behind: bool,
+    /// The first problem, `None` when the trail is intact.
+    pub problem: Option<Problem>,
+}
+
+impl AuditReport {
+    /// True when every entry verifies and nothing was removed.
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+
+    /// The first bad sequence number, if any.
+    pub fn first_bad_seq(&self) -> Option<i64> {
+        self.problem.as_ref().map(Problem::seq)
+    }
+}
+
+/// Verifies the audit trail in `state_dir`: every MAC, every link, no gaps, and the head.
+/// Never creates anything: a missing database or key is an error.
+pub fn verify(state_dir: &Path) -> Result<AuditReport, AuditError> {
+    let db = state_dir.join(DB_FILE);
+    if !db.is_file() {
+        return Err(io_error(&db)(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no audit log here",
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let entries = read_entries(&conn)?;
+    let key = AuditKey::load(&state_dir.join(KEY_FILE), &db)?;
+    let head = read_head(state_dir)?;
+    let mut report = check_chain(&key, &entries);
+    if report.problem.is_none() {
+        check_head(&mut report, &entries, head.as_ref());
+    } else {
+        report.head_seq = head.map(|h| h.seq);
+    }
+    Ok(report)
+}
+
+/// Checks MACs, links and sequence numbers (not the head).
+pub(crate) fn check_chain(key: &AuditKey, entries: &[AuditEntry]) -> AuditReport {
+    let mut report = AuditReport {
+        entries: entries.len() as u64,
+        last_seq: entries.last().map(|e| e.seq),
+        head_seq: None,
+        head_behind: false,
+        problem: None,
+    };
+    let mut prev_mac = vec![0u8; MAC_LEN];
+    // Rows come sorted by their unique seq and every earlier row matched its position, so a
+    // mismatch here can only be a gap.
+    for (expected_seq, e) in (1i64..).zip(entries) {
+        if e.mac.len() != MAC_LEN || e.prev_mac.len() != MAC_LEN {
+            report.problem = Some(Problem::Malformed { seq: e.seq });
+            return report;
+        }
+        let own = |seq| mac_input(seq, e.time_ms, &e.kind, &e.details, &e.prev_mac);
+        if !key.check(&own(e.seq), &e.mac) {
+            // Intact content at the wrong position is a move, not an edit. Searching every
+            // position only happens once, for the first bad entry.
+            let max = entries
+                .last()
+                .map_or(0, |l| l.seq)
+                .max(entries.len() as i64)
+                + 1;
+            let written_as = (1..=max).find(|&s| s != e.seq && key.check(&own(s), &e.mac));
+            report.problem = Some(match written_as {
+                Some(written_as) => Problem::Reordered {
+                    seq: e.seq,
+                    written_as,
+                },
+                None => Problem::Edited { seq: e.seq },
+            });
+            return report;
+        }
+        if e.seq != expected_seq {
+            report.problem = Some(Problem::Removed {
+                seq: e.seq,
+                missing_from: expected_seq,
+                missing_to: e.seq - 1,
+            });
+            return report;
+        }
+        if e.prev_mac != prev_mac {
+            report.problem = Some(Problem::Unlinked { seq: e.seq });
+            return report;
+        }
+        prev_mac.clone_from(&e.mac);
+    }
+    report
+}
+
+/// Compares the head record with a chain that verified.
+fn check_head(report: &mut AuditReport, entries: &[AuditEntry], head: Option<&Head>) {
+    report.head_seq = head.map(|h| h.seq);
+    let last = entries.last().map_or(0, |e| e.seq);
+    let Some(head) = head else {
+        if last > 0 {
+            report.problem = Some(Problem::HeadMissing { seq: last });
+        }
+        return;
+    };
+    if head.seq > last {
+        report.problem = Some(Problem::Truncated {
+            seq: last + 1,
+            head_seq: head.seq,
+        });
+        return;
+    }
+    // Sequence numbers verified as 1..=last, so entry `seq` sits at index seq - 1.
+    let named = usize::try_from(head.seq - 1)
+        .ok()
+        .and_then(|i| entries.get(i));
+    match named {
+        Some(e) if hex::encode(&e.mac) == head.mac => report.head_behind = head.seq < last,
+        _ => {
+            report.problem = Some(Problem::HeadMismatch {
+                seq: head.seq.max(1),
+            })
+        }
+    }
+}
