@@ -5,12 +5,18 @@
 
 pub mod api;
 pub mod applicant;
+pub mod batch;
 pub mod audit;
 pub mod cli;
+pub mod client;
+pub mod delivery;
+pub mod journal;
 pub mod lds;
 pub mod logging;
+pub mod personalize;
 pub mod pki;
 pub mod profile;
 pub mod readers;
+pub mod report;
 pub mod server;
 pub mod service;
