@@ -1,0 +1,692 @@
+//! `idcardd serve` end to end: the real binary on real ZeroMQ sockets, driven from Rust (the
+//! zeromq crate, DEALER and REQ) and from Python (pyzmq, through examples/idcardd_client.py).
+//!
+//! Every daemon uses simulated readers in a temporary state directory, so no pcscd is needed.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use zeromq::{DealerSocket, ReqSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/fingerprints");
+
+/// A running `idcardd serve` in its own temporary directory; killed on drop if still running.
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts the daemon with `sim:2` readers and `config` (TOML, may be empty) and waits for
+    /// its socket.
+    fn start(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("idcardd.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_idcardd"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .args(["--readers", "sim:2", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .arg("--endpoint")
+            .arg(format!("ipc://{}", dir.path().join("run/s.sock").display()))
+            .arg("--events")
+            .arg(format!("ipc://{}", dir.path().join("run/e.sock").display()))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !daemon.socket().exists() {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!("idcardd serve exited early: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "idcardd serve did not bind in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        daemon
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/s.sock")
+    }
+
+    fn events_socket(&self) -> PathBuf {
+        self.dir.path().join("run/e.sock")
+    }
+
+    fn endpoint(&self) -> String {
+        format!("ipc://{}", self.socket().display())
+    }
+
+    fn events_endpoint(&self) -> String {
+        format!("ipc://{}", self.events_socket().display())
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A DEALER client speaking raw frames.
+struct Client {
+    socket: DealerSocket,
+}
+
+impl Client {
+    async fn connect(endpoint: &str) -> Client {
+        let mut socket = DealerSocket::new();
+        socket.connect(endpoint).await.unwrap();
+        Client { socket }
+    }
+
+    async fn send_frames(&mut self, frames: Vec<Vec<u8>>) {
+        let frames: Vec<Bytes> = frames.into_iter().map(Bytes::from).collect();
+        self.socket
+            .send(ZmqMessage::try_from(frames).unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// The next reply: its JSON and its binary frames.
+    async fn recv(&mut self) -> (Value, Vec<Bytes>) {
+        let reply = tokio::time::timeout(Duration::from_secs(60), self.socket.recv())
+            .await
+            .expect("no reply within 60 s")
+            .unwrap();
+        let mut frames = reply.into_vec();
+        // A request that began with an empty frame gets it back as a REQ delimiter.
+        if frames.len() > 1 && frames[0].is_empty() {
+            frames.remove(0);
+        }
+        let json = frames.remove(0);
+        (serde_json::from_slice(&json).unwrap(), frames)
+    }
+
+    async fn request(&mut self, request: Value, frames: Vec<Vec<u8>>) -> (Value, Vec<Bytes>) {
+        let mut all = vec![request.to_string().into_bytes()];
+        all.extend(frames);
+        self.send_frames(all).await;
+        self.recv().await
+    }
+
+    /// Calls a method; the whole response.
+    async fn call(
+        &mut self,
+        method: &str,
+        params: Value,
+        frames: Vec<Vec<u8>>,
+    ) -> (Value, Vec<Bytes>) {
+        let mut request = json!({"jsonrpc": "2.0", "id": method, "method": method});
+        if !params.is_null() {
+            request["params"] = params;
+        }
+        let (response, frames) = self.request(request, frames).await;
+        assert_eq!(response["id"], method, "{response}");
+        (response, frames)
+    }
+
+    /// Calls a method that must succeed; its result.
+    async fn ok(&mut self, method: &str, params: Value) -> Value {
+        let (response, _) = self.call(method, params, vec![]).await;
+        assert!(response.get("error").is_none(), "{method}: {response}");
+        response["result"].clone()
+    }
+}
+
+/// The error name of a response (panics on success).
+fn error_name(response: &Value) -> String {
+    response["error"]["data"]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error: {response}"))
+        .to_string()
+}
+
+fn scan(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(FIXTURES).join(name)).unwrap()
+}
+
+/// A white 24-bit BMP: a valid image with no fingerprint in it.
+fn blank_bmp(width: u32, height: u32) -> Vec<u8> {
+    let row = (width * 3).div_ceil(4) * 4;
+    let size = 54 + row * height;
+    let mut b = Vec::with_capacity(size as usize);
+    b.extend_from_slice(b"BM");
+    b.extend_from_slice(&size.to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&54u32.to_le_bytes());
+    b.extend_from_slice(&40u32.to_le_bytes());
+    b.extend_from_slice(&width.to_le_bytes());
+    b.extend_from_slice(&height.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&24u16.to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&(row * height).to_le_bytes());
+    b.extend_from_slice(&[0; 16]);
+    b.resize(size as usize, 0xFF);
+    b
+}
+
+#[test]
+fn health_version_readers_and_card_info_over_dealer_and_req() {
+    let daemon = Daemon::start("");
+    runtime().block_on(async {
+        let mut c = Client::connect(&daemon.endpoint()).await;
+        let health = c.ok("system.health", json!({})).await;
+        assert_eq!(health["status"], "ok");
+        assert_eq!(health["readers"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            health["in_flight"], 1,
+            "the health request itself: {health}"
+        );
+        let version = c.ok("system.version", Value::Null).await;
+        assert_eq!(version["name"], "idcardd");
+        assert!(version["methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("card.info")));
+        let readers = c.ok("readers.list", json!({})).await;
+        let list = readers["readers"].as_array().unwrap();
+        assert_eq!(list[0]["name"], "sim:0");
+        assert_eq!(list[1]["name"], "sim:1");
+        let info = c.ok("card.info", json!({"reader": "sim:1"})).await;
+        assert_eq!(info["serial"], list[1]["serial"]);
+        assert!(info["files"].is_array());
+
+        // A REQ client puts an empty delimiter before the JSON frame and needs it back.
+        let mut req = ReqSocket::new();
+        req.connect(&daemon.endpoint()).await.unwrap();
+        req.send(ZmqMessage::from(
+            json!({"jsonrpc": "2.0", "id": 9, "method": "card.info", "params": {"reader": "sim:0"}})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(60), req.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let reply: Value = serde_json::from_slice(&reply.into_vec()[0]).unwrap();
+        assert_eq!(reply["id"], 9);
+        assert_eq!(reply["result"]["serial"], list[0]["serial"]);
+    });
+}
+
+#[test]
+fn extract_and_compare_fixture_scans() {
+    let daemon = Daemon::start("");
+    runtime().block_on(async {
+        let mut c = Client::connect(&daemon.endpoint()).await;
+        let mut templates = Vec::new();
+        for name in ["1_1.png", "1_2.png", "2_1.png"] {
+            let (response, frames) = c
+                .call(
+                    "matcher.extract",
+                    json!({"dpi": 500, "binary": true}),
+                    vec![scan(name)],
+                )
+                .await;
+            let result = &response["result"];
+            assert!(
+                result["minutiae"].as_u64().unwrap() >= 10,
+                "{name}: {response}"
+            );
+            assert_eq!(frames.len(), 1, "{name}: the template frame");
+            assert_eq!(result["template_bytes"], frames[0].len());
+            assert_eq!(&frames[0][..4], b"FMR\0", "an ISO/IEC 19794-2 record");
+            templates.push(frames[0].to_vec());
+        }
+        // The same scan as base64 gives the same template.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let (response, frames) = c
+            .call(
+                "matcher.extract",
+                json!({"scan_b64": b64.encode(scan("1_1.png"))}),
+                vec![],
+            )
+            .await;
+        assert!(frames.is_empty());
+        let again = b64
+            .decode(response["result"]["template_b64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(again, templates[0]);
+
+        // Probe 1_1 against the same finger (1_2) and another finger (2_1).
+        let (response, _) = c
+            .call(
+                "matcher.compare",
+                json!({"format": "record", "fmr": 0.001}),
+                templates.clone(),
+            )
+            .await;
+        let r = &response["result"];
+        let scores: Vec<f64> = r["scores"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{response}"))
+            .iter()
+            .map(|s| s.as_f64().unwrap())
+            .collect();
+        assert!(scores[0] > scores[1], "genuine above impostor: {r}");
+        assert_eq!(r["matches"][1], false, "{r}");
+        assert_eq!(
+            r["matches"][0],
+            scores[0] >= r["threshold"].as_f64().unwrap(),
+            "{r}"
+        );
+        assert_eq!(r["best"], 0);
+        // The same comparison in base64.
+        let (response, _) = c
+            .call(
+                "matcher.compare",
+                json!({"probe_b64": b64.encode(&templates[0]),
+                       "candidates_b64": [b64.encode(&templates[1]), b64.encode(&templates[2])]}),
+                vec![],
+            )
+            .await;
+        assert_eq!(response["result"]["scores"], r["scores"]);
+        // An uncalibrated rate is refused.
+        let (response, _) = c
+            .call("matcher.compare", json!({"fmr": 0.5}), templates.clone())
+            .await;
+        assert_eq!(error_name(&response), "invalid_params");
+    });
+}
+
+#[test]
+fn malformed_request_catalogue() {
+    let daemon = Daemon::start("[server]\nmax_message_bytes = 1048576\n");
+    runtime().block_on(async {
+        let mut c = Client::connect(&daemon.endpoint()).await;
+        let request = |method: &str, params: Value| {
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+                .to_string()
+                .into_bytes()
+        };
+        let cases: Vec<(&str, Vec<Vec<u8>>, &str)> = vec![
+            (
+                "bad JSON",
+                vec![b"{\"jsonrpc\": \"2.0\", ".to_vec()],
+                "parse_error",
+            ),
+            ("not UTF-8", vec![vec![0xFF, 0xFE, 0x00]], "parse_error"),
+            (
+                "not an object",
+                vec![b"\"system.health\"".to_vec()],
+                "invalid_request",
+            ),
+            (
+                "batch",
+                vec![b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"system.health\"}]".to_vec()],
+                "invalid_request",
+            ),
+            (
+                "wrong version",
+                vec![br#"{"jsonrpc":"1.0","id":1,"method":"system.health"}"#.to_vec()],
+                "invalid_request",
+            ),
+            (
+                "no version",
+                vec![br#"{"id":1,"method":"system.health"}"#.to_vec()],
+                "invalid_request",
+            ),
+            (
+                "missing method",
+                vec![br#"{"jsonrpc":"2.0","id":1}"#.to_vec()],
+                "invalid_request",
+            ),
+            (
+                "method not a string",
+                vec![br#"{"jsonrpc":"2.0","id":1,"method":["system.health"]}"#.to_vec()],
+                "invalid_request",
+            ),
+            (
+                "id an object",
+                vec![br#"{"jsonrpc":"2.0","id":{"a":1},"method":"system.health"}"#.to_vec()],
+                "invalid_request",
+            ),
+            (
+                "params a string",
+                vec![br#"{"jsonrpc":"2.0","id":1,"method":"card.info","params":"sim:0"}"#.to_vec()],
+                "invalid_request",
+            ),
+            (
+                "unknown method",
+                vec![request("card.explode", json!({}))],
+                "method_not_found",
+            ),
+            (
+                "params of the wrong type",
+                vec![request("card.info", json!({"reader": 0}))],
+                "invalid_params",
+            ),
+            (
+                "missing required field",
+                vec![request("card.info", json!({}))],
+                "invalid_params",
+            ),
+            (
+                "unknown field",
+                vec![request(
+                    "card.info",
+                    json!({"reader": "sim:0", "pin": "1234"}),
+                )],
+                "invalid_params",
+            ),
+            (
+                "unknown reader",
+                vec![request("card.info", json!({"reader": "sim:7"}))],
+                "reader_not_found",
+            ),
+            (
+                "garbage image",
+                vec![
+                    request("matcher.extract", json!({})),
+                    b"not an image at all".to_vec(),
+                ],
+                "invalid_params",
+            ),
+            (
+                "truncated PNG",
+                vec![
+                    request("matcher.extract", json!({})),
+                    scan("1_1.png")[..200].to_vec(),
+                ],
+                "invalid_params",
+            ),
+            (
+                "no fingerprint",
+                vec![request("matcher.extract", json!({})), blank_bmp(300, 400)],
+                "no_fingerprint",
+            ),
+            (
+                "bad dpi",
+                vec![
+                    request("matcher.extract", json!({"dpi": 5})),
+                    scan("1_1.png"),
+                ],
+                "invalid_params",
+            ),
+            (
+                "scan missing",
+                vec![request("matcher.extract", json!({}))],
+                "invalid_params",
+            ),
+            (
+                "empty scan frame",
+                vec![request("matcher.extract", json!({})), vec![]],
+                "invalid_params",
+            ),
+            (
+                "bad base64",
+                vec![request("matcher.extract", json!({"scan_b64": "***"}))],
+                "invalid_params",
+            ),
+            (
+                "garbage template",
+                vec![
+                    request("matcher.compare", json!({})),
+                    b"FMR\0junk".to_vec(),
+                    b"x".to_vec(),
+                ],
+                "invalid_params",
+            ),
+            (
+                "no candidate",
+                vec![request("matcher.compare", json!({})), b"FMR\0".to_vec()],
+                "invalid_params",
+            ),
+            (
+                "too many frames",
+                std::iter::once(request("system.health", json!({})))
+                    .chain(std::iter::repeat_n(b"x".to_vec(), 17))
+                    .collect(),
+                "invalid_request",
+            ),
+            (
+                "oversized",
+                vec![request("matcher.extract", json!({})), vec![0x55; 1_100_000]],
+                "too_large",
+            ),
+            // A DEALER's leading empty frame is read as a REQ delimiter: then no JSON frame.
+            ("only an empty frame", vec![vec![]], "invalid_request"),
+            ("empty JSON frame", vec![vec![], vec![]], "parse_error"),
+        ];
+        for (what, frames, expected) in cases {
+            c.send_frames(frames).await;
+            let (response, _) = c.recv().await;
+            assert_eq!(error_name(&response), expected, "{what}: {response}");
+            assert!(response["error"]["code"].is_i64(), "{what}: {response}");
+            assert!(!response["error"]["message"].as_str().unwrap().is_empty());
+            let health = c.ok("system.health", json!({})).await;
+            assert_eq!(health["status"], "ok", "still serving after {what}");
+        }
+        // A notification (no id) gets no reply: the next reply is the health call's.
+        c.send_frames(vec![
+            br#"{"jsonrpc":"2.0","method":"system.health"}"#.to_vec()
+        ])
+        .await;
+        let health = c.ok("system.health", json!({})).await;
+        assert_eq!(health["status"], "ok");
+    });
+}
+
+#[test]
+fn busy_when_max_in_flight_is_full_and_timeout_when_slow() {
+    // One request at a time; a scan declared at 300 dpi is upscaled 1.67x before extraction, which
+    // keeps the only slot taken for a while even on a fast machine.
+    let daemon = Daemon::start("[server]\nmax_in_flight = 1\n");
+    runtime().block_on(async {
+        let mut c = Client::connect(&daemon.endpoint()).await;
+        let slow = json!({"jsonrpc": "2.0", "id": "slow", "method": "matcher.extract", "params": {"dpi": 300}});
+        c.send_frames(vec![slow.to_string().into_bytes(), scan("1_1.png")]).await;
+        let (busy, _) = c.request(json!({"jsonrpc": "2.0", "id": "h", "method": "system.health"}), vec![]).await;
+        assert_eq!(busy["id"], "h");
+        assert_eq!(error_name(&busy), "busy", "{busy}");
+        assert_eq!(busy["error"]["data"]["limit"], 1);
+        let (slow_reply, _) = c.recv().await;
+        assert_eq!(slow_reply["id"], "slow");
+        assert!(slow_reply["result"]["minutiae"].is_u64(), "{slow_reply}");
+        assert_eq!(c.ok("system.health", json!({})).await["status"], "ok");
+    });
+    drop(daemon);
+
+    let daemon = Daemon::start("[server]\nrequest_timeout_ms = 20\n");
+    runtime().block_on(async {
+        let mut c = Client::connect(&daemon.endpoint()).await;
+        let (response, _) = c
+            .call(
+                "matcher.extract",
+                json!({"dpi": 300}),
+                vec![scan("1_1.png")],
+            )
+            .await;
+        assert_eq!(error_name(&response), "timeout", "{response}");
+        assert_eq!(response["error"]["data"]["limit_ms"], 20);
+        // The daemon keeps answering while the timed-out work finishes.
+        let health = c.ok("system.health", json!({})).await;
+        assert_eq!(health["status"], "ok");
+    });
+}
+
+#[test]
+fn sockets_are_0660_and_removed_after_sigterm() {
+    let mut daemon = Daemon::start("");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&daemon.socket()), 0o660);
+    assert_eq!(mode(&daemon.events_socket()), 0o660);
+    assert_eq!(
+        mode(daemon.socket().parent().unwrap()),
+        0o750,
+        "the runtime dir it created"
+    );
+    runtime().block_on(async {
+        let mut c = Client::connect(&daemon.endpoint()).await;
+        assert_eq!(c.ok("system.health", json!({})).await["status"], "ok");
+    });
+    let status = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(!daemon.socket().exists(), "request socket removed");
+    assert!(!daemon.events_socket().exists(), "events socket removed");
+}
+
+#[test]
+fn sigterm_lets_work_in_progress_finish() {
+    let mut daemon = Daemon::start("");
+    let rt = runtime();
+    let mut c = rt.block_on(Client::connect(&daemon.endpoint()));
+    rt.block_on(async {
+        let slow = json!({"jsonrpc": "2.0", "id": "slow", "method": "matcher.extract", "params": {"dpi": 300}});
+        c.send_frames(vec![slow.to_string().into_bytes(), scan("1_2.png")]).await;
+        // Let the request be admitted before the signal.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    });
+    let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    rt.block_on(async {
+        let (reply, _) = c.recv().await;
+        assert_eq!(reply["id"], "slow");
+        assert!(
+            reply["result"]["minutiae"].is_u64(),
+            "finished, not cut off: {reply}"
+        );
+    });
+    let status = daemon.terminate();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Runs `idcardd serve` with `args`, expecting it to refuse to start; its stderr.
+fn refused_start(config: &str, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("idcardd.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idcardd"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .args(["--readers", "sim:1", "--state-dir"])
+        .arg(dir.path())
+        .arg("--events")
+        .arg(format!("ipc://{}", dir.path().join("e.sock").display()))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "expected a refusal");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn non_loopback_tcp_and_unknown_keys_are_refused() {
+    let err = refused_start("", &["--endpoint", "tcp://0.0.0.0:47123"]);
+    assert!(err.contains("not a loopback address"), "{err}");
+    assert!(err.contains("allow_non_loopback"), "{err}");
+    let err = refused_start("[server]\nmax_inflight = 4\n", &[]);
+    assert!(err.contains("max_inflight"), "{err}");
+}
+
+#[test]
+fn loopback_tcp_serves() {
+    // Find a free port, then let the daemon bind it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idcardd"))
+        .args(["serve", "--readers", "sim:1", "--state-dir"])
+        .arg(dir.path())
+        .args(["--endpoint", &format!("tcp://127.0.0.1:{port}")])
+        .arg("--events")
+        .arg(format!("ipc://{}", dir.path().join("e.sock").display()))
+        .spawn()
+        .unwrap();
+    let result = runtime().block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "no listener on {port}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut c = Client::connect(&format!("tcp://127.0.0.1:{port}")).await;
+        c.ok("system.version", json!({})).await
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(result["name"], "idcardd");
+}
+
+/// A python3 with pyzmq, or `None` (with the reason printed).
+fn python_with_zmq() -> Option<String> {
+    for python in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(python)
+            .args(["-c", "import zmq"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(python.to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn pyzmq_client_library_drives_the_daemon() {
+    let Some(python) = python_with_zmq() else {
+        eprintln!("SKIPPED pyzmq_client_library_drives_the_daemon: no python3 with the zmq module (scripts/setup.sh installs python3-zmq)");
+        return;
+    };
+    let daemon = Daemon::start("");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/serve_client.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .args(["--endpoint", &daemon.endpoint()])
+        .args(["--events", &daemon.events_endpoint()])
+        .args(["--fixtures", FIXTURES])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
