@@ -58,7 +58,31 @@ pub trait Transparency {
     fn wants(&self, key: &str) -> bool;
     /// Receives one result.
     fn publish(&mut self, key: &str, data: Intermediate);
+    /// Stage `stage` (one of [`STAGES`]) has just finished. Extraction calls this after every
+    /// stage, in the order of [`STAGES`], so a receiver can time the stages; the default does
+    /// nothing.
+    fn stage_done(&mut self, _stage: &str) {}
 }
+
+/// The stages of [`crate::extract::extract_with`] in the order they run, as reported to
+/// [`Transparency::stage_done`].
+pub const STAGES: &[&str] = &[
+    "resolution",
+    "contrast",
+    "tensors",
+    "segmentation",
+    "normalization",
+    "orientation",
+    "frequency",
+    "enhancement",
+    "clarity",
+    "binarization",
+    "thinning",
+    "skeleton-graph",
+    "detection",
+    "filtering",
+    "quality",
+];
 
 /// Wants nothing; the default for production extraction.
 #[derive(Debug, Clone, Copy, Default)]

@@ -19,6 +19,8 @@ use std::time::Duration;
 pub enum Command {
     /// FVC protocol on a folder of `<finger>_<impression>.tif|png|bmp` scans.
     Fvc(FvcArgs),
+    /// Overlay the DET curves of several `bench fvc --report` runs on one plot.
+    Compare(CompareArgs),
     /// A bare ZeroMQ echo ROUTER, the baseline of benches/zmq_load.py.
     #[command(hide = true)]
     ZmqEcho(super::bench_echo::EchoArgs),
@@ -52,12 +54,31 @@ pub struct FvcArgs {
     /// Seconds each single-threaded speed loop runs.
     #[arg(long, default_value_t = 2.0)]
     pub timing_seconds: f64,
+    /// Also write plots (DET, score histograms), the worst pairs with their minutiae, per-stage
+    /// extraction time, report.json and index.html into this folder.
+    #[arg(long, value_name = "OUT")]
+    pub report: Option<PathBuf>,
+    /// Name of this run in the report's plots and in `bench compare` (default: the folder name).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// Arguments of `idcardd bench compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The `report.json` files of `bench fvc --report` runs (two or more).
+    #[arg(required = true, num_args = 2..)]
+    pub reports: Vec<PathBuf>,
+    /// Folder for det.png, det.svg, compare.json and index.html.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Runs `idcardd bench`.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Fvc(args) => run_fvc(args),
+        Command::Compare(args) => run_compare(args),
         Command::ZmqEcho(args) => super::bench_echo::run(args),
     }
 }
@@ -132,6 +153,29 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", table(&report));
     }
+    if let Some(out) = &args.report {
+        let info = crate::report::RunInfo {
+            label: args.label.as_deref().unwrap_or(&report.set),
+            dir: &args.dir,
+            dpi: args.dpi,
+            source: options.source,
+            card_format: args.card_format.map(|f| format!("{f:?}").to_lowercase()),
+        };
+        crate::report::write_fvc_report(out, &info, &report, &samples, &scored)
+            .with_context(|| format!("report in {}", out.display()))?;
+        eprintln!("report: {}", out.join("index.html").display());
+    }
+    Ok(())
+}
+
+fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
+    let comparison = crate::report::compare_reports(&args.reports, &args.out)?;
+    println!(
+        "{} series ({}): {}",
+        comparison.series.len(),
+        comparison.series.join(", "),
+        args.out.join("index.html").display()
+    );
     Ok(())
 }
 

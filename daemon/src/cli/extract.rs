@@ -29,17 +29,28 @@ pub struct Args {
     /// Write an ISO/IEC 19794-2:2005 minutiae record to this file.
     #[arg(long, value_name = "FILE.iso")]
     pub template: Option<PathBuf>,
+    /// Draw what the extractor saw over the scan into this PNG (the scan's size): background
+    /// outside the segmentation mask tinted blue, the ridge orientation field as amber segments,
+    /// minutiae as circles with a direction tick (red endings, blue bifurcations). Written even
+    /// when extraction fails, with whatever it got to.
+    #[arg(long, value_name = "OUT.png")]
+    pub show: Option<PathBuf>,
     /// Write the intermediate images (mask, orientation, enhanced, binary, skeleton...) as PNG
     /// files into this directory.
     #[arg(long, value_name = "DIR")]
-    pub show: Option<PathBuf>,
+    pub stages: Option<PathBuf>,
 }
 
 /// Runs `idcardd extract`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.images.len() > 1 {
-        if args.json || args.out.is_some() || args.template.is_some() || args.show.is_some() {
-            anyhow::bail!("--json, --out, --template and --show take a single image");
+        if args.json
+            || args.out.is_some()
+            || args.template.is_some()
+            || args.show.is_some()
+            || args.stages.is_some()
+        {
+            anyhow::bail!("--json, --out, --template, --show and --stages take a single image");
         }
         for image in &args.images {
             if let Err(e) = run_one(&args, image) {
@@ -62,20 +73,24 @@ fn run_one(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
     let params = ExtractParams::default();
     let mut collector = Collector::default();
     let mut none = NoTransparency;
-    let t: &mut dyn Transparency = if args.show.is_some() {
+    let t: &mut dyn Transparency = if args.show.is_some() || args.stages.is_some() {
         &mut collector
     } else {
         &mut none
     };
     let start = Instant::now();
-    let fp = extract_with(&image, args.dpi, &params, t)
-        .map_err(|e| anyhow::anyhow!("extracting {}: {e}", path.display()))?;
+    let extracted = extract_with(&image, args.dpi, &params, t);
     let elapsed = start.elapsed();
-    if let Some(dir) = &args.show {
+    if let Some(out) = &args.show {
+        let minutiae = extracted.as_ref().map(|fp| &fp.minutiae[..]).unwrap_or(&[]);
+        crate::report::overlay::draw(&image, args.dpi, params.block, &collector, minutiae, out)?;
+    }
+    if let Some(dir) = &args.stages {
         collector
             .write_pngs(dir)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", dir.display()))?;
     }
+    let fp = extracted.map_err(|e| anyhow::anyhow!("extracting {}: {e}", path.display()))?;
     let json = serde_json::to_string_pretty(&fp)?;
     if let Some(out) = &args.out {
         std::fs::write(out, &json).with_context(|| format!("writing {}", out.display()))?;

@@ -64,11 +64,15 @@ pub fn extract_with(
         return Err(Error::InvalidImage("invalid extraction parameters".into()));
     }
     let working = resolution::compute(image, dpi)?;
+    t.stage_done("resolution");
     let gray = &working.gray;
     let contrast = contrast::compute(gray, p.block, p.segmentation_radius);
+    t.stage_done("contrast");
     let tensors = orientation::tensors(gray, p.block);
     let raw_coherence = orientation::raw_coherence(&tensors, p.segmentation_radius);
+    t.stage_done("tensors");
     let mask = segmentation::compute(&contrast.std, &raw_coherence, p);
+    t.stage_done("segmentation");
     show(t, tr::KEY_MASK, &mask.map(u8::from));
     let area = mask.values.iter().filter(|&&m| m).count() * p.block * p.block;
     if area < p.min_foreground_area {
@@ -79,35 +83,46 @@ pub fn extract_with(
     }
     let min_std = p.segmentation_min_contrast;
     let normalized = normalization::compute(gray, &contrast, &mask, p.block, min_std);
+    t.stage_done("normalization");
     show(t, tr::KEY_NORMALIZED, &normalized);
     let (radius, sigma) = (
         p.orientation_smoothing_radius,
         p.orientation_smoothing_sigma,
     );
     let field = orientation::compute(&tensors, &mask, radius, sigma);
+    t.stage_done("orientation");
     show(t, tr::KEY_ORIENTATION, &field.angle);
     show(t, tr::KEY_COHERENCE, &field.coherence);
     let period = frequency::compute(&normalized, &field, &mask, p);
+    t.stage_done("frequency");
     show(t, tr::KEY_RIDGE_PERIOD, &period);
     let enhanced = enhancement::compute(&normalized, &field, &period, &mask, p)?;
+    t.stage_done("enhancement");
     show(t, tr::KEY_ENHANCED, &enhanced);
     let clarity = clarity::compute(&normalized, &enhanced, &mask, p.block);
+    t.stage_done("clarity");
     show(t, tr::KEY_CLARITY, &clarity);
     let binary = binarization::compute(&enhanced, &mask, p.block, p.min_island_area);
+    t.stage_done("binarization");
     show(t, tr::KEY_BINARY, &binary);
     let skeleton = thinning::compute(&binary);
+    t.stage_done("thinning");
     show(t, tr::KEY_SKELETON, &skeleton);
     let mut graph = skeleton_graph::build(&skeleton);
     skeleton_graph::prune(&mut graph, p);
+    t.stage_done("skeleton-graph");
     let mut candidates = detection::compute(&graph, p.direction_trace_length);
     let snap = p.direction_snap_tolerance;
     detection::snap_to_field(&mut candidates, &field.angle, p.block, snap);
+    t.stage_done("detection");
     publish_minutiae(t, tr::KEY_MINUTIAE_RAW, &candidates);
     let inner = segmentation::erode(&mask, p.border_erosion_blocks);
     let kept = filtering::compute(&candidates, &inner, &field.coherence, &clarity, p);
+    t.stage_done("filtering");
     publish_minutiae(t, tr::KEY_MINUTIAE, &kept);
     let mean_coherence = quality::foreground_mean(&mask, &field.coherence);
     let mean_clarity = quality::foreground_mean(&mask, &clarity);
+    t.stage_done("quality");
     if kept.len() < p.min_minutiae {
         return Err(Error::NoUsableFingerprint(format!(
             "only {} reliable minutiae (mean coherence {mean_coherence:.2})",
