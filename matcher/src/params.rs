@@ -196,12 +196,17 @@ pub const PAIR_ANGLE_TOLERANCE: f32 = 0.45;
 /// Margin (pixels) around the other print's minutiae hull within which a minutia counts as lying
 /// in the overlap of both prints.
 pub const OVERLAP_MARGIN: f32 = 16.0;
-/// Minimum overlap minutia count used when normalizing the score, so that a tiny overlap with a
-/// couple of chance pairs cannot score high.
-pub const MIN_OVERLAP_MINUTIAE: f32 = 10.0;
+/// Minimum summed minutia weight of an overlap used when normalizing the score (about six
+/// minutiae of average quality), so that a tiny overlap with a couple of chance pairs cannot
+/// score high.
+pub const MIN_OVERLAP_WEIGHT: f32 = 4.0;
+/// Evidence weight of a minutia whose quality is not reported (quality 0, e.g. every minutia of
+/// the card formats): about the mean quality our extractor reports, so that such templates
+/// score on the same scale.
+pub const UNREPORTED_QUALITY_WEIGHT: f32 = 0.65;
 /// Pair count at which the support factor of the score is one half: the score is scaled by
 /// `n² / (n² + SCORE_HALF_SUPPORT_PAIRS²)` for `n` pairs, since a handful of pairs in a small
 /// overlap is what chance produces between different fingers, while every further pair is
 /// more evidence (a smooth curve: a hard cap at 10 pairs ranked impostors with 10-12 pairs in
 /// a tiny overlap above genuine pairs with many pairs in a large one).
-pub const SCORE_HALF_SUPPORT_PAIRS: f32 = 6.0;
+pub const SCORE_HALF_SUPPORT_PAIRS: f32 = 7.0;

@@ -412,3 +412,132 @@ fn extracted_genuine_pairs_pass_the_default_threshold() {
     assert!(fmr < 0.025, "FMR {fmr}");
     assert!(r.eer < 0.09, "EER {}", r.eer);
 }
+
+/// `fp` with every minutia moved by up to `jitter` pixels (fixed pseudo-random), its direction
+/// turned by up to 0.1 rad, and every `drop_every`-th minutia removed: another impression of the
+/// same finger, roughly.
+fn perturbed(fp: &Fingerprint, jitter: f32, drop_every: usize, seed: u64) -> Fingerprint {
+    let noise = synthetic(fp.minutiae.len(), seed);
+    let mut out = fp.clone();
+    out.minutiae = fp
+        .minutiae
+        .iter()
+        .zip(&noise.minutiae)
+        .enumerate()
+        .filter(|(i, _)| drop_every == 0 || i % drop_every != drop_every - 1)
+        .map(|(_, (m, n))| {
+            let mut m = *m;
+            m.x += jitter * (n.x / 150.0 - 1.0);
+            m.y += jitter * (n.y / 200.0 - 1.0);
+            m.direction = (m.direction + 0.1 * (n.direction / std::f32::consts::PI - 1.0))
+                .rem_euclid(std::f32::consts::TAU);
+            m
+        })
+        .collect();
+    out
+}
+
+#[test]
+fn score_barely_changes_when_the_probe_is_rotated_and_translated() {
+    let candidate = synthetic(45, 20);
+    let probe = perturbed(&candidate, 4.0, 5, 21);
+    let c = prepare(&candidate);
+    let mut s = Scratch::new();
+    let reference = compare(&prepare(&probe), &c, &mut s);
+    assert!(reference > Threshold::FMR_0_01_PERCENT.score, "{reference}");
+    for (angle, dx, dy) in [(0.3, 10.0, -20.0), (-1.2, -35.0, 5.0), (2.5, 0.0, 40.0)] {
+        let score = compare(&prepare(&moved(&probe, angle, dx, dy)), &c, &mut s);
+        // Angles are quantized to 1/256 turn in the edge index and tolerances are not exactly
+        // isotropic after rounding: allow a small relative difference, not more.
+        assert!(
+            (score - reference).abs() <= 0.1 * reference,
+            "moved by {angle} rad ({dx}, {dy}): {score} vs {reference}"
+        );
+    }
+}
+
+#[test]
+fn comparison_is_nearly_symmetric() {
+    let a = synthetic(40, 22);
+    let b = perturbed(&moved(&a, 0.4, 12.0, -8.0), 5.0, 4, 23);
+    let mut s = Scratch::new();
+    let (pa, pb) = (prepare(&a), prepare(&b));
+    let (ab, ba) = (compare(&pa, &pb, &mut s), compare(&pb, &pa, &mut s));
+    assert!(Threshold::FMR_0_1_PERCENT.accepts(ab.min(ba)), "{ab} {ba}");
+    assert!((ab - ba).abs() <= 0.15 * ab.max(ba), "{ab} vs {ba}");
+    // Impostors stay low both ways.
+    let other = prepare(&synthetic(40, 24));
+    for (x, y) in [(&pa, &other), (&other, &pa)] {
+        let score = compare(x, y, &mut s);
+        assert!(!Threshold::FMR_1_PERCENT.accepts(score), "impostor {score}");
+    }
+}
+
+#[test]
+fn unreported_quality_counts_as_average_quality() {
+    // Card formats carry no minutia quality (0 = not reported): such a template must score as
+    // if every minutia had the extractor's average quality, not as an empty one.
+    let base = synthetic(40, 25);
+    let other = perturbed(&base, 3.0, 6, 26);
+    let with_quality = |fp: &Fingerprint, q: u8| {
+        let mut fp = fp.clone();
+        fp.minutiae.iter_mut().for_each(|m| m.quality = q);
+        prepare(&fp)
+    };
+    let mut s = Scratch::new();
+    let unreported = compare(&with_quality(&base, 0), &with_quality(&other, 0), &mut s);
+    let average = compare(&with_quality(&base, 65), &with_quality(&other, 65), &mut s);
+    assert_eq!(unreported.to_bits(), average.to_bits());
+    assert!(
+        Threshold::FMR_0_01_PERCENT.accepts(unreported),
+        "{unreported}"
+    );
+}
+
+#[test]
+fn doubtful_unpaired_minutiae_cost_less_than_reliable_ones() {
+    // The same probe with 15 extra minutiae that the candidate lacks (spurious ones): they
+    // lower the score less when the extractor marked them as low quality.
+    let candidate = synthetic(35, 27);
+    let mut probe = perturbed(&candidate, 3.0, 0, 28);
+    let extra = synthetic(15, 29);
+    let c = prepare(&candidate);
+    let mut s = Scratch::new();
+    let mut score_with_extras = |quality: u8| {
+        let mut p = probe.clone();
+        p.minutiae
+            .extend(extra.minutiae.iter().map(|m| Minutia { quality, ..*m }));
+        compare(&prepare(&p), &c, &mut s)
+    };
+    let (doubtful, reliable) = (score_with_extras(20), score_with_extras(90));
+    assert!(doubtful > reliable, "{doubtful} <= {reliable}");
+    probe.minutiae.iter_mut().for_each(|m| m.quality = 255);
+    // Out-of-range qualities are clamped, never a panic or a score above 1.
+    let score = compare(&prepare(&probe), &c, &mut s);
+    assert!((0.0..=1.0).contains(&score));
+}
+
+#[test]
+fn stacked_and_collinear_minutiae_do_not_panic() {
+    let normal = prepare(&synthetic(30, 30));
+    let mut stacked = synthetic(20, 31);
+    stacked
+        .minutiae
+        .iter_mut()
+        .for_each(|m| (m.x, m.y) = (100.0, 100.0));
+    let mut line = synthetic(20, 32);
+    line.minutiae
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, m)| (m.x, m.y) = (10.0 + 12.0 * i as f32, 50.0));
+    let mut s = Scratch::new();
+    for t in [prepare(&stacked), prepare(&line)] {
+        for score in [
+            compare(&t, &normal, &mut s),
+            compare(&normal, &t, &mut s),
+            compare(&t, &t, &mut s),
+        ] {
+            assert!(score.is_finite() && (0.0..=1.0).contains(&score), "{score}");
+        }
+    }
+}

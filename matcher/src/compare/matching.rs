@@ -9,16 +9,17 @@
 //!    candidate minutia within position and direction tolerances that grow with the distance from
 //!    the seed (skin distortion). The pairing is refined once by a least-squares rigid fit.
 //! 3. The score of a seed is `S · W² / (Np · Nc)`: `W` sums pair weights (½ for geometric
-//!    agreement plus ½ times the local similarity), `Np` and `Nc` count each print's minutiae
-//!    inside the other print's area (convex hull plus margin) after alignment, at least
-//!    [`MIN_OVERLAP_MINUTIAE`], and `S = n² / (n² + h²)` for `n` pairs discounts pairings with
+//!    agreement plus ½ times the local similarity, times the geometric mean of both minutiae's
+//!    quality weights), `Np` and `Nc` sum the quality weights of each print's minutiae inside
+//!    the other print's area (convex hull plus margin) after alignment, at least
+//!    [`MIN_OVERLAP_WEIGHT`], and `S = n² / (n² + h²)` for `n` pairs discounts pairings with
 //!    little support (`h` = [`SCORE_HALF_SUPPORT_PAIRS`]). The best seed's score is the result,
 //!    in [0, 1].
 
 use super::geometry::{angle_diff, Rigid};
 use super::prepare::{cell, to_turns, Point, PreparedTemplate};
 use crate::params::{
-    EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_MINUTIAE, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE,
+    EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_WEIGHT, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE,
     PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE,
     REFINED_SEEDS, SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
 };
@@ -446,25 +447,34 @@ fn score(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, s: &
     if s.pairs.is_empty() {
         return 0.0;
     }
-    let w: f32 = s.pairs.iter().map(|p| p.2).sum();
-    let np = probe
+    // Each pair's weight counts as evidence in proportion to both minutiae's weights.
+    let w: f32 = s
+        .pairs
+        .iter()
+        .map(|&(i, j, w)| {
+            w * (probe.points[i as usize].weight * candidate.points[j as usize].weight).sqrt()
+        })
+        .sum();
+    let np: f32 = probe
         .points
         .iter()
         .filter(|p| {
             let (x, y) = t.apply(p.x, p.y);
             candidate.hull.contains(x, y, OVERLAP_MARGIN)
         })
-        .count() as f32;
-    let nc = candidate
+        .map(|p| p.weight)
+        .sum();
+    let nc: f32 = candidate
         .points
         .iter()
         .filter(|q| {
             let (x, y) = t.apply_inverse(q.x, q.y);
             probe.hull.contains(x, y, OVERLAP_MARGIN)
         })
-        .count() as f32;
-    let np = np.max(MIN_OVERLAP_MINUTIAE);
-    let nc = nc.max(MIN_OVERLAP_MINUTIAE);
+        .map(|q| q.weight)
+        .sum();
+    let np = np.max(MIN_OVERLAP_WEIGHT);
+    let nc = nc.max(MIN_OVERLAP_WEIGHT);
     let n2 = (s.pairs.len() * s.pairs.len()) as f32;
     let support = n2 / (n2 + SCORE_HALF_SUPPORT_PAIRS * SCORE_HALF_SUPPORT_PAIRS);
     (support * w * w / (np * nc)).min(1.0)

@@ -14,7 +14,7 @@ use super::geometry::{normalize_angle, Hull};
 use crate::params::{
     COMPARE_DPI, EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_BIN, EDGE_LENGTH_TOLERANCE,
     EDGE_LENGTH_TOLERANCE_RATIO, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH, EDGE_NEIGHBOURS, MAX_COORDINATE,
-    MAX_PREPARED_MINUTIAE, PAIR_GRID_CELL,
+    MAX_PREPARED_MINUTIAE, PAIR_GRID_CELL, UNREPORTED_QUALITY_WEIGHT,
 };
 use crate::Fingerprint;
 use std::f32::consts::TAU;
@@ -28,6 +28,10 @@ pub(crate) struct Point {
     pub y: f32,
     /// Direction, counter-clockwise from +x.
     pub dir: f32,
+    /// How much the minutia counts as evidence: its quality as a fraction (quality 0, "not
+    /// reported", counts as [`UNREPORTED_QUALITY_WEIGHT`]). Doubtful minutiae weigh less both
+    /// when paired and when left unpaired in the overlap.
+    pub weight: f32,
 }
 
 /// A directed edge from a minutia to one of its nearest neighbours, described by what does not
@@ -200,6 +204,7 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
                         x,
                         y: -y,
                         dir: normalize_angle(m.direction),
+                        weight: quality_weight(m.quality),
                     },
                 )
             })
@@ -227,6 +232,14 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         grid_size,
         grid_cells,
         grid_points,
+    }
+}
+
+/// Evidence weight of a minutia of the given quality (0-100; 0 = not reported).
+fn quality_weight(quality: u8) -> f32 {
+    match quality {
+        0 => UNREPORTED_QUALITY_WEIGHT,
+        q => q.min(100) as f32 / 100.0,
     }
 }
 
