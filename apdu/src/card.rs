@@ -368,6 +368,81 @@ impl<T: Transport> PersoSession<'_, T> {
         read_ef(&mut self.card.channel, fid)
     }
 
+    /// CREATE FILE of a transparent EF `fid` sized for `data`, then UPDATE BINARY with `data`.
+    /// CREATE FILE leaves the new EF selected (ISO/IEC 7816-9 §8.1), so no SELECT is sent: one
+    /// APDU per file plus one per write chunk.
+    pub fn create_and_write(
+        &mut self,
+        fid: u16,
+        sfi: Option<u8>,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let size = u32::try_from(data.len())
+            .map_err(|_| Error::Usage(format!("{} bytes do not fit an EF", data.len())))?;
+        self.create_file(fid, sfi, size)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.card.channel.update_binary(0, data)
+    }
+
+    /// READ BINARY of `len` bytes of the EF with short identifier `sfi` (ISO/IEC 7816-4
+    /// §11.3.3, P1 = `80 | sfi`): the first chunk needs no SELECT; the rest, if the card's
+    /// response limit cuts it, is read from the now current EF.
+    pub fn read_file_sfi(&mut self, sfi: u8, len: usize) -> Result<Vec<u8>, Error> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let caps = self.card.channel.capabilities();
+        // With extended length, ask at least 257 bytes: the Le goes out in extended form, so
+        // a secure messaging response a little over 256 bytes needs no GET RESPONSE (a
+        // shorter file answers its bytes with the end-of-file warning 6282).
+        let ne = if caps.extended_length {
+            len.max(257).min(caps.max_response_data.max(1)).min(65_536)
+        } else {
+            len.min(caps.max_response_data.max(1)).min(256)
+        };
+        let resp = self
+            .card
+            .channel
+            .transmit(&commands::read_binary_sfi(sfi, 0, ne)?)?;
+        let eof = match resp.sw {
+            StatusWord::Success => false,
+            StatusWord::EndOfFile => true,
+            sw => return Err(Error::Status(sw)),
+        };
+        let mut out = resp.data;
+        if out.len() > len {
+            return Err(Error::Malformed(format!(
+                "READ BINARY of SFI {sfi}: {} bytes for {len} asked",
+                out.len()
+            )));
+        }
+        if out.len() < len && !out.is_empty() && !eof {
+            let rest = self.card.channel.read_binary(out.len(), len - out.len())?;
+            out.extend_from_slice(&rest);
+        }
+        Ok(out)
+    }
+
+    /// GET DATA 0103 under the session: the FIDs of the application's EFs.
+    pub fn file_list(&mut self) -> Result<Vec<u16>, Error> {
+        self.card.file_list()
+    }
+
+    /// SELECT the application, then DELETE FILE (ISO/IEC 7816-9 §8.3) for each EF in `fids`:
+    /// how an incompletely personalized card is emptied before it is written again.
+    pub fn delete_files(&mut self, fids: &[u16]) -> Result<(), Error> {
+        if fids.is_empty() {
+            return Ok(());
+        }
+        select_app(&mut self.card.channel)?;
+        for &fid in fids {
+            ok(self.card, &commands::delete_file(Some(fid)))?;
+        }
+        Ok(())
+    }
+
     /// Sets the initial secrets: the transport PIN (handed to the holder with the card) and the
     /// PUK, with CHANGE REFERENCE DATA P1 = 01 (new value only) on [`PIN_REF`] and [`PUK_REF`].
     pub fn set_pins(&mut self, transport_pin: &[u8], puk: &[u8]) -> Result<(), Error> {
@@ -388,6 +463,13 @@ impl<T: Transport> PersoSession<'_, T> {
     pub fn deactivate(&mut self) -> Result<(), Error> {
         select_app(&mut self.card.channel)?;
         ok(self.card, &commands::deactivate_file(None))
+    }
+
+    /// DEACTIVATE FILE naming the application by its DF name (ISO/IEC 7816-9, P1 = `04`):
+    /// the same transition as [`PersoSession::deactivate`] in one APDU instead of two.
+    pub fn deactivate_by_name(&mut self) -> Result<(), Error> {
+        let cmd = Command::new(0x00, 0x04, 0x04, 0x00).with_data(APPLICATION_AID.to_vec());
+        ok(self.card, &cmd)
     }
 
     /// The application life-cycle state, read under secure messaging.
