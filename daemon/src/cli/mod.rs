@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod apdu;
+pub mod batch;
 pub mod bench;
 pub mod bench_echo;
 pub mod card;
@@ -52,6 +53,9 @@ pub enum Command {
     /// Generated test data (synthetic fingerprints with ground truth).
     #[command(subcommand)]
     Fixtures(fixtures::Command),
+    /// Batch personalization of applicant records on several readers (run, resume, status).
+    #[command(subcommand)]
+    Batch(batch::Command),
     /// Run the JSON-RPC daemon on ZeroMQ until SIGTERM/SIGINT.
     Serve(serve::Args),
 }
@@ -68,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Pki(cmd) => pki::run(cmd),
         Command::Fixtures(cmd) => fixtures::run(cmd),
+        Command::Batch(cmd) => batch::run(cmd),
         Command::Serve(args) => serve::run(args),
     }
 }
