@@ -215,6 +215,8 @@ pub struct Service {
     pub readers: ReaderPool,
     /// The event publisher.
     pub events: Events,
+    /// Batches and the production journal (`state_dir/journal.sqlite`).
+    pub batches: std::sync::Arc<crate::batch::BatchManager>,
     /// Uptime and work in progress, for `system.health` (the server keeps them current).
     pub stats: Stats,
 }
@@ -248,6 +250,7 @@ impl Service {
             config,
             readers,
             events: Events::new(1024),
+            batches: std::sync::Arc::new(crate::batch::BatchManager::open(&config.state_dir)?),
             stats: Stats::default(),
         })
     }

@@ -18,6 +18,12 @@ use crate::service::Service;
 
 pub mod card_info;
 mod error;
+pub mod batch_cancel;
+pub mod batch_report;
+pub mod batch_status;
+pub mod batch_submit;
+pub mod card_personalize;
+pub mod status_lookup;
 pub mod matcher_compare;
 pub mod matcher_extract;
 pub mod readers_list;
@@ -100,6 +106,12 @@ pub const METHODS: &[&str] = &[
     "card.info",
     "matcher.extract",
     "matcher.compare",
+    "card.personalize",
+    "batch.submit",
+    "batch.status",
+    "batch.cancel",
+    "batch.report",
+    "status.lookup",
 ];
 
 /// Runs `method` with `call`; an unknown name is `method_not_found`.
@@ -112,6 +124,12 @@ pub fn dispatch(svc: &Service, method: &str, call: Call) -> Result<Reply, ApiErr
         "card.info" => card_info::call(svc, call),
         "matcher.extract" => matcher_extract::call(svc, call),
         "matcher.compare" => matcher_compare::call(svc, call),
+        "card.personalize" => card_personalize::call(svc, call),
+        "batch.submit" => batch_submit::call(svc, call),
+        "batch.status" => batch_status::call(svc, call),
+        "batch.cancel" => batch_cancel::call(svc, call),
+        "batch.report" => batch_report::call(svc, call),
+        "status.lookup" => status_lookup::call(svc, call),
         _ => Err(ApiError::new(
             ErrorCode::MethodNotFound,
             format!("unknown method {method:?}"),

@@ -1,0 +1,30 @@
+//! `batch.cancel`: no more records of the batch are claimed; cards being written finish.
+//!
+//! Request: `{"method":"batch.cancel","params":{"batch_id":"B.."}}`
+//! Reply: `{"batch_id":"B..","state":"cancelled"}`. `idcardd batch resume` restarts it.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::batch_submit::batch_error;
+use super::{ApiError, Call, Reply};
+use crate::batch;
+use crate::service::Service;
+
+/// Parameters of `batch.cancel`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// The batch.
+    batch_id: String,
+}
+
+/// Cancels the batch.
+pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
+    let p: Params = call.params()?;
+    batch::cancel(svc.batches.journal(), &p.batch_id).map_err(batch_error)?;
+    svc.batches.stop(&p.batch_id);
+    Ok(Reply::json(
+        json!({"batch_id": p.batch_id, "state": "cancelled"}),
+    ))
+}

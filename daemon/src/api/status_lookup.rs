@@ -1,0 +1,96 @@
+//! `status.lookup`: where an applicant's card is, as the issuing authority's status service
+//! answers it: by tracking code, or by national code + birth-certificate serial + birth date
+//! (Solar Hijri `YYYY-MM-DD`).
+//!
+//! Request: `{"method":"status.lookup","params":{"tracking_code":"NID-0001"}}` or
+//! `{"params":{"national_code":"0012345679","birth_certificate_serial":"12-345678",
+//! "birth_date":"1370-01-01"}}`.
+//! Reply: `{"matches":[{"tracking_code":"NID-0001","status":"produced","detail":null,
+//! "updated_at_ms":...}]}`. Statuses: `in_production`, `rejected` (data QC; `detail` lists the
+//! field paths and codes), `failed`, `produced` (personalized, on its way), `delivered`,
+//! `terminated`. No personal data comes back; nothing found is `not_found`.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::batch_submit::batch_error;
+use super::{ApiError, Call, ErrorCode, Reply};
+use crate::journal::{CardState, RecordRow, RecordState};
+use crate::service::Service;
+
+/// Parameters of `status.lookup`: a tracking code, or the three identity fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    tracking_code: Option<String>,
+    #[serde(default)]
+    national_code: Option<String>,
+    #[serde(default)]
+    birth_certificate_serial: Option<String>,
+    #[serde(default)]
+    birth_date: Option<String>,
+}
+
+/// The public status of a journal row.
+fn status(r: &RecordRow) -> (&'static str, Value) {
+    match (r.state, r.card_state) {
+        (RecordState::Personalized, Some(CardState::Delivered)) => ("delivered", Value::Null),
+        (RecordState::Personalized, Some(CardState::Terminated)) => ("terminated", Value::Null),
+        (RecordState::Personalized, _) => ("produced", Value::Null),
+        (RecordState::QcFailed, _) => (
+            "rejected",
+            r.qc_issues
+                .as_ref()
+                .and_then(Value::as_array)
+                .map(|issues| {
+                    issues
+                        .iter()
+                        .map(|i| json!({"path": i["path"], "code": i["code"]}))
+                        .collect::<Vec<_>>()
+                        .into()
+                })
+                .unwrap_or(Value::Null),
+        ),
+        (RecordState::Failed, _) => ("failed", Value::Null),
+        _ => ("in_production", Value::Null),
+    }
+}
+
+/// Looks the applicant up in the journal.
+pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
+    let p: Params = call.params()?;
+    let journal = svc.batches.journal();
+    let rows = match (
+        &p.tracking_code,
+        &p.national_code,
+        &p.birth_certificate_serial,
+        &p.birth_date,
+    ) {
+        (Some(code), None, None, None) => journal.lookup_tracking(code.trim()),
+        (None, Some(n), Some(s), Some(d)) => journal.lookup_identity(n.trim(), s.trim(), d.trim()),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParams,
+                "give tracking_code, or national_code + birth_certificate_serial + birth_date",
+            ))
+        }
+    }
+    .map_err(|e| batch_error(e.into()))?;
+    if rows.is_empty() {
+        return Err(ApiError::new(ErrorCode::NotFound, "no application matches"));
+    }
+    let matches: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let (status, detail) = status(r);
+            json!({
+                "tracking_code": r.tracking_code,
+                "status": status,
+                "detail": detail,
+                "updated_at_ms": r.updated_at_ms,
+            })
+        })
+        .collect();
+    Ok(Reply::json(json!({ "matches": matches })))
+}
