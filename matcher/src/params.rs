@@ -204,6 +204,10 @@ pub const MIN_OVERLAP_WEIGHT: f32 = 4.0;
 /// the card formats): about the mean quality our extractor reports, so that such templates
 /// score on the same scale.
 pub const UNREPORTED_QUALITY_WEIGHT: f32 = 0.65;
+/// A pair's weight in the score is multiplied by the geometric mean of both minutiae's weights
+/// raised to this power: below 1, so that a pair of doubtful minutiae still counts for more than
+/// their share of the overlap (a pair is rarely made by chance twice).
+pub const PAIR_EVIDENCE_EXPONENT: f32 = 0.7;
 /// Pair count at which the support factor of the score is one half: the score is scaled by
 /// `n² / (n² + SCORE_HALF_SUPPORT_PAIRS²)` for `n` pairs, since a handful of pairs in a small
 /// overlap is what chance produces between different fingers, while every further pair is

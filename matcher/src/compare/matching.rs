@@ -10,7 +10,8 @@
 //!    the seed (skin distortion). The pairing is refined once by a least-squares rigid fit.
 //! 3. The score of a seed is `S · W² / (Np · Nc)`: `W` sums pair weights (½ for geometric
 //!    agreement plus ½ times the local similarity, times the geometric mean of both minutiae's
-//!    quality weights), `Np` and `Nc` sum the quality weights of each print's minutiae inside
+//!    quality weights to the power [`crate::params::PAIR_EVIDENCE_EXPONENT`]), `Np` and `Nc`
+//!    sum the quality weights of each print's minutiae inside
 //!    the other print's area (convex hull plus margin) after alignment, at least
 //!    [`MIN_OVERLAP_WEIGHT`], and `S = n² / (n² + h²)` for `n` pairs discounts pairings with
 //!    little support (`h` = [`SCORE_HALF_SUPPORT_PAIRS`]). The best seed's score is the result,
@@ -447,13 +448,11 @@ fn score(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, s: &
     if s.pairs.is_empty() {
         return 0.0;
     }
-    // Each pair's weight counts as evidence in proportion to both minutiae's weights.
+    // Each pair's weight counts as evidence according to both minutiae's weights.
     let w: f32 = s
         .pairs
         .iter()
-        .map(|&(i, j, w)| {
-            w * (probe.points[i as usize].weight * candidate.points[j as usize].weight).sqrt()
-        })
+        .map(|&(i, j, w)| w * probe.evidence[i as usize] * candidate.evidence[j as usize])
         .sum();
     let np: f32 = probe
         .points

@@ -14,7 +14,7 @@ use super::geometry::{normalize_angle, Hull};
 use crate::params::{
     COMPARE_DPI, EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_BIN, EDGE_LENGTH_TOLERANCE,
     EDGE_LENGTH_TOLERANCE_RATIO, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH, EDGE_NEIGHBOURS, MAX_COORDINATE,
-    MAX_PREPARED_MINUTIAE, PAIR_GRID_CELL, UNREPORTED_QUALITY_WEIGHT,
+    MAX_PREPARED_MINUTIAE, PAIR_EVIDENCE_EXPONENT, PAIR_GRID_CELL, UNREPORTED_QUALITY_WEIGHT,
 };
 use crate::Fingerprint;
 use std::f32::consts::TAU;
@@ -146,6 +146,9 @@ pub(crate) fn cell(length_bin: usize, from_bin: usize, to_bin: usize) -> usize {
 pub struct PreparedTemplate {
     /// Minutiae in the comparison frame.
     pub(crate) points: Vec<Point>,
+    /// Evidence factor of every minutia when paired, [`Point::weight`] to the power
+    /// [`PAIR_EVIDENCE_EXPONENT`] / 2, so that a pair counts `evidence[i] · evidence[j]`.
+    pub(crate) evidence: Vec<f32>,
     /// Local edges, ordered by index cell (length bin, then the bins of both relative angles).
     pub(crate) edges: Vec<Edge>,
     /// Lookup of every edge of `edges` in another template's index (same order).
@@ -216,12 +219,17 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         kept.truncate(MAX_PREPARED_MINUTIAE);
     }
     let points: Vec<Point> = kept.into_iter().map(|(_, p)| p).collect();
+    let evidence = points
+        .iter()
+        .map(|p| p.weight.powf(0.5 * PAIR_EVIDENCE_EXPONENT))
+        .collect();
     let (edges, cells, degree) = build_edges(&points);
     let queries = edges.iter().map(EdgeQuery::of).collect();
     let hull = Hull::of(&points.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
     let (grid_origin, grid_cell, grid_size, grid_cells, grid_points) = build_grid(&points);
     PreparedTemplate {
         points,
+        evidence,
         edges,
         queries,
         cells,
