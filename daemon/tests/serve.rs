@@ -675,6 +675,8 @@ fn pyzmq_client_library_drives_the_daemon() {
     let daemon = Daemon::start("");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/serve_client.py");
     let out = Command::new(&python)
+        // No __pycache__ left in the source tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg(script)
         .args(["--endpoint", &daemon.endpoint()])
         .args(["--events", &daemon.events_endpoint()])

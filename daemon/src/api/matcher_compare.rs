@@ -135,12 +135,22 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(i, _)| i);
     Ok(Reply::json(json!({
-        "scores": scores,
+        "scores": scores.iter().map(|&s| as_json_number(s)).collect::<Vec<_>>(),
         "matches": matches,
         "best": best,
-        "threshold": threshold.score,
+        "threshold": as_json_number(threshold.score),
         "fmr": threshold.target_fmr,
     })))
+}
+
+/// An `f32` as the JSON number with the same shortest decimal form (`0.086`, not
+/// `0.0860000029206276` as widening to `f64` would give).
+fn as_json_number(x: f32) -> serde_json::Value {
+    x.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
 #[cfg(test)]
@@ -158,5 +168,7 @@ mod tests {
             threshold_for_fmr(0.002).unwrap_err().code,
             ErrorCode::InvalidParams
         );
+        assert_eq!(as_json_number(0.086).to_string(), "0.086");
+        assert_eq!(as_json_number(f32::NAN), serde_json::Value::Null);
     }
 }

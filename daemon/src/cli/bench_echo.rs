@@ -14,9 +14,8 @@ pub struct EchoArgs {
 
 /// Echoes messages until SIGTERM/SIGINT.
 pub fn run(args: EchoArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // The same runtime as `idcardd serve`, so the comparison is of the JSON-RPC layer alone.
+    let runtime = crate::server::io_runtime()?;
     runtime.block_on(async move {
         let mut socket = RouterSocket::new();
         let file = match crate::server::socket::parse_endpoint(&args.endpoint)? {

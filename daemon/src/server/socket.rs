@@ -146,8 +146,14 @@ pub async fn bind<S: Socket>(
         Endpoint::Ipc(path) => {
             let gid = group.map(group_id).transpose()?;
             prepare_ipc_path(&path, gid)?;
-            let listener = UnixListener::bind(&path)
-                .with_context(|| format!("cannot bind {}", path.display()))?;
+            // With this umask nobody outside the owner and group can use the file even before
+            // the chmod below, in a directory the daemon did not create too. It only takes
+            // rights away from "other", so a file or directory another thread creates meanwhile
+            // stays usable by its owner.
+            let previous = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o007));
+            let bound = UnixListener::bind(&path);
+            nix::sys::stat::umask(previous);
+            let listener = bound.with_context(|| format!("cannot bind {}", path.display()))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(SOCKET_MODE))
                 .with_context(|| format!("cannot set the mode of {}", path.display()))?;
             if let Some(gid) = gid {
