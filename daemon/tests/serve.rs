@@ -566,6 +566,33 @@ fn sockets_are_0660_and_removed_after_sigterm() {
 }
 
 #[test]
+fn subscribers_hear_server_stopping_on_sigterm() {
+    let mut daemon = Daemon::start("");
+    let rt = runtime();
+    let mut sub = rt.block_on(async {
+        let mut sub = zeromq::SubSocket::new();
+        sub.connect(&daemon.events_endpoint()).await.unwrap();
+        sub.subscribe("server.").await.unwrap();
+        // Let the subscription reach the publisher (ZeroMQ's slow joiner).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sub
+    });
+    let pid = nix::unistd::Pid::from_raw(daemon.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let event = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), sub.recv())
+            .await
+            .expect("no event within 30 s")
+            .unwrap()
+            .into_vec()
+    });
+    assert_eq!(&event[0][..], b"server.stopping");
+    let body: Value = serde_json::from_slice(&event[1]).unwrap();
+    assert_eq!(body["grace_ms"], 10_000);
+    assert_eq!(daemon.terminate().code(), Some(0));
+}
+
+#[test]
 fn sigterm_lets_work_in_progress_finish() {
     let mut daemon = Daemon::start("");
     let rt = runtime();
