@@ -179,6 +179,12 @@ pub fn percent(x: f64) -> String {
     format!("{p:.digits$} %")
 }
 
+/// Formats a rate given as a fraction as a percentage with two decimals ("3.33 %"), as the
+/// bench's table does.
+pub fn rate(x: f64) -> String {
+    format!("{:.2} %", 100.0 * x)
+}
+
 /// Plots `series` on `root`; errors are strings because backends differ in error types.
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
@@ -261,7 +267,7 @@ fn draw<DB: DrawingBackend>(
         chart
             .draw_series([Text::new(
                 "rates of 0 are drawn on the axes",
-                (lo * 1.15, lo * 1.6),
+                (lo * 1.5, lo * 1.7),
                 (font::FAMILY, 16).into_font().color(&grey),
             )])
             .map_err(e)?;
@@ -269,15 +275,20 @@ fn draw<DB: DrawingBackend>(
 
     for (i, s) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        let clamp = |p: &DetPoint| (p.fmr.max(lo), p.fnmr.max(lo));
+        // Zero rates sit just inside the axes, so that the whole line width stays visible.
+        let zero = lo * 1.15;
+        let clamp = |p: &DetPoint| (p.fmr.max(zero), p.fnmr.max(zero));
+        // Each series is drawn thinner than the one before, so that curves lying on top of
+        // each other (a perfect separation runs along both axes) all stay visible.
+        let width = 6u32.saturating_sub(2 * i as u32).max(2);
         let line = chart
             .draw_series(LineSeries::new(
                 s.points.iter().map(clamp),
-                colour.stroke_width(3),
+                colour.stroke_width(width),
             ))
             .map_err(e)?;
         if text {
-            let label = format!("{} (EER {})", s.name, percent(s.eer));
+            let label = format!("{} (EER {})", s.name, rate(s.eer));
             line.label(label).legend(move |(x, y)| {
                 PathElement::new([(x - 4, y), (x + 16, y)], colour.stroke_width(4))
             });

@@ -1,7 +1,7 @@
 //! The `index.html` of a report: one page, no script, no external resource besides the report's
 //! own images (referenced relative to the page, so the folder can be moved or served as is).
 
-use super::det::percent;
+use super::det::rate;
 use super::{Comparison, ReportJson, WorstPair};
 
 /// Escapes text for HTML element content and attribute values.
@@ -107,10 +107,10 @@ pub fn fvc_page(r: &ReportJson) -> String {
             "<tr><td>{name}</td><td>{}</td><td>{pairs}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td></tr>\n",
             f.genuine_pairs,
-            percent(rates.eer),
-            percent(rates.fmr100),
-            percent(rates.fmr1000),
-            percent(rates.zero_fmr)
+            rate(rates.eer),
+            rate(rates.fmr100),
+            rate(rates.fmr1000),
+            rate(rates.zero_fmr)
         );
     }
     s += "</table>\n";
@@ -218,10 +218,10 @@ pub fn compare_page(c: &Comparison, reports: &[ReportJson]) -> String {
             escape(name),
             escape(path),
             f.images,
-            percent(f.extended.eer),
-            percent(f.extended.fmr100),
-            percent(f.extended.fmr1000),
-            percent(f.extended.zero_fmr),
+            rate(f.extended.eer),
+            rate(f.extended.fmr100),
+            rate(f.extended.fmr1000),
+            rate(f.extended.zero_fmr),
             f.extract_ms.median,
             f.compare_per_s
         );
