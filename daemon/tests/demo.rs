@@ -1,22 +1,17 @@
-//! `idcardd demo` end to end on the project's own synthetic scans: every card is personalized,
-//! genuine live scans are accepted, impostors refused, the lost card terminated.
+//! `idcardd demo` end to end: the daemon on simulated readers, a batch of the fixture applicants
+//! through its socket (the invalid ones rejected by data QC), then every personalized card
+//! delivered through the socket (impostor refused, holder accepted, card activated) except one
+//! terminated as lost; the status service and the audit chain agree.
 
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `idcardd demo --json` with 4 readers whose cards live in `state`, returns the summary.
+/// Runs `idcardd demo --json` from the repository root with its state in `state`.
 fn run_demo(state: &Path) -> serde_json::Value {
-    let scans = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/fingerprints");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let out = Command::new(env!("CARGO_BIN_EXE_idcardd"))
-        .args([
-            "demo",
-            "--json",
-            "--readers",
-            "4",
-            "--scans",
-            scans,
-            "--state-dir",
-        ])
+        .current_dir(root)
+        .args(["demo", "--json", "--readers", "2", "--state-dir"])
         .arg(state)
         .output()
         .unwrap();
@@ -28,41 +23,72 @@ fn run_demo(state: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The life-cycle state each card ended in.
-fn final_states(summary: &serde_json::Value) -> Vec<String> {
-    let cards = summary["cards"].as_array().unwrap();
-    cards
+/// The manifest's valid records: the ones data QC must let through.
+fn valid_records() -> usize {
+    let manifest = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/applicants/manifest.toml"
+    );
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let manifest: toml::Value = toml::from_str(&text).unwrap();
+    manifest["record"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|c| c["states"].as_array().unwrap().last().unwrap().to_string())
-        .collect()
+        .filter(|r| r["expected"].as_array().is_some_and(|e| e.is_empty()))
+        .count()
 }
 
 #[test]
-fn demo_personalizes_delivers_and_terminates() {
+fn demo_runs_the_whole_chain_through_the_socket() {
     let state = tempfile::tempdir().unwrap();
-    let summary = run_demo(state.path());
-    assert_eq!(summary["personalized"], 4, "{summary:#}");
-    assert_eq!(summary["delivered"], 3, "{summary:#}");
-    assert_eq!(summary["impostors_refused"], 3, "{summary:#}");
-    assert_eq!(summary["terminated"], 1, "{summary:#}");
-    let expected = [
-        "\"Activated\"",
-        "\"Activated\"",
-        "\"Activated\"",
-        "\"Terminated\"",
-    ];
-    assert_eq!(final_states(&summary), expected);
-    let lost = &summary["cards"][3]["after_termination"];
-    assert!(lost.as_str().unwrap().contains("6985"), "{lost}");
+    let s = run_demo(state.path());
+    let valid = valid_records();
+    let records = s["records"].as_u64().unwrap() as usize;
+    assert_eq!(s["personalized"], valid, "{s:#}");
+    assert_eq!(s["qc_failed"], records - valid, "{s:#}");
+    assert_eq!(s["failed"], 0, "{s:#}");
+    // Every personalized card but the lost one is delivered; each delivery refused an impostor.
+    assert_eq!(s["terminated"], 1, "{s:#}");
+    assert_eq!(s["delivered"], valid - 1, "{s:#}");
+    assert_eq!(s["impostors_refused"], valid - 1, "{s:#}");
 
-    // The cards' state persisted: a second run finds them delivered or terminated already and
-    // writes nothing.
-    let again = run_demo(state.path());
-    assert_eq!(
-        again["terminated"], 0,
-        "nothing new is terminated: {again:#}"
+    let outcomes = s["outcomes"].as_array().unwrap();
+    for o in outcomes {
+        let status = o["status"].as_str().unwrap_or("");
+        match o["outcome"].as_str().unwrap() {
+            "delivered" => {
+                assert_eq!(o["passive_auth"], "ok", "{o}");
+                assert_eq!(o["genuine_decision"], "match", "{o}");
+                assert_eq!(status, "delivered", "{o}");
+            }
+            t if t.starts_with("terminated") => assert_eq!(status, "terminated", "{o}"),
+            "rejected by data QC" if !o["tracking_code"].as_str().unwrap().is_empty() => {
+                assert_eq!(status, "rejected", "{o}")
+            }
+            _ => {}
+        }
+    }
+    let latency = s["latency"].as_array().unwrap();
+    for method in ["delivery.begin", "delivery.verify", "delivery.activate"] {
+        assert!(
+            latency
+                .iter()
+                .any(|l| l["method"] == method && l["calls"].as_u64() > Some(0)),
+            "{method} missing from {latency:?}"
+        );
+    }
+
+    // Everything the daemon did is in the audit chain, and the chain verifies.
+    let audit = Command::new(env!("CARGO_BIN_EXE_idcardd"))
+        .args(["audit", "verify", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
     );
-    assert_eq!(final_states(&again), expected);
-    let cards = again["cards"].as_array().unwrap();
-    assert!(cards.iter().all(|c| c["perso_apdus"] == 0), "{again:#}");
 }

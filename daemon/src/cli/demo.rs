@@ -1,40 +1,40 @@
-//! `idcardd demo`: the product end to end on simulated readers, no hardware needed.
+//! `idcardd demo`: the whole issuance chain on simulated readers, no hardware needed.
 //!
-//! Today it walks the card layer and the matcher: simulated cards are personalized under a
-//! personalization session (mutual authentication + secure messaging), read back, left
-//! deactivated; at "delivery" a live scan is compared with the template read from the chip
-//! under a terminal session, the holder PIN is set and the card activated; one card is
-//! terminated as lost and shown to refuse service. The chain grows as the daemon lands.
+//! 1. A test PKI (CSCA + Document Signer, `crate::pki::init`) in the demo's state directory.
+//! 2. The daemon (`crate::server::serve`) on a private ipc endpoint with `--readers` simulated
+//!    readers; everything after this goes through its socket with [`crate::client::Client`],
+//!    the way a line controller and a kiosk would.
+//! 3. `batch.submit` of the fixture applicants (`fixtures/applicants`, some deliberately
+//!    invalid so data QC rejects them), blobs inlined as base64; the demo waits on
+//!    `batch.status` and reads `batch.report`.
+//! 4. Delivery of every personalized card: the card is put in the kiosk reader (for simulated
+//!    cards: its state file is moved into the reader's slot), `delivery.begin` (passive
+//!    authentication), `delivery.verify` with another applicant's finger (refused), with a
+//!    second impression of the enrolled finger (accepted), `delivery.activate` with the
+//!    holder's new PIN. The last personalized card is reported lost instead and terminated
+//!    with `card.terminate`; `status.lookup` then shows delivered and terminated cards.
+//! 5. A table and a summary; `--json` prints the summary as one object.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use apdu::card::{IdCard, PersoSession};
-use apdu::fcp::LifeCycle;
-use apdu::sim::{SimCard, SimConfig, SimTransport};
-use apdu::sm::AesKey;
-use apdu::Transport;
-use matcher::compare::{compare, prepare, Scratch};
-use matcher::template::CardFormat;
+use base64::Engine as _;
 use serde::Serialize;
+use serde_json::{json, Value};
 
-/// EF.COM (LDS1 common data).
-const EF_COM: u16 = 0x011E;
-/// DG1: document data.
-const EF_DG1: u16 = 0x0101;
-/// DG3: finger minutiae templates.
-const EF_DG3: u16 = 0x0103;
-/// Transport PIN set at personalization, replaced by the holder at delivery (demo values).
-const TRANSPORT_PIN: &[u8] = b"000000";
-/// PUK set at personalization (demo value).
-const DEMO_PUK: &[u8] = b"12345678";
-/// The holder's PIN chosen at the kiosk (demo value).
-const HOLDER_PIN: &[u8] = b"482913";
-/// The real scan set the demo enrols from, when the shared scans are present.
-const SHARED_SET: &str = "../shared/fingerprints/fvc2002_db1_b";
-/// The project's own synthetic scans (`idcardd fixtures synth`), used otherwise.
-const FIXTURE_SET: &str = "fixtures/fingerprints";
+use crate::applicant::{Applicant, Blob};
+use crate::client::{Client, RpcError};
+use crate::server::ServerSettings;
+use crate::service::{Service, ServiceConfig};
+
+/// The fixture applicants the demo submits.
+const APPLICANTS: &str = "fixtures/applicants";
+/// The holder's PIN chosen at the kiosk (demo value; never logged or printed).
+const HOLDER_PIN: &str = "482913";
+/// The kiosk reader cards are put into for delivery.
+const KIOSK_READER: &str = "sim:0";
 
 /// Arguments of `idcardd demo`.
 #[derive(Debug, clap::Args)]
@@ -42,62 +42,65 @@ pub struct Args {
     /// Print the summary as one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Number of simulated readers (one card each).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=16))]
+    /// Number of simulated readers on the production line.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub readers: u8,
-    /// Folder of FVC-named scans (`<finger>_<impression>.png|tif`) for enrolment and live
-    /// scans; default: `../shared/fingerprints/fvc2002_db1_b` when present, else the
-    /// project's synthetic `fixtures/fingerprints`.
+    /// Folder of applicant records (`*.json`) to submit; default `fixtures/applicants`.
     #[arg(long)]
-    pub scans: Option<PathBuf>,
-    /// Keep the simulated cards' state here instead of a temporary folder.
+    pub applicants: Option<PathBuf>,
+    /// Keep the daemon's state (PKI, journal, audit, cards) here instead of a temporary folder.
+    /// A second run with the same folder starts a new batch with new cards.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
 }
 
-/// What happened to one card.
+/// What happened to one applicant record.
 #[derive(Debug, Serialize)]
-struct CardReport {
-    reader: String,
-    serial: String,
-    /// Life-cycle state after each phase: fresh, personalized, delivered.
-    states: Vec<String>,
-    /// APDUs of the personalization (authentication, file creation, writes, read-back).
-    perso_apdus: u64,
-    perso_ms: f64,
-    /// Bytes written to the chip.
-    bytes_written: usize,
-    /// Minutiae in the template stored on the chip, when scans were available.
-    template_minutiae: Option<usize>,
-    /// Score of a genuine live scan against the chip template.
-    genuine_score: Option<f32>,
-    /// Score of another finger's scan against the chip template.
-    impostor_score: Option<f32>,
-    delivered: bool,
-    terminated: bool,
-    /// The status the card gave after termination, as proof it refuses service.
-    after_termination: Option<String>,
-    /// Why a card was left alone (e.g. delivered in an earlier run).
-    note: Option<String>,
+struct RecordOutcome {
+    tracking_code: String,
+    /// Batch state: `personalized`, `qc_failed`, `failed`.
+    state: String,
+    serial: Option<String>,
+    /// QC problems or the failure reason.
+    reason: Option<String>,
+    /// Passive authentication at `delivery.begin`: `ok` or the refusal.
+    passive_auth: Option<String>,
+    impostor_score: Option<f64>,
+    impostor_decision: Option<String>,
+    genuine_score: Option<f64>,
+    genuine_decision: Option<String>,
+    /// `delivered`, `terminated (lost)`, or why not.
+    outcome: String,
+    /// `status.lookup` by tracking code at the end.
+    status: Option<String>,
+}
+
+/// p50 / p99 / max of one method, milliseconds, measured by the client.
+#[derive(Debug, Serialize)]
+struct Latency {
+    method: String,
+    calls: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
 }
 
 #[derive(Debug, Serialize)]
 struct Summary {
-    cards: Vec<CardReport>,
+    readers: u8,
+    records: usize,
     personalized: usize,
+    qc_failed: usize,
+    failed: usize,
     delivered: usize,
     impostors_refused: usize,
     terminated: usize,
-    /// Score threshold used for the delivery decision.
-    threshold: Option<f32>,
-    biometrics: String,
-}
-
-/// A live scan and an impostor scan for the finger enrolled on a card.
-struct Biometrics {
-    enrol: matcher::Fingerprint,
-    live: matcher::Fingerprint,
-    impostor: matcher::Fingerprint,
+    batch_seconds: f64,
+    cards_per_minute: f64,
+    latency: Vec<Latency>,
+    /// Server-side split of `delivery.verify` (mean ms per stage, from `timing_ms`).
+    verify_split_ms: Value,
+    outcomes: Vec<RecordOutcome>,
 }
 
 /// Runs `idcardd demo`.
@@ -112,259 +115,626 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
-    let scans = args.scans.clone().or_else(default_scans);
-    let biometrics_note = match &scans {
-        Some(dir) => format!("scans from {}", dir.display()),
-        None => "no scans found (run from the repository root): biometric steps skipped".into(),
-    };
-    let threshold = Some(matcher::compare::Threshold::FMR_0_1_PERCENT.score);
-
-    let mut cards = Vec::new();
-    for i in 0..args.readers as usize {
-        let path = state_dir.join(format!("card{i}.json"));
-        let config = SimConfig {
-            seed: Some(1000 + i as u64),
-            ..SimConfig::default()
-        };
-        let card = SimCard::open_or_create(&path, config)
-            .with_context(|| format!("opening simulated card {}", path.display()))?;
-        let reader = SimTransport::with_name(card, format!("sim:{i}"));
-        let bio = match &scans {
-            Some(dir) => Some(load_biometrics(dir, i)?),
-            None => None,
-        };
-        let lost = i + 1 == args.readers as usize;
-        cards.push(run_card(reader, bio.as_ref(), threshold, lost)?);
+    let state_dir = state_dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", state_dir.display()))?;
+    let applicants_dir = args
+        .applicants
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(APPLICANTS));
+    if !applicants_dir.is_dir() {
+        bail!(
+            "{} not found: run the demo from the repository root or pass --applicants DIR",
+            applicants_dir.display()
+        );
     }
+    let records = load_records(&applicants_dir)?;
 
-    let summary = Summary {
-        personalized: cards.iter().filter(|c| c.perso_apdus > 0).count(),
-        delivered: cards.iter().filter(|c| c.delivered).count(),
-        impostors_refused: cards
-            .iter()
-            .filter(|c| matches!((c.impostor_score, threshold), (Some(s), Some(t)) if s < t))
-            .count(),
-        terminated: cards.iter().filter(|c| c.terminated).count(),
-        threshold,
-        biometrics: biometrics_note,
-        cards,
+    let pki_dir = state_dir.join("pki");
+    if !pki_dir.join("ds.pem").is_file() {
+        crate::pki::init(&pki_dir).context("creating the test PKI")?;
+    }
+    let readers: Vec<String> = (0..args.readers).map(|i| format!("sim:{i}")).collect();
+    let mut config = ServiceConfig::new(state_dir.clone(), readers);
+    config.pki_dir = Some(pki_dir.clone());
+    config.trust = vec![pki_dir.join("csca.pem")];
+    let server = ServerSettings {
+        endpoint: format!("ipc://{}", state_dir.join("idcardd.sock").display()),
+        events: format!("ipc://{}", state_dir.join("events.sock").display()),
+        socket_group: None,
+        allow_non_loopback: false,
+        max_message_bytes: 64 << 20,
+        max_in_flight: 16,
+        request_timeout: Duration::from_secs(120),
+        shutdown_grace: Duration::from_secs(10),
     };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let summary = runtime.block_on(async {
+        let svc = Arc::new(Service::open(config)?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let endpoint = server.endpoint.clone();
+        let serving = tokio::spawn(crate::server::serve(server, svc.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let outcome = drive(&endpoint, &svc, records, args.readers).await;
+        let _ = stop.send(());
+        serving.await.context("the server task")??;
+        outcome
+    })?;
+
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print_tables(&summary);
+        print_tables(&summary, &state_dir, args.state_dir.is_some());
     }
     Ok(())
 }
 
-fn default_scans() -> Option<PathBuf> {
-    [SHARED_SET, FIXTURE_SET]
-        .iter()
-        .map(PathBuf::from)
-        .find(|dir| dir.is_dir())
+/// One fixture record: the applicant (blobs inlined) and the scans the kiosk will use.
+struct Record {
+    tracking_code: String,
+    json: Value,
+    /// ISO finger position and the scan file of a second impression of it (the live scan).
+    live: Option<(u8, PathBuf)>,
+    /// An impression of a finger this applicant does not have (an impostor's scan).
+    impostor: Option<PathBuf>,
 }
 
-/// Enrols impression 1 of the `i`-th finger of the folder; the live scan is impression 2 of the
-/// same finger, the impostor impression 2 of the next finger.
-fn load_biometrics(dir: &Path, i: usize) -> anyhow::Result<Biometrics> {
-    let samples = matcher::eval::fvc::scan_dir(dir)
-        .with_context(|| format!("reading scans in {}", dir.display()))?;
-    let mut fingers: Vec<u32> = samples.iter().map(|s| s.finger).collect();
-    fingers.sort_unstable();
-    fingers.dedup();
-    if fingers.len() < 2 {
-        bail!("{} needs scans of at least two fingers", dir.display());
+/// Reads every `*.json` applicant in `dir` (sorted), inlining face and finger files as base64
+/// so each record travels as one message.
+fn load_records(dir: &Path) -> anyhow::Result<Vec<Record>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    let mut records = Vec::new();
+    for path in paths {
+        let mut applicant = match Applicant::load(&path) {
+            Ok(a) => a,
+            // A malformed record is still submitted as written: QC rejects it in the batch.
+            Err(_) => {
+                let text = std::fs::read_to_string(&path)?;
+                records.push(Record {
+                    tracking_code: path
+                        .file_stem()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into(),
+                    json: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                    live: None,
+                    impostor: None,
+                });
+                continue;
+            }
+        };
+        let mut live = None;
+        let base = applicant.base_dir.clone();
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        for (finger, sample) in &applicant.fingers {
+            let enrolled = sample
+                .scan
+                .as_ref()
+                .or(sample.template.as_ref())
+                .and_then(|b| b.path.as_deref())
+                .map(resolve);
+            if let (None, Some(file)) = (&live, enrolled) {
+                if let Some(second) = other_impression(&file, 2) {
+                    live = Some((finger.iso_position(), second));
+                }
+            }
+        }
+        let impostor = live
+            .as_ref()
+            .and_then(|(_, scan)| impostor_scan(scan, &applicant));
+        if let Some(face) = applicant.face.as_mut() {
+            inline(face, &base)?;
+        }
+        for sample in applicant.fingers.values_mut() {
+            for blob in [sample.scan.as_mut(), sample.template.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                inline(blob, &base)?;
+            }
+        }
+        records.push(Record {
+            tracking_code: applicant.tracking_code.clone(),
+            json: serde_json::to_value(&applicant)?,
+            live,
+            impostor,
+        });
     }
-    let scan = |finger: u32, impression: u32| -> anyhow::Result<matcher::Fingerprint> {
-        let sample = samples
-            .iter()
-            .find(|s| s.finger == finger && s.impression == impression)
-            .with_context(|| format!("no scan {finger}_{impression} in {}", dir.display()))?;
-        matcher::extract::extract_file(&sample.path, 500)
-            .with_context(|| format!("extracting {}", sample.path.display()))
-    };
-    let finger = fingers[i % fingers.len()];
-    let other = fingers[(i + 1) % fingers.len()];
-    Ok(Biometrics {
-        enrol: scan(finger, 1)?,
-        live: scan(finger, 2)?,
-        impostor: scan(other, 2)?,
+    Ok(records)
+}
+
+/// Replaces a file reference by its bytes in base64 (a missing file stays a path, for QC to
+/// report).
+fn inline(blob: &mut Blob, base: &Path) -> anyhow::Result<()> {
+    if let Some(path) = blob.path.clone() {
+        let full = if path.is_absolute() {
+            path
+        } else {
+            base.join(path)
+        };
+        if let Ok(bytes) = std::fs::read(&full) {
+            blob.base64 = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+            blob.path = None;
+        }
+    }
+    Ok(())
+}
+
+/// `<dir>/<finger>_<impression>.png` for another impression of the finger `file` shows
+/// (`file` may be a scan or a `.iso` template of the FVC-named fixtures).
+fn other_impression(file: &Path, impression: u32) -> Option<PathBuf> {
+    let stem = file.file_stem()?.to_str()?;
+    let (finger, _) = stem.split_once('_')?;
+    let finger: u32 = finger.parse().ok()?;
+    let path = file.parent()?.join(format!("{finger}_{impression}.png"));
+    path.is_file().then_some(path)
+}
+
+/// An impression of a fixture finger the applicant did not enrol.
+fn impostor_scan(live: &Path, applicant: &Applicant) -> Option<PathBuf> {
+    let dir = live.parent()?;
+    let enrolled: Vec<String> = applicant
+        .fingers
+        .values()
+        .filter_map(|s| s.scan.as_ref().or(s.template.as_ref()))
+        .filter_map(|b| b.path.as_deref())
+        .filter_map(|p| {
+            p.file_stem()?
+                .to_str()?
+                .split_once('_')
+                .map(|(f, _)| f.to_string())
+        })
+        .collect();
+    let own: u32 = live
+        .file_stem()?
+        .to_str()?
+        .split_once('_')?
+        .0
+        .parse()
+        .ok()?;
+    (1..=50)
+        .map(|k| own + k)
+        .filter(|f| !enrolled.contains(&f.to_string()))
+        .map(|f| dir.join(format!("{f}_2.png")))
+        .find(|p| p.is_file())
+        .or_else(|| {
+            (1..own)
+                .filter(|f| !enrolled.contains(&f.to_string()))
+                .map(|f| dir.join(format!("{f}_2.png")))
+                .find(|p| p.is_file())
+        })
+}
+
+/// Timings per method, as the client saw them.
+#[derive(Default)]
+struct Timings(Vec<(String, f64)>);
+
+impl Timings {
+    async fn call(
+        &mut self,
+        client: &mut Client,
+        method: &str,
+        params: Value,
+        frames: Vec<Vec<u8>>,
+    ) -> Result<crate::client::Answer, RpcError> {
+        let start = Instant::now();
+        let answer = client.call(method, params, frames).await;
+        self.0
+            .push((method.to_string(), start.elapsed().as_secs_f64() * 1e3));
+        answer
+    }
+
+    fn latency(&self) -> Vec<Latency> {
+        let mut methods: Vec<&str> = self.0.iter().map(|(m, _)| m.as_str()).collect();
+        methods.sort_unstable();
+        methods.dedup();
+        methods
+            .into_iter()
+            .map(|m| {
+                let mut ms: Vec<f64> = self
+                    .0
+                    .iter()
+                    .filter(|(n, _)| n == m)
+                    .map(|(_, t)| *t)
+                    .collect();
+                ms.sort_by(f64::total_cmp);
+                let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+                Latency {
+                    method: m.to_string(),
+                    calls: ms.len(),
+                    p50_ms: at(0.5),
+                    p99_ms: at(0.99),
+                    max_ms: ms[ms.len() - 1],
+                }
+            })
+            .collect()
+    }
+}
+
+/// Everything after the daemon is up: the batch, then delivery, all through the socket.
+async fn drive(
+    endpoint: &str,
+    svc: &Service,
+    records: Vec<Record>,
+    readers: u8,
+) -> anyhow::Result<Summary> {
+    let mut client = Client::connect(endpoint, Duration::from_secs(120)).await?;
+    let mut timings = Timings::default();
+    timings
+        .call(&mut client, "system.health", json!({}), vec![])
+        .await?;
+
+    let batch_start = Instant::now();
+    let submitted = timings
+        .call(
+            &mut client,
+            "batch.submit",
+            json!({"records": records.iter().map(|r| r.json.clone()).collect::<Vec<_>>()}),
+            vec![],
+        )
+        .await?;
+    let batch_id = submitted.result["batch_id"]
+        .as_str()
+        .context("batch.submit answered no batch_id")?
+        .to_string();
+    loop {
+        let status = client
+            .call("batch.status", json!({"batch_id": batch_id}), vec![])
+            .await?;
+        if status.result["running"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let batch_seconds = batch_start.elapsed().as_secs_f64();
+    let report = client
+        .call("batch.report", json!({"batch_id": batch_id}), vec![])
+        .await?
+        .result;
+    let lines = report["records"].as_array().cloned().unwrap_or_default();
+
+    let mut outcomes = Vec::new();
+    let mut verify_splits: Vec<Value> = Vec::new();
+    let personalized: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l["state"] == "personalized")
+        .map(|(i, _)| i)
+        .collect();
+    let lost = personalized.last().copied();
+    for (i, line) in lines.iter().enumerate() {
+        let text = |key: &str| {
+            line[key]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let tracking_code = text("tracking_code").unwrap_or_default();
+        let mut outcome = RecordOutcome {
+            tracking_code: tracking_code.clone(),
+            state: text("state").unwrap_or_default(),
+            serial: text("card_serial"),
+            reason: text("reason"),
+            passive_auth: None,
+            impostor_score: None,
+            impostor_decision: None,
+            genuine_score: None,
+            genuine_decision: None,
+            outcome: String::new(),
+            status: None,
+        };
+        let state = outcome.state.clone();
+        match (outcome.serial.clone(), state.as_str()) {
+            (Some(serial), "personalized") => {
+                let record = records.iter().find(|r| r.tracking_code == tracking_code);
+                insert_card(svc, &serial)?;
+                let delivered = if Some(i) == lost {
+                    terminate(&mut client, &mut timings, &mut outcome).await
+                } else {
+                    deliver(
+                        &mut client,
+                        &mut timings,
+                        record,
+                        &mut outcome,
+                        &mut verify_splits,
+                    )
+                    .await
+                };
+                remove_card(svc, &serial)?;
+                delivered?;
+            }
+            (_, "qc_failed") => outcome.outcome = "rejected by data QC".into(),
+            (_, state) => outcome.outcome = format!("not personalized ({state})"),
+        }
+        if !tracking_code.is_empty() {
+            outcome.status = match client
+                .call(
+                    "status.lookup",
+                    json!({"tracking_code": tracking_code}),
+                    vec![],
+                )
+                .await
+            {
+                Ok(a) => a.result["matches"][0]["status"]
+                    .as_str()
+                    .map(str::to_string),
+                Err(e) => Some(format!("({})", e.name)),
+            };
+        }
+        outcomes.push(outcome);
+    }
+
+    let count = |f: &dyn Fn(&RecordOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let personalized_n = lines
+        .iter()
+        .filter(|l| l["state"] == "personalized")
+        .count();
+    Ok(Summary {
+        readers,
+        records: lines.len(),
+        personalized: personalized_n,
+        qc_failed: count(&|o| o.state == "qc_failed"),
+        failed: count(&|o| o.state == "failed"),
+        delivered: count(&|o| o.outcome == "delivered"),
+        impostors_refused: count(&|o| o.impostor_decision.as_deref() == Some("refused")),
+        terminated: count(&|o| o.outcome.starts_with("terminated")),
+        batch_seconds,
+        cards_per_minute: personalized_n as f64 / batch_seconds.max(1e-9) * 60.0,
+        latency: timings.latency(),
+        verify_split_ms: mean_split(&verify_splits),
+        outcomes,
     })
 }
 
-/// Personalizes, delivers (or terminates) one card and reports what happened.
-fn run_card(
-    reader: SimTransport,
-    bio: Option<&Biometrics>,
-    threshold: Option<f32>,
-    lost: bool,
-) -> anyhow::Result<CardReport> {
-    let name = reader.reader_name().to_string();
-    let faults = reader.faults();
-    let mut card = IdCard::new(reader);
-    let info = card.info().context("reading card info")?;
-    let mut report = CardReport {
-        reader: name,
-        serial: hex::encode_upper(info.serial),
-        states: vec![lcs_name(info.life_cycle)],
-        perso_apdus: 0,
-        perso_ms: 0.0,
-        bytes_written: 0,
-        template_minutiae: None,
-        genuine_score: None,
-        impostor_score: None,
-        delivered: false,
-        terminated: false,
-        after_termination: None,
-        note: None,
-    };
-
-    if info.life_cycle == LifeCycle::Creation {
-        let dg1 = demo_dg1(&report.serial);
-        let dg3 = match bio {
-            Some(b) => {
-                report.template_minutiae = Some(b.enrol.minutiae.len());
-                matcher::template::encode(&b.enrol, CardFormat::Record)?
-            }
-            None => Vec::new(),
-        };
-        let ef_com = [0x60, 0x06, 0x5C, 0x04, 0x61, 0x63, 0x75, 0x6E];
-        let start = Instant::now();
-        let before = faults.apdu_count();
-        let mut perso = card
-            .authenticate_perso(&AesKey::test_perso_master())
-            .context("personalization authentication")?;
-        let mut files: Vec<(u16, &[u8])> = vec![(EF_COM, &ef_com), (EF_DG1, &dg1)];
-        if !dg3.is_empty() {
-            files.push((EF_DG3, &dg3));
-        }
-        write_files(&mut perso, &files)?;
-        perso.set_pins(TRANSPORT_PIN, DEMO_PUK)?;
-        perso.deactivate()?;
-        drop(perso);
-        report.perso_apdus = faults.apdu_count() - before;
-        report.perso_ms = start.elapsed().as_secs_f64() * 1e3;
-        report.bytes_written = files.iter().map(|(_, d)| d.len()).sum();
-    }
-    let state = card.life_cycle()?;
-    report.states.push(lcs_name(state));
-    if state != LifeCycle::Deactivated {
-        // A card kept from an earlier run (--state-dir) was delivered or terminated already.
-        report.note = Some(format!("already {}: nothing to deliver", lcs_name(state)));
-        return Ok(report);
-    }
-
-    let terminal_master = AesKey::test_terminal_master();
-    let mut session = card
-        .authenticate_terminal(&terminal_master)
-        .context("terminal authentication")?;
-    if lost {
-        session.terminate()?;
-        drop(session);
-        report.terminated = true;
-        report.after_termination = Some(match card.select_application() {
-            Ok(()) => "still answers (unexpected)".into(),
-            Err(e) => e.to_string(),
-        });
-    } else {
-        let accepted = match (bio, threshold) {
-            (Some(b), Some(t)) => {
-                let chip = session.read_file(EF_DG3)?;
-                let stored = matcher::template::decode(&chip, CardFormat::Record, 500)?;
-                let candidate = prepare(&stored);
-                let mut scratch = Scratch::new();
-                let genuine = compare(&prepare(&b.live), &candidate, &mut scratch);
-                let impostor = compare(&prepare(&b.impostor), &candidate, &mut scratch);
-                report.genuine_score = Some(genuine);
-                report.impostor_score = Some(impostor);
-                genuine >= t
-            }
-            // Without scans the demo cannot check the holder; it says so and still activates.
-            _ => true,
-        };
-        if accepted {
-            session
-                .change_pin(TRANSPORT_PIN, HOLDER_PIN)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            session.activate()?;
-            report.delivered = true;
-        }
-        drop(session);
-    }
-    report.states.push(lcs_name(card.life_cycle()?));
-    Ok(report)
+/// The kiosk reader's card slot (a simulated reader keeps its card in `card-N.json`).
+fn kiosk_slot(svc: &Service) -> anyhow::Result<PathBuf> {
+    let n =
+        crate::readers::parse_sim_name(KIOSK_READER)?.context("the kiosk reader is simulated")?;
+    Ok(crate::readers::sim_state_path(&svc.config.sim_dir, n))
 }
 
-/// Creates and writes each file, then reads it back and compares.
-fn write_files<T: Transport>(
-    perso: &mut PersoSession<'_, T>,
-    files: &[(u16, &[u8])],
+/// Puts the personalized card `serial` into the kiosk reader: its state file moves from the
+/// production hopper into the reader's slot (a person carrying the card across the office).
+fn insert_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
+    let hopper = crate::batch::SimHopper::in_state_dir(&svc.config.state_dir);
+    let slot = kiosk_slot(svc)?;
+    std::fs::create_dir_all(&svc.config.sim_dir)?;
+    std::fs::rename(hopper.card_path(serial), &slot)
+        .with_context(|| format!("putting card {serial} into {KIOSK_READER}"))
+}
+
+/// Takes the card out of the kiosk reader, back into the hopper folder.
+fn remove_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
+    let hopper = crate::batch::SimHopper::in_state_dir(&svc.config.state_dir);
+    std::fs::rename(kiosk_slot(svc)?, hopper.card_path(serial))
+        .with_context(|| format!("taking card {serial} out of {KIOSK_READER}"))
+}
+
+/// Reads a scan file for a `delivery.verify` frame.
+fn scan_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// A kiosk delivery: begin, an impostor's finger (must be refused), the holder's finger,
+/// activate.
+async fn deliver(
+    client: &mut Client,
+    timings: &mut Timings,
+    record: Option<&Record>,
+    outcome: &mut RecordOutcome,
+    splits: &mut Vec<Value>,
 ) -> anyhow::Result<()> {
-    for &(fid, data) in files {
-        let sfi = (fid & 0x1F) as u8;
-        perso.create_file(fid, Some(sfi), data.len() as u32)?;
-        perso.write_file(fid, data)?;
-        let back = perso.read_file(fid)?;
-        if back != data {
-            bail!("read-back of file {fid:04X} differs from what was written");
+    let begun = match timings
+        .call(
+            client,
+            "delivery.begin",
+            json!({"reader": KIOSK_READER}),
+            vec![],
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            outcome.passive_auth = Some(e.name.clone());
+            outcome.outcome = format!("refused at delivery.begin: {}", e.message);
+            return Ok(());
+        }
+    };
+    outcome.passive_auth = Some("ok".into());
+    let session = begun.result["session"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let Some((finger, live)) = record.and_then(|r| r.live.clone()) else {
+        outcome.outcome = "no live scan for this record's fingers: not delivered".into();
+        return Ok(());
+    };
+    if let Some(impostor) = record.and_then(|r| r.impostor.as_ref()) {
+        let answer = timings
+            .call(
+                client,
+                "delivery.verify",
+                json!({"session": session, "finger": finger}),
+                vec![scan_bytes(impostor)?],
+            )
+            .await;
+        match answer {
+            Ok(a) => {
+                outcome.impostor_score = a.result["score"].as_f64();
+                outcome.impostor_decision = Some("accepted".into());
+            }
+            Err(e) => {
+                outcome.impostor_score = e.data["score"].as_f64();
+                outcome.impostor_decision = Some(match e.name.as_str() {
+                    "no_match" => "refused".into(),
+                    other => other.to_string(),
+                });
+            }
         }
     }
+    // The holder's finger: a second impression, and a third if the kiosk has to ask again.
+    let mut matched = false;
+    for impression in [2, 3] {
+        let Some(scan) = other_impression(&live, impression) else {
+            continue;
+        };
+        match timings
+            .call(
+                client,
+                "delivery.verify",
+                json!({"session": session, "finger": finger}),
+                vec![scan_bytes(&scan)?],
+            )
+            .await
+        {
+            Ok(a) => {
+                outcome.genuine_score = a.result["score"].as_f64();
+                outcome.genuine_decision = Some("match".into());
+                splits.push(a.result["timing_ms"].clone());
+                matched = true;
+                break;
+            }
+            Err(e) => {
+                outcome.genuine_score = e.data["score"].as_f64();
+                outcome.genuine_decision = Some(e.name.clone());
+                if e.name == "attempts_exhausted" {
+                    break;
+                }
+            }
+        }
+    }
+    if !matched {
+        outcome.outcome = "holder not verified: card kept for a supervisor".into();
+        return Ok(());
+    }
+    outcome.outcome = match timings
+        .call(
+            client,
+            "delivery.activate",
+            json!({"session": session, "new_pin": HOLDER_PIN}),
+            vec![],
+        )
+        .await
+    {
+        Ok(_) => "delivered".into(),
+        Err(e) => format!("activation refused: {} ({})", e.message, e.name),
+    };
     Ok(())
 }
 
-/// A DG1 with a TD1-style machine-readable zone (ICAO 9303-10 §4.7.1: tag 61 { 5F1F MRZ }).
-fn demo_dg1(serial: &str) -> Vec<u8> {
-    let doc = &serial[serial.len().saturating_sub(9)..];
-    let mrz = format!(
-        "I<IRN{doc:<9}<0012345678<<<<<<<8501011M3601019IRN<<<<<<<<<<<0REZAEI<<ALI<<<<<<<<<<<<<<<<<<<<"
-    );
-    let mrz = &mrz.as_bytes()[..90];
-    let inner = apdu::tlv::Tlv::primitive(apdu::tlv::Tag(0x5F1F), mrz.to_vec());
-    apdu::tlv::Tlv::constructed(apdu::tlv::Tag(0x61), vec![inner]).encode()
+/// The holder reported the card lost before delivery: terminate it.
+async fn terminate(
+    client: &mut Client,
+    timings: &mut Timings,
+    outcome: &mut RecordOutcome,
+) -> anyhow::Result<()> {
+    outcome.outcome = match timings
+        .call(
+            client,
+            "card.terminate",
+            json!({"reader": KIOSK_READER, "reason": "lost"}),
+            vec![],
+        )
+        .await
+    {
+        Ok(_) => "terminated (reported lost)".into(),
+        Err(e) => format!("terminate refused: {} ({})", e.message, e.name),
+    };
+    Ok(())
 }
 
-fn lcs_name(lcs: LifeCycle) -> String {
-    format!("{lcs:?}")
-}
-
-fn print_tables(s: &Summary) {
-    println!(
-        "idcardd demo: {} simulated readers ({})",
-        s.cards.len(),
-        s.biometrics
-    );
-    println!();
-    println!(
-        "{:<7} {:<17} {:<44} {:>6} {:>8} {:>6} {:>8} {:>8}",
-        "reader", "serial", "life cycle", "APDUs", "perso ms", "bytes", "genuine", "impostor"
-    );
-    for c in &s.cards {
-        let score = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-        println!(
-            "{:<7} {:<17} {:<44} {:>6} {:>8.1} {:>6} {:>8} {:>8}",
-            c.reader,
-            c.serial,
-            c.states.join(" -> "),
-            c.perso_apdus,
-            c.perso_ms,
-            c.bytes_written,
-            score(c.genuine_score),
-            score(c.impostor_score)
-        );
-        if let Some(why) = &c.after_termination {
-            println!("        terminated as lost; the card now answers: {why}");
-        }
-        if let Some(note) = &c.note {
-            println!("        {note}");
+/// Mean of each numeric key over the `timing_ms` objects.
+fn mean_split(splits: &[Value]) -> Value {
+    let mut sums: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+    for split in splits {
+        if let Some(obj) = split.as_object() {
+            for (k, v) in obj {
+                if let Some(v) = v.as_f64() {
+                    let e = sums.entry(k.clone()).or_default();
+                    e.0 += v;
+                    e.1 += 1;
+                }
+            }
         }
     }
+    Value::Object(
+        sums.into_iter()
+            .map(|(k, (s, n))| (k, json!((s / n as f64 * 100.0).round() / 100.0)))
+            .collect(),
+    )
+}
+
+fn print_tables(s: &Summary, state_dir: &Path, kept: bool) {
+    println!(
+        "idcardd demo: daemon on {} simulated readers, {} applicant records (fixtures/applicants)",
+        s.readers, s.records
+    );
     println!();
     println!(
-        "personalized {}  delivered {}  impostors refused {}  terminated {}  threshold {}",
-        s.personalized,
-        s.delivered,
-        s.impostors_refused,
-        s.terminated,
-        s.threshold.map_or("-".into(), |t| format!("{t:.3}"))
+        "{:<10} {:<13} {:<17} {:<4} {:>9} {:>8}  {:<13} outcome",
+        "tracking", "batch", "serial", "PA", "impostor", "genuine", "status"
     );
+    for o in &s.outcomes {
+        let score = |v: Option<f64>, d: &Option<String>| match (v, d) {
+            (Some(v), Some(d)) if d == "refused" || d == "match" => format!("{v:.3}"),
+            (Some(v), _) => format!("{v:.3}!"),
+            (None, Some(d)) => d.clone(),
+            (None, None) => "-".into(),
+        };
+        let outcome = match (&o.outcome, &o.reason) {
+            (text, Some(reason)) if o.state != "personalized" => format!("{text}: {reason}"),
+            (text, _) => text.clone(),
+        };
+        println!(
+            "{:<10} {:<13} {:<17} {:<4} {:>9} {:>8}  {:<13} {}",
+            o.tracking_code,
+            o.state,
+            o.serial.as_deref().unwrap_or("-"),
+            o.passive_auth.as_deref().unwrap_or("-"),
+            score(o.impostor_score, &o.impostor_decision),
+            score(o.genuine_score, &o.genuine_decision),
+            o.status.as_deref().unwrap_or("-"),
+            outcome
+        );
+    }
+    println!();
+    println!("PA: passive authentication at delivery.begin. Scores: impostor = another person's finger (must be refused), genuine = a second impression of the holder's finger. status: status.lookup by tracking code.");
+    println!(
+        "records {}  personalized {}  qc_failed {}  failed {}  delivered {}  impostors refused {}  terminated {}",
+        s.records, s.personalized, s.qc_failed, s.failed, s.delivered, s.impostors_refused, s.terminated
+    );
+    println!(
+        "batch: {:.1} s, {:.0} cards/min on {} reader(s)",
+        s.batch_seconds, s.cards_per_minute, s.readers
+    );
+    for l in &s.latency {
+        println!(
+            "  {:<18} {:>4} calls  p50 {:>7.1} ms  p99 {:>7.1} ms",
+            l.method, l.calls, l.p50_ms, l.p99_ms
+        );
+    }
+    println!("  delivery.verify split (mean ms): {}", s.verify_split_ms);
+    if kept {
+        println!(
+            "state (PKI, journal, audit log, cards) kept in {}; check the audit chain with `idcardd audit verify --state-dir {}`",
+            state_dir.display(),
+            state_dir.display()
+        );
+    }
 }
