@@ -77,6 +77,30 @@ pub fn draw_minutiae<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Minutiae of `fp` moved onto a scan of `width` x `height` pixels. Extracted fingerprints have
+/// the scan's size and are returned as they are; a record made for another size (third-party
+/// records scale every scan uniformly to fit their own frame and centre it) is mapped back by
+/// undoing that fit.
+pub fn on_scan(fp: &Fingerprint, width: u32, height: u32) -> Vec<Minutia> {
+    if (fp.width, fp.height) == (width, height) || fp.width == 0 || fp.height == 0 {
+        return fp.minutiae.clone();
+    }
+    let (fw, fh) = (fp.width as f32, fp.height as f32);
+    let s = (fw / width as f32).min(fh / height as f32);
+    let (ox, oy) = (
+        (fw - width as f32 * s) / 2.0,
+        (fh - height as f32 * s) / 2.0,
+    );
+    fp.minutiae
+        .iter()
+        .map(|m| Minutia {
+            x: (m.x - ox) / s,
+            y: (m.y - oy) / s,
+            ..*m
+        })
+        .collect()
+}
+
 /// One side of a pair: the scan's path, its fingerprint (or why there is none) and its name.
 pub type Side<'a> = (&'a Path, Result<&'a Fingerprint, String>);
 
@@ -88,18 +112,29 @@ pub fn pair(
     caption: &str,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let load = |side: &Side| -> anyhow::Result<(GrayImage, f64)> {
+    let load = |side: &Side| -> anyhow::Result<(GrayImage, f64, Result<Vec<Minutia>, String>)> {
         let image = GrayImage::open(side.0)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", side.0.display()))?;
         let scale = THUMB_HEIGHT as f64 / image.height() as f64;
         let width = ((image.width() as f64 * scale).round() as u32).max(1);
+        let minutiae = match &side.1 {
+            Ok(fp) => Ok(on_scan(fp, image.width(), image.height())
+                .into_iter()
+                .filter(|m| {
+                    // Records made elsewhere can hold minutiae off the scan; they are not drawn.
+                    (0.0..image.width() as f32).contains(&m.x)
+                        && (0.0..image.height() as f32).contains(&m.y)
+                })
+                .collect()),
+            Err(why) => Err(why.clone()),
+        };
         let resized = image
             .resized(width, THUMB_HEIGHT)
             .map_err(|e| anyhow::anyhow!("resizing {}: {e}", side.0.display()))?;
-        Ok((resized, scale))
+        Ok((resized, scale, minutiae))
     };
-    let (a, scale_a) = load(&probe)?;
-    let (b, scale_b) = load(&candidate)?;
+    let (a, scale_a, minutiae_a) = load(&probe)?;
+    let (b, scale_b, minutiae_b) = load(&candidate)?;
     let pad = 16u32;
     let header = 56u32;
     let footer = 78u32;
@@ -123,14 +158,14 @@ pub fn pair(
     let e = super::draw_error(out);
     let text = font::available();
     let sides = [
-        (probe.1, names.0, xa, scale_a),
-        (candidate.1, names.1, xb, scale_b),
+        (minutiae_a, names.0, xa, scale_a),
+        (minutiae_b, names.1, xb, scale_b),
     ];
-    for (fp, name, x, scale) in sides {
-        let label = match fp {
-            Ok(fp) => {
-                draw_minutiae(&root, &fp.minutiae, scale, (x, top), 7, 2).map_err(&e)?;
-                format!("{name}: {} minutiae", fp.minutiae.len())
+    for (minutiae, name, x, scale) in sides {
+        let label = match minutiae {
+            Ok(minutiae) => {
+                draw_minutiae(&root, &minutiae, scale, (x, top), 7, 2).map_err(&e)?;
+                format!("{name}: {} minutiae on the scan", minutiae.len())
             }
             Err(why) => format!("{name}: no minutiae ({why})"),
         };
@@ -177,4 +212,46 @@ pub fn legend<DB: DrawingBackend>(
         x += 5 * r + (size as i32 * name.len() as i32) * 6 / 10 + 2 * size as i32;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(width: u32, height: u32, x: f32, y: f32) -> Fingerprint {
+        Fingerprint {
+            width,
+            height,
+            dpi_x: 500,
+            dpi_y: 500,
+            quality: 100,
+            minutiae: vec![Minutia {
+                x,
+                y,
+                direction: 1.0,
+                kind: MinutiaKind::Ending,
+                quality: 50,
+            }],
+        }
+    }
+
+    #[test]
+    fn extracted_minutiae_stay_where_they_are() {
+        let f = fp(388, 374, 10.0, 20.0);
+        assert_eq!(on_scan(&f, 388, 374), f.minutiae);
+    }
+
+    #[test]
+    fn fitted_record_is_mapped_back() {
+        // A 388 x 374 scan fitted into a 300 x 400 frame: s = 300/388, centred vertically.
+        let s = 300.0f32 / 388.0;
+        let oy = (400.0 - 374.0 * s) / 2.0;
+        let f = fp(300, 400, 100.0 * s, 200.0 * s + oy);
+        let m = on_scan(&f, 388, 374)[0];
+        assert!(
+            (m.x - 100.0).abs() < 1e-3 && (m.y - 200.0).abs() < 1e-3,
+            "{m:?}"
+        );
+        assert_eq!(m.direction, 1.0);
+    }
 }
