@@ -6,12 +6,18 @@
     kiosk.py --endpoint E extract SCAN.png [--dpi 500] [--out T.iso]
     kiosk.py --endpoint E compare PROBE.iso CANDIDATE.iso [--fmr 0.001]
     kiosk.py --events E2 events [TOPIC...]
+    kiosk.py --endpoint E delivery-begin READER [--face-out FACE.jpg]
+    kiosk.py --endpoint E delivery-verify SESSION --scan 2:live.png [--scan 7:live2.png]
+    kiosk.py --endpoint E delivery-activate SESSION        (new PIN: $IDCARDD_NEW_PIN or prompt)
+    kiosk.py --endpoint E card-terminate READER --reason lost
+    kiosk.py --endpoint E card-unblock READER              (PUK, new PIN: env or prompt)
 
 Each command is one function `cmd_<name>(client, args)` registered in COMMANDS with its
 argument parser setup; add a command by adding both.
 """
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -65,6 +71,70 @@ def cmd_events(client, args):
         print(topic, json.dumps(body, sort_keys=True), flush=True)
 
 
+def secret(env, prompt):
+    """A PIN or PUK from the environment or a hidden prompt, never from the command line."""
+    value = os.environ.get(env)
+    return value if value else getpass.getpass(prompt)
+
+
+def cmd_delivery_begin(client, args):
+    result, frames = client.call_frames("delivery.begin", {"reader": args.reader})
+    if args.face_out and frames:
+        with open(args.face_out, "wb") as f:
+            f.write(frames[0])
+    show(result)
+
+
+def cmd_delivery_verify(client, args):
+    scans, frames = [], []
+    for i, spec in enumerate(args.scan):
+        finger, path = spec.split(":", 1)
+        with open(path, "rb") as f:
+            frames.append(f.read())
+        scans.append({"finger": int(finger), "frame": i, "dpi": args.dpi})
+    show(client.call("delivery.verify", {"session": args.session, "scans": scans}, frames))
+
+
+def cmd_delivery_activate(client, args):
+    params = {"session": args.session, "new_pin": secret("IDCARDD_NEW_PIN", "New PIN: ")}
+    if os.environ.get("IDCARDD_TRANSPORT_PIN"):
+        params["transport_pin"] = os.environ["IDCARDD_TRANSPORT_PIN"]
+    show(client.call("delivery.activate", params))
+
+
+def cmd_card_terminate(client, args):
+    show(client.call("card.terminate", {"reader": args.reader, "reason": args.reason}))
+
+
+def cmd_card_unblock(client, args):
+    params = {
+        "reader": args.reader,
+        "puk": secret("IDCARDD_PUK", "PUK: "),
+        "new_pin": secret("IDCARDD_NEW_PIN", "New PIN: "),
+    }
+    show(client.call("card.unblock", params))
+
+
+def setup_delivery_begin(p):
+    p.add_argument("reader")
+    p.add_argument("--face-out", help="write the chip's face image here")
+
+
+def setup_delivery_verify(p):
+    p.add_argument("session")
+    p.add_argument("--scan", action="append", required=True, help="FINGER:FILE, repeatable")
+    p.add_argument("--dpi", type=int, default=500)
+
+
+def setup_session(p):
+    p.add_argument("session")
+
+
+def setup_card_terminate(p):
+    p.add_argument("reader")
+    p.add_argument("--reason", required=True, choices=["lost", "stolen", "replaced", "damaged"])
+
+
 def setup_card_info(p):
     p.add_argument("reader")
 
@@ -96,6 +166,11 @@ COMMANDS = {
     "extract": (cmd_extract, setup_extract, "matcher.extract SCAN"),
     "compare": (cmd_compare, setup_compare, "matcher.compare PROBE CANDIDATE..."),
     "events": (cmd_events, setup_events, "print events from the PUB socket"),
+    "delivery-begin": (cmd_delivery_begin, setup_delivery_begin, "delivery.begin READER"),
+    "delivery-verify": (cmd_delivery_verify, setup_delivery_verify, "delivery.verify SESSION"),
+    "delivery-activate": (cmd_delivery_activate, setup_session, "delivery.activate SESSION"),
+    "card-terminate": (cmd_card_terminate, setup_card_terminate, "card.terminate READER"),
+    "card-unblock": (cmd_card_unblock, setup_card_info, "card.unblock READER"),
 }
 
 

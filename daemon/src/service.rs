@@ -122,6 +122,9 @@ pub struct ReaderPool {
     sim_dir: PathBuf,
     wait: Duration,
     busy: BTreeMap<String, AtomicBool>,
+    /// Faults to inject into the next opening of a simulated reader (tests: a card pulled in
+    /// the middle of an operation), taken once.
+    sim_faults: std::sync::Mutex<BTreeMap<String, apdu::sim::Faults>>,
 }
 
 /// Releases a reader when the operation ends, even by panic.
@@ -143,6 +146,7 @@ impl ReaderPool {
                 .iter()
                 .map(|n| (n.clone(), AtomicBool::new(false)))
                 .collect(),
+            sim_faults: Default::default(),
         }
     }
 
@@ -156,6 +160,29 @@ impl ReaderPool {
         self.busy
             .get(name)
             .is_some_and(|b| b.load(Ordering::Acquire))
+    }
+
+    /// Injects `faults` into the next operation on simulated reader `name` (tests only: e.g. a
+    /// card pulled after N APDUs). Taken by that one operation.
+    pub fn inject_sim_faults(&self, name: &str, faults: apdu::sim::Faults) {
+        let mut pending = self.sim_faults.lock().unwrap_or_else(|p| p.into_inner());
+        pending.insert(name.to_string(), faults);
+    }
+
+    /// Opens reader `name`, applying faults injected for it.
+    fn open_transport(&self, name: &str) -> anyhow::Result<Box<dyn Transport>> {
+        let faults = {
+            let mut pending = self.sim_faults.lock().unwrap_or_else(|p| p.into_inner());
+            pending.remove(name)
+        };
+        match (faults, crate::readers::parse_sim_name(name)?) {
+            (Some(faults), Some(n)) => {
+                let sim = crate::readers::open_sim(&self.sim_dir, n)?;
+                sim.faults().set(faults);
+                Ok(Box::new(sim))
+            }
+            _ => crate::readers::open(name, &self.sim_dir),
+        }
     }
 
     /// Runs `op` with the card in reader `name`, alone on that reader. Waits up to the
@@ -185,7 +212,7 @@ impl ReaderPool {
             std::thread::sleep(Duration::from_millis(2));
         }
         let _held = Held(flag);
-        let transport = crate::readers::open(name, &self.sim_dir).map_err(open_error)?;
+        let transport = self.open_transport(name).map_err(open_error)?;
         let mut card = IdCard::new(transport);
         op(&mut card)
     }
@@ -219,6 +246,10 @@ pub struct Service {
     pub batches: std::sync::Arc<crate::batch::BatchManager>,
     /// Uptime and work in progress, for `system.health` (the server keeps them current).
     pub stats: Stats,
+    /// The tamper-evident audit trail (`state_dir/audit.db`), shared with batch workers.
+    pub audit: std::sync::Arc<crate::audit::AuditLog>,
+    /// Delivery sessions and per-card delivery state (`state_dir/delivery.db`).
+    pub delivery: crate::delivery::Delivery,
 }
 
 /// Counters the server keeps and `system.health` reports.
@@ -247,11 +278,16 @@ impl Service {
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", config.state_dir.display()))?;
         let readers = ReaderPool::new(&config.readers, config.sim_dir.clone(), config.reader_wait);
         Ok(Service {
-            config,
             readers,
             events: Events::new(1024),
             batches: std::sync::Arc::new(crate::batch::BatchManager::open(&config.state_dir)?),
             stats: Stats::default(),
+            audit: std::sync::Arc::new(
+                crate::audit::AuditLog::open(&config.state_dir)
+                    .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?,
+            ),
+            delivery: crate::delivery::Delivery::open(&config.state_dir)?,
+            config,
         })
     }
 }

@@ -46,6 +46,36 @@ pub enum ErrorCode {
     NotFound,
     /// The scan holds no usable fingerprint (blank, too small, smudged): scan the finger again.
     NoFingerprint,
+    /// The card failed passive authentication (`data.reason`: tampered_data_group, unknown_csca, expired_ds, ...): its data cannot be trusted.
+    PaFailed,
+    /// The card is activated already: nothing to deliver.
+    AlreadyDelivered,
+    /// The card is terminated (lost, stolen, replaced): it refuses service for good.
+    CardTerminated,
+    /// No such delivery session: unknown, already used for an activation, or the daemon restarted.
+    SessionUnknown,
+    /// The delivery session expired without activity: start again with `delivery.begin`.
+    SessionExpired,
+    /// The live scan is too poor to compare (quality, minutiae, no print): scan the finger again.
+    Rescan,
+    /// The live fingerprint does not match the card (`data.attempts_left`).
+    NoMatch,
+    /// Too many failed fingerprint attempts on this card: a supervisor must check the holder.
+    AttemptsExhausted,
+    /// The card holds no template of the finger presented (`data.enrolled` lists those it has).
+    FingerNotEnrolled,
+    /// Activation without a successful fingerprint verification in the session (none, or the last one failed).
+    NotVerified,
+    /// The successful verification is older than the activate window: verify again.
+    VerifyWindowPassed,
+    /// The card in the reader is not the card verified in the session.
+    CardSwapped,
+    /// The card refused the PIN or PUK (`data.tries_left`).
+    PinRejected,
+    /// The PIN (or PUK) is blocked.
+    PinBlocked,
+    /// The card's transport PIN is not on record and was not given.
+    TransportPinUnknown,
 }
 
 impl ErrorCode {
@@ -71,6 +101,21 @@ impl ErrorCode {
             ErrorCode::AlreadyPersonalized => 1201,
             ErrorCode::NotFound => 1300,
             ErrorCode::NoFingerprint => 1400,
+            ErrorCode::PaFailed => 1500,
+            ErrorCode::AlreadyDelivered => 1501,
+            ErrorCode::CardTerminated => 1502,
+            ErrorCode::SessionUnknown => 1503,
+            ErrorCode::SessionExpired => 1504,
+            ErrorCode::Rescan => 1505,
+            ErrorCode::NoMatch => 1506,
+            ErrorCode::AttemptsExhausted => 1507,
+            ErrorCode::FingerNotEnrolled => 1508,
+            ErrorCode::NotVerified => 1509,
+            ErrorCode::VerifyWindowPassed => 1510,
+            ErrorCode::CardSwapped => 1511,
+            ErrorCode::PinRejected => 1512,
+            ErrorCode::PinBlocked => 1513,
+            ErrorCode::TransportPinUnknown => 1514,
         }
     }
 
@@ -96,6 +141,21 @@ impl ErrorCode {
             ErrorCode::AlreadyPersonalized => "already_personalized",
             ErrorCode::NotFound => "not_found",
             ErrorCode::NoFingerprint => "no_fingerprint",
+            ErrorCode::PaFailed => "pa_failed",
+            ErrorCode::AlreadyDelivered => "already_delivered",
+            ErrorCode::CardTerminated => "card_terminated",
+            ErrorCode::SessionUnknown => "session_unknown",
+            ErrorCode::SessionExpired => "session_expired",
+            ErrorCode::Rescan => "rescan",
+            ErrorCode::NoMatch => "no_match",
+            ErrorCode::AttemptsExhausted => "attempts_exhausted",
+            ErrorCode::FingerNotEnrolled => "finger_not_enrolled",
+            ErrorCode::NotVerified => "not_verified",
+            ErrorCode::VerifyWindowPassed => "verify_window_passed",
+            ErrorCode::CardSwapped => "card_swapped",
+            ErrorCode::PinRejected => "pin_rejected",
+            ErrorCode::PinBlocked => "pin_blocked",
+            ErrorCode::TransportPinUnknown => "transport_pin_unknown",
         }
     }
 }
@@ -194,6 +254,21 @@ mod tests {
             ErrorCode::AlreadyPersonalized,
             ErrorCode::NotFound,
             ErrorCode::NoFingerprint,
+            ErrorCode::PaFailed,
+            ErrorCode::AlreadyDelivered,
+            ErrorCode::CardTerminated,
+            ErrorCode::SessionUnknown,
+            ErrorCode::SessionExpired,
+            ErrorCode::Rescan,
+            ErrorCode::NoMatch,
+            ErrorCode::AttemptsExhausted,
+            ErrorCode::FingerNotEnrolled,
+            ErrorCode::NotVerified,
+            ErrorCode::VerifyWindowPassed,
+            ErrorCode::CardSwapped,
+            ErrorCode::PinRejected,
+            ErrorCode::PinBlocked,
+            ErrorCode::TransportPinUnknown,
         ];
         let mut codes: Vec<i64> = all.iter().map(|c| c.code()).collect();
         codes.sort_unstable();

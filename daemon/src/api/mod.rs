@@ -16,7 +16,6 @@ use serde_json::Value;
 
 use crate::service::Service;
 
-pub mod card_info;
 mod error;
 pub mod batch_cancel;
 pub mod batch_report;
@@ -24,6 +23,12 @@ pub mod batch_status;
 pub mod batch_submit;
 pub mod card_personalize;
 pub mod status_lookup;
+pub mod card_info;
+pub mod card_terminate;
+pub mod card_unblock;
+pub mod delivery_activate;
+pub mod delivery_begin;
+pub mod delivery_verify;
 pub mod matcher_compare;
 pub mod matcher_extract;
 pub mod readers_list;
@@ -106,6 +111,11 @@ pub const METHODS: &[&str] = &[
     "card.info",
     "matcher.extract",
     "matcher.compare",
+    "delivery.begin",
+    "delivery.verify",
+    "delivery.activate",
+    "card.terminate",
+    "card.unblock",
     "card.personalize",
     "batch.submit",
     "batch.status",
@@ -124,6 +134,11 @@ pub fn dispatch(svc: &Service, method: &str, call: Call) -> Result<Reply, ApiErr
         "card.info" => card_info::call(svc, call),
         "matcher.extract" => matcher_extract::call(svc, call),
         "matcher.compare" => matcher_compare::call(svc, call),
+        "delivery.begin" => delivery_begin::call(svc, call),
+        "delivery.verify" => delivery_verify::call(svc, call),
+        "delivery.activate" => delivery_activate::call(svc, call),
+        "card.terminate" => card_terminate::call(svc, call),
+        "card.unblock" => card_unblock::call(svc, call),
         "card.personalize" => card_personalize::call(svc, call),
         "batch.submit" => batch_submit::call(svc, call),
         "batch.status" => batch_status::call(svc, call),

@@ -1,4 +1,6 @@
-//! `idcardd card`: card-level tools (`card info`).
+//! `idcardd card`: card-level tools: `card info`; `card terminate` and `card unblock`, which
+//! run the same code as the API methods (`crate::delivery`) on a local service and journal to
+//! the state directory's audit trail.
 
 use std::path::PathBuf;
 
@@ -11,6 +13,95 @@ use crate::readers;
 pub enum Command {
     /// Show the card's ATR, serial, life-cycle state and the application's files.
     Info(InfoArgs),
+    /// End a lost, stolen, replaced or damaged card for good (TERMINATE CARD USAGE).
+    Terminate(TerminateArgs),
+    /// Unblock the PIN with the PUK and set a new PIN (PUK from --puk-file, $IDCARDD_PUK or
+    /// stdin; new PIN from --pin-file, $IDCARDD_NEW_PIN or stdin).
+    Unblock(UnblockArgs),
+}
+
+/// Where a local card operation runs and journals.
+#[derive(Debug, clap::Args)]
+pub struct LocalArgs {
+    /// Reader: a PC/SC reader name (see `idcardd readers`) or `sim:N`.
+    #[arg(long, short)]
+    pub reader: String,
+    /// The daemon's state directory (audit trail, delivery state).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Directory of the simulated cards' state (default: $XDG_STATE_HOME/idcardd/sim).
+    #[arg(long)]
+    pub sim_dir: Option<PathBuf>,
+}
+
+/// Arguments of `idcardd card terminate`.
+#[derive(Debug, clap::Args)]
+pub struct TerminateArgs {
+    /// Reader, state and sim directories.
+    #[command(flatten)]
+    pub local: LocalArgs,
+    /// Why: lost, stolen, replaced or damaged.
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: crate::delivery::TerminateReason,
+}
+
+/// Arguments of `idcardd card unblock`.
+#[derive(Debug, clap::Args)]
+pub struct UnblockArgs {
+    /// Reader, state and sim directories.
+    #[command(flatten)]
+    pub local: LocalArgs,
+    /// File whose first line is the PUK.
+    #[arg(long)]
+    pub puk_file: Option<PathBuf>,
+    /// File whose first line is the new PIN.
+    #[arg(long)]
+    pub pin_file: Option<PathBuf>,
+}
+
+fn parse_reason(s: &str) -> Result<crate::delivery::TerminateReason, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("{s:?}: expected lost, stolen, replaced or damaged"))
+}
+
+/// A service over the one reader of `args`.
+fn local_service(args: &LocalArgs) -> anyhow::Result<crate::service::Service> {
+    let state = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(crate::server::config::default_state_dir);
+    let mut config = crate::service::ServiceConfig::new(state, vec![args.reader.clone()]);
+    config.sim_dir = args
+        .sim_dir
+        .clone()
+        .unwrap_or_else(readers::default_sim_dir);
+    crate::service::Service::open(config)
+}
+
+/// `idcardd card terminate`.
+fn terminate(args: TerminateArgs) -> anyhow::Result<()> {
+    let svc = local_service(&args.local)?;
+    let r = crate::delivery::terminate(&svc, &args.local.reader, args.reason)
+        .map_err(|e| anyhow::anyhow!("{} [{}]", e.message, e.code.name()))?;
+    println!(
+        "card {} terminated ({}; was {})",
+        r.serial,
+        r.reason.name(),
+        r.was
+    );
+    Ok(())
+}
+
+/// `idcardd card unblock`.
+fn unblock(args: UnblockArgs) -> anyhow::Result<()> {
+    use super::delivery::read_secret;
+    let puk = read_secret("PUK", args.puk_file.as_deref(), "IDCARDD_PUK")?;
+    let new_pin = read_secret("new PIN", args.pin_file.as_deref(), "IDCARDD_NEW_PIN")?;
+    let svc = local_service(&args.local)?;
+    let r = crate::delivery::unblock(&svc, &args.local.reader, puk, new_pin)
+        .map_err(|e| anyhow::anyhow!("{} [{}]", e.message, e.code.name()))?;
+    println!("card {} unblocked", r["serial"].as_str().unwrap_or("-"));
+    Ok(())
 }
 
 /// Arguments of `idcardd card info`.
@@ -31,6 +122,8 @@ pub struct InfoArgs {
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Info(args) => info(args),
+        Command::Terminate(args) => terminate(args),
+        Command::Unblock(args) => unblock(args),
     }
 }
 

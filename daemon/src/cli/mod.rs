@@ -3,10 +3,12 @@
 use clap::{Parser, Subcommand};
 
 pub mod apdu;
+pub mod audit;
 pub mod batch;
 pub mod bench;
 pub mod bench_echo;
 pub mod card;
+pub mod delivery;
 pub mod demo;
 pub mod extract;
 pub mod fixtures;
@@ -32,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// List readers (PC/SC and simulated) and whether a card is present.
     Readers(readers::Args),
-    /// Card operations (info).
+    /// Card operations (info, terminate, unblock).
     #[command(subcommand)]
     Card(card::Command),
     /// Send raw APDUs (hex) to a card and print the decoded responses.
@@ -58,6 +60,12 @@ pub enum Command {
     Batch(batch::Command),
     /// Run the JSON-RPC daemon on ZeroMQ until SIGTERM/SIGINT.
     Serve(serve::Args),
+    /// Delivery office through the daemon: begin, verify, activate; supervisor reset.
+    #[command(subcommand)]
+    Delivery(delivery::Command),
+    /// The tamper-evident audit trail: verify, show.
+    #[command(subcommand)]
+    Audit(audit::Command),
 }
 
 /// Runs the parsed command.
@@ -74,5 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fixtures(cmd) => fixtures::run(cmd),
         Command::Batch(cmd) => batch::run(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Delivery(cmd) => delivery::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
     }
 }

@@ -1,0 +1,285 @@
+//! Delivery through the real daemon: `idcardd serve` on ZeroMQ sockets with simulated readers,
+//! driven by pyzmq (daemon/tests/py/delivery_client.py, using examples/idcardd_client.py and
+//! examples/kiosk.py), then the operator commands: `idcardd delivery begin` through the socket,
+//! `idcardd card terminate|unblock` with secrets from the environment, and
+//! `idcardd audit verify|show` on the state directory (including after an edited row).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use apdu::card::IdCard;
+use apdu::fcp::LifeCycle;
+use idcardd::applicant::qc::{check, MatcherCheck};
+use idcardd::applicant::Applicant;
+use idcardd::personalize::{personalize, CardSecrets, Issue, NoHooks, PersoKeys, PinMailer, Plan};
+use idcardd::pki::{self, DocumentSigner};
+use idcardd::profile::ProfileSet;
+
+const BIN: &str = env!("CARGO_BIN_EXE_idcardd");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A python3 with pyzmq, or `None`.
+fn python_with_zmq() -> Option<String> {
+    ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", "import zmq"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(str::to_string)
+}
+
+fn plan(signer: &DocumentSigner) -> Plan {
+    let applicant =
+        Applicant::load(repo().join("fixtures/applicants/national-valid-1.json")).unwrap();
+    let profiles = ProfileSet::builtin().unwrap();
+    let profile = profiles.get(&applicant.profile).unwrap();
+    let valid = check(&applicant, profile, &MatcherCheck).unwrap();
+    Plan::build(&valid, profile, signer, &Issue::today("A00000001")).unwrap()
+}
+
+/// Personalizes `sim:N` of `state` and records the secrets in the PIN mailer.
+fn personalize_sim(state: &Path, n: usize, plan: &Plan) -> CardSecrets {
+    let mut card = IdCard::new(idcardd::readers::open_sim(&state.join("sim"), n).unwrap());
+    let outcome = personalize(&mut card, plan, &PersoKeys::test(), &mut NoHooks).unwrap();
+    let secrets = outcome.secrets.clone().unwrap();
+    PinMailer::open(&state.join("pin-mailer.jsonl"))
+        .unwrap()
+        .append(&plan.tracking_code, &outcome.serial_hex(), &secrets)
+        .unwrap();
+    secrets
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn idcardd(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_and_audit() {
+    let Some(python) = python_with_zmq() else {
+        eprintln!(
+            "SKIPPED: no python3 with the zmq module (scripts/setup.sh installs python3-zmq)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (pki_dir, state) = (dir.path().join("pki"), dir.path().join("state"));
+    pki::init(&pki_dir).unwrap();
+    let signer = DocumentSigner::load(&pki_dir).unwrap();
+    let plan = plan(&signer);
+    let secrets_0 = personalize_sim(&state, 0, &plan);
+    personalize_sim(&state, 1, &plan);
+
+    let config = dir.path().join("idcardd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[pki]\ndir = {:?}\ntrust = [\"csca.pem\"]\n[delivery]\nmax_attempts = 3\n",
+            pki_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let socket = dir.path().join("run/s.sock");
+    let endpoint = format!("ipc://{}", socket.display());
+    let events = format!("ipc://{}", dir.path().join("run/e.sock").display());
+    let child = Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .args(["--readers", "sim:2", "--state-dir"])
+        .arg(&state)
+        .args(["--endpoint", &endpoint, "--events", &events])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !socket.exists() {
+        assert!(
+            daemon.0.try_wait().unwrap().is_none(),
+            "idcardd serve exited early"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "idcardd serve did not bind in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The kiosk: begin, impostor, holder, activation with the PIN from the environment.
+    let script = repo().join("daemon/tests/py/delivery_client.py");
+    let fixtures = repo().join("fixtures/fingerprints");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--endpoint", &endpoint, "--events", &events])
+        .arg("--fixtures")
+        .arg(&fixtures)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("all checks passed"), "{}", text(&out));
+
+    // The operator's command line through the socket: the card is delivered already.
+    let out = idcardd(
+        &[
+            "delivery",
+            "begin",
+            "--reader",
+            "sim:0",
+            "--endpoint",
+            &endpoint,
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already_delivered"), "{}", text(&out));
+    // Verify with the right card in another reader, through the CLI.
+    let out = idcardd(
+        &[
+            "delivery",
+            "begin",
+            "--reader",
+            "sim:1",
+            "--endpoint",
+            &endpoint,
+            "--json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let begun: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let session = begun["session"].as_str().unwrap();
+    let scan = format!("2:{}", fixtures.join("1_3.png").display());
+    let out = idcardd(
+        &[
+            "delivery",
+            "verify",
+            "--session",
+            session,
+            "--scan",
+            &scan,
+            "--endpoint",
+            &endpoint,
+        ],
+        &[],
+    );
+    assert!(text(&out).contains("MATCH"), "{}", text(&out));
+    drop(daemon);
+
+    let state_arg = state.display().to_string();
+    let sim_arg = state.join("sim").display().to_string();
+    // Unblock the delivered card of sim:0 (PIN blocked first), PUK and PIN from the environment.
+    {
+        let mut card = IdCard::new(idcardd::readers::open_sim(&state.join("sim"), 0).unwrap());
+        for _ in 0..3 {
+            assert!(card.verify_pin(b"0000").is_err());
+        }
+    }
+    let local = |reader: &'static str| {
+        vec![
+            "--reader".to_string(),
+            reader.to_string(),
+            "--state-dir".to_string(),
+            state_arg.clone(),
+            "--sim-dir".to_string(),
+            sim_arg.clone(),
+        ]
+    };
+    let args = |cmd: &[&str], reader: &'static str, extra: &[&str]| -> Vec<String> {
+        cmd.iter()
+            .map(|s| s.to_string())
+            .chain(local(reader))
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let run = |a: Vec<String>, env: &[(&str, &str)]| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        idcardd(&a, env)
+    };
+    let out = run(
+        args(&["card", "unblock"], "sim:0", &[]),
+        &[
+            ("IDCARDD_PUK", secrets_0.puk.as_str()),
+            ("IDCARDD_NEW_PIN", "2468"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(secrets_0.puk.as_str()));
+    IdCard::new(idcardd::readers::open_sim(&state.join("sim"), 0).unwrap())
+        .verify_pin(b"2468")
+        .unwrap();
+    let out = run(
+        args(&["card", "terminate"], "sim:1", &["--reason", "stolen"]),
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let mut card = IdCard::new(idcardd::readers::open_sim(&state.join("sim"), 1).unwrap());
+    assert!(card.life_cycle().unwrap().is_terminated());
+    let mut card0 = IdCard::new(idcardd::readers::open_sim(&state.join("sim"), 0).unwrap());
+    assert_eq!(card0.life_cycle().unwrap(), LifeCycle::Activated);
+
+    // The audit trail holds the whole story and verifies.
+    let out = idcardd(&["audit", "verify", "--state-dir", &state_arg], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("intact"), "{}", text(&out));
+    let out = idcardd(&["audit", "show", "--state-dir", &state_arg, "--json"], &[]);
+    let kinds: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for k in [
+        "delivery.begin",
+        "delivery.verify",
+        "activation_pending",
+        "delivered",
+        "unblocked",
+        "terminated",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+    // An edited row is caught, with a failing exit status.
+    let conn = rusqlite::Connection::open(state.join("audit.db")).unwrap();
+    conn.execute(
+        "UPDATE entries SET details = replace(details, 'stolen', 'lost') WHERE kind = 'terminated'",
+        [],
+    )
+    .unwrap();
+    let out = idcardd(&["audit", "verify", "--state-dir", &state_arg], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("BROKEN"), "{}", text(&out));
+}
