@@ -178,7 +178,7 @@ pub const EDGE_LENGTH_TOLERANCE_RATIO: f32 = 0.08;
 /// Tolerance (radians) on each of the two relative angles of an edge.
 pub const EDGE_ANGLE_TOLERANCE: f32 = 0.35;
 /// Number of best local-structure pairs tried as alignment seeds.
-pub const SEED_COUNT: usize = 10;
+pub const SEED_COUNT: usize = 16;
 /// Number of seeds (best by a quick greedy pairing) that get the full pairing, rigid refit and
 /// score.
 pub const REFINED_SEEDS: usize = 2;
