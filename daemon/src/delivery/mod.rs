@@ -67,8 +67,8 @@ pub const MIN_SCAN_MINUTIAE: usize = 12;
 pub const DEFAULT_SCAN_DPI: u32 = 500;
 /// Largest scan accepted (bytes of the encoded image).
 pub const MAX_SCAN_BYTES: usize = 4 * 1024 * 1024;
-/// PIN mailer file (written by personalization) inside the state directory.
-pub const PIN_MAILER_FILE: &str = "pin-mailer.jsonl";
+/// PIN mailer file (written by batch personalization) inside the state directory.
+pub const PIN_MAILER_FILE: &str = crate::batch::PIN_MAILER_FILE;
 
 /// Delivery state the service keeps: open sessions and the per-card store.
 #[derive(Debug)]
