@@ -97,6 +97,13 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         return Err(ApiError::new(ErrorCode::AlreadyPersonalized, reason));
     };
     let source = LineSource::new(&settings.state_dir);
+    let audit = crate::audit::AuditLog::open(&settings.state_dir)
+        .map_err(|e| ApiError::internal(format!("opening the audit log: {e}")))?;
+    let audit_entry = |kind: &str, details: Value| {
+        if let Err(e) = audit.append(kind, details) {
+            tracing::error!("audit append failed: {e}");
+        }
+    };
     let runner = Runner {
         journal,
         state_dir: settings.state_dir.clone(),
@@ -104,7 +111,7 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         signer: &signer,
         keys: PersoKeys::test(),
         source: &source,
-        audit: None,
+        audit: Some(&audit_entry),
     };
     let finish = |result: Result<Reply, ApiError>| {
         let _ = journal.set_batch_state(&id, "finished");

@@ -82,6 +82,8 @@ impl BatchManager {
             .ok_or_else(|| anyhow::anyhow!("no Document Signer configured (pki_dir)"))?;
         let signer = DocumentSigner::load(&pki_dir)?;
         let profiles = ProfileSet::builtin()?;
+        let audit = crate::audit::AuditLog::open(&settings.state_dir)
+            .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -94,6 +96,11 @@ impl BatchManager {
         let id = id.to_string();
         std::thread::spawn(move || {
             let source = LineSource::new(&settings.state_dir);
+            let audit_entry = |kind: &str, details: serde_json::Value| {
+                if let Err(e) = audit.append(kind, details) {
+                    tracing::error!("audit append failed: {e}");
+                }
+            };
             let runner = Runner {
                 journal: &me.journal,
                 state_dir: settings.state_dir.clone(),
@@ -101,7 +108,7 @@ impl BatchManager {
                 signer: &signer,
                 keys: PersoKeys::test(),
                 source: &source,
-                audit: None,
+                audit: Some(&audit_entry),
             };
             let progress = |p: &Progress| {
                 events.publish(

@@ -93,6 +93,10 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Figures: cards per minute with 1, 2, 4 simulated readers in-process, APDUs per card, and
+    /// (with --pcsc-reader) wall time per card through pcscd + vpcd against the same
+    /// personalization on the bare in-process transport.
+    Bench(BenchArgs),
     /// Stop a batch: no more records are claimed (`resume` restarts it).
     Cancel {
         /// Batch id.
@@ -101,6 +105,34 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// Arguments of `idcardd batch bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Cards per in-process run.
+    #[arg(long, default_value_t = 60)]
+    pub cards: u64,
+    /// Numbers of simulated readers to measure, comma-separated.
+    #[arg(long, default_value = "1,2,4")]
+    pub readers: String,
+    /// The repository's fixtures folder (applicant record and ISO templates).
+    #[arg(long, default_value = "fixtures")]
+    pub fixtures: PathBuf,
+    /// A vpcd reader of a running pcscd (e.g. "Virtual PCD 00 00"): cards are served to it
+    /// from this process on --vpcd-port, personalized through PC/SC, and compared with the
+    /// same personalization on the in-process transport.
+    #[arg(long)]
+    pub pcsc_reader: Option<String>,
+    /// vpcd TCP port of --pcsc-reader.
+    #[arg(long, default_value_t = 35963)]
+    pub vpcd_port: u16,
+    /// Cards personalized through PC/SC (and in-process for the comparison).
+    #[arg(long, default_value_t = 10)]
+    pub pcsc_cards: u64,
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn state_dir(common: &Common) -> PathBuf {
@@ -226,6 +258,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             println!("{}\n{}", json.display(), csv.display());
             Ok(())
         }
+        Command::Bench(args) => bench(&args),
         Command::Cancel { batch, common } => {
             let journal = Journal::open_in(&state_dir(&common))?;
             batch::cancel(&journal, &batch)?;
@@ -282,6 +315,13 @@ fn execute(
             "record"
         );
     };
+    let audit = crate::audit::AuditLog::open(dir)
+        .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
+    let audit_entry = |kind: &str, details: serde_json::Value| {
+        if let Err(e) = audit.append(kind, details) {
+            tracing::error!("audit append failed: {e}");
+        }
+    };
     let runner = Runner {
         journal,
         state_dir: dir.to_path_buf(),
@@ -289,7 +329,7 @@ fn execute(
         signer: &signer,
         keys: PersoKeys::test(),
         source: &source,
-        audit: None,
+        audit: Some(&audit_entry),
     };
     let summary = runner.run(id, readers, &stop, &progress);
     if let Some(bar) = &bar {
@@ -324,6 +364,175 @@ fn execute(
                 .map_or("-".into(), |a| format!("{a:.1}"))
         );
         println!("report: {} {}", json_path.display(), csv_path.display());
+    }
+    Ok(())
+}
+
+/// A valid national-id record `i` for benchmarks: the fixture record with the fixture ISO
+/// templates (absolute paths) and a national code of its own.
+fn bench_record(fixtures: &Path, i: u64) -> anyhow::Result<String> {
+    let path = fixtures.join("applicants/national-valid-1.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut r: serde_json::Value = serde_json::from_str(&text)?;
+    let prints = fixtures.join("fingerprints").canonicalize()?;
+    let nine = format!("{:09}", 100_000_000 + i * 7_919);
+    let digits: [u8; 9] = std::array::from_fn(|k| nine.as_bytes()[k] - b'0');
+    let check = crate::applicant::ids::NationalCode::check_digit(&digits);
+    r["tracking_code"] = format!("BENCH-{i:05}").into();
+    r["national_code"] = format!("{nine}{check}").into();
+    r["fingers"] = serde_json::json!({
+        "right_index": {"template": {"path": prints.join(format!("{}_1.iso", 1 + i % 5))}},
+        "left_index": {"template": {"path": prints.join(format!("{}_1.iso", 1 + (i + 1) % 5))}},
+    });
+    Ok(r.to_string())
+}
+
+/// Mean of a list of seconds.
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Runs `idcardd batch bench`.
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    use crate::personalize::{personalize, NoHooks, Plan};
+    let profiles = ProfileSet::builtin()?;
+    let mut results = Vec::new();
+    for n in args
+        .readers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let n: usize = n.parse().with_context(|| format!("reader count {n:?}"))?;
+        let temp = tempfile::tempdir()?;
+        let dir = temp.path();
+        crate::pki::init(&dir.join("pki"))?;
+        let signer = DocumentSigner::load(&dir.join("pki"))?;
+        let journal = Journal::open_in(dir)?;
+        let records = (0..args.cards)
+            .map(|i| bench_record(&args.fixtures, i).map(|r| (r, String::new())))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let readers: Vec<String> = (0..n).map(|i| format!("sim:{i}")).collect();
+        let id = batch::submit(&journal, "bench", &readers, &records)?;
+        let source = batch::SimHopper::in_state_dir(dir);
+        let runner = Runner {
+            journal: &journal,
+            state_dir: dir.to_path_buf(),
+            profiles: &profiles,
+            signer: &signer,
+            keys: PersoKeys::test(),
+            source: &source,
+            audit: None,
+        };
+        let summary = runner.run(&id, &readers, &AtomicBool::new(false), &|_| {})?;
+        if summary.counts.personalized != args.cards {
+            bail!(
+                "bench batch personalized {} of {} cards",
+                summary.counts.personalized,
+                args.cards
+            );
+        }
+        if !args.json {
+            println!(
+                "{n} simulated reader(s): {} cards in {:.2} s = {:.0} cards/min, {:.1} APDUs/card",
+                summary.personalized_now,
+                summary.wall_s,
+                summary.cards_per_minute,
+                summary.apdus_per_card.unwrap_or(0.0)
+            );
+        }
+        results.push(serde_json::json!({"readers": n, "summary": summary}));
+    }
+
+    let mut pcsc = serde_json::Value::Null;
+    if let Some(reader) = &args.pcsc_reader {
+        let temp = tempfile::tempdir()?;
+        let dir = temp.path();
+        crate::pki::init(&dir.join("pki"))?;
+        let signer = DocumentSigner::load(&dir.join("pki"))?;
+        let record = crate::applicant::Applicant::from_json(&bench_record(&args.fixtures, 1)?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let profile = profiles.get(&record.profile).context("profile")?;
+        let valid =
+            crate::applicant::qc::check(&record, profile, &crate::applicant::qc::MatcherCheck)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let plan = Plan::build(
+            &valid,
+            profile,
+            &signer,
+            &crate::personalize::Issue::today("D00000001"),
+        )?;
+        let pcsc_ctx = apdu::transport::pcsc::Pcsc::establish().map_err(crate::readers::explain)?;
+        let (mut through, mut bare, mut apdus) = (Vec::new(), Vec::new(), 0);
+        for k in 0..args.pcsc_cards {
+            let card = apdu::sim::SimCard::create(
+                Some(dir.join(format!("pcsc-{k}.json"))),
+                apdu::sim::SimConfig::default(),
+            )?;
+            let config = apdu::sim::vpcd::VpcdConfig {
+                port: args.vpcd_port,
+                reconnect_delay: std::time::Duration::from_millis(20),
+                ..Default::default()
+            };
+            let bridge = apdu::sim::vpcd::VpcdBridge::spawn(card, config)?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let transport = loop {
+                match pcsc_ctx.connect(reader) {
+                    Ok(t) => break t,
+                    Err(e) if std::time::Instant::now() > deadline => {
+                        bail!("no card in {reader} after 10 s: {e} (is pcscd running with vpcd?)")
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            };
+            let mut id = apdu::card::IdCard::new(transport);
+            let start = std::time::Instant::now();
+            let outcome = personalize(&mut id, &plan, &PersoKeys::test(), &mut NoHooks)?;
+            through.push(start.elapsed().as_secs_f64());
+            apdus = outcome.apdus;
+            drop(id);
+            bridge.stop()?;
+            // Wait until pcscd saw the removal before the next card goes in.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while pcsc_ctx.connect(reader).is_ok() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+
+            let card = apdu::sim::SimCard::create(
+                Some(dir.join(format!("bare-{k}.json"))),
+                apdu::sim::SimConfig::default(),
+            )?;
+            let mut id = apdu::card::IdCard::new(apdu::sim::SimTransport::new(card));
+            let start = std::time::Instant::now();
+            personalize(&mut id, &plan, &PersoKeys::test(), &mut NoHooks)?;
+            bare.push(start.elapsed().as_secs_f64());
+        }
+        let (t, b) = (mean(&through), mean(&bare));
+        pcsc = serde_json::json!({
+            "reader": reader,
+            "cards": args.pcsc_cards,
+            "apdus_per_card": apdus,
+            "pcsc_ms_per_card": t * 1e3,
+            "bare_ms_per_card": b * 1e3,
+            "ratio": t / b,
+        });
+        if !args.json {
+            println!(
+                "through pcscd+vpcd ({reader}): {:.1} ms/card; bare in-process transport: {:.1} ms/card; ratio {:.2}x; {apdus} APDUs/card",
+                t * 1e3,
+                b * 1e3,
+                t / b
+            );
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"in_process": results, "pcsc": pcsc})
+            )?
+        );
     }
     Ok(())
 }

@@ -17,10 +17,11 @@
 //!   journals it) and the fresh secrets before they are set (the PIN mailer records them).
 //! - [`secrets`]: per-card random transport PIN and PUK ([`CardSecrets`]) and the PIN mailer.
 //!
-//! APDUs of a fresh card with the five data groups of the national profile: GET DATA (life
-//! cycle, serial), 4 for mutual authentication, one CREATE FILE and one UPDATE BINARY per file
-//! (CREATE leaves the file selected), one READ BINARY by short EF identifier per file for the
-//! read-back, two CHANGE REFERENCE DATA and one DEACTIVATE FILE naming the application: 27.
+//! APDUs of a fresh card with the five data groups of the national profile (7 files with
+//! EF.COM and EF.SOD): 2 GET DATA (life cycle, serial), 4 for mutual authentication, one
+//! CREATE FILE and one UPDATE BINARY per file (CREATE leaves the file selected; the card takes
+//! 4 KiB per command), one READ BINARY by short EF identifier per file for the read-back, two
+//! CHANGE REFERENCE DATA and one DEACTIVATE FILE naming the application: 30.
 //!
 //! ```no_run
 //! use apdu::card::IdCard;
