@@ -864,3 +864,52 @@ fn audit_verification_catches_an_edited_delivery_row() {
         Some(idcardd::audit::Problem::Edited { seq })
     );
 }
+
+/// Fixture record `name` with its scan paths made absolute (the daemon resolves nothing
+/// relative to a record sent over the API).
+fn record_for_api(name: &str, tracking_code: &str) -> Value {
+    let dir = repo().join("fixtures/applicants");
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    let mut record: Value = serde_json::from_str(&text).unwrap();
+    record["tracking_code"] = json!(tracking_code);
+    for finger in record["fingers"].as_object_mut().unwrap().values_mut() {
+        if let Some(path) = finger["scan"]["path"].as_str() {
+            finger["scan"]["path"] = json!(dir.join(path));
+        }
+    }
+    record
+}
+
+#[test]
+fn status_lookup_reports_delivered_and_terminated_cards() {
+    let office = office(2);
+    for (reader, tracking) in [(0, "NID-7001"), (1, "NID-7002")] {
+        let record = record_for_api("national-valid-1.json", tracking);
+        let r = office
+            .call(
+                "card.personalize",
+                json!({"reader": format!("sim:{reader}"), "record": record}),
+            )
+            .unwrap();
+        assert_eq!(r["tracking_code"], tracking);
+    }
+    let status = |tracking: &str| {
+        office
+            .call("status.lookup", json!({"tracking_code": tracking}))
+            .unwrap()["matches"][0]["status"]
+            .clone()
+    };
+    assert_eq!(status("NID-7001"), "produced");
+    // Transport PIN from the PIN mailer the personalization wrote.
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    office.verify(&session, 2, fixture_scan("1_2.png")).unwrap();
+    office.activate(&session).unwrap();
+    assert_eq!(status("NID-7001"), "delivered");
+    office
+        .call(
+            "card.terminate",
+            json!({"reader": "sim:1", "reason": "lost"}),
+        )
+        .unwrap();
+    assert_eq!(status("NID-7002"), "terminated");
+}
