@@ -5,8 +5,8 @@
 
 pub mod api;
 pub mod applicant;
-pub mod batch;
 pub mod audit;
+pub mod batch;
 pub mod cli;
 pub mod client;
 pub mod delivery;

@@ -113,8 +113,11 @@ fn write_manifest(dir: &Path, records: &[Value]) -> PathBuf {
     path
 }
 
+/// DG1 and EF.SOD as read from a card.
+type Dg1AndSod = (Vec<u8>, Vec<u8>);
+
 /// Reads DG1 and EF.SOD of a simulated card under a terminal session.
-fn read_card(path: &Path) -> (LifeCycle, Option<(Vec<u8>, Vec<u8>)>) {
+fn read_card(path: &Path) -> (LifeCycle, Option<Dg1AndSod>) {
     let sim = SimCard::open(path).unwrap();
     let lcs = sim.life_cycle();
     if lcs != LifeCycle::Deactivated {

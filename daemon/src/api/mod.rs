@@ -16,22 +16,22 @@ use serde_json::Value;
 
 use crate::service::Service;
 
-mod error;
 pub mod batch_cancel;
 pub mod batch_report;
 pub mod batch_status;
 pub mod batch_submit;
-pub mod card_personalize;
-pub mod status_lookup;
 pub mod card_info;
+pub mod card_personalize;
 pub mod card_terminate;
 pub mod card_unblock;
 pub mod delivery_activate;
 pub mod delivery_begin;
 pub mod delivery_verify;
+mod error;
 pub mod matcher_compare;
 pub mod matcher_extract;
 pub mod readers_list;
+pub mod status_lookup;
 pub mod system_health;
 pub mod system_version;
 

@@ -44,6 +44,9 @@ pub const PIN_MAILER_FILE: &str = "pin-mailer.jsonl";
 /// How many times a record is tried on a card that was pulled before it is failed.
 const REMOVAL_RETRIES: u32 = 3;
 
+/// Appends an audit entry: kind and non-personal details.
+pub type AuditFn<'a> = dyn Fn(&str, serde_json::Value) + Sync + 'a;
+
 /// What a batch run needs besides the journal.
 pub struct Runner<'a> {
     /// The journal.
@@ -59,7 +62,7 @@ pub struct Runner<'a> {
     /// Where cards come from.
     pub source: &'a dyn CardSource,
     /// Appends an audit entry (`personalized`, `perso_failed`) with non-personal details.
-    pub audit: Option<&'a (dyn Fn(&str, serde_json::Value) + Sync)>,
+    pub audit: Option<&'a AuditFn<'a>>,
 }
 
 /// One record's change, as progress reports it (identifiers only, no personal data).

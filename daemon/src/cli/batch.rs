@@ -368,22 +368,54 @@ fn execute(
     Ok(())
 }
 
-/// A valid national-id record `i` for benchmarks: the fixture record with the fixture ISO
-/// templates (absolute paths) and a national code of its own.
-fn bench_record(fixtures: &Path, i: u64) -> anyhow::Result<String> {
+/// The fixture ISO templates that pass the national profile's QC minimums, one per synthetic
+/// finger (chosen by content: the synthetic fixtures are regenerated from time to time).
+fn usable_templates(fixtures: &Path, profiles: &ProfileSet) -> anyhow::Result<Vec<PathBuf>> {
+    let policy = &profiles
+        .get("national-id")
+        .context("no national-id profile")?
+        .fingers;
+    let dir = fixtures.join("fingerprints").canonicalize()?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "iso"))
+        .collect();
+    paths.sort();
+    let mut by_finger = std::collections::BTreeMap::new();
+    for p in paths {
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let finger = stem.split('_').next().unwrap_or_default().to_string();
+        let bytes = std::fs::read(&p)?;
+        let Ok(fp) = matcher::template::decode(&bytes, matcher::template::CardFormat::Record, 500)
+        else {
+            continue;
+        };
+        if fp.quality >= policy.min_quality && fp.minutiae.len() >= policy.min_minutiae {
+            by_finger.entry(finger).or_insert(p);
+        }
+    }
+    let good: Vec<PathBuf> = by_finger.into_values().collect();
+    if good.len() < 2 {
+        bail!("fewer than two usable ISO templates in {}", dir.display());
+    }
+    Ok(good)
+}
+
+/// A valid national-id record `i` for benchmarks: the fixture record with two usable fixture
+/// ISO templates (absolute paths) and a national code of its own.
+fn bench_record(fixtures: &Path, good: &[PathBuf], i: u64) -> anyhow::Result<String> {
     let path = fixtures.join("applicants/national-valid-1.json");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut r: serde_json::Value = serde_json::from_str(&text)?;
-    let prints = fixtures.join("fingerprints").canonicalize()?;
     let nine = format!("{:09}", 100_000_000 + i * 7_919);
     let digits: [u8; 9] = std::array::from_fn(|k| nine.as_bytes()[k] - b'0');
     let check = crate::applicant::ids::NationalCode::check_digit(&digits);
     r["tracking_code"] = format!("BENCH-{i:05}").into();
     r["national_code"] = format!("{nine}{check}").into();
     r["fingers"] = serde_json::json!({
-        "right_index": {"template": {"path": prints.join(format!("{}_1.iso", 1 + i % 5))}},
-        "left_index": {"template": {"path": prints.join(format!("{}_1.iso", 1 + (i + 1) % 5))}},
+        "right_index": {"template": {"path": good[i as usize % good.len()]}},
+        "left_index": {"template": {"path": good[(i as usize + 1) % good.len()]}},
     });
     Ok(r.to_string())
 }
@@ -397,6 +429,7 @@ fn mean(v: &[f64]) -> f64 {
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     use crate::personalize::{personalize, NoHooks, Plan};
     let profiles = ProfileSet::builtin()?;
+    let good = usable_templates(&args.fixtures, &profiles)?;
     let mut results = Vec::new();
     for n in args
         .readers
@@ -411,7 +444,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let signer = DocumentSigner::load(&dir.join("pki"))?;
         let journal = Journal::open_in(dir)?;
         let records = (0..args.cards)
-            .map(|i| bench_record(&args.fixtures, i).map(|r| (r, String::new())))
+            .map(|i| bench_record(&args.fixtures, &good, i).map(|r| (r, String::new())))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let readers: Vec<String> = (0..n).map(|i| format!("sim:{i}")).collect();
         let id = batch::submit(&journal, "bench", &readers, &records)?;
@@ -451,8 +484,9 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let dir = temp.path();
         crate::pki::init(&dir.join("pki"))?;
         let signer = DocumentSigner::load(&dir.join("pki"))?;
-        let record = crate::applicant::Applicant::from_json(&bench_record(&args.fixtures, 1)?)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let record =
+            crate::applicant::Applicant::from_json(&bench_record(&args.fixtures, &good, 1)?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         let profile = profiles.get(&record.profile).context("profile")?;
         let valid =
             crate::applicant::qc::check(&record, profile, &crate::applicant::qc::MatcherCheck)
