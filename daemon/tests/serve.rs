@@ -507,6 +507,65 @@ fn malformed_request_catalogue() {
 }
 
 #[test]
+fn applicant_records_with_a_bad_national_code_or_date_are_refused() {
+    // card.personalize needs a Document Signer; QC refuses the record before any card write.
+    let pki = tempfile::tempdir().unwrap();
+    let init = Command::new(env!("CARGO_BIN_EXE_idcardd"))
+        .args(["pki", "init"])
+        .arg(pki.path().join("ds"))
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let daemon = Daemon::start(&format!(
+        "[pki]\ndir = \"{}\"\n",
+        pki.path().join("ds").display()
+    ));
+    let applicants = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/applicants");
+    runtime().block_on(async {
+        let mut c = Client::connect(&daemon.endpoint()).await;
+        let cases = [
+            (
+                "national-bad-check-digit.json",
+                "invalid_national_code",
+                "national_code",
+            ),
+            ("national-day-32.json", "invalid_date", "birth_date"),
+            ("national-month-13.json", "invalid_date", "birth_date"),
+        ];
+        for (file, code, path) in cases {
+            let text = std::fs::read_to_string(Path::new(applicants).join(file)).unwrap();
+            let record: Value = serde_json::from_str(&text).unwrap();
+            let (response, _) = c
+                .call(
+                    "card.personalize",
+                    json!({"reader": "sim:0", "record": record}),
+                    vec![],
+                )
+                .await;
+            assert_eq!(error_name(&response), "qc_failed", "{file}: {response}");
+            let problems = response["error"]["data"]["problems"].as_array().unwrap();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p["code"] == code && p["path"] == path),
+                "{file}: {response}"
+            );
+            let info = c.ok("card.info", json!({"reader": "sim:0"})).await;
+            assert_eq!(
+                info["files"],
+                json!([]),
+                "{file}: nothing written to the card"
+            );
+            assert_eq!(c.ok("system.health", json!({})).await["status"], "ok");
+        }
+    });
+}
+
+#[test]
 fn busy_when_max_in_flight_is_full_and_timeout_when_slow() {
     // One request at a time; a scan declared at 300 dpi is upscaled 1.67x before extraction, which
     // keeps the only slot taken for a while even on a fast machine.
