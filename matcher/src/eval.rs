@@ -14,6 +14,7 @@
 //! - **ZeroFMR**: the lowest FNMR over thresholds with FMR = 0.
 
 pub mod fvc;
+pub mod truth;
 
 use serde::{Deserialize, Serialize};
 

@@ -2,12 +2,15 @@
 //! contact area, ground truth shared between impressions, the committed fixture set, and the
 //! extractor's recall against the ground truth.
 
-use matcher::synth::{self, finger_seed, Master, SynthParams};
-use matcher::{Fingerprint, Minutia};
+use matcher::eval::truth::{Counts, Tolerance};
+use matcher::synth::{self, finger_seed, Master, SetInfo, SynthParams, SET_FILE};
+use matcher::Fingerprint;
 use std::path::PathBuf;
 
 /// The command and seed recorded in fixtures/fingerprints/README.md.
 const FIXTURE_SEED: u64 = 2026;
+/// Fingers of the committed set.
+const FIXTURE_FINGERS: u32 = 10;
 /// Impressions per finger of the committed set.
 const FIXTURE_IMPRESSIONS: u32 = 4;
 
@@ -140,7 +143,17 @@ fn fixtures_dir() -> PathBuf {
 #[test]
 fn committed_fixtures_regenerate_byte_for_byte() {
     let p = SynthParams::default();
-    for f in [1u32, 4] {
+    let info = SetInfo::load(&fixtures_dir()).unwrap();
+    assert_eq!(
+        (info.seed, info.fingers, info.impressions),
+        (FIXTURE_SEED, FIXTURE_FINGERS, FIXTURE_IMPRESSIONS),
+        "fixtures/fingerprints/{SET_FILE} does not match the command in its README"
+    );
+    assert_eq!(
+        (info.width, info.height, info.dpi),
+        (p.width, p.height, p.dpi)
+    );
+    for f in [1u32, FIXTURE_FINGERS] {
         let master = Master::generate(&p, finger_seed(FIXTURE_SEED, f)).unwrap();
         for i in 1..=FIXTURE_IMPRESSIONS {
             let imp = master.impression(&p, i).unwrap();
@@ -154,77 +167,103 @@ fn committed_fixtures_regenerate_byte_for_byte() {
                     path.display()
                 );
             }
+            assert_eq!(
+                info.get(f, i),
+                Some(&imp.conditions),
+                "conditions of {f}_{i} in {SET_FILE}"
+            );
         }
     }
-}
-
-/// (precision, recall) of `found` against `truth`: a true minutia is found when an unused
-/// extracted one lies within 15 px and 30°.
-fn precision_recall(truth: &[Minutia], found: &[Minutia], max_angle: f32) -> (usize, usize, usize) {
-    let mut used = vec![false; found.len()];
-    let mut hits = 0;
-    for t in truth {
-        let best = found
-            .iter()
-            .enumerate()
-            .filter(|(k, m)| {
-                !used[*k]
-                    && (m.x - t.x).powi(2) + (m.y - t.y).powi(2) <= 15.0 * 15.0
-                    && angle_diff(m.direction, t.direction) <= max_angle.to_radians()
-            })
-            .min_by(|a, b| {
-                let da = (a.1.x - t.x).powi(2) + (a.1.y - t.y).powi(2);
-                let db = (b.1.x - t.x).powi(2) + (b.1.y - t.y).powi(2);
-                da.total_cmp(&db)
-            })
-            .map(|(k, _)| k);
-        if let Some(k) = best {
-            used[k] = true;
-            hits += 1;
-        }
-    }
-    (hits, truth.len(), found.len())
 }
 
 #[test]
+fn impressions_vary_in_the_ways_real_scans_do() {
+    // Over a set, impressions are dry, normal and wet, some rotated by more than 10°, some with
+    // faint regions, some pushed partly off the frame, some strongly distorted.
+    let p = SynthParams::default();
+    let mut skins = std::collections::BTreeSet::new();
+    let (mut rotated, mut faint, mut partial, mut distorted, mut total) = (0, 0, 0, 0, 0);
+    for f in 1..=6 {
+        let master = Master::generate(&p, finger_seed(31, f)).unwrap();
+        for i in 1..=4 {
+            let c = master.impression(&p, i).unwrap().conditions;
+            skins.insert(format!("{:?}", c.skin));
+            rotated += usize::from(c.rotation_deg.abs() > 10.0);
+            faint += usize::from(c.faint_fraction > 0.1);
+            partial += usize::from(c.contact_fraction < 0.4);
+            distorted += usize::from(c.distortion_px > 10.0);
+            total += 1;
+            assert!(
+                c.contact_fraction > 0.0 && c.contact_fraction < 1.0,
+                "{c:?}"
+            );
+            assert!(c.noise > 0.0, "{c:?}");
+        }
+    }
+    assert_eq!(skins.len(), 3, "skins seen: {skins:?}");
+    for (what, n) in [
+        ("rotated > 10°", rotated),
+        ("faint > 10 %", faint),
+        ("contact < 40 %", partial),
+        ("distortion > 10 px", distorted),
+    ] {
+        assert!(n > 0 && n < total, "{what}: {n} of {total}");
+    }
+}
+
+/// Recall and precision of the extractor against the ground truth at 15 px and 30°, with the
+/// pairing of `matcher::eval::truth`.
+#[test]
 fn extractor_recall_against_ground_truth() {
     let p = SynthParams::default();
-    let (mut hits, mut truths, mut founds) = (0, 0, 0);
-    let mut position_hits = 0;
+    let tolerance = Tolerance::default();
+    let any_direction = Tolerance {
+        angle_deg: 180.0,
+        ..tolerance
+    };
+    let (mut counts, mut by_position) = (Counts::default(), Counts::default());
     for f in 1..=4 {
         let master = Master::generate(&p, finger_seed(21, f)).unwrap();
         for i in 1..=2 {
             let imp = master.impression(&p, i).unwrap();
-            let Ok(found) = matcher::extract::extract(&imp.image, 500) else {
-                continue;
-            };
-            let (h, t, n) = precision_recall(&imp.truth.minutiae, &found.minutiae, 30.0);
-            position_hits += precision_recall(&imp.truth.minutiae, &found.minutiae, 180.0).0;
-            hits += h;
-            truths += t;
-            founds += n;
+            let found = matcher::extract::extract(&imp.image, 500)
+                .map(|fp| fp.minutiae)
+                .unwrap_or_default();
+            counts.add(&Counts::of(&imp.truth.minutiae, &found, &tolerance));
+            by_position.add(&Counts::of(&imp.truth.minutiae, &found, &any_direction));
         }
     }
-    let recall = hits as f32 / truths.max(1) as f32;
-    let precision = hits as f32 / founds.max(1) as f32;
     eprintln!(
-        "extractor vs ground truth (15 px, 30°): precision {precision:.3} recall {recall:.3} \
-         ({hits} of {truths} true, {founds} extracted; {position_hits} within 15 px ignoring \
-         direction)"
+        "extractor vs ground truth (15 px, 30°): precision {:.3} recall {:.3} ({} of {} true, \
+         {} extracted; {} within 15 px ignoring direction)",
+        counts.precision(),
+        counts.recall(),
+        counts.paired,
+        counts.truth,
+        counts.found,
+        by_position.paired
     );
-    assert!(recall >= RECALL_BOUND, "recall {recall:.3}");
-    let position_recall = position_hits as f32 / truths.max(1) as f32;
     assert!(
-        position_recall >= POSITION_RECALL_BOUND,
-        "position recall {position_recall:.3}"
+        counts.recall() >= RECALL_BOUND,
+        "recall {:.3}",
+        counts.recall()
     );
-    assert!(precision >= PRECISION_BOUND, "precision {precision:.3}");
+    assert!(
+        by_position.recall() >= POSITION_RECALL_BOUND,
+        "position recall {:.3}",
+        by_position.recall()
+    );
+    assert!(
+        counts.precision() >= PRECISION_BOUND,
+        "precision {:.3}",
+        counts.precision()
+    );
 }
 
-/// Recall at 15 px and 30° measured 0.867 (248 of 286, seed 21, 4 fingers x 2, extractor of
-/// 2026-11-22); the bound leaves room for extractor tuning.
-const RECALL_BOUND: f32 = 0.75;
-/// Precision measured 0.905 (274 extracted).
-const PRECISION_BOUND: f32 = 0.75;
-/// Recall by position alone (15 px, any direction) measured 0.888.
-const POSITION_RECALL_BOUND: f32 = 0.80;
+/// Recall at 15 px and 30° measured RECALL (seed 21, 4 fingers x 2); the bound leaves room for
+/// extractor tuning.
+const RECALL_BOUND: f64 = 0.6;
+/// Precision measured PRECISION.
+const PRECISION_BOUND: f64 = 0.6;
+/// Recall by position alone (15 px, any direction) measured POSITION.
+const POSITION_RECALL_BOUND: f64 = 0.65;

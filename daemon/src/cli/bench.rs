@@ -21,6 +21,8 @@ pub enum Command {
     Fvc(FvcArgs),
     /// Overlay the DET curves of several `bench fvc --report` runs on one plot.
     Compare(CompareArgs),
+    /// Extracted minutiae against the ground truth of a generated set (precision, recall).
+    Truth(super::bench_truth::TruthArgs),
     /// A bare ZeroMQ echo ROUTER, the baseline of benches/zmq_load.py.
     #[command(hide = true)]
     ZmqEcho(super::bench_echo::EchoArgs),
@@ -79,6 +81,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Fvc(args) => run_fvc(args),
         Command::Compare(args) => run_compare(args),
+        Command::Truth(args) => super::bench_truth::run(args),
         Command::ZmqEcho(args) => super::bench_echo::run(args),
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! `idcardd fixtures synth --fingers N --impressions M --seed S --out DIR` writes a synthetic
 //! fingerprint set (see [`matcher::synth`]): `<finger>_<impression>.png` scans in FVC naming
-//! (so `idcardd bench fvc DIR` reads them), `.json` ground-truth minutiae and `.iso`
-//! ISO/IEC 19794-2 records of the ground truth. The same arguments always give the same bytes.
+//! (so `idcardd bench fvc DIR` reads them), `.json` ground-truth minutiae, `.iso`
+//! ISO/IEC 19794-2 records of the ground truth, and `synth.json` with the seed, the size and
+//! each impression's conditions (skin, noise, distortion, rotation, contact), which
+//! `idcardd bench truth DIR` uses to report accuracy per condition. The same arguments always
+//! give the same bytes, on any machine and with any number of threads.
 
 use anyhow::{bail, Context};
 use matcher::synth::{self, SynthParams};

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod batch;
 pub mod bench;
 pub mod bench_echo;
+pub mod bench_truth;
 pub mod card;
 pub mod delivery;
 pub mod demo;

@@ -35,6 +35,8 @@ use opencv::core::Vector;
 use opencv::imgcodecs;
 use rayon::prelude::*;
 
+use serde::{Deserialize, Serialize};
+
 use crate::image::GrayImage;
 use crate::template::{self, CardFormat};
 use crate::{Error, Fingerprint, Minutia};
@@ -124,6 +126,8 @@ pub struct Impression {
     /// For each ground-truth minutia, its index in the master's minutiae (shared by all
     /// impressions of the finger).
     pub master_index: Vec<usize>,
+    /// What the impression went through (skin, noise, distortion, contact).
+    pub conditions: impression::Conditions,
 }
 
 /// ISO direction (counter-clockwise, y up) of an image angle (y down).
@@ -214,6 +218,7 @@ impl Master {
             contact_fraction: r.contact_fraction,
             contact: r.contact,
             master_index: r.master_index,
+            conditions: r.conditions,
         })
     }
 }
@@ -223,11 +228,13 @@ pub fn finger_seed(set_seed: u64, finger: u32) -> u64 {
     Rng::derive(set_seed, u64::from(finger)).next_u64()
 }
 
-/// PNG bytes of an image (OpenCV imgcodecs, default compression).
+/// PNG bytes of an image (OpenCV imgcodecs, strongest compression: sets are kept in the
+/// repository).
 pub fn encode_png(image: &GrayImage) -> Result<Vec<u8>, Error> {
     let mat = image.to_mat()?;
     let mut buf = Vector::<u8>::new();
-    imgcodecs::imencode(".png", &mat, &mut buf, &Vector::new())?;
+    let params = Vector::from_slice(&[imgcodecs::IMWRITE_PNG_COMPRESSION, 9]);
+    imgcodecs::imencode(".png", &mat, &mut buf, &params)?;
     Ok(buf.iter().collect())
 }
 
@@ -252,9 +259,65 @@ pub fn impression_files(imp: &Impression) -> Result<ImpressionFiles, Error> {
     Ok(ImpressionFiles { png, json, iso })
 }
 
+/// Name of the file, beside a generated set, that records how it was made and each
+/// impression's [`impression::Conditions`].
+pub const SET_FILE: &str = "synth.json";
+
+/// How a set was made and what each impression went through: the content of [`SET_FILE`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetInfo {
+    /// Seed of the whole set.
+    pub seed: u64,
+    /// Number of fingers.
+    pub fingers: u32,
+    /// Impressions per finger.
+    pub impressions: u32,
+    /// Impression width (pixels).
+    pub width: u32,
+    /// Impression height (pixels).
+    pub height: u32,
+    /// Resolution (dpi).
+    pub dpi: u32,
+    /// One entry per impression, finger by finger.
+    pub conditions: Vec<NamedConditions>,
+}
+
+/// The conditions of one impression of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NamedConditions {
+    /// Finger number (from 1).
+    pub finger: u32,
+    /// Impression number (from 1).
+    pub impression: u32,
+    /// What it went through.
+    #[serde(flatten)]
+    pub conditions: impression::Conditions,
+}
+
+impl SetInfo {
+    /// Reads [`SET_FILE`] in `dir`.
+    pub fn load(dir: &Path) -> Result<SetInfo, Error> {
+        let bytes = std::fs::read(dir.join(SET_FILE))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", dir.join(SET_FILE).display()),
+            ))
+        })
+    }
+
+    /// The conditions of impression `impression` of finger `finger`.
+    pub fn get(&self, finger: u32, impression: u32) -> Option<&impression::Conditions> {
+        self.conditions
+            .iter()
+            .find(|c| c.finger == finger && c.impression == impression)
+            .map(|c| &c.conditions)
+    }
+}
+
 /// Writes `fingers` x `impressions` scans to `dir` as `<finger>_<impression>.png|json|iso`
-/// (fingers and impressions numbered from 1), fingers in parallel. Returns the number of
-/// impressions written.
+/// (fingers and impressions numbered from 1), fingers in parallel, and [`SET_FILE`]. Returns
+/// the number of impressions written.
 pub fn write_set(
     dir: &Path,
     params: &SynthParams,
@@ -264,19 +327,38 @@ pub fn write_set(
 ) -> Result<usize, Error> {
     params.check()?;
     std::fs::create_dir_all(dir)?;
-    (1..=fingers)
+    let per_finger = (1..=fingers)
         .into_par_iter()
         .map(|f| {
             let master = Master::generate(params, finger_seed(seed, f))?;
+            let mut conditions = Vec::with_capacity(impressions as usize);
             for i in 1..=impressions {
                 let imp = master.impression(params, i)?;
                 let ImpressionFiles { png, json, iso } = impression_files(&imp)?;
                 std::fs::write(dir.join(format!("{f}_{i}.png")), png)?;
                 std::fs::write(dir.join(format!("{f}_{i}.json")), json)?;
                 std::fs::write(dir.join(format!("{f}_{i}.iso")), iso)?;
+                conditions.push(NamedConditions {
+                    finger: f,
+                    impression: i,
+                    conditions: imp.conditions,
+                });
             }
-            Ok(impressions as usize)
+            Ok(conditions)
         })
-        .collect::<Result<Vec<usize>, Error>>()
-        .map(|v| v.iter().sum())
+        .collect::<Result<Vec<Vec<NamedConditions>>, Error>>()?;
+    let info = SetInfo {
+        seed,
+        fingers,
+        impressions,
+        width: params.width,
+        height: params.height,
+        dpi: params.dpi,
+        conditions: per_finger.into_iter().flatten().collect(),
+    };
+    let mut json =
+        serde_json::to_vec_pretty(&info).map_err(|e| Error::Encode(format!("{SET_FILE}: {e}")))?;
+    json.push(b'\n');
+    std::fs::write(dir.join(SET_FILE), json)?;
+    Ok(info.conditions.len())
 }
