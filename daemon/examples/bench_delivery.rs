@@ -42,6 +42,7 @@ fn report(name: &str, samples: &[Value], wall: &mut [f64]) {
         "passive_auth",
         "extraction",
         "comparison",
+        "other",
         "total",
     ] {
         let mut v: Vec<f64> = samples
