@@ -13,18 +13,57 @@ use apdu::sm::AesKey;
 use idcardd_e2e::{run_idcardd, CardInReader, Pcscd, PORT0, PORT1, READER0, READER1};
 use serde_json::Value;
 
-/// A national-id record with the fixture ISO templates (absolute paths).
-fn record(i: u32, code: &str) -> Value {
+/// National-id profile minimums (daemon/profiles/national-id.toml) a template must reach.
+const MIN_QUALITY: u8 = 40;
+const MIN_MINUTIAE: usize = 12;
+
+/// Fixture ISO templates of distinct synthetic fingers that pass the national-id minimums
+/// (chosen by content: the synthetic fixtures are regenerated from time to time).
+fn usable_templates(prints: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(prints)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "iso"))
+        .collect();
+    paths.sort();
+    let mut by_finger = std::collections::BTreeMap::new();
+    for p in paths {
+        let finger = p
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split('_')
+            .next()
+            .unwrap()
+            .to_string();
+        let bytes = std::fs::read(&p).unwrap();
+        if let Ok(fp) =
+            matcher::template::decode(&bytes, matcher::template::CardFormat::Record, 500)
+        {
+            if fp.quality >= MIN_QUALITY && fp.minutiae.len() >= MIN_MINUTIAE {
+                by_finger.entry(finger).or_insert(p);
+            }
+        }
+    }
+    let good: Vec<_> = by_finger.into_values().collect();
+    assert!(good.len() >= 3, "fewer than three usable fixture templates");
+    good
+}
+
+/// A national-id record with fixture ISO templates (absolute paths).
+fn record(i: usize, code: &str) -> Value {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(repo.join("fixtures/applicants/national-valid-1.json"))
         .expect("fixture record");
     let mut r: Value = serde_json::from_str(&text).unwrap();
     let prints = repo.join("fixtures/fingerprints").canonicalize().unwrap();
+    let good = usable_templates(&prints);
     r["tracking_code"] = format!("E2E-{i}").into();
     r["national_code"] = code.into();
     r["fingers"] = serde_json::json!({
-        "right_index": {"template": {"path": prints.join(format!("{}_1.iso", i + 1))}},
-        "left_index": {"template": {"path": prints.join(format!("{}_1.iso", i + 2))}},
+        "right_index": {"template": {"path": good[i]}},
+        "left_index": {"template": {"path": good[i + 1]}},
     });
     r
 }
