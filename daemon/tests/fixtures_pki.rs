@@ -43,7 +43,13 @@ fn fixture_ds_key_signs_a_sod_that_verifies_against_the_fixture_csca() {
     let dg1 = b"\x61\x03\x5F\x1F\x00".to_vec();
     let dg3 = b"\x63\x02\x02\x00".to_vec();
     let sod = pki::sign_sod(&signer, &[(1, &dg1), (3, &dg3)]).unwrap();
-    let report = pki::verify_sod(&sod, &[(1, &dg1), (3, &dg3)], std::slice::from_ref(&csca), now).unwrap();
+    let report = pki::verify_sod(
+        &sod,
+        &[(1, &dg1), (3, &dg3)],
+        std::slice::from_ref(&csca),
+        now,
+    )
+    .unwrap();
     assert_eq!(report.covered, vec![1, 3]);
     assert_eq!(report.checked, vec![1, 3]);
     assert!(report.ds_subject.contains("TEST Document Signer"));
