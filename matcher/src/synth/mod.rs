@@ -130,6 +130,10 @@ pub struct Impression {
     pub conditions: impression::Conditions,
 }
 
+/// Share of the frame a full fingertip print covers; the ground truth's quality is the contact
+/// area relative to it.
+const FULL_PRINT_FRACTION: f32 = 0.5;
+
 /// ISO direction (counter-clockwise, y up) of an image angle (y down).
 fn iso_direction(image_angle: f32) -> f32 {
     let a = (std::f32::consts::TAU - image_angle).rem_euclid(std::f32::consts::TAU);
@@ -212,7 +216,9 @@ impl Master {
                 height: params.height,
                 dpi_x: params.dpi,
                 dpi_y: params.dpi,
-                quality: (100.0 * r.contact_fraction.clamp(0.0, 1.0)) as u8,
+                // A full fingertip print fills about half of the frame (FVC2004 DB4): quality
+                // is the share of such a print that touched, so partial prints score lower.
+                quality: (100.0 * (r.contact_fraction / FULL_PRINT_FRACTION).clamp(0.0, 1.0)) as u8,
                 minutiae,
             },
             contact_fraction: r.contact_fraction,
