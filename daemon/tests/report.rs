@@ -185,8 +185,13 @@ fn bench_report_writes_every_file() {
         assert!(json["figures"].get(key).is_some(), "figures lack {key}");
     }
     assert_eq!(json["schema"], "idcardd-bench-report/1");
-    assert_eq!(json["figures"]["images"], 20);
-    // 5 fingers x 4 impressions: 5 x 6 genuine pairs, 190 - 30 cross-finger pairs.
+    // The fixture set is F fingers x I impressions: F x I(I-1)/2 genuine pairs, every other
+    // pair is cross-finger.
+    let (fingers, impressions) = fixture_shape();
+    let images = fingers * impressions;
+    assert_eq!(json["figures"]["images"], images);
+    let expected_genuine = fingers * impressions * (impressions - 1) / 2;
+    let expected_impostor = images * (images - 1) / 2 - expected_genuine;
     let genuine: u64 = json["histogram"]["genuine"]
         .as_array()
         .unwrap()
@@ -199,7 +204,7 @@ fn bench_report_writes_every_file() {
         .iter()
         .map(|c| c.as_u64().unwrap())
         .sum();
-    assert_eq!((genuine, impostor), (30, 160));
+    assert_eq!((genuine, impostor), (expected_genuine, expected_impostor));
     let det = json["det"]["extended"].as_array().unwrap();
     assert_eq!(det.first().unwrap()["fmr"], 1.0);
     assert_eq!(det.first().unwrap()["fnmr"], 0.0);
@@ -214,7 +219,7 @@ fn bench_report_writes_every_file() {
     let mut expected: Vec<&str> = matcher::transparency::STAGES.to_vec();
     expected.push("total");
     assert_eq!(stages, expected);
-    assert_eq!(json["stage_timing"]["images"], 20);
+    assert_eq!(json["stage_timing"]["images"], images);
     for s in json["stage_timing"]["stages"].as_array().unwrap() {
         let (median, p95) = (
             s["median_ms"].as_f64().unwrap(),
@@ -783,4 +788,20 @@ mod png {
             }
         }
     }
+}
+
+/// (fingers, impressions per finger) of the FVC-named PNG scans in fixtures/fingerprints.
+fn fixture_shape() -> (u64, u64) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/fingerprints");
+    let mut fingers = std::collections::BTreeMap::<String, u64>::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".png") {
+            let (finger, _) = stem.split_once('_').unwrap();
+            *fingers.entry(finger.to_string()).or_default() += 1;
+        }
+    }
+    let impressions = *fingers.values().next().unwrap();
+    assert!(fingers.values().all(|&n| n == impressions), "{fingers:?}");
+    (fingers.len() as u64, impressions)
 }
