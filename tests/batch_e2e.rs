@@ -1,6 +1,8 @@
 //! `idcardd batch run` through real pcscd + vsmartcard-vpcd: two simulated cards behind the two
 //! vpcd readers, two applicant records; both cards come back personalized, deactivated, with
-//! the record's DG1 and an EF.SOD, and the journal's report names their serials.
+//! the record's DG1 and an EF.SOD, and the journal's report names their serials. Then a card
+//! personalized that way is delivered through `idcardd serve` on the same vpcd reader by the
+//! pyzmq kiosk client (daemon/tests/py/delivery_client.py).
 //!
 //! Run under `flock /tmp/idcardd-pcsc.lock` when other suites use pcscd on this machine.
 
@@ -137,4 +139,198 @@ fn batch_through_pcscd_personalizes_both_readers_cards() {
         let sod = session.read_file(0x011D).unwrap();
         assert_eq!(sod.first(), Some(&0x77), "EF.SOD present");
     }
+}
+
+/// A python3 that has pyzmq (`scripts/setup.sh` installs python3-zmq for /usr/bin/python3).
+fn python_with_zmq() -> Option<String> {
+    ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|p| {
+            std::process::Command::new(p)
+                .args(["-c", "import zmq"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(str::to_string)
+}
+
+/// The finger number of an FVC-named fixture file (`<finger>_<impression>.<ext>`).
+fn finger_of(path: &Path) -> u32 {
+    let stem = path.file_stem().unwrap().to_str().unwrap();
+    stem.split('_').next().unwrap().parse().unwrap()
+}
+
+/// Live scans for the kiosk: an impression of the enrolled finger that the matcher accepts
+/// against the enrolled template with a clear margin, and another finger's scan it refuses
+/// clearly. This test is about the delivery path through pcscd, not matcher accuracy (that is
+/// measured in matcher/tests and `bench fvc`), so it picks unambiguous scans.
+fn kiosk_scans(prints: &Path, enrolled: &Path, others: &[u32]) -> (String, String) {
+    use matcher::compare::{compare, prepare, Scratch, Threshold};
+    let threshold = Threshold::FMR_0_1_PERCENT.score;
+    let template = matcher::template::decode(
+        &std::fs::read(enrolled).unwrap(),
+        matcher::template::CardFormat::Record,
+        500,
+    )
+    .unwrap();
+    let candidate = prepare(&template);
+    let mut scratch = Scratch::new();
+    let mut score = |name: &str| -> Option<f32> {
+        let fp = matcher::extract::extract_file(prints.join(name), 500).ok()?;
+        Some(compare(&prepare(&fp), &candidate, &mut scratch))
+    };
+    let finger = finger_of(enrolled);
+    let genuine = (2..=4)
+        .map(|k| format!("{finger}_{k}.png"))
+        .find(|n| score(n).is_some_and(|s| s >= 1.5 * threshold))
+        .expect("no impression of the enrolled finger clearly matches its template");
+    let impostor = (1..=40)
+        .filter(|f| *f != finger && !others.contains(f))
+        .map(|f| format!("{f}_2.png"))
+        .find(|n| prints.join(n).is_file() && score(n).is_some_and(|s| s < 0.5 * threshold))
+        .expect("no other finger's scan is clearly refused");
+    (genuine, impostor)
+}
+
+#[test]
+fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
+    let Some(python) = python_with_zmq() else {
+        eprintln!(
+            "SKIPPED: no python3 with the zmq module (scripts/setup.sh installs python3-zmq)"
+        );
+        return;
+    };
+    let pcscd = Pcscd::start();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let pki = state.join("pki");
+    let (code, _, err) = run_idcardd(&["pki", "init", pki.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+
+    // The production line: one record onto the card in the first vpcd reader.
+    let rec = record(0, "0012345679");
+    std::fs::write(dir.path().join("m.jsonl"), format!("{rec}\n")).unwrap();
+    let card = SimCard::create(
+        Some(dir.path().join("card.json")),
+        SimConfig {
+            seed: Some(7100),
+            ..SimConfig::default()
+        },
+    )
+    .unwrap();
+    let inserted = CardInReader::insert(&pcscd, card, PORT0);
+    let manifest = dir.path().join("m.jsonl");
+    let (code, out, err) = run_idcardd(
+        &[
+            "batch",
+            "run",
+            manifest.to_str().unwrap(),
+            "--readers",
+            READER0,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["counts"]["personalized"], 1, "{summary}");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(summary["report_json"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let document = report["records"][0]["document_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The delivery office: the daemon on the same reader, trusting the batch's CSCA.
+    let config = dir.path().join("idcardd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[pki]\ndir = {:?}\ntrust = [\"csca.pem\"]\n",
+            pki.display().to_string()
+        ),
+    )
+    .unwrap();
+    let socket = dir.path().join("run/s.sock");
+    let endpoint = format!("ipc://{}", socket.display());
+    let events = format!("ipc://{}", dir.path().join("run/e.sock").display());
+    let mut daemon = std::process::Command::new(idcardd_e2e::idcardd())
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .args(["--readers", READER0, "--state-dir"])
+        .arg(&state)
+        .args(["--endpoint", &endpoint, "--events", &events])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !socket.exists() {
+        if daemon.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            let _ = daemon.kill();
+            panic!("idcardd serve did not bind {endpoint}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // The kiosk (pyzmq): begin with passive authentication, an impostor refused, the holder's
+    // finger accepted, activation with the new PIN, replay and re-delivery refused.
+    let prints = repo.join("fixtures/fingerprints").canonicalize().unwrap();
+    let enrolled: Vec<std::path::PathBuf> = ["right_index", "left_index"]
+        .iter()
+        .map(|f| std::path::PathBuf::from(rec["fingers"][f]["template"]["path"].as_str().unwrap()))
+        .collect();
+    let others: Vec<u32> = enrolled.iter().map(|p| finger_of(p)).collect();
+    let (genuine, impostor) = kiosk_scans(&prints, &enrolled[0], &others);
+    let script = repo.join("daemon/tests/py/delivery_client.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .args([
+            "--endpoint",
+            &endpoint,
+            "--events",
+            &events,
+            "--reader",
+            READER0,
+        ])
+        .arg("--fixtures")
+        .arg(&prints)
+        .args(["--finger", "2", "--fingers", "2,7", "--document", &document])
+        .args(["--genuine", &genuine, "--impostor", &impostor])
+        .output()
+        .unwrap();
+    stop_daemon(&mut daemon).unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("all checks passed"), "{text}");
+
+    // The card itself says it was delivered: activated.
+    let sim = inserted.pull();
+    assert_eq!(sim.life_cycle(), LifeCycle::Activated);
+}
+
+/// Stops the daemon (SIGTERM through `kill`, then a hard kill if it lingers) and reaps it.
+fn stop_daemon(daemon: &mut std::process::Child) -> std::io::Result<()> {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while daemon.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            daemon.kill()?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
 }

@@ -4,6 +4,9 @@ examples/idcardd_client.py for the calls, examples/kiosk.py for activation (PIN 
 environment). Run by daemon/tests/delivery_serve.rs; prints "all checks passed".
 
     delivery_client.py --endpoint E --events E2 --fixtures DIR --reader sim:0
+        [--finger 2 --genuine 1_2.png --impostor 3_2.png --document A00000001 --fingers 2,7]
+
+tests/batch_e2e.rs runs it against a card personalized by `idcardd batch run` behind pcscd+vpcd.
 """
 
 import argparse
@@ -40,7 +43,13 @@ def main():
     ap.add_argument("--events", required=True)
     ap.add_argument("--fixtures", required=True)
     ap.add_argument("--reader", default="sim:0")
+    ap.add_argument("--finger", type=int, default=2, help="ISO position of the live finger")
+    ap.add_argument("--genuine", default="1_2.png", help="holder's live scan (in --fixtures)")
+    ap.add_argument("--impostor", default="3_2.png", help="another person's scan")
+    ap.add_argument("--document", default="A00000001", help="expected document number")
+    ap.add_argument("--fingers", default="2,7", help="expected fingers on the card")
     args = ap.parse_args()
+    fingers = [int(f) for f in args.fingers.split(",")]
 
     # Listen for card.delivered before activating.
     delivered = []
@@ -58,8 +67,8 @@ def main():
         result, frames = c.call_frames("delivery.begin", {"reader": args.reader})
         session = result["session"]
         holder = result["holder"]
-        assert holder["document_number"] == "A00000001", holder
-        assert holder["fingers"] == [2, 7], holder
+        assert holder["document_number"] == args.document, holder
+        assert holder["fingers"] == fingers, holder
         assert frames and frames[0][:2] == b"\xff\xd8", "face frame is a JPEG"
         assert result["attempts_left"] == 3
 
@@ -68,15 +77,17 @@ def main():
                      {"session": session, "new_pin": "482913"})
         # An impostor, then the holder.
         e = expect_error("no_match", c.call, "delivery.verify",
-                         {"session": session, "finger": 2}, [scan(args.fixtures, "3_2.png")])
+                         {"session": session, "finger": args.finger},
+                         [scan(args.fixtures, args.impostor)])
         assert e.data["attempts_left"] == 2, e.data
-        ok = c.call("delivery.verify", {"session": session, "finger": 2},
-                    [scan(args.fixtures, "1_2.png")])
+        ok = c.call("delivery.verify", {"session": session, "finger": args.finger},
+                    [scan(args.fixtures, args.genuine)])
         assert ok["decision"] == "match", ok
         assert ok["timing_ms"]["extraction"] > 0
         # Unknown sessions are refused with a stable name.
         expect_error("session_unknown", c.call, "delivery.verify",
-                     {"session": "00" * 16, "finger": 2}, [scan(args.fixtures, "1_2.png")])
+                     {"session": "00" * 16, "finger": args.finger},
+                     [scan(args.fixtures, args.genuine)])
 
     # Activation through the kiosk command line, the PIN from the environment.
     os.environ["IDCARDD_NEW_PIN"] = "482913"
