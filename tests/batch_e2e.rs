@@ -70,6 +70,31 @@ fn record(i: usize, code: &str) -> Value {
     r
 }
 
+/// Runs `idcardd batch run MANIFEST --readers READERS --state-dir STATE --json`, checks that
+/// `personalized` records were personalized, and returns the batch report.
+fn run_batch(manifest: &Path, readers: &str, state: &Path, personalized: u64) -> Value {
+    let (code, out, err) = run_idcardd(
+        &[
+            "batch",
+            "run",
+            manifest.to_str().unwrap(),
+            "--readers",
+            readers,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["counts"]["personalized"], personalized, "{summary}");
+    serde_json::from_str(
+        &std::fs::read_to_string(summary["report_json"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn batch_through_pcscd_personalizes_both_readers_cards() {
     let pcscd = Pcscd::start();
@@ -93,27 +118,7 @@ fn batch_through_pcscd_personalizes_both_readers_cards() {
         let card = SimCard::create(Some(dir.path().join(format!("card{i}.json"))), config).unwrap();
         inserted.push(CardInReader::insert(&pcscd, card, port));
     }
-    let readers = format!("{READER0},{READER1}");
-    let (code, out, err) = run_idcardd(
-        &[
-            "batch",
-            "run",
-            manifest.to_str().unwrap(),
-            "--readers",
-            &readers,
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--json",
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
-    let summary: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(summary["counts"]["personalized"], 2, "{summary}");
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(summary["report_json"].as_str().unwrap()).unwrap(),
-    )
-    .unwrap();
+    let report = run_batch(&manifest, &format!("{READER0},{READER1}"), &state, 2);
 
     for card in inserted {
         let sim = card.pull();
@@ -222,27 +227,7 @@ fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
     )
     .unwrap();
     let inserted = CardInReader::insert(&pcscd, card, PORT0);
-    let manifest = dir.path().join("m.jsonl");
-    let (code, out, err) = run_idcardd(
-        &[
-            "batch",
-            "run",
-            manifest.to_str().unwrap(),
-            "--readers",
-            READER0,
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--json",
-        ],
-        &[],
-    );
-    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
-    let summary: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(summary["counts"]["personalized"], 1, "{summary}");
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(summary["report_json"].as_str().unwrap()).unwrap(),
-    )
-    .unwrap();
+    let report = run_batch(&dir.path().join("m.jsonl"), READER0, &state, 1);
     let document = report["records"][0]["document_number"]
         .as_str()
         .unwrap()
