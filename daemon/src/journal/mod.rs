@@ -266,8 +266,10 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_batch_state ON records(batch_id, state, seq);
 CREATE INDEX IF NOT EXISTS records_tracking ON records(tracking_code);
 CREATE INDEX IF NOT EXISTS records_national ON records(national_code);
-CREATE UNIQUE INDEX IF NOT EXISTS records_once ON records(tracking_code)
-    WHERE state IN ('checking', 'writing', 'personalized');
+DROP INDEX IF EXISTS records_once;
+-- Records without a tracking code (rejected by QC) are not identities: two may be checked at once.
+CREATE UNIQUE INDEX IF NOT EXISTS records_once_by_code ON records(tracking_code)
+    WHERE state IN ('checking', 'writing', 'personalized') AND tracking_code != '';
 CREATE TABLE IF NOT EXISTS cards (
     serial TEXT PRIMARY KEY,
     tracking_code TEXT NOT NULL,
