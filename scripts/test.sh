@@ -9,4 +9,6 @@ source scripts/env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
-cargo test --workspace --locked 2>&1 | tee target/test.log
+# `cargo test` builds target/debug/idcardd itself before any test runs: the e2e tests use that
+# one instead of building their own (a second copy of the daemon with other features).
+IDCARDD_BIN="$PWD/target/debug/idcardd" cargo test --workspace --locked 2>&1 | tee target/test.log
