@@ -188,9 +188,12 @@ pub const PAIR_DISTANCE_TOLERANCE: f32 = 14.0;
 pub const PAIR_DISTANCE_TOLERANCE_SLOPE: f32 = 0.08;
 /// Largest position tolerance (pixels) of a minutia pair, however far from the seed.
 pub const PAIR_DISTANCE_TOLERANCE_MAX: f32 = 32.0;
-/// Smallest cell (pixels) of the spatial grid used to find pair partners after alignment; the
-/// grid is coarsened for very spread-out templates so that it stays small.
-pub const PAIR_GRID_CELL: f32 = 32.0;
+/// Smallest cell (pixels) of the reach table used to find pair partners after alignment (each
+/// cell lists the minutiae within [`PAIR_DISTANCE_TOLERANCE_MAX`] of it): smaller cells give
+/// shorter lists and a larger table.
+pub const REACH_CELL: f32 = 16.0;
+/// Most cells per side of the reach table; very spread-out templates get coarser cells.
+pub const REACH_MAX_CELLS: usize = 64;
 /// Direction tolerance (radians) of a minutia pair after alignment.
 pub const PAIR_ANGLE_TOLERANCE: f32 = 0.45;
 /// Margin (pixels) around the other print's minutiae hull within which a minutia counts as lying

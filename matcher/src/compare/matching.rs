@@ -18,11 +18,10 @@
 //!    in [0, 1].
 
 use super::geometry::{angle_diff, Rigid};
-use super::prepare::{cell, to_turns, Point, PreparedTemplate};
+use super::prepare::{cell, to_turns, PreparedTemplate};
 use crate::params::{
-    EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_WEIGHT, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE,
-    PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE,
-    REFINED_SEEDS, SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
+    EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_WEIGHT, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, REFINED_SEEDS,
+    SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
 };
 use std::f32::consts::TAU;
 
@@ -70,9 +69,8 @@ pub fn compare(
     let mut ranked = [(f32::NEG_INFINITY, usize::MAX); REFINED_SEEDS];
     for k in 0..scratch.seeds.len() {
         let seed = scratch.seeds[k];
-        let c = candidate.points[seed.2 as usize];
         let t = seed_transform(probe, candidate, seed);
-        let w = quick_pair(probe, candidate, &t, (c.x, c.y), scratch);
+        let w = quick_pair(probe, candidate, &t, seed.1 as usize, scratch);
         if let Some(at) = ranked.iter().position(|r| w > r.0) {
             ranked[at..].rotate_right(1);
             ranked[at] = (w, k);
@@ -82,17 +80,15 @@ pub fn compare(
     let mut best = 0.0f32;
     for &(_, k) in ranked.iter().filter(|r| r.1 != usize::MAX) {
         let seed = scratch.seeds[k];
-        let c = candidate.points[seed.2 as usize];
-        let anchor = (c.x, c.y);
         let t = seed_transform(probe, candidate, seed);
-        pair(probe, candidate, &t, anchor, scratch);
+        pair(probe, candidate, &t, seed.1 as usize, scratch);
         let refined = Rigid::fit(scratch.pairs.iter().map(|&(i, j, w)| {
             let (a, b) = (probe.points[i as usize], candidate.points[j as usize]);
             (a.x, a.y, b.x, b.y, w)
         }));
         let t = match refined {
             Some(r) if scratch.pairs.len() >= 3 => {
-                pair(probe, candidate, &r, anchor, scratch);
+                pair(probe, candidate, &r, seed.1 as usize, scratch);
                 r
             }
             _ => t,
@@ -129,104 +125,31 @@ fn wrap(a: f32) -> f32 {
     }
 }
 
-/// Cell range of the candidate grid covering [v - tol, v + tol] along one axis, or `None` when
-/// it misses the grid.
+/// The candidate minutiae that a point at (x, y) of the candidate's frame may pair with: one
+/// list of the candidate's reach table, empty outside it (or for a non-finite point).
 #[inline]
-fn grid_span(v: f32, tol: f32, origin: f32, cell: f32, n: usize) -> Option<(usize, usize)> {
-    let lo = (v - tol - origin) / cell;
-    let hi = (v + tol - origin) / cell;
-    if hi < 0.0 || lo >= n as f32 {
-        return None;
+fn partners(candidate: &PreparedTemplate, x: f32, y: f32) -> &[u8] {
+    let fx = (x - candidate.reach_origin.0) * candidate.reach_inv_cell;
+    let fy = (y - candidate.reach_origin.1) * candidate.reach_inv_cell;
+    let (cols, rows) = candidate.reach_size;
+    if !((fx >= 0.0) & (fx < cols) & (fy >= 0.0) & (fy < rows)) {
+        return &[];
     }
-    // Truncation equals floor here: lo is clamped at 0 first, hi is non-negative. Clamping hi
-    // to n - 1 (an integer) before truncating gives the same cell as clamping after, and both
-    // values then fit a u16 (the grid has at most 64 x 64 cells), a cheaper conversion than to
-    // usize.
-    let last = (n - 1) as f32;
-    Some((lo.max(0.0) as u16 as usize, hi.min(last) as u16 as usize))
+    // In range and finite here: the narrow conversion is the cheaper one.
+    let cell = fy as u32 as usize * candidate.reach_cols + fx as u32 as usize;
+    let (start, end) = (
+        candidate.reach_cells[cell] as usize,
+        candidate.reach_cells[cell + 1] as usize,
+    );
+    &candidate.reach_points[start..end]
 }
 
-/// A box around the candidate's grid beyond which no position tolerance reaches the grid, so
-/// that a point outside it is skipped before its tolerance (a square root) and grid span (four
-/// divisions) are computed. The margin exceeds [`PAIR_DISTANCE_TOLERANCE_MAX`] by far more than
-/// any rounding, so every point skipped here is one that `grid_span` would reject.
-struct GridReach {
-    /// Lowest x and y that may reach the grid.
-    lo: (f32, f32),
-    /// Highest x and y that may reach the grid.
-    hi: (f32, f32),
-}
-
-impl GridReach {
-    fn of(candidate: &PreparedTemplate) -> GridReach {
-        let margin = PAIR_DISTANCE_TOLERANCE_MAX + 8.0;
-        let (gx, gy) = candidate.grid_origin;
-        let (cols, rows) = candidate.grid_size;
-        let cell = candidate.grid_cell;
-        GridReach {
-            lo: (gx - margin, gy - margin),
-            hi: (
-                gx + cols as f32 * cell + margin,
-                gy + rows as f32 * cell + margin,
-            ),
-        }
-    }
-
-    #[inline]
-    fn may_reach(&self, x: f32, y: f32) -> bool {
-        (x >= self.lo.0) & (x <= self.hi.0) & (y >= self.lo.1) & (y <= self.hi.1)
-    }
-}
-
-/// Position tolerance at `from_anchor` pixels from the seed.
+/// Squared position tolerances of every probe minutia for an alignment seeded at probe minutia
+/// `seed`.
 #[inline]
-fn distance_tolerance(from_anchor: f32) -> f32 {
-    (PAIR_DISTANCE_TOLERANCE + PAIR_DISTANCE_TOLERANCE_SLOPE * from_anchor)
-        .min(PAIR_DISTANCE_TOLERANCE_MAX)
-}
-
-/// A probe minutia moved onto the candidate by a transform, with what pairing needs to search
-/// the candidate's grid around it.
-struct Placed {
-    /// Position on the candidate.
-    x: f32,
-    y: f32,
-    /// Direction on the candidate.
-    dir: f32,
-    /// Position tolerance (grows with the distance from the seed).
-    tol: f32,
-    /// Grid columns and rows within `tol`.
-    cols: (usize, usize),
-    rows: (usize, usize),
-}
-
-/// Places probe minutia `p` under `t`; `None` when no candidate minutia can be within tolerance.
-#[inline]
-fn place(
-    p: &Point,
-    t: &Rigid,
-    anchor: (f32, f32),
-    reach: &GridReach,
-    candidate: &PreparedTemplate,
-) -> Option<Placed> {
-    let (x, y) = t.apply(p.x, p.y);
-    if !reach.may_reach(x, y) {
-        return None;
-    }
-    let dir = wrap(p.dir + t.angle);
-    let from_anchor = ((x - anchor.0).powi(2) + (y - anchor.1).powi(2)).sqrt();
-    let tol = distance_tolerance(from_anchor);
-    let (gx, gy) = candidate.grid_origin;
-    let (cols, rows) = candidate.grid_size;
-    let cell = candidate.grid_cell;
-    Some(Placed {
-        x,
-        y,
-        dir,
-        tol,
-        cols: grid_span(x, tol, gx, cell, cols)?,
-        rows: grid_span(y, tol, gy, cell, rows)?,
-    })
+fn tolerances(probe: &PreparedTemplate, seed: usize) -> &[f32] {
+    let n = probe.points.len();
+    &probe.seed_tolerance2[seed * n..(seed + 1) * n]
 }
 
 /// Greedy pairing in probe order (each probe minutia takes the nearest free candidate minutia
@@ -235,42 +158,30 @@ fn quick_pair(
     probe: &PreparedTemplate,
     candidate: &PreparedTemplate,
     t: &Rigid,
-    anchor: (f32, f32),
+    seed: usize,
     s: &mut Scratch,
 ) -> f32 {
-    let cols = candidate.grid_size.0;
-    let reach = GridReach::of(candidate);
     // One flag per possible u8 index: indexing by a minutia index needs no bounds check.
     s.used_c.clear();
     s.used_c.resize(256, false);
     let used_c: &mut [bool; 256] = (&mut s.used_c[..256]).try_into().expect("256 flags");
     let mut total = 0.0f32;
-    for (i, p) in probe.points.iter().enumerate() {
-        let Some(Placed {
-            x,
-            y,
-            dir,
-            tol,
-            cols: (c0, c1),
-            rows: (r0, r1),
-        }) = place(p, t, anchor, &reach, candidate)
-        else {
+    for (i, (p, &tol2)) in probe.points.iter().zip(tolerances(probe, seed)).enumerate() {
+        let (x, y) = t.apply(p.x, p.y);
+        let near = partners(candidate, x, y);
+        if near.is_empty() {
             continue;
-        };
+        }
+        let dir = wrap(p.dir + t.angle);
         let mut best = (f32::MAX, usize::MAX);
-        for r in r0..=r1 {
-            let start = candidate.grid_cells[r * cols + c0] as usize;
-            let end = candidate.grid_cells[r * cols + c1 + 1] as usize;
-            for &(q, j) in &candidate.grid_points[start..end] {
-                let j = j as usize;
-                if used_c[j as u8 as usize] {
-                    continue;
-                }
-                let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
-                if d2 < best.0 && d2 <= tol * tol && angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE
-                {
-                    best = (d2, j);
-                }
+        for &j in near {
+            if used_c[j as usize] {
+                continue;
+            }
+            let q = &candidate.points[j as usize];
+            let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
+            if d2 < best.0 && d2 <= tol2 && angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE {
+                best = (d2, j as usize);
             }
         }
         if best.1 != usize::MAX {
@@ -343,6 +254,11 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
             }
             // Same expression as `local_similarity`.
             let deg = 0.5 * (dp + dc as f32);
+            // Not among the best: skip the division (sim <= v / deg, so v <= floor * deg
+            // implies sim <= floor).
+            if s.seeds.len() == SEED_COUNT && v <= s.seeds[SEED_COUNT - 1].0 * deg {
+                continue;
+            }
             let sim = if deg <= 0.0 { 0.0 } else { (v / deg).min(1.0) };
             if s.seeds.len() == SEED_COUNT && sim <= s.seeds[SEED_COUNT - 1].0 {
                 continue;
@@ -359,45 +275,36 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
 }
 
 /// Pairs probe and candidate minutiae one-to-one under transform `t` (cheapest first), filling
-/// `scratch.pairs`.
+/// `scratch.pairs`; `seed` is the probe minutia the alignment was seeded at.
 fn pair(
     probe: &PreparedTemplate,
     candidate: &PreparedTemplate,
     t: &Rigid,
-    anchor: (f32, f32),
+    seed: usize,
     s: &mut Scratch,
 ) {
     s.options.clear();
-    let cols = candidate.grid_size.0;
-    let reach = GridReach::of(candidate);
-    for (i, p) in probe.points.iter().enumerate() {
-        let Some(Placed {
-            x,
-            y,
-            dir,
-            tol,
-            cols: (c0, c1),
-            rows: (r0, r1),
-        }) = place(p, t, anchor, &reach, candidate)
-        else {
+    for (i, (p, &tol2)) in probe.points.iter().zip(tolerances(probe, seed)).enumerate() {
+        let (x, y) = t.apply(p.x, p.y);
+        let near = partners(candidate, x, y);
+        if near.is_empty() {
             continue;
-        };
-        for r in r0..=r1 {
-            let start = candidate.grid_cells[r * cols + c0] as usize;
-            let end = candidate.grid_cells[r * cols + c1 + 1] as usize;
-            for &(q, j) in &candidate.grid_points[start..end] {
-                let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
-                if d2 > tol * tol {
-                    continue;
-                }
-                let da = angle_diff(q.dir, dir);
-                if da > PAIR_ANGLE_TOLERANCE {
-                    continue;
-                }
-                let cost = d2.sqrt() / tol + da / PAIR_ANGLE_TOLERANCE;
-                s.options
-                    .push((cost_key(cost) as u64) << 16 | (i as u64) << 8 | j as u64);
+        }
+        let dir = wrap(p.dir + t.angle);
+        let tol = tol2.sqrt();
+        for &j in near {
+            let q = &candidate.points[j as usize];
+            let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
+            if d2 > tol2 {
+                continue;
             }
+            let da = angle_diff(q.dir, dir);
+            if da > PAIR_ANGLE_TOLERANCE {
+                continue;
+            }
+            let cost = d2.sqrt() / tol + da / PAIR_ANGLE_TOLERANCE;
+            s.options
+                .push((cost_key(cost) as u64) << 16 | (i as u64) << 8 | j as u64);
         }
     }
     s.options.sort_unstable();
@@ -477,4 +384,65 @@ fn score(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, s: &
     let n2 = (s.pairs.len() * s.pairs.len()) as f32;
     let support = n2 / (n2 + SCORE_HALF_SUPPORT_PAIRS * SCORE_HALF_SUPPORT_PAIRS);
     (support * w * w / (np * nc)).min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::prepare;
+    use crate::params::PAIR_DISTANCE_TOLERANCE_MAX;
+    use crate::{Fingerprint, Minutia, MinutiaKind};
+
+    /// A template of `n` minutiae spread over `spread` pixels (a fixed pseudo-random pattern).
+    fn template(n: usize, spread: f32, seed: u32) -> Fingerprint {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32
+        };
+        Fingerprint {
+            width: spread as u32,
+            height: spread as u32,
+            dpi_x: 500,
+            dpi_y: 500,
+            quality: 80,
+            minutiae: (0..n)
+                .map(|_| Minutia {
+                    x: next() * spread,
+                    y: next() * spread,
+                    direction: next() * TAU,
+                    kind: MinutiaKind::Ending,
+                    quality: 60,
+                })
+                .collect(),
+        }
+    }
+
+    /// Every minutia within the largest pairing tolerance of a point is on that point's list
+    /// of the reach table, whatever the template's spread (fine or coarsened cells).
+    #[test]
+    fn reach_table_lists_every_minutia_within_tolerance() {
+        for (n, spread, seed) in [
+            (40, 400.0, 1),
+            (128, 300.0, 2),
+            (30, 15_000.0, 3),
+            (1, 10.0, 4),
+        ] {
+            let t = prepare(&template(n, spread, seed));
+            let probe = template(400, spread + 100.0, seed + 10);
+            for m in &probe.minutiae {
+                let (x, y) = (m.x - 50.0, -(m.y - 50.0));
+                let near = partners(&t, x, y);
+                for (j, q) in t.points.iter().enumerate() {
+                    let d = ((q.x - x).powi(2) + (q.y - y).powi(2)).sqrt();
+                    if d <= PAIR_DISTANCE_TOLERANCE_MAX {
+                        assert!(near.contains(&(j as u8)), "minutia {j} at {d} px missing");
+                    }
+                }
+            }
+        }
+        let t = prepare(&template(10, 200.0, 5));
+        assert!(partners(&t, f32::NAN, 0.0).is_empty());
+        assert!(partners(&t, 1e9, 1e9).is_empty());
+    }
 }

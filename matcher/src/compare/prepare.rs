@@ -14,7 +14,9 @@ use super::geometry::{normalize_angle, Hull};
 use crate::params::{
     COMPARE_DPI, EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_BIN, EDGE_LENGTH_TOLERANCE,
     EDGE_LENGTH_TOLERANCE_RATIO, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH, EDGE_NEIGHBOURS, MAX_COORDINATE,
-    MAX_PREPARED_MINUTIAE, PAIR_EVIDENCE_EXPONENT, PAIR_GRID_CELL, UNREPORTED_QUALITY_WEIGHT,
+    MAX_PREPARED_MINUTIAE, PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX,
+    PAIR_DISTANCE_TOLERANCE_SLOPE, PAIR_EVIDENCE_EXPONENT, REACH_CELL, REACH_MAX_CELLS,
+    UNREPORTED_QUALITY_WEIGHT,
 };
 use crate::Fingerprint;
 use std::f32::consts::TAU;
@@ -66,8 +68,8 @@ pub(crate) struct EdgeQuery {
     /// Index cells to visit within each length bin, as runs of adjacent cells (offsets from the
     /// length bin's first cell, end exclusive), in the visiting order that fixes the summation
     /// order of the votes: `a_from` bins in order, and within each the `a_to` bins in order.
-    /// Two adjacent `a_to` bins form one run; only a wrap-around pair (7 then 0) needs two.
-    pub runs: [(u8, u8); 4],
+    /// Adjacent `a_to` bins form one run; only a wrap-around needs two.
+    pub runs: [(u16, u16); MAX_QUERY_RUNS],
 }
 
 impl EdgeQuery {
@@ -76,30 +78,31 @@ impl EdgeQuery {
         let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * e.len;
         let tol = to_turns(EDGE_ANGLE_TOLERANCE) as i32;
         let bin = (256 / EDGE_ANGLE_BINS) as i32;
-        // Angle bins overlapping [a - tol, a + tol], wrapped: at most two since tol < bin width.
+        let nbins = EDGE_ANGLE_BINS as i32;
+        // Angle bins overlapping [a - tol, a + tol], unwrapped (lo may be negative).
         let bins = |a: u8| {
-            let lo = (a as i32 - tol).div_euclid(bin);
-            let hi = (a as i32 + tol).div_euclid(bin);
-            let wrap = |b: i32| b.rem_euclid(EDGE_ANGLE_BINS as i32) as usize;
-            (wrap(lo), wrap(hi), hi != lo)
+            (
+                (a as i32 - tol).div_euclid(bin),
+                (a as i32 + tol).div_euclid(bin),
+            )
         };
-        let (f0, f1, f2) = bins(e.a_from);
-        let (t0, t1, t2) = bins(e.a_to);
-        let mut runs = [(0u8, 0u8); 4];
+        let (f_lo, f_hi) = bins(e.a_from);
+        let (t_lo, t_hi) = bins(e.a_to);
+        let mut runs = [(0u16, 0u16); MAX_QUERY_RUNS];
         let mut n_runs = 0;
-        let mut push = |a: usize, z: usize| {
-            runs[n_runs] = (a as u8, z as u8);
-            n_runs += 1;
-        };
-        for fb in [f0, f1].into_iter().take(1 + f2 as usize) {
-            let row = fb * EDGE_ANGLE_BINS;
-            if !t2 {
-                push(row + t0, row + t0 + 1);
-            } else if t1 == t0 + 1 {
-                push(row + t0, row + t1 + 1);
+        for fb in f_lo..=f_hi {
+            let row = fb.rem_euclid(nbins) * nbins;
+            // The a_to bins as at most two runs of adjacent cells (split where they wrap).
+            let (a, z) = (t_lo.rem_euclid(nbins), t_hi.rem_euclid(nbins));
+            let mut push = |from: i32, to: i32| {
+                runs[n_runs] = ((row + from) as u16, (row + to + 1) as u16);
+                n_runs += 1;
+            };
+            if a <= z {
+                push(a, z);
             } else {
-                push(row + t0, row + t0 + 1);
-                push(row + t1, row + t1 + 1);
+                push(a, nbins - 1);
+                push(0, z);
             }
         }
         EdgeQuery {
@@ -112,6 +115,10 @@ impl EdgeQuery {
         }
     }
 }
+
+/// Most runs of an [`EdgeQuery`]: an angle tolerance spans at most three bins of `a_from`, and
+/// the `a_to` bins of each form at most two runs.
+const MAX_QUERY_RUNS: usize = 6;
 
 /// An angle in [0, 2π) as 1/256 turns (rounded, wrapping).
 #[inline]
@@ -159,17 +166,25 @@ pub struct PreparedTemplate {
     pub(crate) degree: Vec<u8>,
     /// Convex hull of the minutiae.
     pub(crate) hull: Hull,
-    /// Spatial grid over the minutiae: origin (lowest x, lowest y).
-    pub(crate) grid_origin: (f32, f32),
-    /// Side of one grid cell in pixels.
-    pub(crate) grid_cell: f32,
-    /// Grid size in cells (columns, rows).
-    pub(crate) grid_size: (usize, usize),
-    /// Start offset of each grid cell in `grid_points`; one extra closing entry.
-    pub(crate) grid_cells: Vec<u32>,
-    /// Minutiae ordered by grid cell, each with its index in `points` (a copy, so that the
-    /// pairing loops read grid cells from contiguous memory).
-    pub(crate) grid_points: Vec<(Point, u8)>,
+    /// Reach table: for every cell of a grid over the minutiae (plus the largest pairing
+    /// tolerance around them), the minutiae that a point in that cell may pair with, so that
+    /// pairing after alignment looks at one short list per placed minutia. Origin of the grid
+    /// (lowest x, lowest y).
+    pub(crate) reach_origin: (f32, f32),
+    /// 1 / side of one reach cell in pixels.
+    pub(crate) reach_inv_cell: f32,
+    /// Reach grid size in cells (columns, rows), as floats for the bounds test.
+    pub(crate) reach_size: (f32, f32),
+    /// Number of reach grid columns.
+    pub(crate) reach_cols: usize,
+    /// Start offset of each reach cell in `reach_points`; one extra closing entry.
+    pub(crate) reach_cells: Vec<u32>,
+    /// Minutia indices listed by reach cell.
+    pub(crate) reach_points: Vec<u8>,
+    /// Squared pairing position tolerance, `n x n`, row `s` for alignments seeded at minutia
+    /// `s`: the tolerance grows with the distance from the seed (skin distortion), and that
+    /// distance does not change under a rigid alignment, so it is computed once here.
+    pub(crate) seed_tolerance2: Vec<f32>,
 }
 
 impl PreparedTemplate {
@@ -226,7 +241,8 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
     let (edges, cells, degree) = build_edges(&points);
     let queries = edges.iter().map(EdgeQuery::of).collect();
     let hull = Hull::of(&points.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
-    let (grid_origin, grid_cell, grid_size, grid_cells, grid_points) = build_grid(&points);
+    let reach = build_reach(&points);
+    let seed_tolerance2 = seed_tolerances(&points);
     PreparedTemplate {
         points,
         evidence,
@@ -235,11 +251,13 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         cells,
         degree,
         hull,
-        grid_origin,
-        grid_cell,
-        grid_size,
-        grid_cells,
-        grid_points,
+        reach_origin: reach.origin,
+        reach_inv_cell: 1.0 / reach.cell,
+        reach_size: (reach.cols as f32, reach.rows as f32),
+        reach_cols: reach.cols,
+        reach_cells: reach.cells,
+        reach_points: reach.points,
+        seed_tolerance2,
     }
 }
 
@@ -314,12 +332,30 @@ fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u32>, Vec<u8>) {
     (sorted, cells, degree)
 }
 
-/// Spatial grid of the minutiae with cells of at least [`PAIR_GRID_CELL`] pixels and at most
-/// 64 x 64 cells.
-#[allow(clippy::type_complexity)]
-fn build_grid(points: &[Point]) -> ((f32, f32), f32, (usize, usize), Vec<u32>, Vec<(Point, u8)>) {
+/// The reach table of [`PreparedTemplate`], before it is stored.
+struct Reach {
+    origin: (f32, f32),
+    cell: f32,
+    cols: usize,
+    rows: usize,
+    cells: Vec<u32>,
+    points: Vec<u8>,
+}
+
+/// Reach table: cells of at least [`REACH_CELL`] pixels (at most [`REACH_MAX_CELLS`] per side)
+/// over the minutiae's bounding box grown by [`PAIR_DISTANCE_TOLERANCE_MAX`]; each cell lists
+/// the minutiae within that tolerance of some point of the cell (distance to the cell's
+/// rectangle), in index order.
+fn build_reach(points: &[Point]) -> Reach {
     if points.is_empty() {
-        return ((0.0, 0.0), PAIR_GRID_CELL, (0, 0), vec![0], Vec::new());
+        return Reach {
+            origin: (0.0, 0.0),
+            cell: REACH_CELL,
+            cols: 0,
+            rows: 0,
+            cells: vec![0],
+            points: Vec::new(),
+        };
     }
     let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
     for p in points {
@@ -328,27 +364,76 @@ fn build_grid(points: &[Point]) -> ((f32, f32), f32, (usize, usize), Vec<u32>, V
         x1 = x1.max(p.x);
         y1 = y1.max(p.y);
     }
-    let cell = PAIR_GRID_CELL.max((x1 - x0).max(y1 - y0) / 63.0);
-    let cols = ((x1 - x0) / cell) as usize + 1;
-    let rows = ((y1 - y0) / cell) as usize + 1;
-    let cell_of = |p: &Point| {
-        let c = (((p.x - x0) / cell) as usize).min(cols - 1);
-        let r = (((p.y - y0) / cell) as usize).min(rows - 1);
-        r * cols + c
+    let margin = PAIR_DISTANCE_TOLERANCE_MAX;
+    let (x0, y0) = (x0 - margin, y0 - margin);
+    let (w, h) = (x1 + margin - x0, y1 + margin - y0);
+    let cell = REACH_CELL.max(w.max(h) / (REACH_MAX_CELLS - 1) as f32);
+    let cols = (w / cell) as usize + 1;
+    let rows = (h / cell) as usize + 1;
+    let reach2 = margin * margin;
+    // The cells a minutia reaches: those of its box grown by the margin whose rectangle lies
+    // within the margin (distance to the rectangle), in row-major order.
+    let reached = |p: &Point, hits: &mut Vec<usize>| {
+        hits.clear();
+        let span = |v: f32, origin: f32, n: usize| {
+            let lo = (((v - margin - origin) / cell).max(0.0) as usize).min(n - 1);
+            let hi = (((v + margin - origin) / cell).max(0.0) as usize).min(n - 1);
+            lo..=hi
+        };
+        for r in span(p.y, y0, rows) {
+            let (ry0, ry1) = (y0 + r as f32 * cell, y0 + (r + 1) as f32 * cell);
+            let dy = (ry0 - p.y).max(p.y - ry1).max(0.0);
+            for c in span(p.x, x0, cols) {
+                let (rx0, rx1) = (x0 + c as f32 * cell, x0 + (c + 1) as f32 * cell);
+                let dx = (rx0 - p.x).max(p.x - rx1).max(0.0);
+                if dx * dx + dy * dy <= reach2 {
+                    hits.push(r * cols + c);
+                }
+            }
+        }
     };
+    // Counting sort by cell: within a cell the minutiae stay in index order.
+    let mut hits = Vec::new();
     let mut cells = vec![0u32; cols * rows + 1];
     for p in points {
-        cells[cell_of(p) + 1] += 1;
+        reached(p, &mut hits);
+        for &k in &hits {
+            cells[k + 1] += 1;
+        }
     }
-    for c in 0..cols * rows {
-        cells[c + 1] += cells[c];
+    for k in 0..cols * rows {
+        cells[k + 1] += cells[k];
     }
     let mut fill = cells.clone();
-    let mut order = vec![(points[0], 0u8); points.len()];
+    let mut listed = vec![0u8; cells[cols * rows] as usize];
     for (i, p) in points.iter().enumerate() {
-        let c = cell_of(p);
-        order[fill[c] as usize] = (*p, i as u8);
-        fill[c] += 1;
+        reached(p, &mut hits);
+        for &k in &hits {
+            listed[fill[k] as usize] = i as u8;
+            fill[k] += 1;
+        }
     }
-    ((x0, y0), cell, (cols, rows), cells, order)
+    Reach {
+        origin: (x0, y0),
+        cell,
+        cols,
+        rows,
+        cells,
+        points: listed,
+    }
+}
+
+/// Squared pairing tolerance of every minutia for an alignment seeded at every minutia
+/// (row-major, seed first).
+fn seed_tolerances(points: &[Point]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(points.len() * points.len());
+    for s in points {
+        for p in points {
+            let d = ((p.x - s.x).powi(2) + (p.y - s.y).powi(2)).sqrt();
+            let tol = (PAIR_DISTANCE_TOLERANCE + PAIR_DISTANCE_TOLERANCE_SLOPE * d)
+                .min(PAIR_DISTANCE_TOLERANCE_MAX);
+            out.push(tol * tol);
+        }
+    }
+    out
 }
