@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use apdu::card::IdCard;
+use apdu::sim::SimTransport;
 use apdu::Transport;
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -125,6 +126,52 @@ pub struct ReaderPool {
     /// Faults to inject into the next opening of a simulated reader (tests: a card pulled in
     /// the middle of an operation), taken once.
     sim_faults: std::sync::Mutex<BTreeMap<String, apdu::sim::Faults>>,
+    /// Simulated readers kept open between operations, so that an operation does not reload
+    /// and parse the card's state file when nothing else has changed it.
+    open_sims: std::sync::Mutex<BTreeMap<String, OpenSim>>,
+}
+
+/// A simulated reader kept open, with its state file as it was when the last operation ended.
+struct OpenSim {
+    /// A handle to the reader (the card in memory).
+    transport: SimTransport,
+    /// The state file then.
+    stamp: FileStamp,
+}
+
+impl std::fmt::Debug for OpenSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSim")
+            .field("stamp", &self.stamp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What tells one version of a file from another: replacing it (another card moved into the
+/// reader, an atomic rename) changes the inode, writing it changes the length or the
+/// modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_s: i64,
+    mtime_ns: i64,
+}
+
+impl FileStamp {
+    /// The stamp of `path`; `None` when it cannot be read (no card state yet).
+    fn of(path: &std::path::Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_s: m.mtime(),
+            mtime_ns: m.mtime_nsec(),
+        })
+    }
 }
 
 /// Releases a reader when the operation ends, even by panic.
@@ -147,6 +194,7 @@ impl ReaderPool {
                 .map(|n| (n.clone(), AtomicBool::new(false)))
                 .collect(),
             sim_faults: Default::default(),
+            open_sims: Default::default(),
         }
     }
 
@@ -169,20 +217,92 @@ impl ReaderPool {
         pending.insert(name.to_string(), faults);
     }
 
-    /// Opens reader `name`, applying faults injected for it.
-    fn open_transport(&self, name: &str) -> anyhow::Result<Box<dyn Transport>> {
+    /// Opens reader `name`, applying faults injected for it. For a simulated reader also
+    /// returns a second handle to keep open after the operation (none when faults were
+    /// injected: such an operation may leave the card pulled).
+    fn open_transport(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<(Box<dyn Transport>, Option<SimTransport>)> {
         let faults = {
             let mut pending = self.sim_faults.lock().unwrap_or_else(|p| p.into_inner());
             pending.remove(name)
         };
-        match (faults, crate::readers::parse_sim_name(name)?) {
-            (Some(faults), Some(n)) => {
-                let sim = crate::readers::open_sim(&self.sim_dir, n)?;
-                sim.faults().set(faults);
-                Ok(Box::new(sim))
-            }
-            _ => crate::readers::open(name, &self.sim_dir),
+        let Some(n) = crate::readers::parse_sim_name(name)? else {
+            return Ok((crate::readers::open(name, &self.sim_dir)?, None));
+        };
+        let kept = self
+            .open_sims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some(faults) = faults {
+            let sim = crate::readers::open_sim(&self.sim_dir, n)?;
+            sim.faults().set(faults);
+            return Ok((Box::new(sim), None));
         }
+        let path = crate::readers::sim_state_path(&self.sim_dir, n);
+        // The kept card is the file's card only while nothing else has touched the file.
+        if let Some(kept) = kept.filter(|k| FileStamp::of(&path) == Some(k.stamp)) {
+            if let Some(transport) = kept.transport.reconnect() {
+                return Ok((Box::new(transport), Some(kept.transport)));
+            }
+        }
+        let sim = crate::readers::open_sim(&self.sim_dir, n)?;
+        let handle = sim.reconnect();
+        Ok((Box::new(sim), handle))
+    }
+
+    /// Keeps simulated reader `name` open after an operation, stamped with its state file now.
+    fn keep_open(&self, name: &str, transport: SimTransport) {
+        let Ok(Some(n)) = crate::readers::parse_sim_name(name) else {
+            return;
+        };
+        let path = crate::readers::sim_state_path(&self.sim_dir, n);
+        if let Some(stamp) = FileStamp::of(&path) {
+            self.open_sims
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.to_string(), OpenSim { transport, stamp });
+        }
+    }
+
+    /// Runs `op` at once on simulated reader `name` when it needs no waiting and no file
+    /// loading: the reader is free and its card is kept open, unchanged since the last
+    /// operation. `None` otherwise (the caller goes the [`ReaderPool::with_card`] way). Such an
+    /// operation costs microseconds, less than handing it to a worker thread.
+    pub fn try_with_kept_card<R>(
+        &self,
+        name: &str,
+        op: impl FnOnce(&mut Card) -> Result<R, ApiError>,
+    ) -> Option<Result<R, ApiError>> {
+        let n = crate::readers::parse_sim_name(name).ok()??;
+        let flag = self.busy.get(name)?;
+        flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        let _held = Held(flag);
+        let faults_pending = self
+            .sim_faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name);
+        if faults_pending {
+            return None;
+        }
+        let path = crate::readers::sim_state_path(&self.sim_dir, n);
+        let kept = {
+            let mut open = self.open_sims.lock().unwrap_or_else(|p| p.into_inner());
+            match open.get(name) {
+                Some(k) if FileStamp::of(&path) == Some(k.stamp) => open.remove(name),
+                _ => None,
+            }
+        }?;
+        let transport = kept.transport.reconnect()?;
+        let mut card = IdCard::new(Box::new(transport) as Box<dyn Transport>);
+        let result = op(&mut card);
+        drop(card);
+        self.keep_open(name, kept.transport);
+        Some(result)
     }
 
     /// Runs `op` with the card in reader `name`, alone on that reader. Waits up to the
@@ -212,9 +332,14 @@ impl ReaderPool {
             std::thread::sleep(Duration::from_millis(2));
         }
         let _held = Held(flag);
-        let transport = self.open_transport(name).map_err(open_error)?;
+        let (transport, keep) = self.open_transport(name).map_err(open_error)?;
         let mut card = IdCard::new(transport);
-        op(&mut card)
+        let result = op(&mut card);
+        drop(card);
+        if let Some(keep) = keep {
+            self.keep_open(name, keep);
+        }
+        result
     }
 }
 
@@ -323,6 +448,65 @@ mod tests {
         assert_eq!(serial, again);
         let missing = svc.readers.with_card("sim:9", |_| Ok(()));
         assert_eq!(missing.unwrap_err().code, ErrorCode::ReaderNotFound);
+    }
+
+    /// A simulated card stays open between operations, yet a card moved into the reader (its
+    /// state file replaced, as the demo and the tests do) or a write by another process is
+    /// what the next operation sees; the non-waiting path only runs on a kept, unchanged card.
+    #[test]
+    fn kept_simulated_cards_follow_their_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path());
+        let serial = |svc: &Service| svc.readers.with_card("sim:0", |c| Ok(c.serial()?));
+        let quick = |svc: &Service| svc.readers.try_with_kept_card("sim:0", |c| Ok(c.serial()?));
+        // Nothing kept before the first operation.
+        assert!(quick(&svc).is_none());
+        let first = serial(&svc).unwrap();
+        assert_eq!(quick(&svc).unwrap().unwrap(), first);
+        // A busy reader is not waited for.
+        svc.readers
+            .with_card("sim:0", |_| {
+                assert!(quick(&svc).is_none());
+                Ok(())
+            })
+            .unwrap();
+
+        // Another card moved in by rename.
+        let path = crate::readers::sim_state_path(&svc.readers.sim_dir, 0);
+        let other_path = dir.path().join("other.json");
+        let other = apdu::sim::SimCard::create(
+            Some(other_path.clone()),
+            apdu::sim::SimConfig {
+                seed: Some(7),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .serial();
+        std::fs::rename(&other_path, &path).unwrap();
+        assert!(quick(&svc).is_none(), "a replaced file is loaded again");
+        assert_eq!(serial(&svc).unwrap(), other);
+        assert_eq!(quick(&svc).unwrap().unwrap(), other);
+
+        // A third card's state written over the file in place (same inode).
+        let copy = dir.path().join("third.json");
+        let third = apdu::sim::SimCard::create(
+            Some(copy.clone()),
+            apdu::sim::SimConfig {
+                seed: Some(8),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .serial();
+        assert_ne!(third, other);
+        std::fs::write(&path, std::fs::read(&copy).unwrap()).unwrap();
+        assert_eq!(serial(&svc).unwrap(), third);
+
+        // A removed card: the reader makes a new one, as before.
+        std::fs::remove_file(&path).unwrap();
+        let fresh = serial(&svc).unwrap();
+        assert!(fresh != third && fresh != other && fresh != first);
     }
 
     #[test]

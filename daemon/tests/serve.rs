@@ -42,7 +42,8 @@ impl Daemon {
             .unwrap();
         let mut daemon = Daemon { child, dir };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !daemon.socket().exists() {
+        // Both sockets: the events socket may be bound a moment after the request socket.
+        while !(daemon.socket().exists() && daemon.events_socket().exists()) {
             if let Some(status) = daemon.child.try_wait().unwrap() {
                 panic!("idcardd serve exited early: {status}");
             }

@@ -123,6 +123,24 @@ impl SimTransport {
     pub fn reinsert(&self) {
         self.faults().reinsert();
     }
+
+    /// A second handle to the same reader and card, as a new connection to the reader gives
+    /// it: the card is reset (selection, session and PIN status are lost) but its persistent
+    /// state is not reloaded, so a pool can keep a simulated reader open between operations.
+    /// `None` while the card is out of the reader.
+    pub fn reconnect(&self) -> Option<SimTransport> {
+        let mut s = lock(&self.slot);
+        if !s.present {
+            return None;
+        }
+        s.card.power_on();
+        Some(SimTransport {
+            slot: Arc::clone(&self.slot),
+            name: self.name.clone(),
+            atr: self.atr.clone(),
+            caps: self.caps,
+        })
+    }
 }
 
 impl Transport for SimTransport {

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::{ApiError, Call, Reply};
+use super::{ApiError, Call, Immediate, Reply};
 use crate::service::Service;
 
 /// Parameters of `card.info`.
@@ -24,6 +24,25 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
     let info = svc.readers.with_card(&p.reader, |card| Ok(card.info()?))?;
     Ok(Reply::json(crate::cli::card::to_json(&p.reader, &info)))
+}
+
+/// The same answer without blocking, when it can be given so: bad params, or a simulated card
+/// kept in memory and free (see [`crate::service::ReaderPool::try_with_kept_card`]). The call
+/// comes back when it needs a worker thread (a PC/SC reader, a busy reader, a card to load).
+pub fn call_without_blocking(svc: &Service, call: Call) -> Immediate {
+    let p: Params = match call.params() {
+        Ok(p) => p,
+        Err(e) => return Immediate::Answered(Err(e)),
+    };
+    match svc
+        .readers
+        .try_with_kept_card(&p.reader, |card| Ok(card.info()?))
+    {
+        Some(info) => Immediate::Answered(
+            info.map(|info| Reply::json(crate::cli::card::to_json(&p.reader, &info))),
+        ),
+        None => Immediate::NeedsWorker(call),
+    }
 }
 
 #[cfg(test)]

@@ -151,3 +151,25 @@ pub fn dispatch(svc: &Service, method: &str, call: Call) -> Result<Reply, ApiErr
         )),
     }
 }
+
+/// What [`dispatch_without_blocking`] did with a call.
+#[derive(Debug)]
+pub enum Immediate {
+    /// Answered at once.
+    Answered(Result<Reply, ApiError>),
+    /// Needs a worker thread: the call, untouched, for [`dispatch`].
+    NeedsWorker(Call),
+}
+
+/// Answers `method` at once when that needs no waiting, file or card I/O, nor heavy work (the
+/// server then answers on its I/O thread, saving two thread hand-offs); otherwise gives the
+/// call back for [`dispatch`] on a worker.
+pub fn dispatch_without_blocking(svc: &Service, method: &str, call: Call) -> Immediate {
+    match method {
+        // Memory only.
+        "system.version" => Immediate::Answered(system_version::call(svc, call)),
+        "system.health" => Immediate::Answered(system_health::call(svc, call)),
+        "card.info" => card_info::call_without_blocking(svc, call),
+        _ => Immediate::NeedsWorker(call),
+    }
+}

@@ -37,11 +37,6 @@ use crate::service::Service;
 pub use config::{ServerSettings, Settings};
 use protocol::{Envelope, Incoming};
 
-/// Methods that only read memory (no card, file or CPU-heavy work): they run on the I/O task
-/// itself, which saves two thread hand-offs per request; everything else runs on a blocking
-/// worker thread.
-const INLINE_METHODS: &[&str] = &["system.version", "system.health"];
-
 /// How long one reply may wait for a client that does not read.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -65,7 +60,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 /// The runtime of the socket side: one I/O thread. Parsing and answering a request takes
 /// microseconds; all real work goes to the blocking pool. One thread keeps the ZeroMQ
 /// connection tasks and the receive loop from waking each other across cores (together with
-/// `INLINE_METHODS`, system.health went from 58 % to 92 % of the bare echo on the 2-core
+/// `api::dispatch_without_blocking`, system.health went from 58 % to 92 % of the bare echo on the 2-core
 /// development VM; see docs/api.md).
 pub fn io_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -287,12 +282,16 @@ async fn work(
 ) {
     let started = Instant::now();
     let in_flight = InFlight::enter(&shared.svc);
-    if INLINE_METHODS.contains(&method.as_str()) {
-        let outcome = api::dispatch(&shared.svc, &method, call);
-        finish(&shared, &envelope, &id, &method, started, outcome).await;
-        drop((in_flight, permit));
-        return;
-    }
+    // What needs no waiting, I/O or heavy work is answered on the I/O task itself (two thread
+    // hand-offs saved); the rest runs on a blocking worker thread.
+    let call = match api::dispatch_without_blocking(&shared.svc, &method, call) {
+        api::Immediate::Answered(outcome) => {
+            finish(&shared, &envelope, &id, &method, started, outcome).await;
+            drop((in_flight, permit));
+            return;
+        }
+        api::Immediate::NeedsWorker(call) => call,
+    };
     let svc = shared.svc.clone();
     let name = method.clone();
     let mut job = tokio::task::spawn_blocking(move || api::dispatch(&svc, &name, call));
