@@ -18,7 +18,7 @@
 //!    in [0, 1].
 
 use super::geometry::{angle_diff, Rigid};
-use super::prepare::{cell, to_turns, PreparedTemplate};
+use super::prepare::{to_turns, EdgeColumns, PreparedTemplate, EDGE_BLOCK};
 use crate::params::{
     EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_WEIGHT, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, REFINED_SEEDS,
     SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
@@ -199,29 +199,96 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     s.votes.resize(probe.points.len() * nc, 0.0);
     let tol = to_turns(EDGE_ANGLE_TOLERANCE);
     let inv_tol = 1.0 / tol as f32;
+    let cols = &probe.columns;
     for (ce, q) in candidate.edges.iter().zip(&candidate.queries) {
         let (tl, inv_tl) = (q.tl, q.inv_tl);
-        let runs = &q.runs[..q.n_runs as usize];
         let col = ce.from as usize;
-        for lb in q.l0 as usize..=q.l1 as usize {
-            let cells = &probe.cells[cell(lb, 0, 0)..];
-            for &(a, z) in runs {
-                let (start, end) = (cells[a as usize] as usize, cells[z as usize] as usize);
-                for pe in &probe.edges[start..end] {
+        // Byte filter: lengths in whole pixels within `tl` plus two pixels (rounding of both
+        // lengths: a superset of the exact test below), angles exact.
+        let filter = [
+            ByteRange::new(ce.len as u8, tl as u8 + 2),
+            ByteRange::new(ce.a_from, tol),
+            ByteRange::new(ce.a_to, tol),
+        ];
+        for &(a, z) in &candidate.segments[q.first as usize..q.end as usize] {
+            let (start, end) = (
+                probe.cells[a as usize] as usize,
+                probe.cells[z as usize] as usize,
+            );
+            let mut at = start;
+            while at < end {
+                let mut hits = block_hits(&filter, cols, at, end - at);
+                while hits != 0 {
+                    let k = at + hits.trailing_zeros() as usize / 8;
+                    hits &= hits - 1;
+                    let pe = &probe.edges[k];
                     let dl = (pe.len - ce.len).abs();
                     if dl > tl {
                         continue;
                     }
                     let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
                     let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
-                    if (d1 <= tol) & (d2 <= tol) {
-                        let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
-                        s.votes[pe.from as usize * nc + col] += sim;
-                    }
+                    let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
+                    s.votes[pe.from as usize * nc + col] += sim;
                 }
+                at += EDGE_BLOCK;
             }
         }
     }
+}
+
+/// Bytes of a u64 with only the high bit set.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+/// Bytes of a u64 without the high bit.
+const LOW_BITS: u64 = !HIGH_BITS;
+/// One in every byte of a u64.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// A test `|x - centre| <= tolerance` (wrapping) of the eight bytes of a u64 at once, as
+/// `x + (tolerance - centre) <= 2 · tolerance`: one wrapping addition and one comparison per
+/// byte, done without carries between bytes.
+#[derive(Debug, Clone, Copy)]
+struct ByteRange {
+    /// `tolerance - centre` in every byte, high bits cleared.
+    add_low: u64,
+    /// High bits of `tolerance - centre` in every byte.
+    add_high: u64,
+    /// `127 - 2 · tolerance` in every byte: a byte at most `2 · tolerance` plus this stays
+    /// below 128.
+    room: u64,
+}
+
+impl ByteRange {
+    /// The test of `centre` ± `tolerance` (`tolerance` < 64).
+    fn new(centre: u8, tolerance: u8) -> ByteRange {
+        debug_assert!(tolerance < 64);
+        let add = tolerance.wrapping_sub(centre) as u64 * ONES;
+        ByteRange {
+            add_low: add & LOW_BITS,
+            add_high: add & HIGH_BITS,
+            room: (127 - 2 * tolerance) as u64 * ONES,
+        }
+    }
+
+    /// The high bit of every byte of `x` that passes, others zero.
+    #[inline]
+    fn test(&self, x: u64) -> u64 {
+        // Bytewise wrapping x + add: add the low seven bits, then the high bits without carry.
+        let y = ((x & LOW_BITS) + self.add_low) ^ ((x & HIGH_BITS) ^ self.add_high);
+        // y <= 2t < 128 when y's high bit is clear and its low bits + (127 - 2t) stay below 128.
+        !(y | ((y & LOW_BITS) + self.room)) & HIGH_BITS
+    }
+}
+
+/// Which of the [`EDGE_BLOCK`] edges from `at` pass all tests (the first `valid` of them only),
+/// as the high bit of one byte per edge, first edge in the lowest byte.
+#[inline]
+fn block_hits(filter: &[ByteRange; 3], cols: &EdgeColumns, at: usize, valid: usize) -> u64 {
+    let word = |v: &[u8]| u64::from_le_bytes(v[at..at + 8].try_into().expect("padded columns"));
+    let hits = filter[0].test(word(&cols.len))
+        & filter[1].test(word(&cols.a_from))
+        & filter[2].test(word(&cols.a_to));
+    hits & (u64::MAX >> (8 * (EDGE_BLOCK - valid.min(EDGE_BLOCK))))
 }
 
 /// Local similarity of a probe/candidate minutia pair from its votes, in [0, 1].
@@ -415,6 +482,65 @@ mod tests {
                     quality: 60,
                 })
                 .collect(),
+        }
+    }
+
+    /// The bytewise range test agrees with the plain one for every byte, centre and tolerance
+    /// used (whatever the neighbouring bytes hold).
+    #[test]
+    fn byte_range_tests_every_byte_like_the_plain_test() {
+        for tolerance in [0u8, 1, 14, 21, 63] {
+            for centre in 0..=255u8 {
+                let range = ByteRange::new(centre, tolerance);
+                for x in 0..=255u8 {
+                    let plain = (x.wrapping_sub(centre) as i8).unsigned_abs() <= tolerance;
+                    for lane in [0, 3, 7] {
+                        let noise = 0x5AA5_FF00_0180_7F13u64 & !(0xFF << (8 * lane));
+                        let word = noise | (x as u64) << (8 * lane);
+                        let bit = range.test(word) >> (8 * lane + 7) & 1 == 1;
+                        assert_eq!(bit, plain, "x {x} centre {centre} tolerance {tolerance}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The indexed, filtered vote finds the same edge matches as testing every pair of edges
+    /// (sums equal up to the order of additions).
+    #[test]
+    fn votes_equal_testing_every_pair_of_edges() {
+        let tol = to_turns(EDGE_ANGLE_TOLERANCE);
+        for (n, spread, seed) in [
+            (40, 300.0, 1),
+            (128, 500.0, 2),
+            (60, 200.0, 3),
+            (9, 100.0, 4),
+        ] {
+            let probe = prepare(&template(n, spread, seed));
+            let candidate = prepare(&template(n + 7, spread, seed + 20));
+            for (p, c) in [(&probe, &candidate), (&candidate, &probe), (&probe, &probe)] {
+                let mut s = Scratch::new();
+                vote(p, c, &mut s);
+                let nc = c.points.len();
+                let mut expected = vec![0.0f32; p.points.len() * nc];
+                for (ce, q) in c.edges.iter().zip(&c.queries) {
+                    for pe in &p.edges {
+                        let dl = (pe.len - ce.len).abs();
+                        let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
+                        let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
+                        if dl <= q.tl && d1 <= tol && d2 <= tol {
+                            let angles = (d1 as f32 + d2 as f32) / tol as f32;
+                            let sim = 1.0 - (dl * q.inv_tl + angles) / 3.0;
+                            expected[pe.from as usize * nc + ce.from as usize] += sim;
+                        }
+                    }
+                }
+                assert!(expected.iter().any(|&v| v > 0.0));
+                for (k, (&got, &want)) in s.votes.iter().zip(&expected).enumerate() {
+                    assert!((got - want).abs() <= 1e-4, "slot {k}: {got} vs {want}");
+                    assert_eq!(got > 0.0, want > 0.0, "slot {k}");
+                }
+            }
         }
     }
 

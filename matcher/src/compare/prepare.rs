@@ -59,71 +59,122 @@ pub(crate) struct EdgeQuery {
     pub tl: f32,
     /// 1 / `tl`.
     pub inv_tl: f32,
-    /// First length bin within tolerance.
-    pub l0: u8,
-    /// Last length bin within tolerance.
-    pub l1: u8,
-    /// Number of used entries of `runs`.
-    pub n_runs: u8,
-    /// Index cells to visit within each length bin, as runs of adjacent cells (offsets from the
-    /// length bin's first cell, end exclusive), in the visiting order that fixes the summation
-    /// order of the votes: `a_from` bins in order, and within each the `a_to` bins in order.
-    /// Adjacent `a_to` bins form one run; only a wrap-around needs two.
-    pub runs: [(u16, u16); MAX_QUERY_RUNS],
+    /// The query's segments: `segments[first..end]` of the template.
+    pub first: u32,
+    /// End (exclusive) of the query's segments.
+    pub end: u32,
 }
 
-impl EdgeQuery {
-    /// The query of one edge.
-    fn of(e: &Edge) -> EdgeQuery {
-        let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * e.len;
-        let tol = to_turns(EDGE_ANGLE_TOLERANCE) as i32;
-        let bin = (256 / EDGE_ANGLE_BINS) as i32;
-        let nbins = EDGE_ANGLE_BINS as i32;
-        // Angle bins overlapping [a - tol, a + tol], unwrapped (lo may be negative).
-        let bins = |a: u8| {
-            (
-                (a as i32 - tol).div_euclid(bin),
-                (a as i32 + tol).div_euclid(bin),
-            )
+/// Gap cells (not visited by a query) that a segment may span to join two runs of cells. Edges
+/// in a gap fail the query's angle test, so a longer segment only costs their test; fewer
+/// segments cost fewer index lookups and loop exits.
+const MAX_SEGMENT_GAP: u16 = 16;
+
+/// The index cells that an edge's query visits, as segments of absolute cell numbers (end
+/// exclusive), appended to `out`. The visiting order fixes the summation order of the votes:
+/// length bins in order, within each the `a_from` bins in order (unwrapped from the lowest),
+/// within each the `a_to` bins in order. Adjacent cells form one run; a segment joins runs that
+/// follow each other in memory across at most [`MAX_SEGMENT_GAP`] cells that no run of the
+/// query visits, so that walking it visits the query's edges in the same order.
+fn query_segments(e: &Edge, tl: f32, out: &mut Vec<(u16, u16)>) {
+    let tol = to_turns(EDGE_ANGLE_TOLERANCE) as i32;
+    let bin = (256 / EDGE_ANGLE_BINS) as i32;
+    let nbins = EDGE_ANGLE_BINS as i32;
+    // Angle bins overlapping [a - tol, a + tol], unwrapped (lo may be negative).
+    let bins = |a: u8| {
+        (
+            (a as i32 - tol).div_euclid(bin),
+            (a as i32 + tol).div_euclid(bin),
+        )
+    };
+    let (f_lo, f_hi) = bins(e.a_from);
+    let (t_lo, t_hi) = bins(e.a_to);
+    // Runs of one length bin, relative to its first cell.
+    let mut runs = [(0u16, 0u16); MAX_QUERY_RUNS];
+    let mut n_runs = 0;
+    for fb in f_lo..=f_hi {
+        let row = fb.rem_euclid(nbins) * nbins;
+        // The a_to bins as at most two runs of adjacent cells (split where they wrap).
+        let (a, z) = (t_lo.rem_euclid(nbins), t_hi.rem_euclid(nbins));
+        let mut push = |from: i32, to: i32| {
+            runs[n_runs] = ((row + from) as u16, (row + to + 1) as u16);
+            n_runs += 1;
         };
-        let (f_lo, f_hi) = bins(e.a_from);
-        let (t_lo, t_hi) = bins(e.a_to);
-        let mut runs = [(0u16, 0u16); MAX_QUERY_RUNS];
-        let mut n_runs = 0;
-        for fb in f_lo..=f_hi {
-            let row = fb.rem_euclid(nbins) * nbins;
-            // The a_to bins as at most two runs of adjacent cells (split where they wrap).
-            let (a, z) = (t_lo.rem_euclid(nbins), t_hi.rem_euclid(nbins));
-            let mut push = |from: i32, to: i32| {
-                runs[n_runs] = ((row + from) as u16, (row + to + 1) as u16);
-                n_runs += 1;
-            };
-            if a <= z {
-                push(a, z);
-            } else {
-                push(a, nbins - 1);
-                push(0, z);
+        if a <= z {
+            push(a, z);
+        } else {
+            push(a, nbins - 1);
+            push(0, z);
+        }
+    }
+    let (l0, l1) = (length_bin(e.len - tl), length_bin(e.len + tl));
+    let all: Vec<(u16, u16)> = (l0..=l1)
+        .flat_map(|lb| {
+            let base = cell(lb, 0, 0) as u16;
+            runs[..n_runs]
+                .iter()
+                .map(move |&(a, z)| (base + a, base + z))
+        })
+        .collect();
+    let first = out.len();
+    for &(a, z) in &all {
+        if out.len() > first {
+            let last = out.last_mut().expect("a segment");
+            let joins = a >= last.1
+                && a - last.1 <= MAX_SEGMENT_GAP
+                && !all.iter().any(|&(b, y)| b < a && y > last.1);
+            if joins {
+                last.1 = z;
+                continue;
             }
         }
-        EdgeQuery {
-            tl,
-            inv_tl: 1.0 / tl,
-            l0: length_bin(e.len - tl) as u8,
-            l1: length_bin(e.len + tl) as u8,
-            n_runs: n_runs as u8,
-            runs,
-        }
+        out.push((a, z));
     }
 }
 
-/// Most runs of an [`EdgeQuery`]: an angle tolerance spans at most three bins of `a_from`, and
-/// the `a_to` bins of each form at most two runs.
+/// Most runs of cells of a query in one length bin: an angle tolerance spans at most three bins
+/// of `a_from`, and the `a_to` bins of each form at most two runs.
 const MAX_QUERY_RUNS: usize = 6;
 
 /// An angle in [0, 2π) as 1/256 turns (rounded, wrapping).
 #[inline]
 pub(crate) fn to_turns(a: f32) -> u8 {
     ((a * (256.0 / TAU)).round() as i32 & 255) as u8
+}
+
+/// Edges the vote filter tests at once: one byte each in a u64.
+pub(crate) const EDGE_BLOCK: usize = 8;
+
+/// Unused entries after the edges of [`EdgeColumns`], so that a block starting at the last
+/// edge stays in bounds.
+const EDGE_PAD: usize = EDGE_BLOCK;
+
+/// The edges of a template as one byte column per field, so that the comparison can test a
+/// block of [`EDGE_BLOCK`] edges with a few integer operations.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EdgeColumns {
+    /// Length in whole pixels (rounded down; at most [`EDGE_MAX_LENGTH`]).
+    pub len: Vec<u8>,
+    /// [`Edge::a_from`].
+    pub a_from: Vec<u8>,
+    /// [`Edge::a_to`].
+    pub a_to: Vec<u8>,
+}
+
+impl EdgeColumns {
+    /// The columns of `edges`, followed by [`EDGE_PAD`] unused entries.
+    fn of(edges: &[Edge]) -> EdgeColumns {
+        let pad = |v: Vec<u8>| {
+            let mut v = v;
+            v.resize(edges.len() + EDGE_PAD, 0);
+            v
+        };
+        EdgeColumns {
+            len: pad(edges.iter().map(|e| e.len as u8).collect()),
+            a_from: pad(edges.iter().map(|e| e.a_from).collect()),
+            a_to: pad(edges.iter().map(|e| e.a_to).collect()),
+        }
+    }
 }
 
 /// Number of edge-length bins of the edge index.
@@ -160,6 +211,10 @@ pub struct PreparedTemplate {
     pub(crate) edges: Vec<Edge>,
     /// Lookup of every edge of `edges` in another template's index (same order).
     pub(crate) queries: Vec<EdgeQuery>,
+    /// Segments of index cells of all queries (see [`EdgeQuery`]).
+    pub(crate) segments: Vec<(u16, u16)>,
+    /// `edges` as byte columns for the comparison's vote filter.
+    pub(crate) columns: EdgeColumns,
     /// Start offset of every index cell in `edges`; one extra entry closes the last cell.
     pub(crate) cells: Vec<u32>,
     /// Number of edges leaving each minutia.
@@ -239,7 +294,8 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         .map(|p| p.weight.powf(0.5 * PAIR_EVIDENCE_EXPONENT))
         .collect();
     let (edges, cells, degree) = build_edges(&points);
-    let queries = edges.iter().map(EdgeQuery::of).collect();
+    let (queries, segments) = build_queries(&edges);
+    let columns = EdgeColumns::of(&edges);
     let hull = Hull::of(&points.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
     let reach = build_reach(&points);
     let seed_tolerance2 = seed_tolerances(&points);
@@ -248,6 +304,8 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         evidence,
         edges,
         queries,
+        segments,
+        columns,
         cells,
         degree,
         hull,
@@ -259,6 +317,26 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         reach_points: reach.points,
         seed_tolerance2,
     }
+}
+
+/// The query of every edge and their segments of index cells.
+fn build_queries(edges: &[Edge]) -> (Vec<EdgeQuery>, Vec<(u16, u16)>) {
+    let mut segments = Vec::new();
+    let queries = edges
+        .iter()
+        .map(|e| {
+            let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * e.len;
+            let first = segments.len() as u32;
+            query_segments(e, tl, &mut segments);
+            EdgeQuery {
+                tl,
+                inv_tl: 1.0 / tl,
+                first,
+                end: segments.len() as u32,
+            }
+        })
+        .collect();
+    (queries, segments)
 }
 
 /// Evidence weight of a minutia of the given quality (0-100; 0 = not reported).
