@@ -173,14 +173,18 @@ fn quick_pair(
             continue;
         }
         let dir = wrap(p.dir + t.angle);
+        // Branch-free scan (the tests are mostly unpredictable): the nearest free partner
+        // within both tolerances, the first of equals.
         let mut best = (f32::MAX, usize::MAX);
         for &j in near {
-            if used_c[j as usize] {
-                continue;
-            }
             let q = &candidate.points[j as usize];
             let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
-            if d2 < best.0 && d2 <= tol2 && angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE {
+            let da = (q.dir - dir).abs();
+            let ok = !used_c[j as usize]
+                & (d2 < best.0)
+                & (d2 <= tol2)
+                & (da.min(TAU - da) <= PAIR_ANGLE_TOLERANCE);
+            if ok {
                 best = (d2, j as usize);
             }
         }
