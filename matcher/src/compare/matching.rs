@@ -31,6 +31,10 @@ use std::f32::consts::TAU;
 pub struct Scratch {
     /// Local-structure votes, probe-major (`p * nc + c`).
     votes: Vec<f32>,
+    /// Which votes were added to, one bit per slot: `nc.div_ceil(64)` words per probe
+    /// minutia, candidate `c` at bit `c % 64` of word `c / 64`, so that picking seeds visits
+    /// only the slots with votes, in slot order.
+    voted: Vec<u64>,
     /// Best seeds: (local similarity, probe index, candidate index).
     seeds: Vec<(f32, u8, u8)>,
     /// Possible pairs under the current alignment as sort keys: the cost's bits mapped to an
@@ -174,7 +178,8 @@ fn quick_pair(
         }
         let dir = wrap(p.dir + t.angle);
         // Branch-free scan (the tests are mostly unpredictable): the nearest free partner
-        // within both tolerances, the first of equals.
+        // within both tolerances, the first of equals. min(d, 2π - d) is `angle_diff`
+        // without its branch (the same value).
         let mut best = (f32::MAX, usize::MAX);
         for &j in near {
             let q = &candidate.points[j as usize];
@@ -201,6 +206,9 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     let nc = candidate.points.len();
     s.votes.clear();
     s.votes.resize(probe.points.len() * nc, 0.0);
+    let words = nc.div_ceil(64);
+    s.voted.clear();
+    s.voted.resize(probe.points.len() * words, 0);
     let tol = to_turns(EDGE_ANGLE_TOLERANCE);
     let inv_tol = 1.0 / tol as f32;
     let cols = &probe.columns;
@@ -234,6 +242,7 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
                     let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
                     let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
                     s.votes[pe.from as usize * nc + col] += sim;
+                    s.voted[pe.from as usize * words + col / 64] |= 1 << (col % 64);
                 }
                 at += EDGE_BLOCK;
             }
@@ -317,30 +326,42 @@ fn local_similarity(
 fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch) {
     s.seeds.clear();
     let nc = candidate.points.len();
-    for (p, row) in s.votes.chunks_exact(nc).enumerate() {
+    let words = nc.div_ceil(64);
+    for (p, (row, voted)) in s
+        .votes
+        .chunks_exact(nc)
+        .zip(s.voted.chunks_exact(words))
+        .enumerate()
+    {
         let dp = probe.degree[p] as f32;
-        for (c, (&v, &dc)) in row.iter().zip(&candidate.degree).enumerate() {
-            if v <= 0.0 {
-                continue;
+        for (w, &bits) in voted.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let c = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let v = row[c];
+                if v <= 0.0 {
+                    continue;
+                }
+                // Same expression as `local_similarity`.
+                let deg = 0.5 * (dp + candidate.degree[c] as f32);
+                // Not among the best: skip the division (sim <= v / deg, so v <= floor * deg
+                // implies sim <= floor).
+                if s.seeds.len() == SEED_COUNT && v <= s.seeds[SEED_COUNT - 1].0 * deg {
+                    continue;
+                }
+                let sim = if deg <= 0.0 { 0.0 } else { (v / deg).min(1.0) };
+                if s.seeds.len() == SEED_COUNT && sim <= s.seeds[SEED_COUNT - 1].0 {
+                    continue;
+                }
+                let at = s
+                    .seeds
+                    .iter()
+                    .position(|x| sim > x.0)
+                    .unwrap_or(s.seeds.len());
+                s.seeds.insert(at, (sim, p as u8, c as u8));
+                s.seeds.truncate(SEED_COUNT);
             }
-            // Same expression as `local_similarity`.
-            let deg = 0.5 * (dp + dc as f32);
-            // Not among the best: skip the division (sim <= v / deg, so v <= floor * deg
-            // implies sim <= floor).
-            if s.seeds.len() == SEED_COUNT && v <= s.seeds[SEED_COUNT - 1].0 * deg {
-                continue;
-            }
-            let sim = if deg <= 0.0 { 0.0 } else { (v / deg).min(1.0) };
-            if s.seeds.len() == SEED_COUNT && sim <= s.seeds[SEED_COUNT - 1].0 {
-                continue;
-            }
-            let at = s
-                .seeds
-                .iter()
-                .position(|x| sim > x.0)
-                .unwrap_or(s.seeds.len());
-            s.seeds.insert(at, (sim, p as u8, c as u8));
-            s.seeds.truncate(SEED_COUNT);
         }
     }
 }
