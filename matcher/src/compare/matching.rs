@@ -178,17 +178,15 @@ fn quick_pair(
         }
         let dir = wrap(p.dir + t.angle);
         // Branch-free scan (the tests are mostly unpredictable): the nearest free partner
-        // within both tolerances, the first of equals. min(d, 2π - d) is `angle_diff`
-        // without its branch (the same value).
+        // within both tolerances, the first of equals.
         let mut best = (f32::MAX, usize::MAX);
         for &j in near {
             let q = &candidate.points[j as usize];
             let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
-            let da = (q.dir - dir).abs();
             let ok = !used_c[j as usize]
                 & (d2 < best.0)
                 & (d2 <= tol2)
-                & (da.min(TAU - da) <= PAIR_ANGLE_TOLERANCE);
+                & (angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE);
             if ok {
                 best = (d2, j as usize);
             }
@@ -376,6 +374,7 @@ fn pair(
     s: &mut Scratch,
 ) {
     s.options.clear();
+    let mut n = 0;
     for (i, (p, &tol2)) in probe.points.iter().zip(tolerances(probe, seed)).enumerate() {
         let (x, y) = t.apply(p.x, p.y);
         let near = partners(candidate, x, y);
@@ -384,21 +383,20 @@ fn pair(
         }
         let dir = wrap(p.dir + t.angle);
         let tol = tol2.sqrt();
+        if s.options.len() < n + near.len() {
+            s.options.resize(n + near.len(), 0);
+        }
+        // Branch-free: every partner is written, and kept (counted) when within tolerances.
         for &j in near {
             let q = &candidate.points[j as usize];
             let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
-            if d2 > tol2 {
-                continue;
-            }
             let da = angle_diff(q.dir, dir);
-            if da > PAIR_ANGLE_TOLERANCE {
-                continue;
-            }
             let cost = d2.sqrt() / tol + da / PAIR_ANGLE_TOLERANCE;
-            s.options
-                .push((cost_key(cost) as u64) << 16 | (i as u64) << 8 | j as u64);
+            s.options[n] = (cost_key(cost) as u64) << 16 | (i as u64) << 8 | j as u64;
+            n += ((d2 <= tol2) & (da <= PAIR_ANGLE_TOLERANCE)) as usize;
         }
     }
+    s.options.truncate(n);
     s.options.sort_unstable();
     s.used_p.clear();
     s.used_p.resize(256, false);
