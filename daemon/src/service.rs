@@ -471,18 +471,20 @@ mod tests {
             })
             .unwrap();
 
+        // A card of its own made at `path`; its serial.
+        let card_at = |path: &std::path::Path, seed: u64| {
+            let config = apdu::sim::SimConfig {
+                seed: Some(seed),
+                ..Default::default()
+            };
+            apdu::sim::SimCard::create(Some(path.into()), config)
+                .unwrap()
+                .serial()
+        };
         // Another card moved in by rename.
         let path = crate::readers::sim_state_path(&svc.readers.sim_dir, 0);
         let other_path = dir.path().join("other.json");
-        let other = apdu::sim::SimCard::create(
-            Some(other_path.clone()),
-            apdu::sim::SimConfig {
-                seed: Some(7),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .serial();
+        let other = card_at(&other_path, 7);
         std::fs::rename(&other_path, &path).unwrap();
         assert!(quick(&svc).is_none(), "a replaced file is loaded again");
         assert_eq!(serial(&svc).unwrap(), other);
@@ -490,15 +492,7 @@ mod tests {
 
         // A third card's state written over the file in place (same inode).
         let copy = dir.path().join("third.json");
-        let third = apdu::sim::SimCard::create(
-            Some(copy.clone()),
-            apdu::sim::SimConfig {
-                seed: Some(8),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .serial();
+        let third = card_at(&copy, 8);
         assert_ne!(third, other);
         std::fs::write(&path, std::fs::read(&copy).unwrap()).unwrap();
         assert_eq!(serial(&svc).unwrap(), third);
