@@ -45,8 +45,26 @@ pub struct Scratch {
     pairs: Vec<(u8, u8, f32)>,
     /// Probe minutiae already paired.
     used_p: Vec<bool>,
+    /// Probe minutiae placed on the candidate under the current alignment (those with partners
+    /// first).
+    placed: Vec<Placed>,
     /// Candidate minutiae already paired.
     used_c: Vec<bool>,
+}
+
+/// A probe minutia placed in the candidate's frame, and where its partners are listed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Placed {
+    /// Position in the candidate's frame.
+    x: f32,
+    /// Position in the candidate's frame.
+    y: f32,
+    /// Start of its partners in the candidate's `reach_points`.
+    start: u32,
+    /// End of its partners in the candidate's `reach_points`.
+    end: u32,
+    /// Index of the probe minutia.
+    index: u32,
 }
 
 impl Scratch {
@@ -129,23 +147,21 @@ fn wrap(a: f32) -> f32 {
     }
 }
 
-/// The candidate minutiae that a point at (x, y) of the candidate's frame may pair with: one
-/// list of the candidate's reach table, empty outside it (or for a non-finite point).
+/// The candidate minutiae that a point at (x, y) of the candidate's frame may pair with, as
+/// a range of the candidate's `reach_points`: one list of its reach table, empty outside it (or
+/// for a non-finite point). Found without a branch: a point outside the grid reads the table's
+/// empty cell.
 #[inline]
-fn partners(candidate: &PreparedTemplate, x: f32, y: f32) -> &[u8] {
+fn partner_range(candidate: &PreparedTemplate, x: f32, y: f32) -> (u32, u32) {
     let fx = (x - candidate.reach_origin.0) * candidate.reach_inv_cell;
     let fy = (y - candidate.reach_origin.1) * candidate.reach_inv_cell;
     let (cols, rows) = candidate.reach_size;
-    if !((fx >= 0.0) & (fx < cols) & (fy >= 0.0) & (fy < rows)) {
-        return &[];
-    }
-    // In range and finite here: the narrow conversion is the cheaper one.
+    let inside = (fx >= 0.0) & (fx < cols) & (fy >= 0.0) & (fy < rows);
+    // Saturating conversions: meaningless but harmless outside the grid.
     let cell = fy as u32 as usize * candidate.reach_cols + fx as u32 as usize;
-    let (start, end) = (
-        candidate.reach_cells[cell] as usize,
-        candidate.reach_cells[cell + 1] as usize,
-    );
-    &candidate.reach_points[start..end]
+    let outside = candidate.reach_cells.len() - 2;
+    let cell = if inside { cell } else { outside };
+    (candidate.reach_cells[cell], candidate.reach_cells[cell + 1])
 }
 
 /// Squared position tolerances of every probe minutia for an alignment seeded at probe minutia
@@ -154,6 +170,32 @@ fn partners(candidate: &PreparedTemplate, x: f32, y: f32) -> &[u8] {
 fn tolerances(probe: &PreparedTemplate, seed: usize) -> &[f32] {
     let n = probe.points.len();
     &probe.seed_tolerance2[seed * n..(seed + 1) * n]
+}
+
+/// Places the probe minutiae on the candidate under transform `t`: fills the start of `placed`
+/// with those that have partners, in probe order, and returns their number. Free of branches:
+/// whether a minutia lands on the candidate is a coin toss.
+fn place(
+    probe: &PreparedTemplate,
+    candidate: &PreparedTemplate,
+    t: &Rigid,
+    placed: &mut Vec<Placed>,
+) -> usize {
+    placed.resize(probe.points.len(), Placed::default());
+    let mut n = 0;
+    for (i, p) in probe.points.iter().enumerate() {
+        let (x, y) = t.apply(p.x, p.y);
+        let (start, end) = partner_range(candidate, x, y);
+        placed[n] = Placed {
+            x,
+            y,
+            start,
+            end,
+            index: i as u32,
+        };
+        n += (start < end) as usize;
+    }
+    n
 }
 
 /// Greedy pairing in probe order (each probe minutia takes the nearest free candidate minutia
@@ -169,13 +211,20 @@ fn quick_pair(
     s.used_c.clear();
     s.used_c.resize(256, false);
     let used_c: &mut [bool; 256] = (&mut s.used_c[..256]).try_into().expect("256 flags");
+    let n = place(probe, candidate, t, &mut s.placed);
+    let tol2 = tolerances(probe, seed);
     let mut total = 0.0f32;
-    for (i, (p, &tol2)) in probe.points.iter().zip(tolerances(probe, seed)).enumerate() {
-        let (x, y) = t.apply(p.x, p.y);
-        let near = partners(candidate, x, y);
-        if near.is_empty() {
-            continue;
-        }
+    for k in 0..n {
+        let Placed {
+            x,
+            y,
+            start,
+            end,
+            index: i,
+        } = s.placed[k];
+        let i = i as usize;
+        let (p, tol2) = (&probe.points[i], tol2[i]);
+        let near = &candidate.reach_points[start as usize..end as usize];
         let dir = wrap(p.dir + t.angle);
         // Branch-free scan (the tests are mostly unpredictable): the nearest free partner
         // within both tolerances, the first of equals.
@@ -373,14 +422,21 @@ fn pair(
     seed: usize,
     s: &mut Scratch,
 ) {
+    let placed = place(probe, candidate, t, &mut s.placed);
+    let tol2 = tolerances(probe, seed);
     s.options.clear();
     let mut n = 0;
-    for (i, (p, &tol2)) in probe.points.iter().zip(tolerances(probe, seed)).enumerate() {
-        let (x, y) = t.apply(p.x, p.y);
-        let near = partners(candidate, x, y);
-        if near.is_empty() {
-            continue;
-        }
+    for k in 0..placed {
+        let Placed {
+            x,
+            y,
+            start,
+            end,
+            index: i,
+        } = s.placed[k];
+        let i = i as usize;
+        let (p, tol2) = (&probe.points[i], tol2[i]);
+        let near = &candidate.reach_points[start as usize..end as usize];
         let dir = wrap(p.dir + t.angle);
         let tol = tol2.sqrt();
         if s.options.len() < n + near.len() {
@@ -482,6 +538,12 @@ mod tests {
     use crate::compare::prepare;
     use crate::params::PAIR_DISTANCE_TOLERANCE_MAX;
     use crate::{Fingerprint, Minutia, MinutiaKind};
+
+    /// The candidate minutiae listed for a point.
+    fn partners(candidate: &PreparedTemplate, x: f32, y: f32) -> &[u8] {
+        let (start, end) = partner_range(candidate, x, y);
+        &candidate.reach_points[start as usize..end as usize]
+    }
 
     /// A template of `n` minutiae spread over `spread` pixels (a fixed pseudo-random pattern).
     fn template(n: usize, spread: f32, seed: u32) -> Fingerprint {

@@ -232,7 +232,9 @@ pub struct PreparedTemplate {
     pub(crate) reach_size: (f32, f32),
     /// Number of reach grid columns.
     pub(crate) reach_cols: usize,
-    /// Start offset of each reach cell in `reach_points`; one extra closing entry.
+    /// Start offset of each reach cell in `reach_points`, then two extra entries: the end of
+    /// the last cell and of an empty cell (number `columns · rows`) that stands for every point
+    /// outside the grid, so that the lookup needs no branch.
     pub(crate) reach_cells: Vec<u32>,
     /// Minutia indices listed by reach cell.
     pub(crate) reach_points: Vec<u8>,
@@ -431,7 +433,7 @@ fn build_reach(points: &[Point]) -> Reach {
             cell: REACH_CELL,
             cols: 0,
             rows: 0,
-            cells: vec![0],
+            cells: vec![0, 0],
             points: Vec::new(),
         };
     }
@@ -491,6 +493,8 @@ fn build_reach(points: &[Point]) -> Reach {
             fill[k] += 1;
         }
     }
+    // The empty cell of points outside the grid.
+    cells.push(cells[cols * rows]);
     Reach {
         origin: (x0, y0),
         cell,
