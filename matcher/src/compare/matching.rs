@@ -43,6 +43,9 @@ pub struct Scratch {
     options: Vec<u64>,
     /// Pairs chosen under the current alignment: (probe, candidate, weight).
     pairs: Vec<(u8, u8, f32)>,
+    /// Blocks of probe edges with candidates for the current vote query: (first edge, hits
+    /// of [`block_hits`]).
+    blocks: Vec<(usize, u64)>,
     /// Probe minutiae already paired.
     used_p: Vec<bool>,
     /// Probe minutiae placed on the candidate under the current alignment (those with partners
@@ -269,6 +272,9 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
             ByteRange::new(ce.a_from, tol),
             ByteRange::new(ce.a_to, tol),
         ];
+        // First the blocks with candidates, without branches (whether a block has one is a
+        // coin toss), then their edges in order.
+        let mut n = 0;
         for &(a, z) in &candidate.segments[q.first as usize..q.end as usize] {
             let (start, end) = (
                 probe.cells[a as usize] as usize,
@@ -276,22 +282,30 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
             );
             let mut at = start;
             while at < end {
-                let mut hits = block_hits(&filter, cols, at, end - at);
-                while hits != 0 {
-                    let k = at + hits.trailing_zeros() as usize / 8;
-                    hits &= hits - 1;
-                    let pe = &probe.edges[k];
-                    let dl = (pe.len - ce.len).abs();
-                    if dl > tl {
-                        continue;
-                    }
-                    let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
-                    let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
-                    let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
-                    s.votes[pe.from as usize * nc + col] += sim;
-                    s.voted[pe.from as usize * words + col / 64] |= 1 << (col % 64);
+                let hits = block_hits(&filter, cols, at, end - at);
+                if n == s.blocks.len() {
+                    s.blocks.push((0, 0));
                 }
+                s.blocks[n] = (at, hits);
+                n += (hits != 0) as usize;
                 at += EDGE_BLOCK;
+            }
+        }
+        for &(at, hits) in &s.blocks[..n] {
+            let mut hits = hits;
+            while hits != 0 {
+                let k = at + hits.trailing_zeros() as usize / 8;
+                hits &= hits - 1;
+                let pe = &probe.edges[k];
+                let dl = (pe.len - ce.len).abs();
+                if dl > tl {
+                    continue;
+                }
+                let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
+                let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
+                let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
+                s.votes[pe.from as usize * nc + col] += sim;
+                s.voted[pe.from as usize * words + col / 64] |= 1 << (col % 64);
             }
         }
     }
