@@ -51,6 +51,8 @@ pub struct Scratch {
     /// Probe minutiae placed on the candidate under the current alignment (those with partners
     /// first).
     placed: Vec<Placed>,
+    /// Reach cell of every probe minutia under the current alignment.
+    cells: Vec<u32>,
     /// Candidate minutiae already paired.
     used_c: Vec<bool>,
 }
@@ -150,21 +152,52 @@ fn wrap(a: f32) -> f32 {
     }
 }
 
-/// The candidate minutiae that a point at (x, y) of the candidate's frame may pair with, as
-/// a range of the candidate's `reach_points`: one list of its reach table, empty outside it (or
-/// for a non-finite point). Found without a branch: a point outside the grid reads the table's
-/// empty cell.
-#[inline]
-fn partner_range(candidate: &PreparedTemplate, x: f32, y: f32) -> (u32, u32) {
-    let fx = (x - candidate.reach_origin.0) * candidate.reach_inv_cell;
-    let fy = (y - candidate.reach_origin.1) * candidate.reach_inv_cell;
-    let (cols, rows) = candidate.reach_size;
-    let inside = (fx >= 0.0) & (fx < cols) & (fy >= 0.0) & (fy < rows);
-    // Saturating conversions: meaningless but harmless outside the grid.
-    let cell = fy as u32 as usize * candidate.reach_cols + fx as u32 as usize;
-    let outside = candidate.reach_cells.len() - 2;
-    let cell = if inside { cell } else { outside };
-    (candidate.reach_cells[cell], candidate.reach_cells[cell + 1])
+/// The geometry of a candidate's reach table, copied out for a loop over many points.
+#[derive(Debug, Clone, Copy)]
+struct ReachGrid {
+    /// Grid origin.
+    x0: f32,
+    /// Grid origin.
+    y0: f32,
+    /// 1 / cell side.
+    inv_cell: f32,
+    /// Columns, as a float for the bounds test.
+    cols_f: f32,
+    /// Rows, as a float for the bounds test.
+    rows_f: f32,
+    /// Columns.
+    cols: i32,
+    /// The table's empty cell.
+    empty: i32,
+}
+
+impl ReachGrid {
+    /// The reach grid of a candidate.
+    fn of(candidate: &PreparedTemplate) -> ReachGrid {
+        ReachGrid {
+            x0: candidate.reach_origin.0,
+            y0: candidate.reach_origin.1,
+            inv_cell: candidate.reach_inv_cell,
+            cols_f: candidate.reach_size.0,
+            rows_f: candidate.reach_size.1,
+            cols: candidate.reach_cols as i32,
+            empty: (candidate.reach_cells.len() - 2) as i32,
+        }
+    }
+
+    /// The cell of the reach table that lists the candidate minutiae a point at (x, y) of the
+    /// candidate's frame may pair with; outside the grid (or for a non-finite point) the
+    /// table's empty cell. Found without a branch, in 32-bit arithmetic (the grid is at most
+    /// `REACH_MAX_CELLS` square) that the compiler can vectorize.
+    #[inline]
+    fn cell(&self, x: f32, y: f32) -> u32 {
+        let fx = (x - self.x0) * self.inv_cell;
+        let fy = (y - self.y0) * self.inv_cell;
+        let inside = (fx >= 0.0) & (fx < self.cols_f) & (fy >= 0.0) & (fy < self.rows_f);
+        // Saturating conversions: meaningless but harmless outside the grid.
+        let cell = (fy as i32).wrapping_mul(self.cols).wrapping_add(fx as i32);
+        (if inside { cell } else { self.empty }) as u32
+    }
 }
 
 /// Squared position tolerances of every probe minutia for an alignment seeded at probe minutia
@@ -183,12 +216,23 @@ fn place(
     candidate: &PreparedTemplate,
     t: &Rigid,
     placed: &mut Vec<Placed>,
+    cells: &mut Vec<u32>,
 ) -> usize {
-    placed.resize(probe.points.len(), Placed::default());
-    let mut n = 0;
-    for (i, p) in probe.points.iter().enumerate() {
+    let np = probe.points.len();
+    placed.resize(np, Placed::default());
+    cells.resize(np, 0);
+    // Cells first (a loop of arithmetic only), then the lists they point to.
+    let grid = ReachGrid::of(candidate);
+    for (p, cell) in probe.points.iter().zip(cells.iter_mut()) {
         let (x, y) = t.apply(p.x, p.y);
-        let (start, end) = partner_range(candidate, x, y);
+        *cell = grid.cell(x, y);
+    }
+    let mut n = 0;
+    for (i, (p, &cell)) in probe.points.iter().zip(cells.iter()).enumerate() {
+        let cell = cell as usize;
+        let (start, end) = (candidate.reach_cells[cell], candidate.reach_cells[cell + 1]);
+        // The same transform again: cheaper than keeping it from the first loop.
+        let (x, y) = t.apply(p.x, p.y);
         placed[n] = Placed {
             x,
             y,
@@ -214,7 +258,7 @@ fn quick_pair(
     s.used_c.clear();
     s.used_c.resize(256, false);
     let used_c: &mut [bool; 256] = (&mut s.used_c[..256]).try_into().expect("256 flags");
-    let n = place(probe, candidate, t, &mut s.placed);
+    let n = place(probe, candidate, t, &mut s.placed, &mut s.cells);
     let tol2 = tolerances(probe, seed);
     let mut total = 0.0f32;
     for k in 0..n {
@@ -436,7 +480,7 @@ fn pair(
     seed: usize,
     s: &mut Scratch,
 ) {
-    let placed = place(probe, candidate, t, &mut s.placed);
+    let placed = place(probe, candidate, t, &mut s.placed, &mut s.cells);
     let tol2 = tolerances(probe, seed);
     s.options.clear();
     let mut n = 0;
@@ -555,7 +599,8 @@ mod tests {
 
     /// The candidate minutiae listed for a point.
     fn partners(candidate: &PreparedTemplate, x: f32, y: f32) -> &[u8] {
-        let (start, end) = partner_range(candidate, x, y);
+        let cell = ReachGrid::of(candidate).cell(x, y) as usize;
+        let (start, end) = (candidate.reach_cells[cell], candidate.reach_cells[cell + 1]);
         &candidate.reach_points[start as usize..end as usize]
     }
 
