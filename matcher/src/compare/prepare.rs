@@ -145,6 +145,12 @@ pub(crate) fn to_turns(a: f32) -> u8 {
 /// Edges the vote filter tests at once: one byte each in a u64.
 pub(crate) const EDGE_BLOCK: usize = 8;
 
+// The vote filter holds edge lengths in bytes and needs byte tolerances below 64.
+const _: () = assert!(
+    EDGE_MAX_LENGTH < 255.0
+        && EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * EDGE_MAX_LENGTH + 2.0 < 64.0
+);
+
 /// Unused entries after the edges of [`EdgeColumns`], so that a block starting at the last
 /// edge stays in bounds.
 const EDGE_PAD: usize = EDGE_BLOCK;
