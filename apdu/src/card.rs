@@ -86,6 +86,10 @@ pub struct CardInfo {
 pub struct IdCard<T: Transport> {
     /// The transmit chokepoint every command goes through.
     channel: Channel<T>,
+    /// The serial last read on this connection: authentication diversifies its key from it
+    /// without reading it again (one APDU less per session). A card cannot change under one
+    /// connection without a transport error.
+    serial_read: Option<[u8; 8]>,
 }
 
 /// Maps the status word of a PIN command to [`PinError`].
@@ -155,12 +159,16 @@ impl<T: Transport> IdCard<T> {
     pub fn new(transport: T) -> IdCard<T> {
         IdCard {
             channel: Channel::new(transport),
+            serial_read: None,
         }
     }
 
     /// A client over an existing chokepoint (e.g. one with logging already set up).
     pub fn from_channel(channel: Channel<T>) -> IdCard<T> {
-        IdCard { channel }
+        IdCard {
+            channel,
+            serial_read: None,
+        }
     }
 
     /// The chokepoint, for raw commands and counters.
@@ -179,17 +187,20 @@ impl<T: Transport> IdCard<T> {
         select_app(&mut self.channel)
     }
 
-    /// GET DATA 0101: the card serial, the input of key diversification.
+    /// GET DATA 0101: the card serial, the input of key diversification. Always asks the
+    /// card (a caller checking for a swapped card gets a fresh answer).
     pub fn serial(&mut self) -> Result<[u8; 8], Error> {
         let resp = self
             .channel
             .transmit_ok(&commands::get_data(TAG_SERIAL, 8)?)?;
-        <[u8; 8]>::try_from(&resp.data[..]).map_err(|_| {
+        let serial = <[u8; 8]>::try_from(&resp.data[..]).map_err(|_| {
             Error::Malformed(format!(
                 "card serial of {} bytes (8 expected)",
                 resp.data.len()
             ))
-        })
+        })?;
+        self.serial_read = Some(serial);
+        Ok(serial)
     }
 
     /// GET DATA 0102: the application life-cycle state.
@@ -284,7 +295,10 @@ impl<T: Transport> IdCard<T> {
     fn authenticate(&mut self, key_ref: KeyRef, master: &AesKey) -> Result<(), Error> {
         self.channel.set_secure_channel(None);
         self.select_application()?;
-        let serial = self.serial()?;
+        let serial = match self.serial_read {
+            Some(serial) => serial,
+            None => self.serial()?,
+        };
         let card_key = sm::diversify(master, key_ref, &serial);
 
         let challenge = self
