@@ -505,13 +505,20 @@ fn secure_messaging_unwraps_after_get_response() {
     assert!(!ch.has_secure_channel());
 }
 
-/// Collects formatted trace output.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+/// Writes formatted trace output into the calling thread's capture buffer, if it has one.
+struct ThreadCapture;
 
-impl io::Write for Captured {
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { std::cell::RefCell::new(None) };
+}
+
+impl io::Write for ThreadCapture {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some(out) = &*c.borrow() {
+                out.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -519,16 +526,25 @@ impl io::Write for Captured {
     }
 }
 
+/// The trace lines `f` logs on this thread. One global TRACE subscriber for the whole test
+/// binary, writing to a per-thread buffer: scoped subscribers (`with_default`) raced with other
+/// test threads over tracing's per-callsite interest cache, and a capture lost lines now and
+/// then (seen in CI).
 fn captured_trace(f: impl FnOnce()) -> String {
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = out.0.lock().unwrap().clone();
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(|| ThreadCapture)
+            .try_init()
+            .expect("no other global subscriber in this test binary");
+    });
+    let out = Arc::new(Mutex::new(Vec::new()));
+    CAPTURE.with(|c| *c.borrow_mut() = Some(out.clone()));
+    f();
+    CAPTURE.with(|c| *c.borrow_mut() = None);
+    let bytes = out.lock().unwrap().clone();
     String::from_utf8(bytes).unwrap()
 }
 
