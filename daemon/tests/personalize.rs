@@ -90,10 +90,11 @@ fn fixture_applicants_are_personalized_read_back_and_passive_authenticated() {
         let outcome = personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks).unwrap();
         assert_eq!(outcome.found, Found::Fresh);
         assert_eq!(outcome.bytes_written, plan.total_bytes());
-        // 2 GET DATA, 4 authentication, create + write + read per file, 2 PINs, 1 deactivate.
+        // 2 GET DATA, 3 authentication (SELECT, GET CHALLENGE, MUTUAL AUTHENTICATE: the serial
+        // is already read), create + write + read per file, 2 PINs, 1 deactivate.
         assert_eq!(
             outcome.apdus,
-            2 + 4 + 3 * plan.files.len() as u64 + 3,
+            2 + 3 + 3 * plan.files.len() as u64 + 3,
             "{name}"
         );
         read_back_and_verify(&mut card, &plan, &signer);
@@ -167,9 +168,9 @@ fn tearing_at_every_apdu_leaves_a_card_that_is_found_incomplete_and_written_agai
         .unwrap()
         .apdus;
 
-    // 2 plain GET DATA + 4 authentication APDUs change nothing on the card; APDU 6, the
+    // 2 plain GET DATA + 3 authentication APDUs change nothing on the card; APDU 5, the
     // first CREATE FILE, is the first that does.
-    let first_write = 6;
+    let first_write = 5;
     for n in 0..total {
         let (mut card, faults) = fresh_card(200 + n);
         faults.set(Faults {
