@@ -9,6 +9,8 @@ source scripts/env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
-# `cargo test` builds target/debug/idcardd itself before any test runs: the e2e tests use that
+# `cargo test` builds <target>/debug/idcardd itself before any test runs: the e2e tests use that
 # one instead of building their own (a second copy of the daemon with other features).
-IDCARDD_BIN="$PWD/target/debug/idcardd" cargo test --workspace --locked 2>&1 | tee target/test.log
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+mkdir -p "$target"
+IDCARDD_BIN="$target/debug/idcardd" cargo test --workspace --locked 2>&1 | tee "$target/test.log"
