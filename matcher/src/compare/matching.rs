@@ -72,6 +72,24 @@ struct Placed {
     index: u32,
 }
 
+impl Placed {
+    /// What pairing compares for this minutia under `t`: its probe index, its squared
+    /// position tolerance (from `tol2`, the seed's row), its direction in the candidate's
+    /// frame, and the candidate minutiae it may pair with.
+    #[inline]
+    fn view<'a>(
+        &self,
+        probe: &PreparedTemplate,
+        candidate: &'a PreparedTemplate,
+        t: &Rigid,
+        tol2: &[f32],
+    ) -> (usize, f32, f32, &'a [u8]) {
+        let i = self.index as usize;
+        let near = &candidate.reach_points[self.start as usize..self.end as usize];
+        (i, tol2[i], wrap(probe.points[i].dir + t.angle), near)
+    }
+}
+
 impl Scratch {
     /// Empty scratch space; it grows on first use.
     pub fn new() -> Scratch {
@@ -261,18 +279,9 @@ fn quick_pair(
     let n = place(probe, candidate, t, &mut s.placed, &mut s.cells);
     let tol2 = tolerances(probe, seed);
     let mut total = 0.0f32;
-    for k in 0..n {
-        let Placed {
-            x,
-            y,
-            start,
-            end,
-            index: i,
-        } = s.placed[k];
-        let i = i as usize;
-        let (p, tol2) = (&probe.points[i], tol2[i]);
-        let near = &candidate.reach_points[start as usize..end as usize];
-        let dir = wrap(p.dir + t.angle);
+    for placed in &s.placed[..n] {
+        let (x, y) = (placed.x, placed.y);
+        let (i, tol2, dir, near) = placed.view(probe, candidate, t, tol2);
         // Branch-free scan (the tests are mostly unpredictable): the nearest free partner
         // within both tolerances, the first of equals.
         let mut best = (f32::MAX, usize::MAX);
@@ -485,17 +494,8 @@ fn pair(
     s.options.clear();
     let mut n = 0;
     for k in 0..placed {
-        let Placed {
-            x,
-            y,
-            start,
-            end,
-            index: i,
-        } = s.placed[k];
-        let i = i as usize;
-        let (p, tol2) = (&probe.points[i], tol2[i]);
-        let near = &candidate.reach_points[start as usize..end as usize];
-        let dir = wrap(p.dir + t.angle);
+        let (x, y) = (s.placed[k].x, s.placed[k].y);
+        let (i, tol2, dir, near) = s.placed[k].view(probe, candidate, t, tol2);
         let tol = tol2.sqrt();
         if s.options.len() < n + near.len() {
             s.options.resize(n + near.len(), 0);
