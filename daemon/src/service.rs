@@ -231,26 +231,53 @@ impl ReaderPool {
         let Some(n) = crate::readers::parse_sim_name(name)? else {
             return Ok((crate::readers::open(name, &self.sim_dir)?, None));
         };
-        let kept = self
-            .open_sims
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        // Taken in every case: an operation with faults must not leave a kept card behind.
+        let kept = self.take_kept(name, n);
         if let Some(faults) = faults {
             let sim = crate::readers::open_sim(&self.sim_dir, n)?;
             sim.faults().set(faults);
             return Ok((Box::new(sim), None));
         }
-        let path = crate::readers::sim_state_path(&self.sim_dir, n);
-        // The kept card is the file's card only while nothing else has touched the file.
-        if let Some(kept) = kept.filter(|k| FileStamp::of(&path) == Some(k.stamp)) {
-            if let Some(transport) = kept.transport.reconnect() {
-                return Ok((Box::new(transport), Some(kept.transport)));
-            }
+        if let Some((transport, handle)) = kept {
+            return Ok((Box::new(transport), Some(handle)));
         }
         let sim = crate::readers::open_sim(&self.sim_dir, n)?;
         let handle = sim.reconnect();
         Ok((Box::new(sim), handle))
+    }
+
+    /// Takes the kept card of simulated reader `n` (`name`) out of the pool: a connection to
+    /// run an operation on and the handle to keep afterwards, or `None` when there is none, the
+    /// card is out of the reader, or its state file changed since (then it is not the file's
+    /// card any more).
+    fn take_kept(&self, name: &str, n: usize) -> Option<(SimTransport, SimTransport)> {
+        let kept = self
+            .open_sims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)?;
+        let path = crate::readers::sim_state_path(&self.sim_dir, n);
+        if FileStamp::of(&path) != Some(kept.stamp) {
+            return None;
+        }
+        Some((kept.transport.reconnect()?, kept.transport))
+    }
+
+    /// Runs `op` on a connection, then keeps the simulated reader's handle, if any, open.
+    fn run_op<R>(
+        &self,
+        name: &str,
+        transport: Box<dyn Transport>,
+        keep: Option<SimTransport>,
+        op: impl FnOnce(&mut Card) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        let mut card = IdCard::new(transport);
+        let result = op(&mut card);
+        drop(card);
+        if let Some(keep) = keep {
+            self.keep_open(name, keep);
+        }
+        result
     }
 
     /// Keeps simulated reader `name` open after an operation, stamped with its state file now.
@@ -289,20 +316,8 @@ impl ReaderPool {
         if faults_pending {
             return None;
         }
-        let path = crate::readers::sim_state_path(&self.sim_dir, n);
-        let kept = {
-            let mut open = self.open_sims.lock().unwrap_or_else(|p| p.into_inner());
-            match open.get(name) {
-                Some(k) if FileStamp::of(&path) == Some(k.stamp) => open.remove(name),
-                _ => None,
-            }
-        }?;
-        let transport = kept.transport.reconnect()?;
-        let mut card = IdCard::new(Box::new(transport) as Box<dyn Transport>);
-        let result = op(&mut card);
-        drop(card);
-        self.keep_open(name, kept.transport);
-        Some(result)
+        let (transport, handle) = self.take_kept(name, n)?;
+        Some(self.run_op(name, Box::new(transport), Some(handle), op))
     }
 
     /// Runs `op` with the card in reader `name`, alone on that reader. Waits up to the
@@ -333,13 +348,7 @@ impl ReaderPool {
         }
         let _held = Held(flag);
         let (transport, keep) = self.open_transport(name).map_err(open_error)?;
-        let mut card = IdCard::new(transport);
-        let result = op(&mut card);
-        drop(card);
-        if let Some(keep) = keep {
-            self.keep_open(name, keep);
-        }
-        result
+        self.run_op(name, transport, keep, op)
     }
 }
 
