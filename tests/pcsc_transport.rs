@@ -177,3 +177,39 @@ fn transactions_and_reset() {
         card.power_ons
     );
 }
+
+/// APDUs outside a transaction go out on the caller's thread through the card handle it shares
+/// with the service thread: two readers driven from two threads at once, while one of them
+/// also takes a transaction now and then, get every answer right and in order.
+#[test]
+fn two_readers_from_two_threads_with_transactions_in_between() {
+    let pcscd = Pcscd::start();
+    let card0 = CardInReader::insert(&pcscd, LoopbackCard::new(), PORT0);
+    let card1 = CardInReader::insert(&pcscd, LoopbackCard::new(), PORT1);
+    let drive = |reader: &'static str, with_transactions: bool| {
+        let pcsc = pcscd.pcsc.clone();
+        std::thread::spawn(move || {
+            let mut t = pcsc.connect(reader).unwrap();
+            for i in 0..300u32 {
+                let byte = (i % 251) as u8;
+                let echo = [0x80, 0x12, 0, 0, 2, byte, reader.len() as u8];
+                let answer = if with_transactions && i % 50 == 0 {
+                    t.transaction(|t| t.transmit_raw(&echo)).unwrap()
+                } else {
+                    t.transmit_raw(&echo)
+                };
+                assert_eq!(
+                    answer.unwrap(),
+                    [byte, reader.len() as u8, 0x90, 0x00],
+                    "{reader}, APDU {i}"
+                );
+            }
+        })
+    };
+    let a = drive(READER0, true);
+    let b = drive(READER1, false);
+    a.join().unwrap();
+    b.join().unwrap();
+    card0.pull();
+    card1.pull();
+}

@@ -425,6 +425,18 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// Median of card times: the typical card, unmoved by the odd card whose state-file fsync
+/// stalled for tens of milliseconds (which hits either transport at random).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Runs `idcardd batch bench`.
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     use crate::personalize::{personalize, NoHooks, Plan};
@@ -543,6 +555,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             bare.push(start.elapsed().as_secs_f64());
         }
         let (t, b) = (mean(&through), mean(&bare));
+        let (tm, bm) = (median(&through), median(&bare));
         pcsc = serde_json::json!({
             "reader": reader,
             "cards": args.pcsc_cards,
@@ -550,13 +563,21 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             "pcsc_ms_per_card": t * 1e3,
             "bare_ms_per_card": b * 1e3,
             "ratio": t / b,
+            "pcsc_ms_per_card_median": tm * 1e3,
+            "bare_ms_per_card_median": bm * 1e3,
+            "ratio_median": tm / bm,
+            "overhead_ms_per_apdu_median": (tm - bm) * 1e3 / apdus.max(1) as f64,
         });
         if !args.json {
             println!(
-                "through pcscd+vpcd ({reader}): {:.1} ms/card; bare in-process transport: {:.1} ms/card; ratio {:.2}x; {apdus} APDUs/card",
+                "through pcscd+vpcd ({reader}): median {:.1} ms/card (mean {:.1}); bare in-process transport: median {:.1} ms/card (mean {:.1}); ratio {:.2}x of medians ({:.2}x of means); {apdus} APDUs/card, {:.0} µs per APDU added",
+                tm * 1e3,
                 t * 1e3,
+                bm * 1e3,
                 b * 1e3,
-                t / b
+                tm / bm,
+                t / b,
+                (tm - bm) * 1e6 / apdus.max(1) as f64
             );
         }
     }
