@@ -217,3 +217,12 @@ pub const PAIR_EVIDENCE_EXPONENT: f32 = 0.7;
 /// more evidence (a smooth curve: a hard cap at 10 pairs ranked impostors with 10-12 pairs in
 /// a tiny overlap above genuine pairs with many pairs in a large one).
 pub const SCORE_HALF_SUPPORT_PAIRS: f32 = 7.0;
+/// Seeds (the most similar local pairs) that the cascade's screening stage quick-pairs; the best
+/// of them by quick weight is refined and scored.
+pub const CASCADE_SCREEN_SEEDS: usize = 6;
+/// A pair whose screening score is below this is rejected with that score, without the full
+/// search over all [`SEED_COUNT`] seeds. Far below every decision threshold (0.061 and up) and
+/// below every shared set's EER point (0.043-0.060), so that only pairs that cannot matter are
+/// cut short; measured on the shared sets: no genuine pair whose full score reached 0.03 was
+/// rejected.
+pub const CASCADE_REJECT_BELOW: f32 = 0.012;

@@ -32,7 +32,7 @@ mod prepare;
 mod threshold;
 
 pub use fusion::{fuse, Fusion};
-pub use matching::{compare, Scratch};
+pub use matching::{compare, compare_exhaustive, compare_outcome, Outcome, Scratch};
 pub use prepare::{prepare, PreparedTemplate};
 pub use threshold::Threshold;
 
