@@ -137,6 +137,18 @@ struct OpenSim {
     transport: SimTransport,
     /// The state file then.
     stamp: FileStamp,
+    /// The card's [`SimTransport::commits`] then: while it has not moved, the card has not
+    /// written the file, so the stamp still holds without looking at the file again.
+    commits: u64,
+}
+
+/// A simulated reader's handle to keep open after an operation, with what was known of its
+/// state file before the operation (`None` for a reader just opened).
+struct ToKeep {
+    /// The handle.
+    transport: SimTransport,
+    /// The stamp and commit count it was kept with.
+    before: Option<(FileStamp, u64)>,
 }
 
 impl std::fmt::Debug for OpenSim {
@@ -220,10 +232,7 @@ impl ReaderPool {
     /// Opens reader `name`, applying faults injected for it. For a simulated reader also
     /// returns a second handle to keep open after the operation (none when faults were
     /// injected: such an operation may leave the card pulled).
-    fn open_transport(
-        &self,
-        name: &str,
-    ) -> anyhow::Result<(Box<dyn Transport>, Option<SimTransport>)> {
+    fn open_transport(&self, name: &str) -> anyhow::Result<(Box<dyn Transport>, Option<ToKeep>)> {
         let faults = {
             let mut pending = self.sim_faults.lock().unwrap_or_else(|p| p.into_inner());
             pending.remove(name)
@@ -238,19 +247,22 @@ impl ReaderPool {
             sim.faults().set(faults);
             return Ok((Box::new(sim), None));
         }
-        if let Some((transport, handle)) = kept {
-            return Ok((Box::new(transport), Some(handle)));
+        if let Some((transport, keep)) = kept {
+            return Ok((Box::new(transport), Some(keep)));
         }
         let sim = crate::readers::open_sim(&self.sim_dir, n)?;
-        let handle = sim.reconnect();
-        Ok((Box::new(sim), handle))
+        let keep = sim.reconnect().map(|transport| ToKeep {
+            transport,
+            before: None,
+        });
+        Ok((Box::new(sim), keep))
     }
 
     /// Takes the kept card of simulated reader `n` (`name`) out of the pool: a connection to
     /// run an operation on and the handle to keep afterwards, or `None` when there is none, the
     /// card is out of the reader, or its state file changed since (then it is not the file's
     /// card any more).
-    fn take_kept(&self, name: &str, n: usize) -> Option<(SimTransport, SimTransport)> {
+    fn take_kept(&self, name: &str, n: usize) -> Option<(SimTransport, ToKeep)> {
         let kept = self
             .open_sims
             .lock()
@@ -260,7 +272,13 @@ impl ReaderPool {
         if FileStamp::of(&path) != Some(kept.stamp) {
             return None;
         }
-        Some((kept.transport.reconnect()?, kept.transport))
+        Some((
+            kept.transport.reconnect()?,
+            ToKeep {
+                transport: kept.transport,
+                before: Some((kept.stamp, kept.commits)),
+            },
+        ))
     }
 
     /// Runs `op` on a connection, then keeps the simulated reader's handle, if any, open.
@@ -268,7 +286,7 @@ impl ReaderPool {
         &self,
         name: &str,
         transport: Box<dyn Transport>,
-        keep: Option<SimTransport>,
+        keep: Option<ToKeep>,
         op: impl FnOnce(&mut Card) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
         let mut card = IdCard::new(transport);
@@ -280,17 +298,29 @@ impl ReaderPool {
         result
     }
 
-    /// Keeps simulated reader `name` open after an operation, stamped with its state file now.
-    fn keep_open(&self, name: &str, transport: SimTransport) {
+    /// Keeps simulated reader `name` open after an operation, stamped with its state file now
+    /// (the stamp it had when the card wrote nothing since).
+    fn keep_open(&self, name: &str, keep: ToKeep) {
         let Ok(Some(n)) = crate::readers::parse_sim_name(name) else {
             return;
         };
-        let path = crate::readers::sim_state_path(&self.sim_dir, n);
-        if let Some(stamp) = FileStamp::of(&path) {
+        let commits = keep.transport.commits();
+        let stamp = match keep.before {
+            Some((stamp, before)) if before == commits => Some(stamp),
+            _ => FileStamp::of(&crate::readers::sim_state_path(&self.sim_dir, n)),
+        };
+        if let Some(stamp) = stamp {
             self.open_sims
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(name.to_string(), OpenSim { transport, stamp });
+                .insert(
+                    name.to_string(),
+                    OpenSim {
+                        transport: keep.transport,
+                        stamp,
+                        commits,
+                    },
+                );
         }
     }
 
@@ -394,6 +424,8 @@ pub struct Stats {
     /// Requests being worked on now (admitted and not finished, including timed-out ones whose
     /// blocking work still runs).
     pub in_flight: std::sync::atomic::AtomicUsize,
+    /// What `system.health` last saw on disk, reused for a second.
+    pub setup: crate::api::system_health::SetupCache,
 }
 
 impl Default for Stats {
@@ -401,6 +433,7 @@ impl Default for Stats {
         Stats {
             started: Instant::now(),
             in_flight: Default::default(),
+            setup: Default::default(),
         }
     }
 }
@@ -480,6 +513,29 @@ mod tests {
             })
             .unwrap();
 
+        // The card's own write (a file created in a personalization session) leaves it kept,
+        // stamped anew; an operation that writes nothing keeps the stamp without a new look.
+        let master = apdu::sm::AesKey::test_perso_master();
+        let wrote = svc.readers.try_with_kept_card("sim:0", |c| {
+            Ok(c.authenticate_perso(&master)?
+                .create_file(0x0101, Some(1), 64)?)
+        });
+        assert!(matches!(wrote, Some(Ok(()))), "{wrote:?}");
+        let kept = |svc: &Service| {
+            let open = svc.readers.open_sims.lock().unwrap();
+            (open["sim:0"].stamp, open["sim:0"].commits)
+        };
+        let path = crate::readers::sim_state_path(&svc.readers.sim_dir, 0);
+        assert_eq!(kept(&svc).0, FileStamp::of(&path).unwrap());
+        assert_eq!(
+            quick(&svc).unwrap().unwrap(),
+            first,
+            "kept after its own write"
+        );
+        let before = kept(&svc);
+        assert_eq!(quick(&svc).unwrap().unwrap(), first);
+        assert_eq!(kept(&svc), before);
+
         // A card of its own made at `path`; its serial.
         let card_at = |path: &std::path::Path, seed: u64| {
             let config = apdu::sim::SimConfig {
@@ -491,7 +547,6 @@ mod tests {
                 .serial()
         };
         // Another card moved in by rename.
-        let path = crate::readers::sim_state_path(&svc.readers.sim_dir, 0);
         let other_path = dir.path().join("other.json");
         let other = card_at(&other_path, 7);
         std::fs::rename(&other_path, &path).unwrap();

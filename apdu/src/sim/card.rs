@@ -141,6 +141,8 @@ pub struct SimCard {
     tear_update: Option<usize>,
     /// Response bytes beyond the Ne of the last command, for GET RESPONSE, and its final SW.
     pending: Option<(Vec<u8>, [u8; 2])>,
+    /// State changes committed since the card was loaded or created.
+    commits: u64,
 }
 
 impl std::fmt::Debug for SimCard {
@@ -239,7 +241,15 @@ impl SimCard {
             pin_verified: false,
             tear_update: None,
             pending: None,
+            commits: 0,
         }
+    }
+
+    /// How many state changes were committed or tried (each writes the state file, for a card
+    /// that has one) since the card was loaded or created: a holder of the card can tell that the
+    /// file is still as the card last wrote it without looking at it.
+    pub fn commits(&self) -> u64 {
+        self.commits
     }
 
     /// The card serial (GET DATA 0101).
@@ -548,6 +558,8 @@ impl SimCard {
     /// Writes the next state to the state file, then makes it current. A failed write leaves
     /// the card unchanged and answers 6581.
     fn commit(&mut self, next: CardState) -> Result<(), Sw> {
+        // Counted even when the write fails: the file may have changed all the same.
+        self.commits += 1;
         if let Some(p) = &self.path {
             if let Err(e) = next.save(p) {
                 tracing::warn!(target: "apdu::sim", "state not saved: {e}");

@@ -124,6 +124,11 @@ impl SimTransport {
         self.faults().reinsert();
     }
 
+    /// [`SimCard::commits`] of the card in the reader (or last in it).
+    pub fn commits(&self) -> u64 {
+        lock(&self.slot).card.commits()
+    }
+
     /// A second handle to the same reader and card, as a new connection to the reader gives
     /// it: the card is reset (selection, session and PIN status are lost) but its persistent
     /// state is not reloaded, so a pool can keep a simulated reader open between operations.

@@ -6,7 +6,11 @@
 //!
 //! Cheap by design (no card I/O), so a kiosk or a monitor can poll it.
 
-use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
 
 use super::{ApiError, Call, Reply};
 use crate::service::Service;
@@ -14,37 +18,127 @@ use crate::service::Service;
 /// The journal's file name in the state directory.
 pub const JOURNAL_FILE: &str = "journal.db";
 
+/// How long the file checks of one reply are reused: a monitor polling many times a second
+/// then costs no file-system lookups (they were half of this method's time).
+pub const SETUP_CHECK_TTL: Duration = Duration::from_secs(1);
+
+/// What is set up on disk: the journal, the signing PKI, the trust list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetupPresence {
+    /// The journal file exists.
+    journal: bool,
+    /// The Document Signer's key and certificate exist.
+    pki: bool,
+    /// How many of the configured trust-list files exist.
+    trust: usize,
+}
+
+impl SetupPresence {
+    /// Looks at the files now.
+    fn check(svc: &Service) -> SetupPresence {
+        SetupPresence {
+            journal: svc.config.state_dir.join(JOURNAL_FILE).is_file(),
+            // The Document Signer's key and certificate, as `idcardd pki init` names them.
+            pki: svc
+                .config
+                .pki_dir
+                .as_ref()
+                .is_some_and(|dir| dir.join("ds.key").is_file() && dir.join("ds.pem").is_file()),
+            trust: svc.config.trust.iter().filter(|t| t.is_file()).count(),
+        }
+    }
+}
+
+/// The last [`SetupPresence`] and when it was looked at.
+#[derive(Debug, Default)]
+pub struct SetupCache(Mutex<Option<(Instant, SetupPresence)>>);
+
+impl SetupCache {
+    /// The presence seen within [`SETUP_CHECK_TTL`] before `now`, or a fresh look.
+    fn get(&self, svc: &Service, now: Instant) -> SetupPresence {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match *seen {
+            Some((at, presence)) if now.saturating_duration_since(at) < SETUP_CHECK_TTL => presence,
+            _ => {
+                let presence = SetupPresence::check(svc);
+                *seen = Some((now, presence));
+                presence
+            }
+        }
+    }
+}
+
+/// The reply, serialized straight from these fields (no intermediate JSON tree).
+#[derive(Serialize)]
+struct Health<'a> {
+    status: &'static str,
+    uptime_s: f64,
+    in_flight: usize,
+    readers: Vec<ReaderState<'a>>,
+    journal: Present,
+    pki: Configured,
+    trust: TrustFiles,
+}
+
+#[derive(Serialize)]
+struct ReaderState<'a> {
+    busy: bool,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Present {
+    present: bool,
+}
+
+#[derive(Serialize)]
+struct Configured {
+    configured: bool,
+    present: bool,
+}
+
+#[derive(Serialize)]
+struct TrustFiles {
+    configured: usize,
+    present: usize,
+}
+
 /// Answers status, uptime, requests in progress, readers with their busy flag, and whether
-/// the journal and the signing PKI are there.
+/// the journal and the signing PKI are there (looked at most once per [`SETUP_CHECK_TTL`]).
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let _: serde::de::IgnoredAny = call.params()?;
-    let readers: Vec<_> = svc
-        .readers
-        .names()
-        .into_iter()
-        .map(|name| json!({"busy": svc.readers.is_busy(&name), "name": name}))
-        .collect();
-    let pki = svc.config.pki_dir.as_ref();
-    let pki_present = pki.is_some_and(|dir| {
-        // The Document Signer's key and certificate, as `idcardd pki init` names them.
-        dir.join("ds.key").is_file() && dir.join("ds.pem").is_file()
-    });
-    let trust_present = svc.config.trust.iter().filter(|t| t.is_file()).count();
-    Ok(Reply::json(json!({
-        "status": "ok",
-        "uptime_s": (svc.stats.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        "in_flight": svc.stats.in_flight.load(std::sync::atomic::Ordering::Relaxed),
-        "readers": readers,
-        "journal": {"present": svc.config.state_dir.join(JOURNAL_FILE).is_file()},
-        "pki": {"configured": pki.is_some(), "present": pki_present},
-        "trust": {"configured": svc.config.trust.len(), "present": trust_present},
-    })))
+    let names = svc.readers.names();
+    let setup = svc.stats.setup.get(svc, Instant::now());
+    Reply::of(&Health {
+        status: "ok",
+        uptime_s: (svc.stats.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        in_flight: svc.stats.in_flight.load(Ordering::Relaxed),
+        readers: names
+            .iter()
+            .map(|name| ReaderState {
+                busy: svc.readers.is_busy(name),
+                name,
+            })
+            .collect(),
+        journal: Present {
+            present: setup.journal,
+        },
+        pki: Configured {
+            configured: svc.config.pki_dir.is_some(),
+            present: setup.pki,
+        },
+        trust: TrustFiles {
+            configured: svc.config.trust.len(),
+            present: setup.trust,
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::service::ServiceConfig;
+    use serde_json::json;
 
     #[test]
     fn reports_readers_and_missing_setup() {
@@ -64,5 +158,24 @@ mod tests {
             bad.is_ok(),
             "positional params are ignored like an empty object"
         );
+    }
+
+    #[test]
+    fn setup_files_are_looked_at_again_after_the_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = Service::open(ServiceConfig::new(dir.path().into(), vec![])).unwrap();
+        let journal = svc.config.state_dir.join(JOURNAL_FILE);
+        let _ = std::fs::remove_file(&journal);
+        let t0 = Instant::now();
+        let cache = SetupCache::default();
+        assert!(!cache.get(&svc, t0).journal);
+        std::fs::write(&journal, b"").unwrap();
+        assert!(
+            !cache.get(&svc, t0 + SETUP_CHECK_TTL / 2).journal,
+            "reused within the TTL"
+        );
+        assert!(cache.get(&svc, t0 + SETUP_CHECK_TTL).journal);
+        std::fs::remove_file(&journal).unwrap();
+        assert!(!cache.get(&svc, t0 + SETUP_CHECK_TTL * 2).journal);
     }
 }

@@ -7,7 +7,7 @@
 //! the malformed-request rules can be tested without a socket.
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::api::{ApiError, Call, ErrorCode, Reply};
 
@@ -173,20 +173,27 @@ pub fn reply_frames(
     id: &Value,
     outcome: Result<Reply, ApiError>,
 ) -> Vec<Bytes> {
-    let mut response = Map::new();
-    response.insert("jsonrpc".into(), Value::String("2.0".into()));
-    let binary = match outcome {
-        Ok(reply) => {
-            response.insert("result".into(), reply.result);
-            reply.frames
-        }
-        Err(error) => {
-            response.insert("error".into(), error.to_json());
-            Vec::new()
-        }
+    /// The response object, serialized straight from its parts.
+    #[derive(serde::Serialize)]
+    struct Response<'a> {
+        jsonrpc: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<Value>,
+        id: &'a Value,
+    }
+    let (result, error, binary) = match outcome {
+        Ok(reply) => (Some(reply.result), None, reply.frames),
+        Err(error) => (None, Some(error.to_json()), Vec::new()),
     };
-    response.insert("id".into(), id.clone());
-    let json = serde_json::to_vec(&Value::Object(response))
+    let response = Response {
+        jsonrpc: "2.0",
+        result: result.as_ref(),
+        error,
+        id,
+    };
+    let json = serde_json::to_vec(&response)
         .unwrap_or_else(|_| br#"{"jsonrpc":"2.0","error":{"code":-32603,"message":"cannot serialize the response","data":{"name":"internal"}},"id":null}"#.to_vec());
     let mut frames = Vec::with_capacity(3 + binary.len());
     frames.push(envelope.identity.clone());
