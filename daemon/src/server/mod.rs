@@ -175,12 +175,7 @@ pub async fn serve(
         };
         tokio::select! {
             message = receiver.recv() => match message {
-                Ok(message) => {
-                    on_message(&shared, &permits, message, stop_by.is_some());
-                    // Let the request's task run (and answer) before the next message is read,
-                    // as an echo would: replies do not wait behind a burst of requests.
-                    tokio::task::yield_now().await;
-                }
+                Ok(message) => on_message(&shared, &permits, message, stop_by.is_some()),
                 Err(e) => {
                     tracing::warn!("receive failed: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
