@@ -181,7 +181,7 @@ def main():
     ap.add_argument("--idcardd", help="binary to start the echo and the daemon with")
     ap.add_argument("--endpoint", help="an already running endpoint (with --method)")
     ap.add_argument("--method", default="system.health")
-    ap.add_argument("--params", default=None, help="JSON params")
+    ap.add_argument("--params", default=None, help='JSON params; "{client}" is the client index')
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (with --idcardd)")
@@ -190,10 +190,15 @@ def main():
     if args.idcardd:
         rows = run_all(args)
     elif args.endpoint:
-        params = json.loads(args.params) if args.params else None
-        rows = {args.method: run_case(
-            args.endpoint, [request_bytes(args.method, params)] * args.clients, args.seconds
-        )}
+        # "{client}" in --params becomes each client's index (one reader per client).
+        requests = [
+            request_bytes(
+                args.method,
+                json.loads(args.params.replace("{client}", str(i))) if args.params else None,
+            )
+            for i in range(args.clients)
+        ]
+        rows = {args.method: run_case(args.endpoint, requests, args.seconds)}
     else:
         ap.error("give --idcardd or --endpoint")
     if args.json:

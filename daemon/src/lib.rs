@@ -20,3 +20,4 @@ pub mod readers;
 pub mod report;
 pub mod server;
 pub mod service;
+pub mod sim_watch;

@@ -4,7 +4,7 @@
 //! reference. Card access goes through [`ReaderPool::with_card`], which gives one operation at
 //! a time per reader and answers `busy` instead of queueing without bound.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::api::{ApiError, ErrorCode};
+use crate::sim_watch::{Changes, SimWatch};
 
 /// A card opened on a reader for one operation.
 pub type Card = IdCard<Box<dyn Transport>>;
@@ -128,62 +129,68 @@ pub struct ReaderPool {
     sim_faults: std::sync::Mutex<BTreeMap<String, apdu::sim::Faults>>,
     /// Simulated readers kept open between operations, so that an operation does not reload
     /// and parse the card's state file when nothing else has changed it.
-    open_sims: std::sync::Mutex<BTreeMap<String, OpenSim>>,
+    kept: std::sync::Mutex<KeptSims>,
 }
 
-/// A simulated reader kept open, with its state file as it was when the last operation ended.
+/// Simulated readers kept open, and the watch that tells when their state files change.
+#[derive(Debug, Default)]
+struct KeptSims {
+    /// Kept readers by name.
+    cards: BTreeMap<String, OpenSim>,
+    /// Changes in the simulated cards' directory; `None` until the directory exists (or after
+    /// the watch lost track): nothing is kept without it.
+    watch: Option<SimWatch>,
+}
+
+impl KeptSims {
+    /// Forgets every kept card whose state file changed since the last look (all of them when
+    /// that is not known) and returns the readers whose files changed; `None` when the watch
+    /// had to be started now or lost track (anything may have changed).
+    fn refresh(&mut self, sim_dir: &std::path::Path) -> Option<BTreeSet<usize>> {
+        let Some(watch) = &self.watch else {
+            self.cards.clear();
+            self.watch = SimWatch::new(sim_dir).ok();
+            return None;
+        };
+        match watch.changes() {
+            Changes::Readers(changed) => {
+                self.cards
+                    .retain(|name, _| !sim_index(name).is_some_and(|n| changed.contains(&n)));
+                Some(changed)
+            }
+            Changes::Unknown => {
+                self.cards.clear();
+                self.watch = None;
+                None
+            }
+        }
+    }
+}
+
+/// `N` of `sim:N`.
+fn sim_index(name: &str) -> Option<usize> {
+    crate::readers::parse_sim_name(name).ok().flatten()
+}
+
+/// A simulated reader kept open.
 struct OpenSim {
     /// A handle to the reader (the card in memory).
     transport: SimTransport,
-    /// The state file then.
-    stamp: FileStamp,
-    /// The card's [`SimTransport::commits`] then: while it has not moved, the card has not
-    /// written the file, so the stamp still holds without looking at the file again.
-    commits: u64,
-}
-
-/// A simulated reader's handle to keep open after an operation, with what was known of its
-/// state file before the operation (`None` for a reader just opened).
-struct ToKeep {
-    /// The handle.
-    transport: SimTransport,
-    /// The stamp and commit count it was kept with.
-    before: Option<(FileStamp, u64)>,
 }
 
 impl std::fmt::Debug for OpenSim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenSim")
-            .field("stamp", &self.stamp)
-            .finish_non_exhaustive()
+        f.debug_struct("OpenSim").finish_non_exhaustive()
     }
 }
 
-/// What tells one version of a file from another: replacing it (another card moved into the
-/// reader, an atomic rename) changes the inode, writing it changes the length or the
-/// modification time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime_s: i64,
-    mtime_ns: i64,
-}
-
-impl FileStamp {
-    /// The stamp of `path`; `None` when it cannot be read (no card state yet).
-    fn of(path: &std::path::Path) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt as _;
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime_s: m.mtime(),
-            mtime_ns: m.mtime_nsec(),
-        })
-    }
+/// A simulated reader's handle to keep open after an operation.
+struct ToKeep {
+    /// The handle.
+    transport: SimTransport,
+    /// The card's [`SimTransport::commits`] when the operation began: a change of its state
+    /// file during the operation is the card's own write only when this moved.
+    commits_before: u64,
 }
 
 /// Releases a reader when the operation ends, even by panic.
@@ -206,7 +213,7 @@ impl ReaderPool {
                 .map(|n| (n.clone(), AtomicBool::new(false)))
                 .collect(),
             sim_faults: Default::default(),
-            open_sims: Default::default(),
+            kept: Default::default(),
         }
     }
 
@@ -241,7 +248,7 @@ impl ReaderPool {
             return Ok((crate::readers::open(name, &self.sim_dir)?, None));
         };
         // Taken in every case: an operation with faults must not leave a kept card behind.
-        let kept = self.take_kept(name, n);
+        let kept = self.take_kept(name);
         if let Some(faults) = faults {
             let sim = crate::readers::open_sim(&self.sim_dir, n)?;
             sim.faults().set(faults);
@@ -251,32 +258,33 @@ impl ReaderPool {
             return Ok((Box::new(transport), Some(keep)));
         }
         let sim = crate::readers::open_sim(&self.sim_dir, n)?;
+        // What changed up to now (a card just created saved its file) is in the card loaded.
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refresh(&self.sim_dir);
         let keep = sim.reconnect().map(|transport| ToKeep {
+            commits_before: transport.commits(),
             transport,
-            before: None,
         });
         Ok((Box::new(sim), keep))
     }
 
-    /// Takes the kept card of simulated reader `n` (`name`) out of the pool: a connection to
-    /// run an operation on and the handle to keep afterwards, or `None` when there is none, the
-    /// card is out of the reader, or its state file changed since (then it is not the file's
-    /// card any more).
-    fn take_kept(&self, name: &str, n: usize) -> Option<(SimTransport, ToKeep)> {
-        let kept = self
-            .open_sims
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name)?;
-        let path = crate::readers::sim_state_path(&self.sim_dir, n);
-        if FileStamp::of(&path) != Some(kept.stamp) {
-            return None;
-        }
+    /// Takes the kept card of simulated reader `name` out of the pool: a connection to run an
+    /// operation on and the handle to keep afterwards, or `None` when there is none, the card
+    /// is out of the reader, or its state file changed since (then it is not the file's card
+    /// any more). Also starts the watch on the directory, before any card is loaded from it.
+    fn take_kept(&self, name: &str) -> Option<(SimTransport, ToKeep)> {
+        let kept = {
+            let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+            kept.refresh(&self.sim_dir);
+            kept.cards.remove(name)?
+        };
         Some((
             kept.transport.reconnect()?,
             ToKeep {
+                commits_before: kept.transport.commits(),
                 transport: kept.transport,
-                before: Some((kept.stamp, kept.commits)),
             },
         ))
     }
@@ -298,30 +306,26 @@ impl ReaderPool {
         result
     }
 
-    /// Keeps simulated reader `name` open after an operation, stamped with its state file now
-    /// (the stamp it had when the card wrote nothing since).
+    /// Keeps simulated reader `name` open after an operation, unless its state file changed
+    /// during the operation by another hand than its card's (or nobody can tell).
     fn keep_open(&self, name: &str, keep: ToKeep) {
-        let Ok(Some(n)) = crate::readers::parse_sim_name(name) else {
+        let Some(n) = sim_index(name) else {
             return;
         };
-        let commits = keep.transport.commits();
-        let stamp = match keep.before {
-            Some((stamp, before)) if before == commits => Some(stamp),
-            _ => FileStamp::of(&crate::readers::sim_state_path(&self.sim_dir, n)),
+        let own_write = keep.transport.commits() != keep.commits_before;
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(changed) = kept.refresh(&self.sim_dir) else {
+            return;
         };
-        if let Some(stamp) = stamp {
-            self.open_sims
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(
-                    name.to_string(),
-                    OpenSim {
-                        transport: keep.transport,
-                        stamp,
-                        commits,
-                    },
-                );
+        if changed.contains(&n) && !own_write {
+            return;
         }
+        kept.cards.insert(
+            name.to_string(),
+            OpenSim {
+                transport: keep.transport,
+            },
+        );
     }
 
     /// Runs `op` at once on simulated reader `name` when it needs no waiting and no file
@@ -333,7 +337,7 @@ impl ReaderPool {
         name: &str,
         op: impl FnOnce(&mut Card) -> Result<R, ApiError>,
     ) -> Option<Result<R, ApiError>> {
-        let n = crate::readers::parse_sim_name(name).ok()??;
+        sim_index(name)?;
         let flag = self.busy.get(name)?;
         flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .ok()?;
@@ -346,7 +350,7 @@ impl ReaderPool {
         if faults_pending {
             return None;
         }
-        let (transport, handle) = self.take_kept(name, n)?;
+        let (transport, handle) = self.take_kept(name)?;
         Some(self.run_op(name, Box::new(transport), Some(handle), op))
     }
 
@@ -513,28 +517,27 @@ mod tests {
             })
             .unwrap();
 
-        // The card's own write (a file created in a personalization session) leaves it kept,
-        // stamped anew; an operation that writes nothing keeps the stamp without a new look.
+        // The card's own write (a file created in a personalization session) leaves it kept.
         let master = apdu::sm::AesKey::test_perso_master();
         let wrote = svc.readers.try_with_kept_card("sim:0", |c| {
             Ok(c.authenticate_perso(&master)?
                 .create_file(0x0101, Some(1), 64)?)
         });
         assert!(matches!(wrote, Some(Ok(()))), "{wrote:?}");
-        let kept = |svc: &Service| {
-            let open = svc.readers.open_sims.lock().unwrap();
-            (open["sim:0"].stamp, open["sim:0"].commits)
-        };
-        let path = crate::readers::sim_state_path(&svc.readers.sim_dir, 0);
-        assert_eq!(kept(&svc).0, FileStamp::of(&path).unwrap());
         assert_eq!(
             quick(&svc).unwrap().unwrap(),
             first,
             "kept after its own write"
         );
-        let before = kept(&svc);
         assert_eq!(quick(&svc).unwrap().unwrap(), first);
-        assert_eq!(kept(&svc), before);
+        let path = crate::readers::sim_state_path(&svc.readers.sim_dir, 0);
+
+        // The file rewritten in place with the same content (same length; an mtime a stat
+        // might not tell apart): seen all the same, the card is loaded again.
+        std::fs::write(&path, std::fs::read(&path).unwrap()).unwrap();
+        assert!(quick(&svc).is_none(), "a rewritten file is loaded again");
+        assert_eq!(serial(&svc).unwrap(), first);
+        assert_eq!(quick(&svc).unwrap().unwrap(), first);
 
         // A card of its own made at `path`; its serial.
         let card_at = |path: &std::path::Path, seed: u64| {
