@@ -133,10 +133,10 @@ pub struct ReaderPool {
 }
 
 /// Simulated readers kept open, and the watch that tells when their state files change.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct KeptSims {
-    /// Kept readers by name.
-    cards: BTreeMap<String, OpenSim>,
+    /// Kept readers (a handle to the reader, the card in memory) by name.
+    cards: BTreeMap<String, SimTransport>,
     /// Changes in the simulated cards' directory; `None` until the directory exists (or after
     /// the watch lost track): nothing is kept without it.
     watch: Option<SimWatch>,
@@ -172,15 +172,12 @@ fn sim_index(name: &str) -> Option<usize> {
     crate::readers::parse_sim_name(name).ok().flatten()
 }
 
-/// A simulated reader kept open.
-struct OpenSim {
-    /// A handle to the reader (the card in memory).
-    transport: SimTransport,
-}
-
-impl std::fmt::Debug for OpenSim {
+impl std::fmt::Debug for KeptSims {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenSim").finish_non_exhaustive()
+        f.debug_struct("KeptSims")
+            .field("cards", &self.cards.keys())
+            .field("watch", &self.watch)
+            .finish()
     }
 }
 
@@ -281,10 +278,10 @@ impl ReaderPool {
             kept.cards.remove(name)?
         };
         Some((
-            kept.transport.reconnect()?,
+            kept.reconnect()?,
             ToKeep {
-                commits_before: kept.transport.commits(),
-                transport: kept.transport,
+                commits_before: kept.commits(),
+                transport: kept,
             },
         ))
     }
@@ -320,12 +317,7 @@ impl ReaderPool {
         if changed.contains(&n) && !own_write {
             return;
         }
-        kept.cards.insert(
-            name.to_string(),
-            OpenSim {
-                transport: keep.transport,
-            },
-        );
+        kept.cards.insert(name.to_string(), keep.transport);
     }
 
     /// Runs `op` at once on simulated reader `name` when it needs no waiting and no file
