@@ -154,18 +154,17 @@ def run_all(args):
     finally:
         stop(daemon)
         stop(echo)
-    rows = {}
     # Each case next to the echo of the same round (run seconds apart): the machine's load,
     # which moves the whole rounds by 20-50 % on a shared 2-core VM, cancels in the ratio.
-    for name, echo in PAIRS:
-        if name in rounds and echo in rounds:
-            ratios = sorted(
-                r["requests_per_s"] / e["requests_per_s"]
-                for r, e in zip(rounds[name], rounds[echo])
-            )
-            rounds[name][0]["paired_ratios"] = ratios
+    paired_ratios = {
+        name: sorted(
+            r["requests_per_s"] / e["requests_per_s"] for r, e in zip(rounds[name], rounds[echo])
+        )
+        for name, echo in PAIRS
+    }
+    rows = {}
     for name, results in rounds.items():
-        paired = results[0].pop("paired_ratios", None)
+        paired = paired_ratios.get(name)
         results.sort(key=lambda r: r["requests_per_s"])
         median = dict(results[len(results) // 2])
         median["rounds_requests_per_s"] = [round(r["requests_per_s"]) for r in results]

@@ -24,7 +24,7 @@ pub const SETUP_CHECK_TTL: Duration = Duration::from_secs(1);
 
 /// What is set up on disk: the journal, the signing PKI, the trust list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SetupPresence {
+struct SetupPresence {
     /// The journal file exists.
     journal: bool,
     /// The Document Signer's key and certificate exist.

@@ -428,13 +428,7 @@ fn mean(v: &[f64]) -> f64 {
 /// Median of card times: the typical card, unmoved by the odd card whose state-file fsync
 /// stalled for tens of milliseconds (which hits either transport at random).
 fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+    crate::report::timing::percentile(v, 0.5)
 }
 
 /// Runs `idcardd batch bench`.
