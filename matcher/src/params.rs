@@ -166,11 +166,6 @@ pub const EDGE_NEIGHBOURS: usize = 7;
 pub const EDGE_MAX_LENGTH: f32 = 140.0;
 /// Neighbours closer than this (pixels) are skipped: their relative angles are unstable.
 pub const EDGE_MIN_LENGTH: f32 = 6.0;
-/// Width (pixels) of one edge-length bin of the edge index.
-pub const EDGE_LENGTH_BIN: f32 = 16.0;
-/// Number of bins of each of the two relative angles in the edge index (over a full turn); a
-/// power of two that divides 256 (angles are stored in 1/256 turns).
-pub const EDGE_ANGLE_BINS: usize = 8;
 /// Absolute edge-length tolerance (pixels) when two edges are compared.
 pub const EDGE_LENGTH_TOLERANCE: f32 = 8.0;
 /// Edge-length tolerance proportional to the length (skin distortion grows with distance).
@@ -194,6 +189,10 @@ pub const PAIR_DISTANCE_TOLERANCE_MAX: f32 = 32.0;
 pub const REACH_CELL: f32 = 16.0;
 /// Most cells per side of the reach table; very spread-out templates get coarser cells.
 pub const REACH_MAX_CELLS: usize = 64;
+/// Direction bins of the reach table (over a full turn): a point's list holds only the minutiae
+/// whose direction is within [`PAIR_ANGLE_TOLERANCE`] of the bin, about a quarter of those in
+/// reach, so that pairing tests fewer partners.
+pub const REACH_DIRECTION_BINS: usize = 8;
 /// Direction tolerance (radians) of a minutia pair after alignment.
 pub const PAIR_ANGLE_TOLERANCE: f32 = 0.45;
 /// Margin (pixels) around the other print's minutiae hull within which a minutia counts as lying

@@ -21,12 +21,14 @@
 //!    below [`CASCADE_REJECT_BELOW`] there keeps that score (see [`compare`]).
 
 use super::geometry::{angle_diff, Rigid};
-use super::prepare::{to_turns, EdgeColumns, PreparedTemplate, EDGE_BLOCK};
+use super::prepare::{to_turns, window_turns, EdgeColumns, PreparedTemplate, LANES};
 use crate::params::{
     CASCADE_REJECT_BELOW, CASCADE_SCREEN_SEEDS, EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_WEIGHT,
-    OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, REFINED_SEEDS, SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
+    OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, REACH_DIRECTION_BINS, REFINED_SEEDS,
+    SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
 };
 use std::f32::consts::TAU;
+use wide::{u8x32, CmpEq};
 
 /// Per-thread working memory of [`compare`], reused so that the hot loop does not allocate once
 /// it has grown to the largest templates seen.
@@ -46,8 +48,8 @@ pub struct Scratch {
     options: Vec<u64>,
     /// Pairs chosen under the current alignment: (probe, candidate, weight).
     pairs: Vec<(u8, u8, f32)>,
-    /// Blocks of probe edges with candidates for the current vote query: (first edge, hits
-    /// of [`block_hits`]).
+    /// Groups of probe edges with candidates for the current vote query: (first sweep edge,
+    /// hits of [`lane_hits`]).
     blocks: Vec<(usize, u64)>,
     /// Probe minutiae already paired.
     used_p: Vec<bool>,
@@ -304,7 +306,7 @@ struct ReachGrid {
     rows_f: f32,
     /// Columns.
     cols: i32,
-    /// The table's empty cell.
+    /// The table's empty key.
     empty: i32,
 }
 
@@ -322,18 +324,22 @@ impl ReachGrid {
         }
     }
 
-    /// The cell of the reach table that lists the candidate minutiae a point at (x, y) of the
-    /// candidate's frame may pair with; outside the grid (or for a non-finite point) the
-    /// table's empty cell. Found without a branch, in 32-bit arithmetic (the grid is at most
-    /// `REACH_MAX_CELLS` square) that the compiler can vectorize.
+    /// The key (cell, direction bin) of the reach table that lists the candidate minutiae a
+    /// point at (x, y) of the candidate's frame with direction `dir` (in [0, 2π)) may pair
+    /// with; outside the grid (or for a non-finite point) the table's empty key. Found without
+    /// a branch, in 32-bit arithmetic (the grid is at most `REACH_MAX_CELLS` square) that the
+    /// compiler can vectorize.
     #[inline]
-    fn cell(&self, x: f32, y: f32) -> u32 {
+    fn key(&self, x: f32, y: f32, dir: f32) -> u32 {
         let fx = (x - self.x0) * self.inv_cell;
         let fy = (y - self.y0) * self.inv_cell;
         let inside = (fx >= 0.0) & (fx < self.cols_f) & (fy >= 0.0) & (fy < self.rows_f);
         // Saturating conversions: meaningless but harmless outside the grid.
         let cell = (fy as i32).wrapping_mul(self.cols).wrapping_add(fx as i32);
-        (if inside { cell } else { self.empty }) as u32
+        let bins = REACH_DIRECTION_BINS as i32;
+        let bin = ((dir * (REACH_DIRECTION_BINS as f32 / TAU)) as i32).clamp(0, bins - 1);
+        let key = cell.wrapping_mul(bins).wrapping_add(bin);
+        (if inside { key } else { self.empty }) as u32
     }
 }
 
@@ -362,12 +368,15 @@ fn place(
     let grid = ReachGrid::of(candidate);
     for (p, cell) in probe.points.iter().zip(cells.iter_mut()) {
         let (x, y) = t.apply(p.x, p.y);
-        *cell = grid.cell(x, y);
+        *cell = grid.key(x, y, wrap(p.dir + t.angle));
     }
     let mut n = 0;
     for (i, (p, &cell)) in probe.points.iter().zip(cells.iter()).enumerate() {
         let cell = cell as usize;
-        let (start, end) = (candidate.reach_cells[cell], candidate.reach_cells[cell + 1]);
+        let (start, end) = (
+            candidate.reach_cells[cell] as u32,
+            candidate.reach_cells[cell + 1] as u32,
+        );
         // The same transform again: cheaper than keeping it from the first loop.
         let (x, y) = t.apply(p.x, p.y);
         placed[n] = Placed {
@@ -423,7 +432,9 @@ fn quick_pair(
     total
 }
 
-/// Fills `scratch.votes` from matching edge shapes.
+/// Fills `scratch.votes` from matching edge shapes: every candidate edge sweeps the window of
+/// probe edges whose `a_from` lies within the angle tolerance of its own (one run of the
+/// probe's edges sorted by `a_from`), [`LANES`] edges at a time.
 fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch) {
     let nc = candidate.points.len();
     s.votes.clear();
@@ -434,107 +445,98 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     let tol = to_turns(EDGE_ANGLE_TOLERANCE);
     let inv_tol = 1.0 / tol as f32;
     let cols = &probe.columns;
+    let edges = probe.edges.len();
+    let from_start = &probe.from_start[..257];
+    let window = window_turns();
     for (ce, q) in candidate.edges.iter().zip(&candidate.queries) {
         let (tl, inv_tl) = (q.tl, q.inv_tl);
         let col = ce.from as usize;
-        // Byte filter: lengths in whole pixels within `tl` plus two pixels (rounding of both
-        // lengths: a superset of the exact test below), angles exact.
+        // Lane filter: lengths in whole pixels within `tl` plus two pixels (rounding of both
+        // lengths: a superset of the exact test below), `a_to` exact; `a_from` needs no test.
         let filter = [
-            ByteRange::new(ce.len as u8, tl as u8 + 2),
-            ByteRange::new(ce.a_from, tol),
-            ByteRange::new(ce.a_to, tol),
+            LaneRange::new(ce.len as u8, tl as u8 + 2),
+            LaneRange::new(ce.a_to, tol),
         ];
-        // First the blocks with candidates, without branches (whether a block has one is a
+        // The window [a_from - tol, a_from + tol]; past a full turn it continues into the
+        // repeated edges after `edges`.
+        let lo = ce.a_from.wrapping_sub(tol) as usize;
+        let hi = lo + window;
+        let start = from_start[lo] as usize;
+        let end = if hi <= 256 {
+            from_start[hi] as usize
+        } else {
+            edges + from_start[hi - 256] as usize
+        };
+        // First the groups with candidates, without branches (whether a group has one is a
         // coin toss), then their edges in order.
         let mut n = 0;
-        for &(a, z) in &candidate.segments[q.first as usize..q.end as usize] {
-            let (start, end) = (
-                probe.cells[a as usize] as usize,
-                probe.cells[z as usize] as usize,
-            );
-            let mut at = start;
-            while at < end {
-                let hits = block_hits(&filter, cols, at, end - at);
-                if n == s.blocks.len() {
-                    s.blocks.push((0, 0));
-                }
-                s.blocks[n] = (at, hits);
-                n += (hits != 0) as usize;
-                at += EDGE_BLOCK;
+        let mut at = start;
+        while at < end {
+            let hits = lane_hits(&filter, cols, at, end - at);
+            if n == s.blocks.len() {
+                s.blocks.push((0, 0));
             }
+            s.blocks[n] = (at, hits);
+            n += (hits != 0) as usize;
+            at += LANES;
         }
         for &(at, hits) in &s.blocks[..n] {
             let mut hits = hits;
             while hits != 0 {
-                let k = at + hits.trailing_zeros() as usize / 8;
+                let k = at + hits.trailing_zeros() as usize;
                 hits &= hits - 1;
-                let pe = &probe.edges[k];
+                let pe = &probe.sweep[k];
                 let dl = (pe.len - ce.len).abs();
-                if dl > tl {
-                    continue;
-                }
+                // Branch-free: a pair outside the exact length tolerance adds zero and sets
+                // no bit.
+                let pass = dl <= tl;
                 let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
                 let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
                 let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
-                s.votes[pe.from as usize * nc + col] += sim;
-                s.voted[pe.from as usize * words + col / 64] |= 1 << (col % 64);
+                s.votes[pe.from as usize * nc + col] += if pass { sim } else { 0.0 };
+                s.voted[pe.from as usize * words + col / 64] |= (pass as u64) << (col % 64);
             }
         }
     }
 }
 
-/// Bytes of a u64 with only the high bit set.
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-/// Bytes of a u64 without the high bit.
-const LOW_BITS: u64 = !HIGH_BITS;
-/// One in every byte of a u64.
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// A test `|x - centre| <= tolerance` (wrapping) of the eight bytes of a u64 at once, as
-/// `x + (tolerance - centre) <= 2 · tolerance`: one wrapping addition and one comparison per
-/// byte, done without carries between bytes.
+/// A test `|x - centre| <= tolerance` (wrapping) of [`LANES`] bytes at once, as
+/// `min(x + (tolerance - centre), 2 · tolerance) == x + (tolerance - centre)`: an addition, a
+/// minimum and a comparison per group (SSE2 on every x86-64, AVX2 where compiled for it; the
+/// `wide` crate falls back to plain code elsewhere).
 #[derive(Debug, Clone, Copy)]
-struct ByteRange {
-    /// `tolerance - centre` in every byte, high bits cleared.
-    add_low: u64,
-    /// High bits of `tolerance - centre` in every byte.
-    add_high: u64,
-    /// `127 - 2 · tolerance` in every byte: a byte at most `2 · tolerance` plus this stays
-    /// below 128.
-    room: u64,
+struct LaneRange {
+    /// `tolerance - centre` in every lane.
+    add: u8x32,
+    /// `2 · tolerance` in every lane.
+    span: u8x32,
 }
 
-impl ByteRange {
-    /// The test of `centre` ± `tolerance` (`tolerance` < 64).
-    fn new(centre: u8, tolerance: u8) -> ByteRange {
-        debug_assert!(tolerance < 64);
-        let add = tolerance.wrapping_sub(centre) as u64 * ONES;
-        ByteRange {
-            add_low: add & LOW_BITS,
-            add_high: add & HIGH_BITS,
-            room: (127 - 2 * tolerance) as u64 * ONES,
+impl LaneRange {
+    /// The test of `centre` ± `tolerance` (`tolerance` < 128).
+    fn new(centre: u8, tolerance: u8) -> LaneRange {
+        debug_assert!(tolerance < 128);
+        LaneRange {
+            add: u8x32::splat(tolerance.wrapping_sub(centre)),
+            span: u8x32::splat(2 * tolerance),
         }
     }
 
-    /// The high bit of every byte of `x` that passes, others zero.
+    /// All ones in every lane of `x` that passes, zero in the others.
     #[inline]
-    fn test(&self, x: u64) -> u64 {
-        // Bytewise wrapping x + add: add the low seven bits, then the high bits without carry.
-        let y = ((x & LOW_BITS) + self.add_low) ^ ((x & HIGH_BITS) ^ self.add_high);
-        // y <= 2t < 128 when y's high bit is clear and its low bits + (127 - 2t) stay below 128.
-        !(y | ((y & LOW_BITS) + self.room)) & HIGH_BITS
+    fn test(&self, x: u8x32) -> u8x32 {
+        let y = x + self.add;
+        y.min(self.span).cmp_eq(y)
     }
 }
 
-/// Which of the [`EDGE_BLOCK`] edges from `at` pass all tests (the first `valid` of them only),
-/// as the high bit of one byte per edge, first edge in the lowest byte.
+/// Which of the [`LANES`] sweep edges from `at` pass both lane tests (the first `valid` of them
+/// only), one bit per edge, the first edge in the lowest bit.
 #[inline]
-fn block_hits(filter: &[ByteRange; 3], cols: &EdgeColumns, at: usize, valid: usize) -> u64 {
-    let word = |v: &[u8]| u64::from_le_bytes(v[at..at + 8].try_into().expect("padded columns"));
-    let hits = filter[0].test(word(&cols.len))
-        & filter[1].test(word(&cols.a_from))
-        & filter[2].test(word(&cols.a_to));
-    hits & (u64::MAX >> (8 * (EDGE_BLOCK - valid.min(EDGE_BLOCK))))
+fn lane_hits(filter: &[LaneRange; 2], cols: &EdgeColumns, at: usize, valid: usize) -> u64 {
+    let lanes = |v: &[u8]| u8x32::new(v[at..at + LANES].try_into().expect("padded columns"));
+    let pass = filter[0].test(lanes(&cols.len)) & filter[1].test(lanes(&cols.a_to));
+    (pass.move_mask() as u32 as u64) & ((1u64 << valid.min(LANES)) - 1)
 }
 
 /// Local similarity of a probe/candidate minutia pair from its votes, in [0, 1].
@@ -716,10 +718,10 @@ mod tests {
     use crate::params::{CASCADE_REJECT_BELOW, PAIR_DISTANCE_TOLERANCE_MAX};
     use crate::{Fingerprint, Minutia, MinutiaKind};
 
-    /// The candidate minutiae listed for a point.
-    fn partners(candidate: &PreparedTemplate, x: f32, y: f32) -> &[u8] {
-        let cell = ReachGrid::of(candidate).cell(x, y) as usize;
-        let (start, end) = (candidate.reach_cells[cell], candidate.reach_cells[cell + 1]);
+    /// The candidate minutiae listed for a point with a direction (in [0, 2π)).
+    fn partners(candidate: &PreparedTemplate, x: f32, y: f32, dir: f32) -> &[u8] {
+        let key = ReachGrid::of(candidate).key(x, y, dir) as usize;
+        let (start, end) = (candidate.reach_cells[key], candidate.reach_cells[key + 1]);
         &candidate.reach_points[start as usize..end as usize]
     }
 
@@ -748,22 +750,43 @@ mod tests {
         }
     }
 
-    /// The bytewise range test agrees with the plain one for every byte, centre and tolerance
-    /// used (whatever the neighbouring bytes hold).
+    /// The lane range test agrees with the plain one for every byte, centre and tolerance used,
+    /// in every lane (whatever the other lanes hold).
     #[test]
-    fn byte_range_tests_every_byte_like_the_plain_test() {
-        for tolerance in [0u8, 1, 14, 21, 63] {
+    fn lane_range_tests_every_byte_like_the_plain_test() {
+        for tolerance in [0u8, 1, 14, 21, 63, 127] {
             for centre in 0..=255u8 {
-                let range = ByteRange::new(centre, tolerance);
+                let range = LaneRange::new(centre, tolerance);
                 for x in 0..=255u8 {
                     let plain = (x.wrapping_sub(centre) as i8).unsigned_abs() <= tolerance;
-                    for lane in [0, 3, 7] {
-                        let noise = 0x5AA5_FF00_0180_7F13u64 & !(0xFF << (8 * lane));
-                        let word = noise | (x as u64) << (8 * lane);
-                        let bit = range.test(word) >> (8 * lane + 7) & 1 == 1;
+                    for lane in [0, 5, 16, 31] {
+                        let mut bytes: [u8; LANES] =
+                            std::array::from_fn(|k| (k as u8).wrapping_mul(97) ^ 0x5A);
+                        bytes[lane] = x;
+                        let mask = range.test(u8x32::new(bytes)).move_mask() as u32;
+                        let bit = mask >> lane & 1 == 1;
                         assert_eq!(bit, plain, "x {x} centre {centre} tolerance {tolerance}");
                     }
                 }
+            }
+        }
+    }
+
+    /// `lane_hits` reports exactly the edges of the group that pass both tests, and none past
+    /// `valid`.
+    #[test]
+    fn lane_hits_report_passing_edges_of_the_valid_prefix() {
+        let len: Vec<u8> = (0..2 * LANES).map(|k| (k * 7 % 64) as u8).collect();
+        let a_to: Vec<u8> = (0..2 * LANES).map(|k| (k * 13) as u8).collect();
+        let cols = EdgeColumns { len, a_to };
+        let filter = [LaneRange::new(30, 10), LaneRange::new(100, 40)];
+        for (at, valid) in [(0, LANES), (0, 5), (3, 20), (LANES, LANES)] {
+            let hits = lane_hits(&filter, &cols, at, valid);
+            for k in 0..LANES {
+                let pass = k < valid
+                    && (cols.len[at + k].wrapping_sub(30) as i8).unsigned_abs() <= 10
+                    && (cols.a_to[at + k].wrapping_sub(100) as i8).unsigned_abs() <= 40;
+                assert_eq!(hits >> k & 1 == 1, pass, "at {at} valid {valid} edge {k}");
             }
         }
     }
@@ -884,10 +907,12 @@ mod tests {
         );
     }
 
-    /// Every minutia within the largest pairing tolerance of a point is on that point's list
-    /// of the reach table, whatever the template's spread (fine or coarsened cells).
+    /// Every minutia within the largest pairing tolerance of a point and within the pairing
+    /// direction tolerance of its direction is on that point's list of the reach table,
+    /// whatever the template's spread (fine or coarsened cells); most others are not.
     #[test]
     fn reach_table_lists_every_minutia_within_tolerance() {
+        let (mut listed, mut in_reach) = (0usize, 0usize);
         for (n, spread, seed) in [
             (40, 400.0, 1),
             (128, 300.0, 2),
@@ -898,17 +923,31 @@ mod tests {
             let probe = template(400, spread + 100.0, seed + 10);
             for m in &probe.minutiae {
                 let (x, y) = (m.x - 50.0, -(m.y - 50.0));
-                let near = partners(&t, x, y);
-                for (j, q) in t.points.iter().enumerate() {
-                    let d = ((q.x - x).powi(2) + (q.y - y).powi(2)).sqrt();
-                    if d <= PAIR_DISTANCE_TOLERANCE_MAX {
-                        assert!(near.contains(&(j as u8)), "minutia {j} at {d} px missing");
+                // Directions right at bin edges as well as anywhere.
+                for dir in [m.direction, 0.0, TAU / 8.0, TAU - 1e-4] {
+                    let near = partners(&t, x, y, dir);
+                    listed += near.len();
+                    for (j, q) in t.points.iter().enumerate() {
+                        let d = ((q.x - x).powi(2) + (q.y - y).powi(2)).sqrt();
+                        if d <= PAIR_DISTANCE_TOLERANCE_MAX {
+                            in_reach += 1;
+                            if angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE {
+                                assert!(near.contains(&(j as u8)), "minutia {j} at {d} px missing");
+                            }
+                        }
                     }
                 }
             }
         }
+        // Direction bins leave out most minutiae in reach (the lists include everything in
+        // reach of the whole cell, so compare against twice the minutiae in reach).
+        assert!(
+            listed < in_reach,
+            "{listed} listed, {in_reach} within reach"
+        );
         let t = prepare(&template(10, 200.0, 5));
-        assert!(partners(&t, f32::NAN, 0.0).is_empty());
-        assert!(partners(&t, 1e9, 1e9).is_empty());
+        assert!(partners(&t, f32::NAN, 0.0, 1.0).is_empty());
+        assert!(partners(&t, 1e9, 1e9, 1.0).is_empty());
+        assert!(partners(&t, 0.0, 0.0, f32::NAN).len() <= t.points.len());
     }
 }

@@ -6,17 +6,18 @@
 //! minutiae (non-finite or absurd coordinates), keeps at most [`MAX_PREPARED_MINUTIAE`] of the best
 //! quality, and builds three tables: the local edges of every minutia (rotation- and
 //! translation-invariant shape: length and the two minutia directions relative to the edge),
-//! indexed by (length, relative angle) for constant-time lookup; a coarse spatial grid of the
-//! minutiae for fast pairing after alignment; and the convex hull of the minutiae, the print's
-//! area used to normalize scores.
+//! sorted by the first relative angle so that the edges within tolerance of another edge's
+//! angle are one run, swept many at a time; a coarse spatial grid of the minutiae, split by
+//! direction, for fast pairing after alignment; and the convex hull of the minutiae, the
+//! print's area used to normalize scores.
 
-use super::geometry::{normalize_angle, Hull};
+use super::geometry::{angle_diff, normalize_angle, Hull};
 use crate::params::{
-    COMPARE_DPI, EDGE_ANGLE_BINS, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_BIN, EDGE_LENGTH_TOLERANCE,
-    EDGE_LENGTH_TOLERANCE_RATIO, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH, EDGE_NEIGHBOURS, MAX_COORDINATE,
-    MAX_PREPARED_MINUTIAE, PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX,
-    PAIR_DISTANCE_TOLERANCE_SLOPE, PAIR_EVIDENCE_EXPONENT, REACH_CELL, REACH_MAX_CELLS,
-    UNREPORTED_QUALITY_WEIGHT,
+    COMPARE_DPI, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO,
+    EDGE_MAX_LENGTH, EDGE_MIN_LENGTH, EDGE_NEIGHBOURS, MAX_COORDINATE, MAX_PREPARED_MINUTIAE,
+    PAIR_ANGLE_TOLERANCE, PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX,
+    PAIR_DISTANCE_TOLERANCE_SLOPE, PAIR_EVIDENCE_EXPONENT, REACH_CELL, REACH_DIRECTION_BINS,
+    REACH_MAX_CELLS, UNREPORTED_QUALITY_WEIGHT,
 };
 use crate::Fingerprint;
 use std::f32::consts::TAU;
@@ -51,90 +52,15 @@ pub(crate) struct Edge {
     pub from: u8,
 }
 
-/// What the comparison looks up for an edge of this template in the other template's edge
-/// index, computed once here rather than in every comparison.
+/// What the comparison asks of the other template's edges for an edge of this template,
+/// computed once here rather than in every comparison.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EdgeQuery {
     /// Length tolerance of the edge.
     pub tl: f32,
     /// 1 / `tl`.
     pub inv_tl: f32,
-    /// The query's segments: `segments[first..end]` of the template.
-    pub first: u32,
-    /// End (exclusive) of the query's segments.
-    pub end: u32,
 }
-
-/// Gap cells (not visited by a query) that a segment may span to join two runs of cells. Edges
-/// in a gap fail the query's angle test, so a longer segment only costs their test; fewer
-/// segments cost fewer index lookups and loop exits.
-const MAX_SEGMENT_GAP: u16 = 16;
-
-/// The index cells that an edge's query visits, as segments of absolute cell numbers (end
-/// exclusive), appended to `out`. The visiting order fixes the summation order of the votes:
-/// length bins in order, within each the `a_from` bins in order (unwrapped from the lowest),
-/// within each the `a_to` bins in order. Adjacent cells form one run; a segment joins runs that
-/// follow each other in memory across at most [`MAX_SEGMENT_GAP`] cells that no run of the
-/// query visits, so that walking it visits the query's edges in the same order.
-fn query_segments(e: &Edge, tl: f32, out: &mut Vec<(u16, u16)>) {
-    let tol = to_turns(EDGE_ANGLE_TOLERANCE) as i32;
-    let bin = (256 / EDGE_ANGLE_BINS) as i32;
-    let nbins = EDGE_ANGLE_BINS as i32;
-    // Angle bins overlapping [a - tol, a + tol], unwrapped (lo may be negative).
-    let bins = |a: u8| {
-        (
-            (a as i32 - tol).div_euclid(bin),
-            (a as i32 + tol).div_euclid(bin),
-        )
-    };
-    let (f_lo, f_hi) = bins(e.a_from);
-    let (t_lo, t_hi) = bins(e.a_to);
-    // Runs of one length bin, relative to its first cell.
-    let mut runs = [(0u16, 0u16); MAX_QUERY_RUNS];
-    let mut n_runs = 0;
-    for fb in f_lo..=f_hi {
-        let row = fb.rem_euclid(nbins) * nbins;
-        // The a_to bins as at most two runs of adjacent cells (split where they wrap).
-        let (a, z) = (t_lo.rem_euclid(nbins), t_hi.rem_euclid(nbins));
-        let mut push = |from: i32, to: i32| {
-            runs[n_runs] = ((row + from) as u16, (row + to + 1) as u16);
-            n_runs += 1;
-        };
-        if a <= z {
-            push(a, z);
-        } else {
-            push(a, nbins - 1);
-            push(0, z);
-        }
-    }
-    let (l0, l1) = (length_bin(e.len - tl), length_bin(e.len + tl));
-    let all: Vec<(u16, u16)> = (l0..=l1)
-        .flat_map(|lb| {
-            let base = cell(lb, 0, 0) as u16;
-            runs[..n_runs]
-                .iter()
-                .map(move |&(a, z)| (base + a, base + z))
-        })
-        .collect();
-    let first = out.len();
-    for &(a, z) in &all {
-        if out.len() > first {
-            let last = out.last_mut().expect("a segment");
-            let joins = a >= last.1
-                && a - last.1 <= MAX_SEGMENT_GAP
-                && !all.iter().any(|&(b, y)| b < a && y > last.1);
-            if joins {
-                last.1 = z;
-                continue;
-            }
-        }
-        out.push((a, z));
-    }
-}
-
-/// Most runs of cells of a query in one length bin: an angle tolerance spans at most three bins
-/// of `a_from`, and the `a_to` bins of each form at most two runs.
-const MAX_QUERY_RUNS: usize = 6;
 
 /// An angle in [0, 2π) as 1/256 turns (rounded, wrapping).
 #[inline]
@@ -142,27 +68,26 @@ pub(crate) fn to_turns(a: f32) -> u8 {
     ((a * (256.0 / TAU)).round() as i32 & 255) as u8
 }
 
-/// Edges the vote filter tests at once: one byte each in a u64.
-pub(crate) const EDGE_BLOCK: usize = 8;
+/// Edges the vote filter tests at once: one byte lane each.
+pub(crate) const LANES: usize = 32;
 
-// The vote filter holds edge lengths in bytes and needs byte tolerances below 64.
+// The vote filter holds edge lengths in bytes and needs byte tolerances below 128.
 const _: () = assert!(
     EDGE_MAX_LENGTH < 255.0
-        && EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * EDGE_MAX_LENGTH + 2.0 < 64.0
+        && EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * EDGE_MAX_LENGTH + 2.0 < 128.0
 );
 
-/// Unused entries after the edges of [`EdgeColumns`], so that a block starting at the last
+/// Unused entries after the edges of [`EdgeColumns`], so that a group starting at the last
 /// edge stays in bounds.
-const EDGE_PAD: usize = EDGE_BLOCK;
+const EDGE_PAD: usize = LANES;
 
-/// The edges of a template as one byte column per field, so that the comparison can test a
-/// block of [`EDGE_BLOCK`] edges with a few integer operations.
+/// The sweep edges of a template as one byte column per field, so that the comparison can
+/// test [`LANES`] edges with a few vector operations (`a_from` needs no test: the sweep window
+/// holds exactly the edges within tolerance of it).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EdgeColumns {
     /// Length in whole pixels (rounded down; at most [`EDGE_MAX_LENGTH`]).
     pub len: Vec<u8>,
-    /// [`Edge::a_from`].
-    pub a_from: Vec<u8>,
     /// [`Edge::a_to`].
     pub a_to: Vec<u8>,
 }
@@ -177,31 +102,15 @@ impl EdgeColumns {
         };
         EdgeColumns {
             len: pad(edges.iter().map(|e| e.len as u8).collect()),
-            a_from: pad(edges.iter().map(|e| e.a_from).collect()),
             a_to: pad(edges.iter().map(|e| e.a_to).collect()),
         }
     }
 }
 
-/// Number of edge-length bins of the edge index.
-pub(crate) const LENGTH_BINS: usize = (EDGE_MAX_LENGTH / EDGE_LENGTH_BIN) as usize + 1;
-
-/// Edge-length bin of a length (clamped to the table).
-#[inline]
-pub(crate) fn length_bin(len: f32) -> usize {
-    ((len.max(0.0) / EDGE_LENGTH_BIN) as usize).min(LENGTH_BINS - 1)
-}
-
-/// Relative-angle bin of an angle in 1/256 turns.
-#[inline]
-pub(crate) fn angle_bin(a: u8) -> usize {
-    a as usize / (256 / EDGE_ANGLE_BINS)
-}
-
-/// Index cell of an edge: (length bin, `a_from` bin, `a_to` bin).
-#[inline]
-pub(crate) fn cell(length_bin: usize, from_bin: usize, to_bin: usize) -> usize {
-    (length_bin * EDGE_ANGLE_BINS + from_bin) * EDGE_ANGLE_BINS + to_bin
+/// Width of a sweep window in 1/256 turns: every `a_from` within the angle tolerance of a
+/// query's.
+pub(crate) fn window_turns() -> usize {
+    2 * to_turns(EDGE_ANGLE_TOLERANCE) as usize + 1
 }
 
 /// A template made ready for comparison, as probe or as candidate (the same structure serves
@@ -213,22 +122,24 @@ pub struct PreparedTemplate {
     /// Evidence factor of every minutia when paired, [`Point::weight`] to the power
     /// [`PAIR_EVIDENCE_EXPONENT`] / 2, so that a pair counts `evidence[i] · evidence[j]`.
     pub(crate) evidence: Vec<f32>,
-    /// Local edges, ordered by index cell (length bin, then the bins of both relative angles).
+    /// Local edges, ordered by `a_from` (then by generation order).
     pub(crate) edges: Vec<Edge>,
-    /// Lookup of every edge of `edges` in another template's index (same order).
+    /// What every edge of `edges` asks of another template's edges (same order).
     pub(crate) queries: Vec<EdgeQuery>,
-    /// Segments of index cells of all queries (see [`EdgeQuery`]).
-    pub(crate) segments: Vec<(u16, u16)>,
-    /// `edges` as byte columns for the comparison's vote filter.
+    /// `edges` followed by the edges whose `a_from` lies within one window of 0, again, so
+    /// that a window that wraps past a full turn is one run.
+    pub(crate) sweep: Vec<Edge>,
+    /// `sweep` as byte columns for the comparison's vote filter.
     pub(crate) columns: EdgeColumns,
-    /// Start offset of every index cell in `edges`; one extra entry closes the last cell.
-    pub(crate) cells: Vec<u32>,
+    /// Index in `edges` of the first edge with `a_from` >= each value 0..=256.
+    pub(crate) from_start: Vec<u16>,
     /// Number of edges leaving each minutia.
     pub(crate) degree: Vec<u8>,
     /// Convex hull of the minutiae.
     pub(crate) hull: Hull,
     /// Reach table: for every cell of a grid over the minutiae (plus the largest pairing
-    /// tolerance around them), the minutiae that a point in that cell may pair with, so that
+    /// tolerance around them) and every one of [`REACH_DIRECTION_BINS`] direction bins, the
+    /// minutiae that a point in that cell with a direction in that bin may pair with, so that
     /// pairing after alignment looks at one short list per placed minutia. Origin of the grid
     /// (lowest x, lowest y).
     pub(crate) reach_origin: (f32, f32),
@@ -238,11 +149,12 @@ pub struct PreparedTemplate {
     pub(crate) reach_size: (f32, f32),
     /// Number of reach grid columns.
     pub(crate) reach_cols: usize,
-    /// Start offset of each reach cell in `reach_points`, then two extra entries: the end of
-    /// the last cell and of an empty cell (number `columns · rows`) that stands for every point
-    /// outside the grid, so that the lookup needs no branch.
-    pub(crate) reach_cells: Vec<u32>,
-    /// Minutia indices listed by reach cell.
+    /// Start offset in `reach_points` of each key (cell · bins + bin), then two extra entries:
+    /// the end of the last key and of an empty key (number `columns · rows · bins`) that stands
+    /// for every point outside the grid, so that the lookup needs no branch. 16 bits keep the
+    /// table small in cache (see [`REACH_MAX_LISTED`]).
+    pub(crate) reach_cells: Vec<u16>,
+    /// Minutia indices listed by reach key.
     pub(crate) reach_points: Vec<u8>,
     /// Squared pairing position tolerance, `n x n`, row `s` for alignments seeded at minutia
     /// `s`: the tolerance grows with the distance from the seed (skin distortion), and that
@@ -301,9 +213,21 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         .iter()
         .map(|p| p.weight.powf(0.5 * PAIR_EVIDENCE_EXPONENT))
         .collect();
-    let (edges, cells, degree) = build_edges(&points);
-    let (queries, segments) = build_queries(&edges);
-    let columns = EdgeColumns::of(&edges);
+    let (edges, from_start, degree) = build_edges(&points);
+    let queries = edges
+        .iter()
+        .map(|e| {
+            let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * e.len;
+            EdgeQuery {
+                tl,
+                inv_tl: 1.0 / tl,
+            }
+        })
+        .collect();
+    // A window starting near the end of the turn runs on into the edges near its start.
+    let wrap = from_start[window_turns().min(256)] as usize;
+    let sweep: Vec<Edge> = edges.iter().chain(&edges[..wrap]).copied().collect();
+    let columns = EdgeColumns::of(&sweep);
     let hull = Hull::of(&points.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
     let reach = build_reach(&points);
     let seed_tolerance2 = seed_tolerances(&points);
@@ -312,9 +236,9 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         evidence,
         edges,
         queries,
-        segments,
+        sweep,
         columns,
-        cells,
+        from_start,
         degree,
         hull,
         reach_origin: reach.origin,
@@ -325,26 +249,6 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         reach_points: reach.points,
         seed_tolerance2,
     }
-}
-
-/// The query of every edge and their segments of index cells.
-fn build_queries(edges: &[Edge]) -> (Vec<EdgeQuery>, Vec<(u16, u16)>) {
-    let mut segments = Vec::new();
-    let queries = edges
-        .iter()
-        .map(|e| {
-            let tl = EDGE_LENGTH_TOLERANCE + EDGE_LENGTH_TOLERANCE_RATIO * e.len;
-            let first = segments.len() as u32;
-            query_segments(e, tl, &mut segments);
-            EdgeQuery {
-                tl,
-                inv_tl: 1.0 / tl,
-                first,
-                end: segments.len() as u32,
-            }
-        })
-        .collect();
-    (queries, segments)
 }
 
 /// Evidence weight of a minutia of the given quality (0-100; 0 = not reported).
@@ -364,8 +268,8 @@ fn scale(dpi: u32) -> f32 {
     }
 }
 
-/// Local edges of every minutia to its nearest neighbours, bucketed into the edge index.
-fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u32>, Vec<u8>) {
+/// Local edges of every minutia to its nearest neighbours, sorted by `a_from`.
+fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u16>, Vec<u8>) {
     let n = points.len();
     let mut edges: Vec<Edge> = Vec::with_capacity(n * EDGE_NEIGHBOURS);
     let mut degree = vec![0u8; n];
@@ -396,26 +300,21 @@ fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u32>, Vec<u8>) {
         }
         degree[i] = k as u8;
     }
-    // Stable counting sort by index cell: within a cell, edges keep their generation order.
-    let keys: Vec<u16> = edges
-        .iter()
-        .map(|e| cell(length_bin(e.len), angle_bin(e.a_from), angle_bin(e.a_to)) as u16)
-        .collect();
-    let ncells = LENGTH_BINS * EDGE_ANGLE_BINS * EDGE_ANGLE_BINS;
-    let mut cells = vec![0u32; ncells + 1];
-    for &k in &keys {
-        cells[k as usize + 1] += 1;
+    // Stable counting sort by `a_from`: among equal ones, edges keep their generation order.
+    let mut from_start = vec![0u16; 257];
+    for e in &edges {
+        from_start[e.a_from as usize + 1] += 1;
     }
-    for c in 0..ncells {
-        cells[c + 1] += cells[c];
+    for a in 0..256 {
+        from_start[a + 1] += from_start[a];
     }
-    let mut fill = cells.clone();
+    let mut fill = from_start.clone();
     let mut sorted = edges.clone();
-    for (e, &k) in edges.iter().zip(&keys) {
-        sorted[fill[k as usize] as usize] = *e;
-        fill[k as usize] += 1;
+    for e in &edges {
+        sorted[fill[e.a_from as usize] as usize] = *e;
+        fill[e.a_from as usize] += 1;
     }
-    (sorted, cells, degree)
+    (sorted, from_start, degree)
 }
 
 /// The reach table of [`PreparedTemplate`], before it is stored.
@@ -424,14 +323,27 @@ struct Reach {
     cell: f32,
     cols: usize,
     rows: usize,
-    cells: Vec<u32>,
+    cells: Vec<u16>,
     points: Vec<u8>,
 }
 
+/// Most entries a reach table can list: every minutia in the cells within the largest pairing
+/// tolerance of it (cells of at least [`REACH_CELL`] pixels: at most `2 · tolerance / cell + 2`
+/// per side) and in at most three direction bins (the tolerance is at most one bin wide).
+const REACH_MAX_LISTED: usize = MAX_PREPARED_MINUTIAE
+    * (2 * (PAIR_DISTANCE_TOLERANCE_MAX / REACH_CELL) as usize + 2).pow(2)
+    * 3;
+// The table's offsets are 16-bit.
+const _: () = assert!(
+    REACH_MAX_LISTED <= u16::MAX as usize
+        && PAIR_ANGLE_TOLERANCE < TAU / REACH_DIRECTION_BINS as f32
+);
+
 /// Reach table: cells of at least [`REACH_CELL`] pixels (at most [`REACH_MAX_CELLS`] per side)
-/// over the minutiae's bounding box grown by [`PAIR_DISTANCE_TOLERANCE_MAX`]; each cell lists
-/// the minutiae within that tolerance of some point of the cell (distance to the cell's
-/// rectangle), in index order.
+/// over the minutiae's bounding box grown by [`PAIR_DISTANCE_TOLERANCE_MAX`], each split into
+/// [`REACH_DIRECTION_BINS`] direction bins; each (cell, bin) lists the minutiae within that
+/// tolerance of some point of the cell (distance to the cell's rectangle) whose direction is
+/// within [`PAIR_ANGLE_TOLERANCE`] of some direction of the bin, in index order.
 fn build_reach(points: &[Point]) -> Reach {
     if points.is_empty() {
         return Reach {
@@ -457,8 +369,11 @@ fn build_reach(points: &[Point]) -> Reach {
     let cols = (w / cell) as usize + 1;
     let rows = (h / cell) as usize + 1;
     let reach2 = margin * margin;
-    // The cells a minutia reaches: those of its box grown by the margin whose rectangle lies
-    // within the margin (distance to the rectangle), in row-major order.
+    let nb = REACH_DIRECTION_BINS;
+    let bin_width = TAU / nb as f32;
+    // The keys (cell, direction bin) a minutia is listed under: the cells of its box grown by
+    // the margin whose rectangle lies within the margin, times the direction bins whose range
+    // lies within the pairing direction tolerance of its direction, in key order.
     let reached = |p: &Point, hits: &mut Vec<usize>| {
         hits.clear();
         let span = |v: f32, origin: f32, n: usize| {
@@ -466,6 +381,22 @@ fn build_reach(points: &[Point]) -> Reach {
             let hi = (((v + margin - origin) / cell).max(0.0) as usize).min(n - 1);
             lo..=hi
         };
+        // A bin is within tolerance when the direction is in it or near one of its ends (a
+        // hair more than the tolerance: a superset costs one test, a miss a pair). At most
+        // three bins, found once per minutia.
+        let mut bins = [0usize; 3];
+        let mut n_bins = 0;
+        for b in 0..nb {
+            let (a, z) = (b as f32 * bin_width, (b + 1) as f32 * bin_width);
+            let near = (p.dir >= a && p.dir < z)
+                || angle_diff(p.dir, a) <= PAIR_ANGLE_TOLERANCE + 1e-3
+                || angle_diff(p.dir, normalize_angle(z)) <= PAIR_ANGLE_TOLERANCE + 1e-3;
+            if near && n_bins < bins.len() {
+                bins[n_bins] = b;
+                n_bins += 1;
+            }
+        }
+        let bins = &bins[..n_bins];
         for r in span(p.y, y0, rows) {
             let (ry0, ry1) = (y0 + r as f32 * cell, y0 + (r + 1) as f32 * cell);
             let dy = (ry0 - p.y).max(p.y - ry1).max(0.0);
@@ -473,25 +404,28 @@ fn build_reach(points: &[Point]) -> Reach {
                 let (rx0, rx1) = (x0 + c as f32 * cell, x0 + (c + 1) as f32 * cell);
                 let dx = (rx0 - p.x).max(p.x - rx1).max(0.0);
                 if dx * dx + dy * dy <= reach2 {
-                    hits.push(r * cols + c);
+                    for &b in bins {
+                        hits.push((r * cols + c) * nb + b);
+                    }
                 }
             }
         }
     };
-    // Counting sort by cell: within a cell the minutiae stay in index order.
+    // Counting sort by key: within a key the minutiae stay in index order.
+    let keys = cols * rows * nb;
     let mut hits = Vec::new();
-    let mut cells = vec![0u32; cols * rows + 1];
+    let mut cells = vec![0u32; keys + 1];
     for p in points {
         reached(p, &mut hits);
         for &k in &hits {
             cells[k + 1] += 1;
         }
     }
-    for k in 0..cols * rows {
+    for k in 0..keys {
         cells[k + 1] += cells[k];
     }
     let mut fill = cells.clone();
-    let mut listed = vec![0u8; cells[cols * rows] as usize];
+    let mut listed = vec![0u8; cells[keys] as usize];
     for (i, p) in points.iter().enumerate() {
         reached(p, &mut hits);
         for &k in &hits {
@@ -499,14 +433,15 @@ fn build_reach(points: &[Point]) -> Reach {
             fill[k] += 1;
         }
     }
-    // The empty cell of points outside the grid.
-    cells.push(cells[cols * rows]);
+    // The empty key of points outside the grid.
+    cells.push(cells[keys]);
+    debug_assert!(listed.len() <= REACH_MAX_LISTED);
     Reach {
         origin: (x0, y0),
         cell,
         cols,
         rows,
-        cells,
+        cells: cells.into_iter().map(|c| c as u16).collect(),
         points: listed,
     }
 }
