@@ -111,9 +111,9 @@ impl Scratch {
 /// rejected with that score (so every rejected pair scores below it, far below every decision
 /// threshold and every set's EER point); the others go through the whole search (all
 /// [`SEED_COUNT`] seeds, [`REFINED_SEEDS`] refined) and get exactly the score of
-/// [`compare_exhaustive`]. On the five shared FVC sets the screen rejects 54 % of the impostor
-/// pairs (7 741 of 14 400) and 11 of 1 400 genuine pairs, none of whose exhaustive score reached
-/// 0.03; the rejected impostors include 67 whose exhaustive score was 0.04 or more (chance
+/// [`compare_exhaustive`]. On the five shared FVC sets the screen rejects 57 % of the impostor
+/// pairs (8 195 of 14 400) and 9 of 1 400 genuine pairs, none of whose exhaustive score reached
+/// 0.03; the rejected impostors include 104 whose exhaustive score was 0.04 or more (chance
 /// alignments that only the full search finds), so the cascade also lowers a few impostor
 /// scores near the sets' EER points (see `docs/matcher.md`).
 pub fn compare(
