@@ -445,10 +445,10 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     let tol = to_turns(EDGE_ANGLE_TOLERANCE);
     let inv_tol = 1.0 / tol as f32;
     let cols = &probe.columns;
-    let edges = probe.edges.len();
+    let edges = probe.edge_count();
     let from_start = &probe.from_start[..257];
     let window = window_turns();
-    for (ce, q) in candidate.edges.iter().zip(&candidate.queries) {
+    for (ce, q) in candidate.edges().iter().zip(&candidate.queries) {
         let (tl, inv_tl) = (q.tl, q.inv_tl);
         let col = ce.from as usize;
         // Lane filter: lengths in whole pixels within `tl` plus two pixels (rounding of both
@@ -809,8 +809,8 @@ mod tests {
                 vote(p, c, &mut s);
                 let nc = c.points.len();
                 let mut expected = vec![0.0f32; p.points.len() * nc];
-                for (ce, q) in c.edges.iter().zip(&c.queries) {
-                    for pe in &p.edges {
+                for (ce, q) in c.edges().iter().zip(&c.queries) {
+                    for pe in p.edges() {
                         let dl = (pe.len - ce.len).abs();
                         let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
                         let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();

@@ -122,16 +122,17 @@ pub struct PreparedTemplate {
     /// Evidence factor of every minutia when paired, [`Point::weight`] to the power
     /// [`PAIR_EVIDENCE_EXPONENT`] / 2, so that a pair counts `evidence[i] · evidence[j]`.
     pub(crate) evidence: Vec<f32>,
-    /// Local edges, ordered by `a_from` (then by generation order).
-    pub(crate) edges: Vec<Edge>,
-    /// What every edge of `edges` asks of another template's edges (same order).
+    /// What every edge of [`PreparedTemplate::edges`] asks of another template's edges (same
+    /// order).
     pub(crate) queries: Vec<EdgeQuery>,
-    /// `edges` followed by the edges whose `a_from` lies within one window of 0, again, so
-    /// that a window that wraps past a full turn is one run.
+    /// The local edges, ordered by `a_from` (then by generation order), followed by the edges
+    /// whose `a_from` lies within one window of 0, again, so that a window that wraps past a
+    /// full turn is one run.
     pub(crate) sweep: Vec<Edge>,
     /// `sweep` as byte columns for the comparison's vote filter.
     pub(crate) columns: EdgeColumns,
-    /// Index in `edges` of the first edge with `a_from` >= each value 0..=256.
+    /// Index in [`PreparedTemplate::edges`] of the first edge with `a_from` >= each value
+    /// 0..=256.
     pub(crate) from_start: Vec<u16>,
     /// Number of edges leaving each minutia.
     pub(crate) degree: Vec<u8>,
@@ -170,7 +171,12 @@ impl PreparedTemplate {
 
     /// Number of local edges (a measure of the work one comparison does).
     pub fn edge_count(&self) -> usize {
-        self.edges.len()
+        self.queries.len()
+    }
+
+    /// The local edges, ordered by `a_from`: the start of `sweep`.
+    pub(crate) fn edges(&self) -> &[Edge] {
+        &self.sweep[..self.queries.len()]
     }
 }
 
@@ -226,7 +232,8 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         .collect();
     // A window starting near the end of the turn runs on into the edges near its start.
     let wrap = from_start[window_turns().min(256)] as usize;
-    let sweep: Vec<Edge> = edges.iter().chain(&edges[..wrap]).copied().collect();
+    let mut sweep = edges;
+    sweep.extend_from_within(..wrap);
     let columns = EdgeColumns::of(&sweep);
     let hull = Hull::of(&points.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
     let reach = build_reach(&points);
@@ -234,7 +241,6 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
     PreparedTemplate {
         points,
         evidence,
-        edges,
         queries,
         sweep,
         columns,
