@@ -170,16 +170,15 @@ impl Hull {
                 .iter()
                 .any(|&(vx, vy)| (vx - x).powi(2) + (vy - y).powi(2) <= margin * margin),
             _ => {
-                for &[ax, ay, ex, ey, len] in &self.edges {
-                    // Signed distance (`num / len`), positive on the inner (left) side of a
-                    // CCW edge. A non-negative numerator cannot fall below a non-negative
-                    // -margin bound, so the division is only done when it can decide.
-                    let num = ex * (y - ay) - ey * (x - ax);
-                    if (num < 0.0 || margin < 0.0) && num / len < -margin {
-                        return false;
-                    }
-                }
-                true
+                // Signed distance to every edge (`num / len`), positive on the inner (left)
+                // side of a CCW edge; all edges without an early exit, which would be
+                // mispredicted at a random edge for most points.
+                self.edges
+                    .iter()
+                    .fold(true, |inside, &[ax, ay, ex, ey, len]| {
+                        let num = ex * (y - ay) - ey * (x - ax);
+                        inside & (num >= -margin * len)
+                    })
             }
         }
     }

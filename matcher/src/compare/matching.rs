@@ -37,9 +37,16 @@ pub struct Scratch {
     /// Local-structure votes, probe-major (`p * nc + c`).
     votes: Vec<f32>,
     /// Which votes were added to, one bit per slot: `nc.div_ceil(64)` words per probe
-    /// minutia, candidate `c` at bit `c % 64` of word `c / 64`, so that picking seeds visits
-    /// only the slots with votes, in slot order.
+    /// minutia, candidate `c` at bit `c % 64` of word `c / 64`.
     voted: Vec<u64>,
+    /// The slots with votes, each once, in the order of their first vote: probe index in the
+    /// high byte, candidate index in the low one. Picking seeds visits only these.
+    touched: Vec<u16>,
+    /// How many entries of `touched` are valid.
+    touched_len: usize,
+    /// Seed picking: a sort key per touched slot (similarity, then the lower slot), then the
+    /// keys that may be among the best.
+    seed_keys: Vec<u64>,
     /// Best seeds: (local similarity, probe index, candidate index).
     seeds: Vec<(f32, u8, u8)>,
     /// Possible pairs under the current alignment as sort keys: the cost's bits mapped to an
@@ -48,9 +55,8 @@ pub struct Scratch {
     options: Vec<u64>,
     /// Pairs chosen under the current alignment: (probe, candidate, weight).
     pairs: Vec<(u8, u8, f32)>,
-    /// Groups of probe edges with candidates for the current vote query: (first sweep edge,
-    /// hits of [`lane_hits`]).
-    blocks: Vec<(usize, u64)>,
+    /// Edge pairs that passed the vote's lane filter: (probe sweep edge, candidate edge).
+    hits: Vec<(u16, u16)>,
     /// Probe minutiae already paired.
     used_p: Vec<bool>,
     /// Probe minutiae placed on the candidate under the current alignment (those with partners
@@ -442,19 +448,23 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     let words = nc.div_ceil(64);
     s.voted.clear();
     s.voted.resize(probe.points.len() * words, 0);
+    // Every slot is listed at most once.
+    s.touched.resize(probe.points.len() * nc + 1, 0);
+    let mut touched = 0;
     let tol = to_turns(EDGE_ANGLE_TOLERANCE);
     let inv_tol = 1.0 / tol as f32;
     let cols = &probe.columns;
     let edges = probe.edge_count();
     let from_start = &probe.from_start[..257];
     let window = window_turns();
-    for (ce, q) in candidate.edges().iter().zip(&candidate.queries) {
-        let (tl, inv_tl) = (q.tl, q.inv_tl);
-        let col = ce.from as usize;
+    // First every query's passing probe edges into one list, without a branch per edge (how
+    // many pass is a coin toss), then that list in one loop.
+    let mut listed = 0;
+    for (qi, (ce, q)) in candidate.edges().iter().zip(&candidate.queries).enumerate() {
         // Lane filter: lengths in whole pixels within `tl` plus two pixels (rounding of both
         // lengths: a superset of the exact test below), `a_to` exact; `a_from` needs no test.
         let filter = [
-            LaneRange::new(ce.len as u8, tl as u8 + 2),
+            LaneRange::new(ce.len as u8, q.tl as u8 + 2),
             LaneRange::new(ce.a_to, tol),
         ];
         // The window [a_from - tol, a_from + tol]; past a full turn it continues into the
@@ -467,37 +477,55 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
         } else {
             edges + from_start[hi - 256] as usize
         };
-        // First the groups with candidates, without branches (whether a group has one is a
-        // coin toss), then their edges in order.
-        let mut n = 0;
+        // Two lane groups at a time: a window rarely holds more than 64 edges.
         let mut at = start;
         while at < end {
-            let hits = lane_hits(&filter, cols, at, end - at);
-            if n == s.blocks.len() {
-                s.blocks.push((0, 0));
+            let first = lane_hits(&filter, cols, at, end - at);
+            let second = lane_hits(&filter, cols, at + LANES, (end - at).saturating_sub(LANES));
+            let mut hits = first | second << LANES;
+            let count = hits.count_ones() as usize;
+            if s.hits.len() < listed + 2 * LANES {
+                s.hits.resize(listed + 2 * LANES, (0, 0));
             }
-            s.blocks[n] = (at, hits);
-            n += (hits != 0) as usize;
-            at += LANES;
-        }
-        for &(at, hits) in &s.blocks[..n] {
-            let mut hits = hits;
+            // The first eight unconditionally (entries past `count` are overwritten later),
+            // the rest, rarely, one by one.
+            for u in 0..8 {
+                s.hits[listed + u] = ((at + hits.trailing_zeros() as usize) as u16, qi as u16);
+                hits &= hits.wrapping_sub(1);
+            }
+            let mut u = 8;
             while hits != 0 {
-                let k = at + hits.trailing_zeros() as usize;
+                s.hits[listed + u] = ((at + hits.trailing_zeros() as usize) as u16, qi as u16);
                 hits &= hits - 1;
-                let pe = &probe.sweep[k];
-                let dl = (pe.len - ce.len).abs();
-                // Branch-free: a pair outside the exact length tolerance adds zero and sets
-                // no bit.
-                let pass = dl <= tl;
-                let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
-                let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
-                let sim = 1.0 - (dl * inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
-                s.votes[pe.from as usize * nc + col] += if pass { sim } else { 0.0 };
-                s.voted[pe.from as usize * words + col / 64] |= (pass as u64) << (col % 64);
+                u += 1;
             }
+            listed += count;
+            at += 2 * LANES;
         }
     }
+    let (cand_edges, queries) = (candidate.edges(), &candidate.queries[..]);
+    for &(k, qi) in &s.hits[..listed] {
+        let (ce, q, pe) = (
+            &cand_edges[qi as usize],
+            &queries[qi as usize],
+            &probe.sweep[k as usize],
+        );
+        let col = ce.from as usize;
+        let dl = (pe.len - ce.len).abs();
+        // Branch-free: a pair outside the exact length tolerance adds zero and sets no bit.
+        let pass = dl <= q.tl;
+        let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
+        let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
+        let sim = 1.0 - (dl * q.inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
+        s.votes[pe.from as usize * nc + col] += if pass { sim } else { 0.0 };
+        let word = &mut s.voted[pe.from as usize * words + col / 64];
+        let bit = (pass as u64) << (col % 64);
+        // Listed on its first vote, without a branch.
+        s.touched[touched] = (pe.from as u16) << 8 | col as u16;
+        touched += (bit & !*word != 0) as usize;
+        *word |= bit;
+    }
+    s.touched_len = touched;
 }
 
 /// A test `|x - centre| <= tolerance` (wrapping) of [`LANES`] bytes at once, as
@@ -557,48 +585,62 @@ fn local_similarity(
     }
 }
 
-/// Keeps the [`SEED_COUNT`] most similar local pairs in `scratch.seeds`, best first.
+/// Histogram bins of local similarity used to find the seeds without sorting every slot.
+const SEED_BINS: usize = 64;
+
+/// The histogram bin of a local similarity in [0, 1].
+#[inline]
+fn seed_bin(sim: f32) -> usize {
+    ((sim * (SEED_BINS as f32 - 0.01)) as usize).min(SEED_BINS - 1)
+}
+
+/// Keeps the [`SEED_COUNT`] most similar local pairs in `scratch.seeds`, best first, the
+/// lower (probe, candidate) index first among equals. A histogram of the similarities finds
+/// the bin the last seed falls in; only the slots from that bin up are sorted.
 fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch) {
     s.seeds.clear();
     let nc = candidate.points.len();
-    let words = nc.div_ceil(64);
-    for (p, (row, voted)) in s
-        .votes
-        .chunks_exact(nc)
-        .zip(s.voted.chunks_exact(words))
-        .enumerate()
-    {
-        let dp = probe.degree[p] as f32;
-        for (w, &bits) in voted.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let c = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let v = row[c];
-                if v <= 0.0 {
-                    continue;
-                }
-                // Same expression as `local_similarity`.
-                let deg = 0.5 * (dp + candidate.degree[c] as f32);
-                // Not among the best: skip the division (sim <= v / deg, so v <= floor * deg
-                // implies sim <= floor).
-                if s.seeds.len() == SEED_COUNT && v <= s.seeds[SEED_COUNT - 1].0 * deg {
-                    continue;
-                }
-                let sim = if deg <= 0.0 { 0.0 } else { (v / deg).min(1.0) };
-                if s.seeds.len() == SEED_COUNT && sim <= s.seeds[SEED_COUNT - 1].0 {
-                    continue;
-                }
-                let at = s
-                    .seeds
-                    .iter()
-                    .position(|x| sim > x.0)
-                    .unwrap_or(s.seeds.len());
-                s.seeds.insert(at, (sim, p as u8, c as u8));
-                s.seeds.truncate(SEED_COUNT);
-            }
-        }
+    let touched = &s.touched[..s.touched_len];
+    s.seed_keys.resize(touched.len().max(1), 0);
+    let mut bins = [0u16; SEED_BINS];
+    for (key, &slot) in s.seed_keys.iter_mut().zip(touched) {
+        let (p, c) = ((slot >> 8) as usize, (slot & 0xFF) as usize);
+        let v = s.votes[p * nc + c];
+        // Same expression as `local_similarity`.
+        let deg = 0.5 * (probe.degree[p] as f32 + candidate.degree[c] as f32);
+        let sim = if deg <= 0.0 { 0.0 } else { (v / deg).min(1.0) };
+        let useful = v > 0.0;
+        // Higher similarity first, then the lower slot.
+        *key = if useful {
+            (sim.to_bits() as u64) << 16 | (0xFFFF - slot) as u64
+        } else {
+            0
+        };
+        bins[seed_bin(sim)] += useful as u16;
     }
+    let mut lowest = SEED_BINS;
+    let mut above = 0;
+    while lowest > 0 && above < SEED_COUNT {
+        lowest -= 1;
+        above += bins[lowest] as usize;
+    }
+    let mut kept = 0;
+    for k in 0..touched.len() {
+        let key = s.seed_keys[k];
+        let sim = f32::from_bits((key >> 16) as u32);
+        s.seed_keys[kept] = key;
+        kept += (key != 0 && seed_bin(sim) >= lowest) as usize;
+    }
+    let best = &mut s.seed_keys[..kept];
+    best.sort_unstable_by(|a, b| b.cmp(a));
+    s.seeds.extend(best.iter().take(SEED_COUNT).map(|&key| {
+        let slot = 0xFFFF - (key & 0xFFFF) as u16;
+        (
+            f32::from_bits((key >> 16) as u32),
+            (slot >> 8) as u8,
+            slot as u8,
+        )
+    }));
 }
 
 /// Pairs probe and candidate minutiae one-to-one under transform `t` (cheapest first), filling
@@ -686,23 +728,22 @@ fn score(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, s: &
         .iter()
         .map(|&(i, j, w)| w * probe.evidence[i as usize] * candidate.evidence[j as usize])
         .sum();
+    // Weights times 0 or 1, without a branch: whether a point is inside is a coin toss.
     let np: f32 = probe
         .points
         .iter()
-        .filter(|p| {
+        .map(|p| {
             let (x, y) = t.apply(p.x, p.y);
-            candidate.hull.contains(x, y, OVERLAP_MARGIN)
+            p.weight * candidate.hull.contains(x, y, OVERLAP_MARGIN) as u32 as f32
         })
-        .map(|p| p.weight)
         .sum();
     let nc: f32 = candidate
         .points
         .iter()
-        .filter(|q| {
+        .map(|q| {
             let (x, y) = t.apply_inverse(q.x, q.y);
-            probe.hull.contains(x, y, OVERLAP_MARGIN)
+            q.weight * probe.hull.contains(x, y, OVERLAP_MARGIN) as u32 as f32
         })
-        .map(|q| q.weight)
         .sum();
     let np = np.max(MIN_OVERLAP_WEIGHT);
     let nc = nc.max(MIN_OVERLAP_WEIGHT);
@@ -748,6 +789,23 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// A lattice of `side x side` minutiae `step` pixels apart, all with one direction: every
+    /// minutia's edges look alike, so a vote query meets windows of more than 64 edges, more
+    /// than eight passing edges, and many equal local similarities.
+    fn lattice(side: usize, step: f32) -> Fingerprint {
+        let mut fp = template(0, side as f32 * step + step, 0);
+        fp.minutiae = (0..side * side)
+            .map(|k| Minutia {
+                x: step * (1 + k % side) as f32,
+                y: step * (1 + k / side) as f32,
+                direction: 1.0,
+                kind: MinutiaKind::Bifurcation,
+                quality: 60,
+            })
+            .collect();
+        fp
     }
 
     /// The lane range test agrees with the plain one for every byte, centre and tolerance used,
@@ -796,30 +854,44 @@ mod tests {
     #[test]
     fn votes_equal_testing_every_pair_of_edges() {
         let tol = to_turns(EDGE_ANGLE_TOLERANCE);
-        for (n, spread, seed) in [
+        let pairs = [
             (40, 300.0, 1),
             (128, 500.0, 2),
             (60, 200.0, 3),
             (9, 100.0, 4),
-        ] {
-            let probe = prepare(&template(n, spread, seed));
-            let candidate = prepare(&template(n + 7, spread, seed + 20));
-            for (p, c) in [(&probe, &candidate), (&candidate, &probe), (&probe, &probe)] {
+        ]
+        .map(|(n, spread, seed)| {
+            (
+                prepare(&template(n, spread, seed)),
+                prepare(&template(n + 7, spread, seed + 20)),
+            )
+        });
+        let lattice = (prepare(&lattice(11, 12.0)), prepare(&lattice(9, 13.0)));
+        // The widest window and the most passing edges of one query: the cases include the
+        // vote's rarer paths (more than two lane groups, more than eight hits).
+        let (mut widest, mut most_passing) = (0, 0);
+        for (probe, candidate) in pairs.iter().chain([&lattice]) {
+            for (p, c) in [(probe, candidate), (candidate, probe), (probe, probe)] {
                 let mut s = Scratch::new();
                 vote(p, c, &mut s);
                 let nc = c.points.len();
                 let mut expected = vec![0.0f32; p.points.len() * nc];
                 for (ce, q) in c.edges().iter().zip(&c.queries) {
+                    let (mut in_window, mut passing) = (0, 0);
                     for pe in p.edges() {
                         let dl = (pe.len - ce.len).abs();
                         let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
                         let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
+                        in_window += (d1 <= tol) as usize;
                         if dl <= q.tl && d1 <= tol && d2 <= tol {
+                            passing += 1;
                             let angles = (d1 as f32 + d2 as f32) / tol as f32;
                             let sim = 1.0 - (dl * q.inv_tl + angles) / 3.0;
                             expected[pe.from as usize * nc + ce.from as usize] += sim;
                         }
                     }
+                    widest = widest.max(in_window);
+                    most_passing = most_passing.max(passing);
                 }
                 assert!(expected.iter().any(|&v| v > 0.0));
                 for (k, (&got, &want)) in s.votes.iter().zip(&expected).enumerate() {
@@ -828,6 +900,47 @@ mod tests {
                 }
             }
         }
+        assert!(
+            widest > 2 * LANES && most_passing > 8,
+            "{widest} {most_passing}"
+        );
+    }
+
+    /// The seeds are the [`SEED_COUNT`] slots of highest local similarity (the lower slot first
+    /// among equals), as a sort of every voted slot finds them: on random templates, on
+    /// lattices (many equal similarities) and on templates with fewer voted slots than seeds.
+    #[test]
+    fn seeds_are_the_most_similar_slots() {
+        let cases = [
+            (template(40, 300.0, 1), template(47, 300.0, 21)),
+            (template(128, 500.0, 2), template(128, 500.0, 2)),
+            (lattice(11, 12.0), lattice(9, 13.0)),
+            (lattice(6, 20.0), lattice(6, 20.0)),
+            (template(3, 60.0, 5), template(4, 60.0, 6)),
+        ];
+        let mut s = Scratch::new();
+        let mut tied = 0;
+        for (a, b) in &cases {
+            let (p, c) = (prepare(a), prepare(b));
+            vote(&p, &c, &mut s);
+            pick_seeds(&p, &c, &mut s);
+            let nc = c.points.len();
+            let mut all: Vec<(f32, u8, u8)> = (0..p.points.len() * nc)
+                .filter(|&k| s.votes[k] > 0.0)
+                .map(|k| {
+                    let (i, j) = (k / nc, k % nc);
+                    (local_similarity(&p, &c, &s.votes, i, j), i as u8, j as u8)
+                })
+                .collect();
+            all.sort_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+            all.truncate(SEED_COUNT);
+            assert_eq!(s.seeds, all);
+            tied += all.windows(2).filter(|w| w[0].0 == w[1].0).count();
+        }
+        assert!(
+            tied > 0,
+            "the lattices give equal similarities among the seeds"
+        );
     }
 
     /// The synthetic fixture prints of the repository (ground-truth minutiae, ISO records),

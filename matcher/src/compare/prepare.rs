@@ -79,7 +79,7 @@ const _: () = assert!(
 
 /// Unused entries after the edges of [`EdgeColumns`], so that a group starting at the last
 /// edge stays in bounds.
-const EDGE_PAD: usize = LANES;
+const EDGE_PAD: usize = 2 * LANES;
 
 /// The sweep edges of a template as one byte column per field, so that the comparison can
 /// test [`LANES`] edges with a few vector operations (`a_from` needs no test: the sweep window
