@@ -448,7 +448,8 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     let words = nc.div_ceil(64);
     s.voted.clear();
     s.voted.resize(probe.points.len() * words, 0);
-    // Every slot is listed at most once.
+    // Every slot is listed at most once; the extra entry takes the unconditional write that
+    // follows a full list.
     s.touched.resize(probe.points.len() * nc + 1, 0);
     let mut touched = 0;
     let tol = to_turns(EDGE_ANGLE_TOLERANCE);
