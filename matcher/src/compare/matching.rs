@@ -602,7 +602,7 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
     s.seeds.clear();
     let nc = candidate.points.len();
     let touched = &s.touched[..s.touched_len];
-    s.seed_keys.resize(touched.len().max(1), 0);
+    s.seed_keys.resize(touched.len(), 0);
     let mut bins = [0u16; SEED_BINS];
     for (key, &slot) in s.seed_keys.iter_mut().zip(touched) {
         let (p, c) = ((slot >> 8) as usize, (slot & 0xFF) as usize);
