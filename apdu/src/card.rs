@@ -90,6 +90,10 @@ pub struct IdCard<T: Transport> {
     /// without reading it again (one APDU less per session). A card cannot change under one
     /// connection without a transport error.
     serial_read: Option<[u8; 8]>,
+    /// The APDU count right after [`IdCard::open_application`] selected the application with no
+    /// session open, kept while only GET DATA follows: authentication then needs no SELECT of
+    /// its own (one APDU less per card). Cleared by raw access through [`IdCard::channel`].
+    selected_at: Option<u64>,
 }
 
 /// Maps the status word of a PIN command to [`PinError`].
@@ -160,6 +164,7 @@ impl<T: Transport> IdCard<T> {
         IdCard {
             channel: Channel::new(transport),
             serial_read: None,
+            selected_at: None,
         }
     }
 
@@ -168,12 +173,20 @@ impl<T: Transport> IdCard<T> {
         IdCard {
             channel,
             serial_read: None,
+            selected_at: None,
         }
     }
 
-    /// The chokepoint, for raw commands and counters.
+    /// The chokepoint, for raw commands and counters. A raw command may change what is
+    /// selected, so the next authentication selects the application again.
     pub fn channel(&mut self) -> &mut Channel<T> {
+        self.selected_at = None;
         &mut self.channel
+    }
+
+    /// APDUs sent on this connection so far (GET RESPONSEs included).
+    pub fn apdu_count(&self) -> u64 {
+        self.channel.apdu_count()
     }
 
     /// Gives the chokepoint back.
@@ -187,12 +200,44 @@ impl<T: Transport> IdCard<T> {
         select_app(&mut self.channel)
     }
 
+    /// SELECT the card application asking for its FCP (P2 = 04) and return the application's
+    /// life-cycle status from it (tag `8A`), so that one APDU both resets the card's security
+    /// state and says what the card is; a card whose FCP has no `8A` is asked with GET DATA
+    /// 0102, and so is one that refuses the SELECT (a terminated card may). A deactivated
+    /// (6283) or terminated (6285) application that answers counts as selected.
+    /// Authentication right after this (GET DATA in between allowed) sends no SELECT again.
+    pub fn open_application(&mut self) -> Result<LifeCycle, Error> {
+        self.selected_at = None;
+        let cmd = commands::select_df_name(&APPLICATION_AID, SelectReturn::Fcp)?;
+        let data = match transmit_select(&mut self.channel, &cmd) {
+            Ok(data) => data,
+            Err(Error::Status(_)) => return self.life_cycle(),
+            Err(e) => return Err(e),
+        };
+        let fcp = Fcp::parse(&data)?;
+        self.selected_at = (!self.channel.has_secure_channel()).then(|| self.channel.apdu_count());
+        match fcp.life_cycle {
+            Some(lcs) => Ok(lcs),
+            None => self.life_cycle(),
+        }
+    }
+
+    /// Keeps [`IdCard::selected_at`] across a command that leaves selection and security
+    /// state alone (GET DATA), sent when the count was `before`.
+    fn still_selected(&mut self, before: u64) {
+        if self.selected_at == Some(before) {
+            self.selected_at = Some(self.channel.apdu_count());
+        }
+    }
+
     /// GET DATA 0101: the card serial, the input of key diversification. Always asks the
     /// card (a caller checking for a swapped card gets a fresh answer).
     pub fn serial(&mut self) -> Result<[u8; 8], Error> {
+        let before = self.channel.apdu_count();
         let resp = self
             .channel
             .transmit_ok(&commands::get_data(TAG_SERIAL, 8)?)?;
+        self.still_selected(before);
         let serial = <[u8; 8]>::try_from(&resp.data[..]).map_err(|_| {
             Error::Malformed(format!(
                 "card serial of {} bytes (8 expected)",
@@ -205,9 +250,11 @@ impl<T: Transport> IdCard<T> {
 
     /// GET DATA 0102: the application life-cycle state.
     pub fn life_cycle(&mut self) -> Result<LifeCycle, Error> {
+        let before = self.channel.apdu_count();
         let resp = self
             .channel
             .transmit_ok(&commands::get_data(TAG_LIFE_CYCLE, 1)?)?;
+        self.still_selected(before);
         match resp.data[..] {
             [b] => Ok(LifeCycle::from(b)),
             _ => Err(Error::Malformed(format!(
@@ -290,11 +337,16 @@ impl<T: Transport> IdCard<T> {
     /// Mutual authentication with the card key `key_ref` diversified from `master`; on success
     /// the chokepoint protects every further command with secure messaging.
     ///
-    /// Steps: SELECT the application, GET DATA serial, diversify, GET CHALLENGE (RND.IC),
-    /// MUTUAL AUTHENTICATE with RND.IFD || host cryptogram, check the card cryptogram.
+    /// Steps: SELECT the application (unless [`IdCard::open_application`] just did), GET DATA
+    /// serial (unless read on this connection), diversify, GET CHALLENGE (RND.IC), MUTUAL
+    /// AUTHENTICATE with RND.IFD || host cryptogram, check the card cryptogram.
     fn authenticate(&mut self, key_ref: KeyRef, master: &AesKey) -> Result<(), Error> {
+        let selected = self.selected_at.take() == Some(self.channel.apdu_count())
+            && !self.channel.has_secure_channel();
         self.channel.set_secure_channel(None);
-        self.select_application()?;
+        if !selected {
+            self.select_application()?;
+        }
         let serial = match self.serial_read {
             Some(serial) => serial,
             None => self.serial()?,

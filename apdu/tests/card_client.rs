@@ -1,11 +1,14 @@
 //! The host-side ID card client ([`apdu::card`]) against the simulated card: personalization,
 //! delivery, PIN handling, authorization and secure messaging failures.
 
+use std::sync::{Arc, Mutex};
+
 use apdu::card::{IdCard, PinError};
 use apdu::fcp::LifeCycle;
 use apdu::sim::{FaultHandle, Faults, SimCard, SimConfig, SimTransport};
 use apdu::sm::{AesKey, SW_AUTH_FAILED};
-use apdu::{Error, StatusWord};
+use apdu::{Capabilities, TransportError};
+use apdu::{Error, StatusWord, Transport};
 
 const SERIAL: [u8; 8] = *b"SN000042";
 const TRANSPORT_PIN: &[u8] = b"123456";
@@ -361,4 +364,114 @@ fn unprotected_error_in_a_session_closes_it() {
     assert!(card
         .authenticate_perso(&AesKey::test_perso_master())
         .is_ok());
+}
+
+/// A reader that records the INS byte of every APDU (plain even under secure messaging).
+struct InsLog {
+    inner: SimTransport,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Transport for InsLog {
+    fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.sent.lock().unwrap().push(apdu[1]);
+        self.inner.transmit_raw(apdu)
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn atr(&self) -> Vec<u8> {
+        self.inner.atr()
+    }
+    fn reader_name(&self) -> &str {
+        self.inner.reader_name()
+    }
+    fn reset(&mut self) -> Result<(), TransportError> {
+        self.inner.reset()
+    }
+}
+
+/// The INS bytes sent since the last call.
+fn sent_since(log: &Arc<Mutex<Vec<u8>>>) -> Vec<u8> {
+    std::mem::take(&mut *log.lock().unwrap())
+}
+
+const SELECT: u8 = 0xA4;
+const GET_DATA: u8 = 0xCA;
+const GET_CHALLENGE: u8 = 0x84;
+const MUTUAL_AUTH: u8 = 0x82;
+
+#[test]
+fn open_application_reads_the_life_cycle_and_spares_the_next_select() {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let inner = SimTransport::new(SimCard::create(None, SimConfig::default()).unwrap());
+    let mut card = IdCard::new(InsLog {
+        inner,
+        sent: Arc::clone(&sent),
+    });
+    let perso = AesKey::test_perso_master();
+
+    // SELECT with FCP, GET DATA serial, then authentication without a SELECT of its own.
+    assert_eq!(card.open_application().unwrap(), LifeCycle::Creation);
+    card.serial().unwrap();
+    drop(card.authenticate_perso(&perso).unwrap());
+    assert_eq!(
+        sent_since(&sent),
+        [SELECT, GET_DATA, GET_CHALLENGE, MUTUAL_AUTH]
+    );
+
+    // Anything else in between (another command, a raw command, a session) and
+    // authentication selects the application again: what was selected may have changed.
+    card.open_application().unwrap();
+    card.file_list().unwrap();
+    drop(card.authenticate_perso(&perso).unwrap());
+    assert_eq!(
+        sent_since(&sent),
+        [SELECT, GET_DATA, SELECT, GET_CHALLENGE, MUTUAL_AUTH]
+    );
+    card.open_application().unwrap();
+    let get_serial = apdu::commands::get_data(apdu::card::TAG_SERIAL, 8).unwrap();
+    card.channel().transmit_ok(&get_serial).unwrap();
+    drop(card.authenticate_perso(&perso).unwrap());
+    assert_eq!(
+        sent_since(&sent),
+        [SELECT, GET_DATA, SELECT, GET_CHALLENGE, MUTUAL_AUTH]
+    );
+    drop(card.authenticate_perso(&perso).unwrap());
+    drop(card.authenticate_perso(&perso).unwrap());
+    assert_eq!(
+        sent_since(&sent),
+        [
+            SELECT,
+            GET_CHALLENGE,
+            MUTUAL_AUTH,
+            SELECT,
+            GET_CHALLENGE,
+            MUTUAL_AUTH
+        ]
+    );
+}
+
+#[test]
+fn open_application_reports_every_life_cycle_like_get_data() {
+    let (mut card, _) = new_card();
+    let both = |card: &mut IdCard<SimTransport>| {
+        let from_select = card.open_application().unwrap();
+        assert_eq!(from_select, card.life_cycle().unwrap());
+        from_select
+    };
+    assert_eq!(both(&mut card), LifeCycle::Creation);
+    personalize(&mut card);
+    assert_eq!(both(&mut card), LifeCycle::Deactivated);
+    deliver(&mut card);
+    assert_eq!(both(&mut card), LifeCycle::Activated);
+    card.authenticate_terminal(&AesKey::test_terminal_master())
+        .unwrap()
+        .terminate()
+        .unwrap();
+    assert!(both(&mut card).is_terminated());
+    // The terminal key is refused after the SELECT-free path too.
+    assert!(card
+        .authenticate_terminal(&AesKey::test_terminal_master())
+        .is_err());
 }

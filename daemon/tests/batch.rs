@@ -441,7 +441,7 @@ fn api_personalizes_one_card_runs_a_batch_and_answers_status_lookups() {
     )
     .unwrap();
     assert_eq!(r["found"], "fresh");
-    assert_eq!(r["apdus"], 29);
+    assert_eq!(r["apdus"], 28);
     let serial = r["serial"].as_str().unwrap().to_string();
     let info = api(&svc, "card.info", serde_json::json!({"reader": "sim:0"})).unwrap();
     assert_eq!(info["serial"], serial.as_str());

@@ -487,10 +487,10 @@ fn activate_is_refused_when_another_card_is_in_the_reader() {
 
 #[test]
 fn a_card_pulled_during_activation_is_consistent_and_activation_completes_later() {
-    // Activation APDUs: GET DATA serial, GET DATA life cycle, SELECT, GET CHALLENGE, MUTUAL
-    // AUTHENTICATE (keyed from the serial already read), CHANGE REFERENCE DATA, SELECT,
-    // ACTIVATE FILE (0..=7).
-    const APDUS: u64 = 8;
+    // Activation APDUs: SELECT with the FCP (life cycle), GET DATA serial, GET CHALLENGE,
+    // MUTUAL AUTHENTICATE (no SELECT again, keyed from the serial already read), CHANGE
+    // REFERENCE DATA, SELECT, ACTIVATE FILE (0..=6).
+    const APDUS: u64 = 7;
     let office = office(APDUS as usize);
     let plan = national_plan(&office.signer);
     for reader in 0..APDUS as usize {

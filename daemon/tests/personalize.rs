@@ -90,11 +90,12 @@ fn fixture_applicants_are_personalized_read_back_and_passive_authenticated() {
         let outcome = personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks).unwrap();
         assert_eq!(outcome.found, Found::Fresh);
         assert_eq!(outcome.bytes_written, plan.total_bytes());
-        // 2 GET DATA, 3 authentication (SELECT, GET CHALLENGE, MUTUAL AUTHENTICATE: the serial
-        // is already read), create + write + read per file, 2 PINs, 1 deactivate.
+        // SELECT with the FCP (life cycle) and GET DATA serial, 2 authentication (GET
+        // CHALLENGE, MUTUAL AUTHENTICATE: the application is selected and the serial read),
+        // create + write + read per file, 2 PINs, 1 deactivate.
         assert_eq!(
             outcome.apdus,
-            2 + 3 + 3 * plan.files.len() as u64 + 3,
+            2 + 2 + 3 * plan.files.len() as u64 + 3,
             "{name}"
         );
         read_back_and_verify(&mut card, &plan, &signer);
@@ -168,9 +169,9 @@ fn tearing_at_every_apdu_leaves_a_card_that_is_found_incomplete_and_written_agai
         .unwrap()
         .apdus;
 
-    // 2 plain GET DATA + 3 authentication APDUs change nothing on the card; APDU 5, the
+    // SELECT, GET DATA and 2 authentication APDUs change nothing on the card; APDU 4, the
     // first CREATE FILE, is the first that does.
-    let first_write = 5;
+    let first_write = 4;
     for n in 0..total {
         let (mut card, faults) = fresh_card(200 + n);
         faults.set(Faults {

@@ -256,8 +256,8 @@ pub fn begin(svc: &Service, reader: &str) -> Result<(BeginResult, FaceFrame), Ap
     let audit = &*svc.audit;
     let mut timing = Timing::default();
     let (serial, lcs, files) = svc.readers.with_card(reader, |card| {
+        let lcs = card.open_application()?;
         let serial = hex::encode_upper(card.serial()?);
-        let lcs = card.life_cycle()?;
         let files = if lcs == LifeCycle::Deactivated {
             let mut session = card.authenticate_terminal(&terminal_key())?;
             Some(read::read_files(&mut session)?)
@@ -873,11 +873,11 @@ pub fn activate(
 
     let io_start = Instant::now();
     let outcome = svc.readers.with_card(&reader, |card| {
+        let lcs = card.open_application()?;
         let in_reader = hex::encode_upper(card.serial()?);
         if in_reader != serial {
             return Ok(Step::Swapped(in_reader));
         }
-        let lcs = card.life_cycle()?;
         match lcs {
             LifeCycle::Deactivated => {}
             LifeCycle::Activated if was_pending => return Ok(Step::FoundActivated),
@@ -1073,8 +1073,8 @@ pub fn terminate(
     reason: TerminateReason,
 ) -> Result<TerminateResult, ApiError> {
     let (serial, was) = svc.readers.with_card(reader, |card| {
+        let lcs = card.open_application()?;
         let serial = hex::encode_upper(card.serial()?);
-        let lcs = card.life_cycle()?;
         if lcs.is_terminated() {
             return Err(
                 ApiError::new(ErrorCode::CardTerminated, "the card is terminated already")

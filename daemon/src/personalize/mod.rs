@@ -18,10 +18,12 @@
 //! - [`secrets`]: per-card random transport PIN and PUK ([`CardSecrets`]) and the PIN mailer.
 //!
 //! APDUs of a fresh card with the five data groups of the national profile (7 files with
-//! EF.COM and EF.SOD): 2 GET DATA (life cycle, serial), 4 for mutual authentication, one
-//! CREATE FILE and one UPDATE BINARY per file (CREATE leaves the file selected; the card takes
-//! 4 KiB per command), one READ BINARY by short EF identifier per file for the read-back, two
-//! CHANGE REFERENCE DATA and one DEACTIVATE FILE naming the application: 30.
+//! EF.COM and EF.SOD): SELECT of the application returning its FCP (the life cycle comes in
+//! it, and authentication needs no SELECT of its own), GET DATA serial, GET CHALLENGE and
+//! MUTUAL AUTHENTICATE, one CREATE FILE and one UPDATE BINARY per file (CREATE leaves the file
+//! selected; the card takes 4 KiB per command), one READ BINARY by short EF identifier per
+//! file for the read-back, two CHANGE REFERENCE DATA and one DEACTIVATE FILE naming the
+//! application: 28.
 //!
 //! ```no_run
 //! use apdu::card::IdCard;
@@ -182,8 +184,8 @@ pub fn personalize<T: Transport>(
     keys: &PersoKeys,
     hooks: &mut dyn PersoHooks,
 ) -> Result<Outcome, PersoError> {
-    let start = card.channel().apdu_count();
-    let life_cycle = card.life_cycle()?;
+    let start = card.apdu_count();
+    let life_cycle = card.open_application()?;
     let serial = card.serial()?;
     let serial_hex = hex::encode_upper(serial);
     let found = match life_cycle {
@@ -202,7 +204,7 @@ pub fn personalize<T: Transport>(
                 return Ok(Outcome {
                     serial,
                     found: Found::AlreadyDone,
-                    apdus: card.channel().apdu_count() - start,
+                    apdus: card.apdu_count() - start,
                     bytes_written: 0,
                     secrets: None,
                 });
@@ -246,7 +248,7 @@ pub fn personalize<T: Transport>(
     Ok(Outcome {
         serial,
         found,
-        apdus: card.channel().apdu_count() - start,
+        apdus: card.apdu_count() - start,
         bytes_written: plan.total_bytes(),
         secrets: Some(secrets),
     })
