@@ -1,6 +1,8 @@
 //! Transport benchmarks: how fast APDUs reach the simulated card.
 //!
 //! - `transport/sim/*`: in process, through [`SimTransport`] (no I/O).
+//! - `transport/vpcd_socket/*`: the same bridge thread over the bare vpcd socket protocol, no
+//!   pcscd ([`apdu::sim::vpcd_reader`]): what the socket and the second thread cost.
 //! - `transport/pcsc_vpcd/*`: through a real pcscd + vsmartcard-vpcd, the card served by the
 //!   vpcd bridge on a thread of this process (started by the e2e harness; skipped with a note
 //!   when pcscd is not installed).
@@ -76,6 +78,18 @@ fn in_process(c: &mut Criterion) {
     bench_card(c, "sim", SimTransport::new(new_card()));
 }
 
+fn over_the_vpcd_socket(c: &mut Criterion) {
+    let listener = apdu::sim::vpcd_reader::VpcdListener::bind_loopback().expect("listen");
+    let config = apdu::sim::vpcd::VpcdConfig {
+        port: listener.port(),
+        ..Default::default()
+    };
+    let bridge = apdu::sim::vpcd::VpcdBridge::spawn(new_card(), config).expect("bridge");
+    let reader = listener.accept(Duration::from_secs(10)).expect("card");
+    bench_card(c, "vpcd_socket", reader);
+    bridge.stop().expect("pull the card");
+}
+
 fn through_pcscd(c: &mut Criterion) {
     if std::env::var_os("PATH").map(|p| {
         std::env::split_paths(&p)
@@ -95,5 +109,5 @@ fn through_pcscd(c: &mut Criterion) {
     card.pull();
 }
 
-criterion_group!(benches, in_process, through_pcscd);
+criterion_group!(benches, in_process, over_the_vpcd_socket, through_pcscd);
 criterion_main!(benches);

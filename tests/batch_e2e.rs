@@ -146,6 +146,52 @@ fn batch_through_pcscd_personalizes_both_readers_cards() {
     }
 }
 
+#[test]
+fn the_throughput_bench_runs_through_pcscd_the_bare_vpcd_socket_and_in_process() {
+    let _pcscd = Pcscd::start();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let port = PORT0.to_string();
+    let (code, out, err) = run_idcardd(
+        &[
+            "batch",
+            "bench",
+            "--cards",
+            "2",
+            "--readers",
+            "1",
+            "--fixtures",
+            fixtures.to_str().unwrap(),
+            "--pcsc-reader",
+            READER0,
+            "--vpcd-port",
+            &port,
+            "--pcsc-cards",
+            "3",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["in_process"][0]["summary"]["personalized_now"], 2, "{v}");
+    let pcsc = &v["pcsc"];
+    // The same 28 APDUs on all three transports (the bench checks the socket against pcscd).
+    assert_eq!(pcsc["apdus_per_card"], 28, "{pcsc}");
+    assert_eq!(pcsc["cards"], 3);
+    for transport in ["through_pcscd", "vpcd_socket", "in_process"] {
+        for figure in ["median_ms", "mean_ms"] {
+            let ms = pcsc[transport][figure].as_f64().unwrap();
+            assert!(ms > 0.0 && ms.is_finite(), "{transport} {figure}: {pcsc}");
+        }
+    }
+    for ratio in ["ratio_to_in_process", "ratio_to_vpcd_socket"] {
+        assert!(
+            pcsc[ratio]["of_medians"].as_f64().unwrap().is_finite(),
+            "{pcsc}"
+        );
+    }
+}
+
 /// A python3 that has pyzmq (`scripts/setup.sh` installs python3-zmq for /usr/bin/python3).
 fn python_with_zmq() -> Option<String> {
     ["python3", "/usr/bin/python3"]

@@ -9,6 +9,9 @@
 //! - [`SimTransport`]: an in-process reader (`sim:0`) implementing [`crate::Transport`], with
 //!   fault injection ([`Faults`], [`FaultHandle`]) for tearing tests.
 //! - [`profile`]: the AID, FIDs, references and limits of the card profile.
+//! - [`vpcd`]: the card side of the vsmartcard-vpcd protocol (pcscd shows the card in a
+//!   reader); [`vpcd_reader`]: its reader side without pcscd, the bare socket transport of the
+//!   benchmarks.
 //!
 //! ```
 //! use apdu::card::IdCard;
@@ -24,6 +27,7 @@
 //! ```
 
 pub mod vpcd;
+pub mod vpcd_reader;
 
 mod card;
 mod fs;

@@ -18,7 +18,7 @@ use anyhow::{bail, Context as _};
 
 use crate::batch::{self, LineSource, Progress, Runner};
 use crate::journal::Journal;
-use crate::personalize::PersoKeys;
+use crate::personalize::{NoHooks, PersoKeys};
 use crate::pki::DocumentSigner;
 use crate::profile::ProfileSet;
 
@@ -95,7 +95,7 @@ pub enum Command {
     },
     /// Figures: cards per minute with 1, 2, 4 simulated readers in-process, APDUs per card, and
     /// (with --pcsc-reader) wall time per card through pcscd + vpcd against the same
-    /// personalization on the bare in-process transport.
+    /// personalization over the bare vpcd socket (no pcscd) and in process.
     Bench(BenchArgs),
     /// Stop a batch: no more records are claimed (`resume` restarts it).
     Cancel {
@@ -121,13 +121,14 @@ pub struct BenchArgs {
     pub fixtures: PathBuf,
     /// A vpcd reader of a running pcscd (e.g. "Virtual PCD 00 00"): cards are served to it
     /// from this process on --vpcd-port, personalized through PC/SC, and compared with the
-    /// same personalization on the in-process transport.
+    /// same personalization over the bare vpcd socket protocol (this process in vpcd's place)
+    /// and on the in-process transport.
     #[arg(long)]
     pub pcsc_reader: Option<String>,
     /// vpcd TCP port of --pcsc-reader.
     #[arg(long, default_value_t = 35963)]
     pub vpcd_port: u16,
-    /// Cards personalized through PC/SC (and in-process for the comparison).
+    /// Cards personalized through PC/SC (and as many over the socket and in process).
     #[arg(long, default_value_t = 10)]
     pub pcsc_cards: u64,
     /// JSON on stdout.
@@ -432,8 +433,146 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// Runs `idcardd batch bench`.
+/// Personalizes `card` with `plan`, timed: seconds and APDUs.
+fn timed_personalization<T: apdu::Transport>(
+    card: T,
+    plan: &crate::personalize::Plan,
+) -> anyhow::Result<(f64, u64)> {
+    let mut id = apdu::card::IdCard::new(card);
+    let start = std::time::Instant::now();
+    let outcome = crate::personalize::personalize(&mut id, plan, &PersoKeys::test(), &mut NoHooks)?;
+    Ok((start.elapsed().as_secs_f64(), outcome.apdus))
+}
+
+/// Medians and means of per-card times of one transport, in ms.
+fn card_times(times: &[f64]) -> serde_json::Value {
+    serde_json::json!({"median_ms": median(times) * 1e3, "mean_ms": mean(times) * 1e3})
+}
+
+/// The same personalization, card after card, through pcscd + vpcd (`reader`), over the bare
+/// vpcd socket (the same card on the same bridge thread, no pcscd) and in process.
+fn bench_pcsc(
+    args: &BenchArgs,
+    reader: &str,
+    profiles: &ProfileSet,
+    good: &[PathBuf],
+) -> anyhow::Result<serde_json::Value> {
+    use apdu::sim::vpcd::{VpcdBridge, VpcdConfig};
+    use apdu::sim::vpcd_reader::VpcdListener;
+    use apdu::sim::{SimCard, SimConfig, SimTransport};
+    use std::time::{Duration, Instant};
+
+    let temp = tempfile::tempdir()?;
+    let dir = temp.path();
+    crate::pki::init(&dir.join("pki"))?;
+    let signer = DocumentSigner::load(&dir.join("pki"))?;
+    let record = crate::applicant::Applicant::from_json(&bench_record(&args.fixtures, good, 1)?)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let profile = profiles.get(&record.profile).context("profile")?;
+    let valid = crate::applicant::qc::check(&record, profile, &crate::applicant::qc::MatcherCheck)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = crate::personalize::Plan::build(
+        &valid,
+        profile,
+        &signer,
+        &crate::personalize::Issue::today("D00000001"),
+    )?;
+    let pcsc_ctx = apdu::transport::pcsc::Pcsc::establish().map_err(crate::readers::explain)?;
+    let listener = VpcdListener::bind_loopback()?;
+    let (mut through, mut socket, mut bare, mut apdus) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let new_card = |name: String| SimCard::create(Some(dir.join(name)), SimConfig::default());
+    for k in 0..args.pcsc_cards {
+        let config = VpcdConfig {
+            port: args.vpcd_port,
+            reconnect_delay: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let bridge = VpcdBridge::spawn(new_card(format!("pcsc-{k}.json"))?, config)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let transport = loop {
+            match pcsc_ctx.connect(reader) {
+                Ok(t) => break t,
+                Err(e) if Instant::now() > deadline => {
+                    bail!("no card in {reader} after 10 s: {e} (is pcscd running with vpcd?)")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        let (secs, n) = timed_personalization(transport, &plan)?;
+        through.push(secs);
+        apdus = n;
+        bridge.stop()?;
+        // Wait until pcscd saw the removal before the next card goes in.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pcsc_ctx.connect(reader).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+
+        let config = VpcdConfig {
+            port: listener.port(),
+            ..Default::default()
+        };
+        let bridge = VpcdBridge::spawn(new_card(format!("socket-{k}.json"))?, config)?;
+        let (secs, n) = timed_personalization(listener.accept(Duration::from_secs(10))?, &plan)?;
+        socket.push(secs);
+        if n != apdus {
+            bail!("{n} APDUs over the vpcd socket, {apdus} through pcscd");
+        }
+        bridge.stop()?;
+
+        let card = SimTransport::new(new_card(format!("bare-{k}.json"))?);
+        bare.push(timed_personalization(card, &plan)?.0);
+    }
+    let per_apdu_us = |a: &[f64], b: &[f64]| (median(a) - median(b)) * 1e6 / apdus.max(1) as f64;
+    let figures = serde_json::json!({
+        "reader": reader,
+        "cards": args.pcsc_cards,
+        "apdus_per_card": apdus,
+        "through_pcscd": card_times(&through),
+        "vpcd_socket": card_times(&socket),
+        "in_process": card_times(&bare),
+        "ratio_to_in_process": {
+            "of_medians": median(&through) / median(&bare),
+            "of_means": mean(&through) / mean(&bare),
+        },
+        "ratio_to_vpcd_socket": {
+            "of_medians": median(&through) / median(&socket),
+            "of_means": mean(&through) / mean(&socket),
+        },
+        "us_per_apdu_added": {
+            "pcscd_and_socket": per_apdu_us(&through, &bare),
+            "pcscd": per_apdu_us(&through, &socket),
+            "socket": per_apdu_us(&socket, &bare),
+        },
+    });
+    if !args.json {
+        let ms = |v: &[f64]| {
+            format!(
+                "median {:.1} ms/card (mean {:.1})",
+                median(v) * 1e3,
+                mean(v) * 1e3
+            )
+        };
+        println!(
+            "{apdus} APDUs/card. Through pcscd+vpcd ({reader}): {}; over the bare vpcd socket: {}; in process: {}",
+            ms(&through),
+            ms(&socket),
+            ms(&bare),
+        );
+        println!(
+            "pcscd+vpcd against in process: {:.2}x of medians ({:.2}x of means), {:.0} µs per APDU added; against the bare vpcd socket (what pcscd adds): {:.2}x ({:.2}x), {:.0} µs per APDU",
+            median(&through) / median(&bare),
+            mean(&through) / mean(&bare),
+            per_apdu_us(&through, &bare),
+            median(&through) / median(&socket),
+            mean(&through) / mean(&socket),
+            per_apdu_us(&through, &socket),
+        );
+    }
+    Ok(figures)
+}
+
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
-    use crate::personalize::{personalize, NoHooks, Plan};
     let profiles = ProfileSet::builtin()?;
     let good = usable_templates(&args.fixtures, &profiles)?;
     let mut results = Vec::new();
@@ -484,97 +623,10 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         results.push(serde_json::json!({"readers": n, "summary": summary}));
     }
 
-    let mut pcsc = serde_json::Value::Null;
-    if let Some(reader) = &args.pcsc_reader {
-        let temp = tempfile::tempdir()?;
-        let dir = temp.path();
-        crate::pki::init(&dir.join("pki"))?;
-        let signer = DocumentSigner::load(&dir.join("pki"))?;
-        let record =
-            crate::applicant::Applicant::from_json(&bench_record(&args.fixtures, &good, 1)?)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let profile = profiles.get(&record.profile).context("profile")?;
-        let valid =
-            crate::applicant::qc::check(&record, profile, &crate::applicant::qc::MatcherCheck)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let plan = Plan::build(
-            &valid,
-            profile,
-            &signer,
-            &crate::personalize::Issue::today("D00000001"),
-        )?;
-        let pcsc_ctx = apdu::transport::pcsc::Pcsc::establish().map_err(crate::readers::explain)?;
-        let (mut through, mut bare, mut apdus) = (Vec::new(), Vec::new(), 0);
-        for k in 0..args.pcsc_cards {
-            let card = apdu::sim::SimCard::create(
-                Some(dir.join(format!("pcsc-{k}.json"))),
-                apdu::sim::SimConfig::default(),
-            )?;
-            let config = apdu::sim::vpcd::VpcdConfig {
-                port: args.vpcd_port,
-                reconnect_delay: std::time::Duration::from_millis(20),
-                ..Default::default()
-            };
-            let bridge = apdu::sim::vpcd::VpcdBridge::spawn(card, config)?;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            let transport = loop {
-                match pcsc_ctx.connect(reader) {
-                    Ok(t) => break t,
-                    Err(e) if std::time::Instant::now() > deadline => {
-                        bail!("no card in {reader} after 10 s: {e} (is pcscd running with vpcd?)")
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
-                }
-            };
-            let mut id = apdu::card::IdCard::new(transport);
-            let start = std::time::Instant::now();
-            let outcome = personalize(&mut id, &plan, &PersoKeys::test(), &mut NoHooks)?;
-            through.push(start.elapsed().as_secs_f64());
-            apdus = outcome.apdus;
-            drop(id);
-            bridge.stop()?;
-            // Wait until pcscd saw the removal before the next card goes in.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while pcsc_ctx.connect(reader).is_ok() && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-
-            let card = apdu::sim::SimCard::create(
-                Some(dir.join(format!("bare-{k}.json"))),
-                apdu::sim::SimConfig::default(),
-            )?;
-            let mut id = apdu::card::IdCard::new(apdu::sim::SimTransport::new(card));
-            let start = std::time::Instant::now();
-            personalize(&mut id, &plan, &PersoKeys::test(), &mut NoHooks)?;
-            bare.push(start.elapsed().as_secs_f64());
-        }
-        let (t, b) = (mean(&through), mean(&bare));
-        let (tm, bm) = (median(&through), median(&bare));
-        pcsc = serde_json::json!({
-            "reader": reader,
-            "cards": args.pcsc_cards,
-            "apdus_per_card": apdus,
-            "pcsc_ms_per_card": t * 1e3,
-            "bare_ms_per_card": b * 1e3,
-            "ratio": t / b,
-            "pcsc_ms_per_card_median": tm * 1e3,
-            "bare_ms_per_card_median": bm * 1e3,
-            "ratio_median": tm / bm,
-            "overhead_ms_per_apdu_median": (tm - bm) * 1e3 / apdus.max(1) as f64,
-        });
-        if !args.json {
-            println!(
-                "through pcscd+vpcd ({reader}): median {:.1} ms/card (mean {:.1}); bare in-process transport: median {:.1} ms/card (mean {:.1}); ratio {:.2}x of medians ({:.2}x of means); {apdus} APDUs/card, {:.0} µs per APDU added",
-                tm * 1e3,
-                t * 1e3,
-                bm * 1e3,
-                b * 1e3,
-                tm / bm,
-                t / b,
-                (tm - bm) * 1e6 / apdus.max(1) as f64
-            );
-        }
-    }
+    let pcsc = match &args.pcsc_reader {
+        Some(reader) => bench_pcsc(args, reader, &profiles, &good)?,
+        None => serde_json::Value::Null,
+    };
     if args.json {
         println!(
             "{}",
