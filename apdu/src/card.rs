@@ -5,7 +5,9 @@
 //! terminal operations only on a [`TerminalSession`]; both are returned by a successful mutual
 //! authentication ([`IdCard::authenticate_perso`], [`IdCard::authenticate_terminal`]), borrow
 //! the card mutably, and run every command under secure messaging. Dropping a session removes
-//! the secure channel from the host side.
+//! the secure channel from the host side. [`IdCard::open_application`] selects the application
+//! and reads its life cycle from the FCP in one APDU; an authentication right after it (GET DATA
+//! in between allowed) needs no SELECT of its own.
 //!
 //! ```no_run
 //! use apdu::card::IdCard;
