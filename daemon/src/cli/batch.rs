@@ -432,7 +432,6 @@ fn median(v: &[f64]) -> f64 {
     crate::report::timing::percentile(v, 0.5)
 }
 
-/// Runs `idcardd batch bench`.
 /// Personalizes `card` with `plan`, timed: seconds and APDUs.
 fn timed_personalization<T: apdu::Transport>(
     card: T,
@@ -572,6 +571,7 @@ fn bench_pcsc(
     Ok(figures)
 }
 
+/// Runs `idcardd batch bench`.
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let profiles = ProfileSet::builtin()?;
     let good = usable_templates(&args.fixtures, &profiles)?;
