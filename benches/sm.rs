@@ -16,12 +16,12 @@
 use std::hint::black_box;
 
 use apdu::card::IdCard;
-use apdu::sim::{SimCard, SimConfig, SimTransport};
 use apdu::sm::{
     card_authenticate_step, derive_auth, diversify, host_authenticate_step, AesKey, KeyRef,
     SmSession,
 };
 use apdu::{Command, RawResponse, StatusWord};
+use cardsim::{SimCard, SimConfig, SimTransport};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn keys() -> [(&'static str, AesKey); 2] {

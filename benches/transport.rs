@@ -2,7 +2,7 @@
 //!
 //! - `transport/sim/*`: in process, through [`SimTransport`] (no I/O).
 //! - `transport/vpcd_socket/*`: the same bridge thread over the bare vpcd socket protocol, no
-//!   pcscd ([`apdu::sim::vpcd_reader`]): what the socket and the second thread cost.
+//!   pcscd ([`cardsim::vpcd_reader`]): what the socket and the second thread cost.
 //! - `transport/pcsc_vpcd/*`: through a real pcscd + vsmartcard-vpcd, the card served by the
 //!   vpcd bridge on a thread of this process (started by the e2e harness; skipped with a note
 //!   when pcscd is not installed).
@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use apdu::card::IdCard;
 use apdu::commands;
-use apdu::sim::{SimCard, SimConfig, SimTransport};
 use apdu::sm::AesKey;
 use apdu::Transport;
+use cardsim::{SimCard, SimConfig, SimTransport};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Size of the EF written and read.
@@ -79,12 +79,12 @@ fn in_process(c: &mut Criterion) {
 }
 
 fn over_the_vpcd_socket(c: &mut Criterion) {
-    let listener = apdu::sim::vpcd_reader::VpcdListener::bind_loopback().expect("listen");
-    let config = apdu::sim::vpcd::VpcdConfig {
+    let listener = cardsim::vpcd_reader::VpcdListener::bind_loopback().expect("listen");
+    let config = cardsim::vpcd::VpcdConfig {
         port: listener.port(),
         ..Default::default()
     };
-    let bridge = apdu::sim::vpcd::VpcdBridge::spawn(new_card(), config).expect("bridge");
+    let bridge = cardsim::vpcd::VpcdBridge::spawn(new_card(), config).expect("bridge");
     let reader = listener.accept(Duration::from_secs(10)).expect("card");
     bench_card(c, "vpcd_socket", reader);
     bridge.stop().expect("pull the card");

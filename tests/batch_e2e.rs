@@ -10,8 +10,8 @@ use std::path::Path;
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use apdu::sim::{SimCard, SimConfig, SimTransport};
 use apdu::sm::AesKey;
+use cardsim::{SimCard, SimConfig, SimTransport};
 use idcardd_e2e::{run_idcardd, CardInReader, Pcscd, PORT0, PORT1, READER0, READER1};
 use serde_json::Value;
 

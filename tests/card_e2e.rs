@@ -166,16 +166,16 @@ fn cli_reports_bad_input_and_missing_readers_with_exit_code_1() {
 /// armed number of further APDUs has reached it.
 struct PulledMidWrite {
     /// The simulated card.
-    inner: apdu::sim::SimCard,
+    inner: cardsim::SimCard,
     /// APDUs still to process before the pull (`None`: not armed).
     left: std::sync::Arc<std::sync::Mutex<Option<usize>>>,
     /// Pulls the card.
-    stop: std::sync::Arc<std::sync::Mutex<Option<apdu::sim::vpcd::StopSignal>>>,
+    stop: std::sync::Arc<std::sync::Mutex<Option<cardsim::vpcd::StopSignal>>>,
 }
 
-impl apdu::sim::CardHandler for PulledMidWrite {
+impl cardsim::CardHandler for PulledMidWrite {
     fn atr(&self) -> Vec<u8> {
-        apdu::sim::CardHandler::atr(&self.inner)
+        cardsim::CardHandler::atr(&self.inner)
     }
     fn power_on(&mut self) {
         self.inner.power_on()
@@ -204,8 +204,8 @@ impl apdu::sim::CardHandler for PulledMidWrite {
 
 #[test]
 fn card_pulled_during_personalization_then_reinserted() {
-    use apdu::sim::{SimCard, SimConfig};
     use apdu::{Error, TransportError};
+    use cardsim::{SimCard, SimConfig};
     use idcardd_e2e::CardInReader;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;

@@ -17,10 +17,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use apdu::sim::vpcd::{VpcdBridge, VpcdConfig};
-use apdu::sim::CardHandler;
 use apdu::transport::pcsc::Pcsc;
 use apdu::TransportError;
+use cardsim::vpcd::{VpcdBridge, VpcdConfig};
+use cardsim::CardHandler;
 
 /// First vpcd reader (TCP port 35963).
 pub const READER0: &str = "Virtual PCD 00 00";
@@ -221,7 +221,7 @@ impl<H: CardHandler + 'static> CardInReader<H> {
     }
 
     /// A handle that pulls the card from another thread.
-    pub fn stop_signal(&self) -> apdu::sim::vpcd::StopSignal {
+    pub fn stop_signal(&self) -> cardsim::vpcd::StopSignal {
         self.bridge
             .as_ref()
             .map(|b| b.stop_signal())
@@ -229,7 +229,7 @@ impl<H: CardHandler + 'static> CardInReader<H> {
     }
 
     /// The bridge's counters (connections, APDUs), shared with its thread.
-    pub fn stats(&self) -> std::sync::Arc<apdu::sim::vpcd::VpcdStats> {
+    pub fn stats(&self) -> std::sync::Arc<cardsim::vpcd::VpcdStats> {
         self.bridge
             .as_ref()
             .map(|b| b.stats_handle())

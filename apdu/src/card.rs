@@ -30,29 +30,29 @@ use crate::command::Command;
 use crate::commands::{self, SelectReturn};
 use crate::error::Error;
 use crate::fcp::{Fcp, LifeCycle};
+use crate::layout;
 use crate::response::RawResponse;
-use crate::sim::profile;
 use crate::sm::{self, AesKey, HostSecureChannel, KeyRef, CRYPTOGRAM_LEN, RND_LEN};
 use crate::status::StatusWord;
 use crate::transmit::Channel;
 use crate::transport::Transport;
 
 /// The application identifier of the card application (ICAO Doc 9303-10 LDS1 AID).
-pub const APPLICATION_AID: [u8; 7] = profile::LDS1_AID;
+pub const APPLICATION_AID: [u8; 7] = layout::LDS1_AID;
 /// GET DATA tag of the 8-byte card serial (readable in plain).
-pub const TAG_SERIAL: u16 = profile::DO_SERIAL;
+pub const TAG_SERIAL: u16 = layout::DO_SERIAL;
 /// GET DATA tag of the application life-cycle status byte.
-pub const TAG_LIFE_CYCLE: u16 = profile::DO_LCS;
+pub const TAG_LIFE_CYCLE: u16 = layout::DO_LCS;
 /// GET DATA tag of the list of the application's EFs (2-byte FIDs, concatenated).
-pub const TAG_FILE_LIST: u16 = profile::DO_FILE_LIST;
+pub const TAG_FILE_LIST: u16 = layout::DO_FILE_LIST;
 /// Reference (P2) of the PIN: the transport PIN after personalization, then the holder's PIN.
-pub const PIN_REF: u8 = profile::PIN_REF;
+pub const PIN_REF: u8 = layout::PIN_REF;
 /// Reference (P2) of the PUK used by RESET RETRY COUNTER.
-pub const PUK_REF: u8 = profile::PUK_REF;
+pub const PUK_REF: u8 = layout::PUK_REF;
 /// Shortest and longest PIN (ASCII digits).
-pub const PIN_LEN: RangeInclusive<usize> = profile::PIN_MIN_LEN..=profile::SECRET_MAX_LEN;
+pub const PIN_LEN: RangeInclusive<usize> = layout::PIN_MIN_LEN..=layout::SECRET_MAX_LEN;
 /// Shortest and longest PUK (ASCII digits).
-pub const PUK_LEN: RangeInclusive<usize> = profile::PUK_MIN_LEN..=profile::SECRET_MAX_LEN;
+pub const PUK_LEN: RangeInclusive<usize> = layout::PUK_MIN_LEN..=layout::SECRET_MAX_LEN;
 
 /// What a PIN operation can end with besides success.
 #[derive(Debug, thiserror::Error)]

@@ -41,6 +41,7 @@ use crate::command::{Command, EXTENDED_MAX_NC, EXTENDED_MAX_NE, SHORT_MAX_NC, SH
 use crate::error::Error;
 use crate::response::RawResponse;
 use crate::status::StatusWord;
+use crate::tlv;
 use crate::transmit::SecureChannel;
 
 /// AES block size in bytes; also the size of the send sequence counter.
@@ -428,33 +429,21 @@ pub fn unpad(data: &[u8]) -> Option<&[u8]> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// BER-TLV for the secure messaging data objects (one-byte tags, lengths up to 82 xx xx).
+// BER-TLV for the secure messaging data objects (one-byte tags, lengths up to 82 xx xx; the
+// length field is encoded and parsed by `crate::tlv`).
+
+/// Longest value of a secure messaging data object: its length field stops at `82 xx xx`.
+const MAX_DO_LEN: usize = 0xFFFF;
 
 /// Appends a BER-TLV length (short form, 81 xx or 82 xx xx).
 fn push_len(out: &mut Vec<u8>, len: usize) -> Result<(), Error> {
-    match len {
-        0..=0x7F => out.push(len as u8),
-        0x80..=0xFF => out.extend_from_slice(&[0x81, len as u8]),
-        0x100..=0xFFFF => {
-            out.push(0x82);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            return Err(Error::Usage(format!(
-                "{len} bytes are too long for a secure messaging object"
-            )))
-        }
+    if len > MAX_DO_LEN {
+        return Err(Error::Usage(format!(
+            "{len} bytes are too long for a secure messaging object"
+        )));
     }
+    tlv::write_length(len, out);
     Ok(())
-}
-
-/// Size of the BER-TLV length field for `len`.
-fn len_size(len: usize) -> usize {
-    match len {
-        0..=0x7F => 1,
-        0x80..=0xFF => 2,
-        _ => 3,
-    }
 }
 
 /// One parsed data object: its tag, its value and the whole encoding.
@@ -471,17 +460,11 @@ fn read_do(body: &[u8], pos: usize) -> Option<Do<'_>> {
     if tag & 0x1F == 0x1F {
         return None; // multi-byte tags are not secure messaging objects
     }
-    let first = *body.get(pos + 1)? as usize;
-    let (len, hdr) = match first {
-        0..=0x7F => (first, 2),
-        0x81 => (*body.get(pos + 2)? as usize, 3),
-        0x82 => (
-            u16::from_be_bytes([*body.get(pos + 2)?, *body.get(pos + 3)?]) as usize,
-            4,
-        ),
-        _ => return None,
-    };
-    let start = pos + hdr;
+    let (len, len_bytes) = tlv::parse_length(body.get(pos + 1..)?).ok()?;
+    if len_bytes > tlv::length_size(MAX_DO_LEN) {
+        return None; // 83 and 84 are BER but no secure messaging length
+    }
+    let start = pos + 1 + len_bytes;
     let end = start.checked_add(len)?;
     let value = body.get(start..end)?;
     Some(Do { tag, value, end })
@@ -831,13 +814,14 @@ impl SmSession {
     }
 }
 
-/// Bytes DO87 adds around `n` bytes of data (tag, length, indicator and padding).
+/// Bytes DO87 adds around `n` bytes of data (tag, length, indicator and padding). A DO87 too
+/// long to build ([`push_len`] refuses it) counts the longest length field, `82 xx xx`.
 fn do87_overhead(n: usize) -> usize {
     if n == 0 {
         return 0;
     }
     let content = padded_len(n) + 1;
-    1 + len_size(content) + content - n
+    1 + tlv::length_size(content.min(MAX_DO_LEN)) + content - n
 }
 
 /// A host-side [`SmSession`] for the [`crate::transmit`] chokepoint. After any failure (a wrong

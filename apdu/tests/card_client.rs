@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use apdu::card::{IdCard, PinError};
 use apdu::fcp::LifeCycle;
-use apdu::sim::{FaultHandle, Faults, SimCard, SimConfig, SimTransport};
 use apdu::sm::{AesKey, SW_AUTH_FAILED};
 use apdu::{Capabilities, TransportError};
 use apdu::{Error, StatusWord, Transport};
+use cardsim::{FaultHandle, Faults, SimCard, SimConfig, SimTransport};
 
 const SERIAL: [u8; 8] = *b"SN000042";
 const TRANSPORT_PIN: &[u8] = b"123456";

@@ -15,12 +15,12 @@ use std::time::Instant;
 
 use apdu::card::IdCard;
 use idcardd::api::{dispatch, Call};
-use idcardd::applicant::qc::{check, MatcherCheck};
-use idcardd::applicant::Applicant;
-use idcardd::personalize::{personalize, Issue, NoHooks, PersoKeys, Plan};
-use idcardd::pki::{self, DocumentSigner};
-use idcardd::profile::ProfileSet;
 use idcardd::service::{Service, ServiceConfig};
+use issuance::applicant::qc::{check, MatcherCheck};
+use issuance::applicant::Applicant;
+use issuance::personalize::{personalize, Issue, NoHooks, PersoKeys, Plan};
+use issuance::pki::{self, DocumentSigner};
+use issuance::profile::ProfileSet;
 use serde_json::{json, Value};
 
 /// p50 and p99 (nearest rank) of `values`, in the unit given.
@@ -82,7 +82,7 @@ fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no profile"))?;
     let valid = check(&applicant, profile, &MatcherCheck).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let plan = Plan::build(&valid, profile, &signer, &Issue::today("A00000001"))?;
-    let mut card = IdCard::new(idcardd::readers::open_sim(&svc.config.sim_dir, 0)?);
+    let mut card = IdCard::new(issuance::readers::open_sim(&svc.config.sim_dir, 0)?);
     personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks)?;
     drop(card);
 

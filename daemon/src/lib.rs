@@ -1,23 +1,19 @@
-//! idcardd: smart-card and biometric middleware for national ID card issuance.
+//! idcardd: the shell around the issuance core. The domain lives in the [`issuance`] crate;
+//! this crate drives it from the outside.
 //!
-//! The binary's subcommands live in [`cli`], one module each.
+//! - [`service`]: the composition root: [`service::Service::open`] builds the profiles,
+//!   stores, readers, batch line and event publisher once from a [`service::ServiceConfig`].
+//! - [`api`]: the JSON-RPC methods, one module each, listed in [`api::METHODS`]; each parses
+//!   its own parameters, calls a workflow of [`issuance`] and shapes its reply. Domain errors
+//!   become stable API codes in one place ([`api::ErrorCode::of`]).
+//! - [`server`]: the ZeroMQ ROUTER/PUB loop, limits, shutdown, the configuration file.
+//! - [`client`]: a small client of the same protocol (the CLI's delivery commands, the demo).
+//! - [`cli`]: the binary's subcommands, one module each; QA reports come from the [`qa`] crate.
 #![deny(missing_docs)]
 
 pub mod api;
-pub mod applicant;
-pub mod audit;
-pub mod batch;
 pub mod cli;
 pub mod client;
-pub mod delivery;
-pub mod journal;
-pub mod lds;
 pub mod logging;
-pub mod personalize;
-pub mod pki;
-pub mod profile;
-pub mod readers;
-pub mod report;
 pub mod server;
 pub mod service;
-pub mod sim_watch;

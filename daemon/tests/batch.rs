@@ -12,13 +12,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use apdu::sim::{SimCard, SimTransport};
-use idcardd::applicant::ids::NationalCode;
-use idcardd::batch::{self, Progress, Runner, SimHopper};
-use idcardd::journal::{Journal, RecordState};
-use idcardd::personalize::{plan, PersoKeys, PinMailer};
-use idcardd::pki::{self, DocumentSigner};
-use idcardd::profile::ProfileSet;
+use cardsim::{SimCard, SimTransport};
+use issuance::applicant::ids::NationalCode;
+use issuance::batch::{self, Progress, Runner, SimHopper};
+use issuance::journal::BatchState;
+use issuance::journal::{Journal, RecordState};
+use issuance::personalize::{PersoKeys, PinMailer};
+use issuance::pki::{self, DocumentSigner};
+use issuance::profile::ProfileSet;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -128,7 +129,7 @@ fn read_card(path: &Path) -> (LifeCycle, Option<Dg1AndSod>) {
         .authenticate_terminal(&PersoKeys::test().terminal)
         .unwrap();
     let dg1 = s.read_file(0x0101).unwrap();
-    let sod = s.read_file(plan::EF_SOD.0).unwrap();
+    let sod = s.read_file(apdu::layout::EF_SOD).unwrap();
     (lcs, Some((dg1, sod)))
 }
 
@@ -182,7 +183,7 @@ fn a_batch_with_qc_failures_and_duplicates_runs_to_the_end_with_a_report() {
     // One progress event per record a worker handled; the duplicate tracking code is failed
     // inside the claim and reported by the journal only.
     assert_eq!(events.lock().unwrap().len(), 10);
-    assert_eq!(journal.batch(&id).unwrap().state, "finished");
+    assert_eq!(journal.batch(&id).unwrap().state, BatchState::Finished);
     let audit = audit.lock().unwrap();
     assert_eq!(audit.iter().filter(|(k, _)| k == "personalized").count(), 6);
     // Audit details carry identifiers only.
@@ -232,7 +233,7 @@ fn a_batch_with_qc_failures_and_duplicates_runs_to_the_end_with_a_report() {
         let (lcs, files) = read_card(&hopper.card_path(&r.card_serial));
         assert_eq!(lcs, LifeCycle::Deactivated);
         let (dg1, sod) = files.unwrap();
-        let mrz = idcardd::lds::mrz::parse_dg1(&dg1).unwrap();
+        let mrz = issuance::lds::mrz::parse_dg1(&dg1).unwrap();
         assert_eq!(mrz.document_number, r.document_number);
         pki::verify_sod(
             &sod,
@@ -390,7 +391,7 @@ fn sigkill_at_several_points_of_a_200_card_batch_then_resume_loses_and_doubles_n
             .find(|r| r.card_serial.as_deref() == Some(serial.as_str()))
             .unwrap_or_else(|| panic!("card {serial} is personalized but not in the journal"));
         let (dg1, sod) = files.unwrap();
-        let mrz = idcardd::lds::mrz::parse_dg1(&dg1).unwrap();
+        let mrz = issuance::lds::mrz::parse_dg1(&dg1).unwrap();
         assert_eq!(Some(mrz.document_number.clone()), row.document_number);
         let i: u64 = row.tracking_code["GEN-".len()..].parse().unwrap();
         assert_eq!(mrz.surname, format!("PERSON{}", letters(i)));
@@ -423,7 +424,7 @@ fn api(
 #[test]
 fn api_personalizes_one_card_runs_a_batch_and_answers_status_lookups() {
     use idcardd::api::ErrorCode;
-    use idcardd::journal::CardState;
+    use issuance::journal::CardState;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_path_buf();
     pki::init(&state.join("pki")).unwrap();

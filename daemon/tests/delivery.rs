@@ -8,15 +8,15 @@ use std::time::{Duration, SystemTime};
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use apdu::sim::Faults;
 use base64::Engine as _;
+use cardsim::Faults;
 use idcardd::api::{dispatch, ApiError, Call, ErrorCode};
-use idcardd::applicant::qc::{check, MatcherCheck};
-use idcardd::applicant::Applicant;
-use idcardd::personalize::{personalize, CardSecrets, Issue, NoHooks, PersoKeys, PinMailer, Plan};
-use idcardd::pki::{self, DocumentSigner, InitOptions};
-use idcardd::profile::ProfileSet;
 use idcardd::service::{Service, ServiceConfig};
+use issuance::applicant::qc::{check, MatcherCheck};
+use issuance::applicant::Applicant;
+use issuance::personalize::{personalize, CardSecrets, Issue, NoHooks, PersoKeys, PinMailer, Plan};
+use issuance::pki::{self, DocumentSigner, InitOptions};
+use issuance::profile::ProfileSet;
 use serde_json::{json, Value};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -83,8 +83,8 @@ impl Office {
         self.svc.config.sim_dir.clone()
     }
 
-    fn card(&self, reader: usize) -> IdCard<apdu::sim::SimTransport> {
-        IdCard::new(idcardd::readers::open_sim(&self.sim_dir(), reader).unwrap())
+    fn card(&self, reader: usize) -> IdCard<cardsim::SimTransport> {
+        IdCard::new(issuance::readers::open_sim(&self.sim_dir(), reader).unwrap())
     }
 
     /// Personalizes the card of `sim:N` with `plan` and records its secrets in the PIN mailer
@@ -188,7 +188,7 @@ fn begin_reads_and_authenticates_the_card_and_summarizes_the_holder() {
     let begin = begin.unwrap();
     assert_eq!(begin.len(), 1);
     assert!(!begin[0].details.contains("REZAEI") && !begin[0].details.contains("رضایی"));
-    assert!(idcardd::audit::verify(&office.svc.config.state_dir)
+    assert!(issuance::audit::verify(&office.svc.config.state_dir)
         .unwrap()
         .is_intact());
 }
@@ -269,10 +269,13 @@ fn genuine_fixture_scans_are_accepted_and_impostors_refused_then_the_card_is_del
         );
     }
     assert!(entries.iter().any(|e| e.kind == "delivered"));
-    assert!(idcardd::audit::verify(&office.svc.config.state_dir)
+    assert!(issuance::audit::verify(&office.svc.config.state_dir)
         .unwrap()
         .is_intact());
-    let status = idcardd::delivery::card_status(&office.svc, delivered["serial"].as_str().unwrap())
+    let status = office
+        .svc
+        .delivery
+        .card_status(delivered["serial"].as_str().unwrap())
         .unwrap()
         .unwrap();
     assert!(status.delivered_ms.is_some());
@@ -557,7 +560,7 @@ fn a_card_pulled_during_activation_is_consistent_and_activation_completes_later(
             1
         );
     }
-    assert!(idcardd::audit::verify(&office.svc.config.state_dir)
+    assert!(issuance::audit::verify(&office.svc.config.state_dir)
         .unwrap()
         .is_intact());
 }
@@ -819,9 +822,7 @@ fn terminate_and_unblock_are_journaled_and_refused_when_they_must_be() {
         ErrorCode::InvalidParams
     );
     let serial = r["serial"].as_str().unwrap();
-    let rec = idcardd::delivery::card_status(&office.svc, serial)
-        .unwrap()
-        .unwrap();
+    let rec = office.svc.delivery.card_status(serial).unwrap().unwrap();
     assert_eq!(rec.terminated_reason.as_deref(), Some("lost"));
     // The journal never holds a PIN or PUK.
     for e in office.svc.audit.entries().unwrap() {
@@ -843,7 +844,7 @@ fn audit_verification_catches_an_edited_delivery_row() {
     office.verify(&session, 2, fixture_scan("1_2.png")).unwrap();
     office.activate(&session).unwrap();
     let state = office.svc.config.state_dir.clone();
-    assert!(idcardd::audit::verify(&state).unwrap().is_intact());
+    assert!(issuance::audit::verify(&state).unwrap().is_intact());
     // Someone turns the failed attempt into a match.
     let conn = rusqlite::Connection::open(state.join("audit.db")).unwrap();
     let seq: i64 = conn
@@ -858,11 +859,11 @@ fn audit_verification_catches_an_edited_delivery_row() {
         [seq],
     )
     .unwrap();
-    let report = idcardd::audit::verify(&state).unwrap();
+    let report = issuance::audit::verify(&state).unwrap();
     assert_eq!(report.first_bad_seq(), Some(seq));
     assert_eq!(
         report.problem,
-        Some(idcardd::audit::Problem::Edited { seq })
+        Some(issuance::audit::Problem::Edited { seq })
     );
 }
 

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use idcardd::applicant::qc::{check, MatcherCheck};
-use idcardd::applicant::Applicant;
-use idcardd::personalize::{personalize, CardSecrets, Issue, NoHooks, PersoKeys, PinMailer, Plan};
-use idcardd::pki::{self, DocumentSigner};
-use idcardd::profile::ProfileSet;
+use issuance::applicant::qc::{check, MatcherCheck};
+use issuance::applicant::Applicant;
+use issuance::personalize::{personalize, CardSecrets, Issue, NoHooks, PersoKeys, PinMailer, Plan};
+use issuance::pki::{self, DocumentSigner};
+use issuance::profile::ProfileSet;
 
 const BIN: &str = env!("CARGO_BIN_EXE_idcardd");
 
@@ -48,7 +48,7 @@ fn plan(signer: &DocumentSigner) -> Plan {
 
 /// Personalizes `sim:N` of `state` and records the secrets in the PIN mailer.
 fn personalize_sim(state: &Path, n: usize, plan: &Plan) -> CardSecrets {
-    let mut card = IdCard::new(idcardd::readers::open_sim(&state.join("sim"), n).unwrap());
+    let mut card = IdCard::new(issuance::readers::open_sim(&state.join("sim"), n).unwrap());
     let outcome = personalize(&mut card, plan, &PersoKeys::test(), &mut NoHooks).unwrap();
     let secrets = outcome.secrets.clone().unwrap();
     PinMailer::open(&state.join("pin-mailer.jsonl"))
@@ -200,7 +200,7 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
     let sim_arg = state.join("sim").display().to_string();
     // Unblock the delivered card of sim:0 (PIN blocked first), PUK and PIN from the environment.
     {
-        let mut card = IdCard::new(idcardd::readers::open_sim(&state.join("sim"), 0).unwrap());
+        let mut card = IdCard::new(issuance::readers::open_sim(&state.join("sim"), 0).unwrap());
         for _ in 0..3 {
             assert!(card.verify_pin(b"0000").is_err());
         }
@@ -235,7 +235,7 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains(secrets_0.puk.as_str()));
-    IdCard::new(idcardd::readers::open_sim(&state.join("sim"), 0).unwrap())
+    IdCard::new(issuance::readers::open_sim(&state.join("sim"), 0).unwrap())
         .verify_pin(b"2468")
         .unwrap();
     let out = run(
@@ -243,9 +243,9 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
         &[],
     );
     assert!(out.status.success(), "{}", text(&out));
-    let mut card = IdCard::new(idcardd::readers::open_sim(&state.join("sim"), 1).unwrap());
+    let mut card = IdCard::new(issuance::readers::open_sim(&state.join("sim"), 1).unwrap());
     assert!(card.life_cycle().unwrap().is_terminated());
-    let mut card0 = IdCard::new(idcardd::readers::open_sim(&state.join("sim"), 0).unwrap());
+    let mut card0 = IdCard::new(issuance::readers::open_sim(&state.join("sim"), 0).unwrap());
     assert_eq!(card0.life_cycle().unwrap(), LifeCycle::Activated);
 
     // The audit trail holds the whole story and verifies.

@@ -16,6 +16,11 @@ pub const MAX_IMAGE_FILE_BYTES: u64 = 32 << 20;
 pub const MIN_DPI: u32 = 250;
 /// Highest accepted declared resolution (dpi).
 pub const MAX_DPI: u32 = 2000;
+/// Resolution (dpi) to assume for a scan that does not state its own, and to convert the
+/// millimetre units of a card template to pixels at when nothing better is known: 500 dpi, the
+/// resolution of common fingerprint sensors and of the shared data sets. A convention, not a
+/// tuning value.
+pub const DEFAULT_DPI: u32 = 500;
 
 /// Every tuning value of extraction, expressed at 500 dpi ([`EXTRACT_DPI`]). `Default` is the
 /// tuned set; the struct exists so that evaluations can vary one value without recompiling.

@@ -1,8 +1,8 @@
 //! The transport trait: how raw APDU bytes reach a card.
 //!
 //! Implementations: [`pcsc`] (real readers through pcscd) and the in-process simulated card
-//! ([`crate::sim::SimTransport`]). Everything above this trait (the [`crate::transmit`]
-//! chokepoint, card workflows) is tested against both.
+//! (`cardsim::SimTransport`, in the `cardsim` crate). Everything above this trait (the
+//! [`crate::transmit`] chokepoint, card workflows) is tested against both.
 
 pub mod pcsc;
 

@@ -6,10 +6,9 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::batch_submit::batch_error;
 use super::{ApiError, Call, Reply};
-use crate::batch;
 use crate::service::Service;
+use issuance::batch;
 
 /// Parameters of `batch.cancel`.
 #[derive(Debug, Deserialize)]
@@ -22,7 +21,7 @@ struct Params {
 /// Cancels the batch.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
-    batch::cancel(svc.batches.journal(), &p.batch_id).map_err(batch_error)?;
+    batch::cancel(svc.batches.journal(), &p.batch_id).map_err(issuance::Error::from)?;
     svc.batches.stop(&p.batch_id);
     Ok(Reply::json(
         json!({"batch_id": p.batch_id, "state": "cancelled"}),

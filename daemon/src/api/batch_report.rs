@@ -8,10 +8,9 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::batch_submit::batch_error;
 use super::{ApiError, Call, ErrorCode, Reply};
-use crate::batch;
 use crate::service::Service;
+use issuance::batch;
 
 /// Parameters of `batch.report`.
 #[derive(Debug, Deserialize)]
@@ -27,7 +26,8 @@ struct Params {
 /// Builds the report.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
-    let report = batch::report(svc.batches.journal(), &p.batch_id).map_err(batch_error)?;
+    let report =
+        batch::report(svc.batches.journal(), &p.batch_id).map_err(issuance::Error::from)?;
     match p.format.as_deref().unwrap_or("json") {
         "json" => Reply::of(&report),
         "csv" => Ok(Reply::json(json!({

@@ -7,7 +7,6 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::batch_submit::batch_error;
 use super::{ApiError, Call, Reply};
 use crate::service::Service;
 
@@ -23,12 +22,8 @@ struct Params {
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
     let journal = svc.batches.journal();
-    let row = journal
-        .batch(&p.batch_id)
-        .map_err(|e| batch_error(e.into()))?;
-    let counts = journal
-        .counts(&p.batch_id)
-        .map_err(|e| batch_error(e.into()))?;
+    let row = journal.batch(&p.batch_id).map_err(issuance::Error::from)?;
+    let counts = journal.counts(&p.batch_id).map_err(issuance::Error::from)?;
     Ok(Reply::json(json!({
         "batch_id": row.id,
         "state": row.state,

@@ -10,9 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ApiError, Call, ErrorCode, Reply};
-use crate::batch::{self, BatchError, RunSettings};
-use crate::journal::JournalError;
 use crate::service::Service;
+use issuance::batch;
 
 /// Parameters of `batch.submit`.
 #[derive(Debug, Deserialize)]
@@ -23,25 +22,6 @@ struct Params {
     /// Readers to spread them over (configured names).
     #[serde(default)]
     readers: Option<Vec<String>>,
-}
-
-/// The stable error for a batch or journal failure.
-pub(crate) fn batch_error(e: BatchError) -> ApiError {
-    match e {
-        BatchError::Journal(JournalError::NotFound(what)) => {
-            ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
-        }
-        BatchError::Reader { .. } => ApiError::new(ErrorCode::CardError, e.to_string()),
-        other => ApiError::internal(other.to_string()),
-    }
-}
-
-/// Where runs keep their files and find the Document Signer.
-pub(crate) fn run_settings(svc: &Service) -> RunSettings {
-    RunSettings {
-        state_dir: svc.config.state_dir.clone(),
-        pki_dir: svc.config.pki_dir.clone(),
-    }
 }
 
 /// Journals the records as a new batch and starts it.
@@ -61,7 +41,7 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     if readers.is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidParams, "no readers"));
     }
-    if svc.config.pki_dir.is_none() {
+    if !svc.batches.can_personalize() {
         return Err(ApiError::internal(
             "no Document Signer configured: personalization is refused",
         ));
@@ -78,10 +58,9 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         &readers,
         &records,
     )
-    .map_err(batch_error)?;
+    .map_err(issuance::Error::from)?;
     svc.batches
-        .start(&id, readers.clone(), run_settings(svc), svc.events.clone())
-        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+        .start(&id, readers.clone(), svc.events.clone())?;
     Ok(Reply::json(json!({
         "batch_id": id,
         "records": records.len(),

@@ -6,6 +6,7 @@
 //!
 //! Plain reads only (no authentication); the reader is held for the duration.
 
+use apdu::card::CardInfo;
 use serde::Deserialize;
 
 use super::{ApiError, Call, Immediate, Reply};
@@ -23,11 +24,11 @@ struct Params {
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
     let info = svc.readers.with_card(&p.reader, |card| Ok(card.info()?))?;
-    Ok(Reply::json(crate::cli::card::to_json(&p.reader, &info)))
+    Ok(Reply::json(to_json(&p.reader, &info)))
 }
 
 /// The same answer without blocking, when it can be given so: bad params, or a simulated card
-/// kept in memory and free (see [`crate::service::ReaderPool::try_with_kept_card`]). The call
+/// kept in memory and free (see [`issuance::reader_pool::ReaderPool::try_with_kept_card`]). The call
 /// comes back when it needs a worker thread (a PC/SC reader, a busy reader, a card to load).
 pub fn call_without_blocking(svc: &Service, call: Call) -> Immediate {
     let p: Params = match call.params() {
@@ -39,10 +40,26 @@ pub fn call_without_blocking(svc: &Service, call: Call) -> Immediate {
         .try_with_kept_card(&p.reader, |card| Ok(card.info()?))
     {
         Some(info) => Immediate::Answered(
-            info.map(|info| Reply::json(crate::cli::card::to_json(&p.reader, &info))),
+            info.map(|info| Reply::json(to_json(&p.reader, &info)))
+                .map_err(ApiError::from),
         ),
         None => Immediate::NeedsWorker(call),
     }
+}
+
+/// Card info as JSON: the reply of `card.info`, also what `idcardd card info --json` prints.
+pub fn to_json(reader: &str, info: &CardInfo) -> serde_json::Value {
+    serde_json::json!({
+        "reader": reader,
+        "atr": hex::encode_upper(&info.atr),
+        "serial": hex::encode_upper(info.serial),
+        "life_cycle": format!("{:?}", info.life_cycle),
+        "life_cycle_byte": format!("{:02X}", u8::from(info.life_cycle)),
+        "files": info.files.iter().map(|(fid, size)| serde_json::json!({
+            "fid": format!("{fid:04X}"),
+            "size": size,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 use serde::Deserialize;
 
 use super::{ApiError, Call, Reply};
-use crate::delivery::TerminateReason;
 use crate::service::Service;
+use issuance::delivery::TerminateReason;
 
 /// Parameters of `card.terminate`.
 #[derive(Debug, Deserialize)]
@@ -25,5 +25,9 @@ struct Params {
 /// Terminates the card in the reader.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
-    Reply::of(&crate::delivery::terminate(svc, &p.reader, p.reason)?)
+    Reply::of(&issuance::delivery::terminate(
+        &svc.desk(),
+        &p.reader,
+        p.reason,
+    )?)
 }

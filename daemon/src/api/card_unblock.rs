@@ -31,7 +31,10 @@ pub fn call(svc: &Service, mut call: Call) -> Result<Reply, ApiError> {
     let puk = take_secret(&mut call.params, "puk")?.ok_or_else(|| missing("puk"))?;
     let new_pin = take_secret(&mut call.params, "new_pin")?.ok_or_else(|| missing("new_pin"))?;
     let p: Params = call.params()?;
-    Ok(Reply::json(crate::delivery::unblock(
-        svc, &p.reader, puk, new_pin,
+    Ok(Reply::json(issuance::delivery::unblock(
+        &svc.desk(),
+        &p.reader,
+        puk,
+        new_pin,
     )?))
 }

@@ -57,6 +57,6 @@ pub fn call(svc: &Service, mut call: Call) -> Result<Reply, ApiError> {
     })?;
     let transport_pin = take_secret(&mut call.params, "transport_pin")?;
     let p: Params = call.params()?;
-    let result = crate::delivery::activate(svc, &p.session, new_pin, transport_pin)?;
+    let result = issuance::delivery::activate(&svc.desk(), &p.session, new_pin, transport_pin)?;
     Reply::of(&result)
 }

@@ -28,7 +28,7 @@ struct Params {
 /// Reads the card, runs passive authentication, opens a session.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
-    let (result, face) = crate::delivery::begin(svc, &p.reader)?;
+    let (result, face) = issuance::delivery::begin(&svc.desk(), &p.reader)?;
     let mut reply = Reply::of(&result)?;
     reply.frames.extend(face);
     Ok(reply)

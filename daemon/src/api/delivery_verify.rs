@@ -17,8 +17,9 @@
 use serde::Deserialize;
 
 use super::{ApiError, Call, ErrorCode, Reply};
-use crate::delivery::{scan_from_base64, LiveScan, DEFAULT_SCAN_DPI};
 use crate::service::Service;
+use issuance::delivery::{scan_from_base64, LiveScan};
+use matcher::params::DEFAULT_DPI;
 
 /// One scan: the image as base64 (`scan`) or in a binary frame (`frame`, default 0).
 #[derive(Debug, Deserialize)]
@@ -78,7 +79,7 @@ fn live_scan(call: &Call, p: ScanParam) -> Result<LiveScan, ApiError> {
     Ok(LiveScan {
         finger: p.finger,
         image,
-        dpi: p.dpi.unwrap_or(DEFAULT_SCAN_DPI),
+        dpi: p.dpi.unwrap_or(DEFAULT_DPI),
     })
 }
 
@@ -105,6 +106,6 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         .into_iter()
         .map(|sp| live_scan(&call, sp))
         .collect::<Result<Vec<_>, _>>()?;
-    let result = crate::delivery::verify(svc, &p.session, &scans)?;
+    let result = issuance::delivery::verify(&svc.desk(), &p.session, &scans)?;
     Reply::of(&result)
 }

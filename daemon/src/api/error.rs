@@ -1,6 +1,7 @@
 //! Stable error codes of the API. Codes and names never change meaning once released: kiosk
 //! applications switch on them. JSON-RPC reserves -32768..-32000; ours are positive.
 
+use issuance::ErrorKind;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -212,19 +213,57 @@ impl ApiError {
     }
 }
 
+impl ErrorCode {
+    /// The stable code of an issuance failure: the one place where domain kinds become API
+    /// codes.
+    pub fn of(kind: ErrorKind) -> ErrorCode {
+        match kind {
+            ErrorKind::Invalid => ErrorCode::InvalidParams,
+            ErrorKind::Internal => ErrorCode::Internal,
+            ErrorKind::TooLarge => ErrorCode::TooLarge,
+            ErrorKind::Busy => ErrorCode::Busy,
+            ErrorKind::ReaderNotFound => ErrorCode::ReaderNotFound,
+            ErrorKind::NoService => ErrorCode::NoService,
+            ErrorKind::NoCard => ErrorCode::NoCard,
+            ErrorKind::CardRemoved => ErrorCode::CardRemoved,
+            ErrorKind::CardError => ErrorCode::CardError,
+            ErrorKind::WrongCardState => ErrorCode::WrongCardState,
+            ErrorKind::QcFailed => ErrorCode::QcFailed,
+            ErrorKind::AlreadyPersonalized => ErrorCode::AlreadyPersonalized,
+            ErrorKind::NotFound => ErrorCode::NotFound,
+            ErrorKind::NoFingerprint => ErrorCode::NoFingerprint,
+            ErrorKind::PaFailed => ErrorCode::PaFailed,
+            ErrorKind::AlreadyDelivered => ErrorCode::AlreadyDelivered,
+            ErrorKind::CardTerminated => ErrorCode::CardTerminated,
+            ErrorKind::SessionUnknown => ErrorCode::SessionUnknown,
+            ErrorKind::SessionExpired => ErrorCode::SessionExpired,
+            ErrorKind::Rescan => ErrorCode::Rescan,
+            ErrorKind::NoMatch => ErrorCode::NoMatch,
+            ErrorKind::AttemptsExhausted => ErrorCode::AttemptsExhausted,
+            ErrorKind::FingerNotEnrolled => ErrorCode::FingerNotEnrolled,
+            ErrorKind::NotVerified => ErrorCode::NotVerified,
+            ErrorKind::VerifyWindowPassed => ErrorCode::VerifyWindowPassed,
+            ErrorKind::CardSwapped => ErrorCode::CardSwapped,
+            ErrorKind::PinRejected => ErrorCode::PinRejected,
+            ErrorKind::PinBlocked => ErrorCode::PinBlocked,
+            ErrorKind::TransportPinUnknown => ErrorCode::TransportPinUnknown,
+        }
+    }
+}
+
+impl From<issuance::Error> for ApiError {
+    fn from(e: issuance::Error) -> ApiError {
+        ApiError {
+            code: ErrorCode::of(e.kind),
+            message: e.message,
+            data: e.data,
+        }
+    }
+}
+
 impl From<apdu::Error> for ApiError {
     fn from(e: apdu::Error) -> ApiError {
-        use apdu::TransportError as T;
-        let code = match &e {
-            apdu::Error::Transport(T::NoService) => ErrorCode::NoService,
-            apdu::Error::Transport(T::NoReader(_)) => ErrorCode::ReaderNotFound,
-            apdu::Error::Transport(T::NoCard(_)) => ErrorCode::NoCard,
-            apdu::Error::Transport(T::CardRemoved | T::CardReset | T::ShortResponse { .. }) => {
-                ErrorCode::CardRemoved
-            }
-            _ => ErrorCode::CardError,
-        };
-        ApiError::new(code, e.to_string())
+        issuance::Error::from(e).into()
     }
 }
 

@@ -12,7 +12,9 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::matcher_extract::{base64_field, card_format, matcher_error};
+use super::matcher_extract::{
+    base64_field, card_format, default_dpi, default_format, matcher_error,
+};
 use super::{ApiError, Call, ErrorCode, Reply};
 use crate::service::Service;
 use matcher::compare::{compare, prepare, Scratch, Threshold};
@@ -39,25 +41,10 @@ struct Params {
     candidates_b64: Option<Vec<String>>,
 }
 
-fn default_format() -> String {
-    "record".into()
-}
-
-fn default_dpi() -> u32 {
-    500
-}
-
 /// The calibrated threshold for a false-match rate (see `matcher::compare::Threshold`); other
 /// rates have no calibration behind them and are refused.
 pub fn threshold_for_fmr(fmr: f64) -> Result<Threshold, ApiError> {
-    [
-        Threshold::FMR_1_PERCENT,
-        Threshold::FMR_0_1_PERCENT,
-        Threshold::FMR_0_01_PERCENT,
-    ]
-    .into_iter()
-    .find(|t| (t.target_fmr - fmr).abs() <= t.target_fmr * 1e-6)
-    .ok_or_else(|| {
+    Threshold::calibrated(fmr).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidParams,
             format!("no calibrated threshold for fmr {fmr}: use 0.01, 0.001 or 0.0001"),

@@ -38,11 +38,13 @@ struct Params {
     binary: bool,
 }
 
-fn default_dpi() -> u32 {
-    500
+/// The resolution a scan that states none is read at.
+pub(super) fn default_dpi() -> u32 {
+    matcher::params::DEFAULT_DPI
 }
 
-fn default_format() -> String {
+/// The template format when the request names none: the full ISO record.
+pub(super) fn default_format() -> String {
     "record".into()
 }
 

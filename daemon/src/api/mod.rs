@@ -1,8 +1,8 @@
 //! The JSON-RPC 2.0 methods of the daemon, one module per method.
 //!
 //! A method is a plain blocking function `fn call(svc: &Service, call: Call) -> Result<Reply,
-//! ApiError>`; the server (see `crate::server`) runs it on a worker thread, so card I/O and
-//! extraction may block. [`dispatch`] is the only place that maps a method name to its module.
+//! ApiError>`; the server runs it on a worker thread, so card I/O and
+//! extraction may block. [`METHODS`] is the only place that maps a method name to its module.
 //!
 //! - [`Call`]: the request's `params` plus any binary frames that came after the JSON frame of
 //!   the same multipart message (images, templates), so they need not travel as base64.
@@ -103,49 +103,92 @@ impl Reply {
     }
 }
 
-/// Every method the daemon serves, in the order `docs/api.md` documents them.
-pub const METHODS: &[&str] = &[
-    "system.version",
-    "system.health",
-    "readers.list",
-    "card.info",
-    "matcher.extract",
-    "matcher.compare",
-    "delivery.begin",
-    "delivery.verify",
-    "delivery.activate",
-    "card.terminate",
-    "card.unblock",
-    "card.personalize",
-    "batch.submit",
-    "batch.status",
-    "batch.cancel",
-    "batch.report",
-    "status.lookup",
+/// A method's blocking entry point: runs on a worker thread (card I/O, extraction).
+pub type Handler = fn(&Service, Call) -> Result<Reply, ApiError>;
+
+/// A method's answer on the I/O thread when it needs no waiting, file or card I/O, nor heavy
+/// work; it gives the call back ([`Immediate::NeedsWorker`]) when it does.
+pub type ImmediateHandler = fn(&Service, Call) -> Immediate;
+
+/// One API method: its name on the wire and its module's entry points.
+#[derive(Debug, Clone, Copy)]
+pub struct Method {
+    /// The JSON-RPC method name.
+    pub name: &'static str,
+    /// The blocking entry point.
+    pub call: Handler,
+    /// The non-blocking entry point, for methods that can often answer at once.
+    pub immediate: Option<ImmediateHandler>,
+}
+
+/// A method that always runs on a worker.
+const fn worker(name: &'static str, call: Handler) -> Method {
+    Method {
+        name,
+        call,
+        immediate: None,
+    }
+}
+
+/// Answers in memory only: always at once.
+fn system_version_now(svc: &Service, call: Call) -> Immediate {
+    Immediate::Answered(system_version::call(svc, call))
+}
+
+/// Answers from memory and a once-a-second file look: always at once.
+fn system_health_now(svc: &Service, call: Call) -> Immediate {
+    Immediate::Answered(system_health::call(svc, call))
+}
+
+/// Every method the daemon serves, in the order `docs/api.md` documents them: the only place
+/// that maps a method name to its module.
+pub const METHODS: &[Method] = &[
+    Method {
+        name: "system.version",
+        call: system_version::call,
+        immediate: Some(system_version_now),
+    },
+    Method {
+        name: "system.health",
+        call: system_health::call,
+        immediate: Some(system_health_now),
+    },
+    worker("readers.list", readers_list::call),
+    Method {
+        name: "card.info",
+        call: card_info::call,
+        immediate: Some(card_info::call_without_blocking),
+    },
+    worker("matcher.extract", matcher_extract::call),
+    worker("matcher.compare", matcher_compare::call),
+    worker("delivery.begin", delivery_begin::call),
+    worker("delivery.verify", delivery_verify::call),
+    worker("delivery.activate", delivery_activate::call),
+    worker("card.terminate", card_terminate::call),
+    worker("card.unblock", card_unblock::call),
+    worker("card.personalize", card_personalize::call),
+    worker("batch.submit", batch_submit::call),
+    worker("batch.status", batch_status::call),
+    worker("batch.cancel", batch_cancel::call),
+    worker("batch.report", batch_report::call),
+    worker("status.lookup", status_lookup::call),
 ];
+
+/// The method called `name`.
+pub fn method(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.name == name)
+}
+
+/// The names of every method, in [`METHODS`] order.
+pub fn method_names() -> impl Iterator<Item = &'static str> {
+    METHODS.iter().map(|m| m.name)
+}
 
 /// Runs `method` with `call`; an unknown name is `method_not_found`.
 pub fn dispatch(svc: &Service, method: &str, call: Call) -> Result<Reply, ApiError> {
-    // One arm per method module; keep METHODS in step.
-    match method {
-        "system.version" => system_version::call(svc, call),
-        "system.health" => system_health::call(svc, call),
-        "readers.list" => readers_list::call(svc, call),
-        "card.info" => card_info::call(svc, call),
-        "matcher.extract" => matcher_extract::call(svc, call),
-        "matcher.compare" => matcher_compare::call(svc, call),
-        "delivery.begin" => delivery_begin::call(svc, call),
-        "delivery.verify" => delivery_verify::call(svc, call),
-        "delivery.activate" => delivery_activate::call(svc, call),
-        "card.terminate" => card_terminate::call(svc, call),
-        "card.unblock" => card_unblock::call(svc, call),
-        "card.personalize" => card_personalize::call(svc, call),
-        "batch.submit" => batch_submit::call(svc, call),
-        "batch.status" => batch_status::call(svc, call),
-        "batch.cancel" => batch_cancel::call(svc, call),
-        "batch.report" => batch_report::call(svc, call),
-        "status.lookup" => status_lookup::call(svc, call),
-        _ => Err(ApiError::new(
+    match self::method(method) {
+        Some(m) => (m.call)(svc, call),
+        None => Err(ApiError::new(
             ErrorCode::MethodNotFound,
             format!("unknown method {method:?}"),
         )),
@@ -165,11 +208,8 @@ pub enum Immediate {
 /// server then answers on its I/O thread, saving two thread hand-offs); otherwise gives the
 /// call back for [`dispatch`] on a worker.
 pub fn dispatch_without_blocking(svc: &Service, method: &str, call: Call) -> Immediate {
-    match method {
-        // Memory only.
-        "system.version" => Immediate::Answered(system_version::call(svc, call)),
-        "system.health" => Immediate::Answered(system_health::call(svc, call)),
-        "card.info" => card_info::call_without_blocking(svc, call),
-        _ => Immediate::NeedsWorker(call),
+    match self::method(method).and_then(|m| m.immediate) {
+        Some(now) => now(svc, call),
+        None => Immediate::NeedsWorker(call),
     }
 }

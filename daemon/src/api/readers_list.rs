@@ -12,8 +12,8 @@ use apdu::transport::pcsc::{Pcsc, ReaderInfo};
 use serde_json::{json, Value};
 
 use super::{ApiError, Call, Reply};
-use crate::readers::SIM_PREFIX;
 use crate::service::Service;
+use issuance::readers::SIM_PREFIX;
 
 /// Lists every configured reader with its busy flag, card presence and, when cheap, ATR and
 /// serial.
@@ -53,7 +53,7 @@ fn sim_reader(svc: &Service, name: &str, busy: bool) -> Value {
                 entry["atr"] = Value::String(hex::encode_upper(atr));
                 entry["serial"] = Value::String(hex::encode_upper(serial));
             }
-            Err(e) => entry["error"] = e.to_json(),
+            Err(e) => entry["error"] = ApiError::from(e).to_json(),
         }
     }
     entry

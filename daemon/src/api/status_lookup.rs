@@ -13,10 +13,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::batch_submit::batch_error;
 use super::{ApiError, Call, ErrorCode, Reply};
-use crate::journal::{CardState, RecordRow, RecordState};
 use crate::service::Service;
+use issuance::journal::{CardState, RecordRow, RecordState};
 
 /// Parameters of `status.lookup`: a tracking code, or the three identity fields.
 #[derive(Debug, Deserialize)]
@@ -76,7 +75,7 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
             ))
         }
     }
-    .map_err(|e| batch_error(e.into()))?;
+    .map_err(issuance::Error::from)?;
     if rows.is_empty() {
         return Err(ApiError::new(ErrorCode::NotFound, "no application matches"));
     }

@@ -7,66 +7,12 @@
 //! Cheap by design (no card I/O), so a kiosk or a monitor can poll it.
 
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
 use super::{ApiError, Call, Reply};
 use crate::service::Service;
-
-/// The journal's file name in the state directory.
-pub const JOURNAL_FILE: &str = "journal.db";
-
-/// How long the file checks of one reply are reused: a monitor polling many times a second
-/// then costs no file-system lookups (they were half of this method's time).
-pub const SETUP_CHECK_TTL: Duration = Duration::from_secs(1);
-
-/// What is set up on disk: the journal, the signing PKI, the trust list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SetupPresence {
-    /// The journal file exists.
-    journal: bool,
-    /// The Document Signer's key and certificate exist.
-    pki: bool,
-    /// How many of the configured trust-list files exist.
-    trust: usize,
-}
-
-impl SetupPresence {
-    /// Looks at the files now.
-    fn check(svc: &Service) -> SetupPresence {
-        SetupPresence {
-            journal: svc.config.state_dir.join(JOURNAL_FILE).is_file(),
-            // The Document Signer's key and certificate, as `idcardd pki init` names them.
-            pki: svc
-                .config
-                .pki_dir
-                .as_ref()
-                .is_some_and(|dir| dir.join("ds.key").is_file() && dir.join("ds.pem").is_file()),
-            trust: svc.config.trust.iter().filter(|t| t.is_file()).count(),
-        }
-    }
-}
-
-/// The last [`SetupPresence`] and when it was looked at.
-#[derive(Debug, Default)]
-pub struct SetupCache(Mutex<Option<(Instant, SetupPresence)>>);
-
-impl SetupCache {
-    /// The presence seen within [`SETUP_CHECK_TTL`] before `now`, or a fresh look.
-    fn get(&self, svc: &Service, now: Instant) -> SetupPresence {
-        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match *seen {
-            Some((at, presence)) if now.saturating_duration_since(at) < SETUP_CHECK_TTL => presence,
-            _ => {
-                let presence = SetupPresence::check(svc);
-                *seen = Some((now, presence));
-                presence
-            }
-        }
-    }
-}
 
 /// The reply, serialized straight from these fields (no intermediate JSON tree).
 #[derive(Serialize)]
@@ -104,11 +50,11 @@ struct TrustFiles {
 }
 
 /// Answers status, uptime, requests in progress, readers with their busy flag, and whether
-/// the journal and the signing PKI are there (looked at most once per [`SETUP_CHECK_TTL`]).
+/// the journal and the signing PKI are there (looked at most once per [`crate::service::SETUP_CHECK_TTL`]).
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let _: serde::de::IgnoredAny = call.params()?;
     let names = svc.readers.names();
-    let setup = svc.stats.setup.get(svc, Instant::now());
+    let setup = svc.stats.setup.get(&svc.config, Instant::now());
     Reply::of(&Health {
         status: "ok",
         uptime_s: (svc.stats.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
@@ -137,7 +83,7 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::ServiceConfig;
+    use crate::service::{ServiceConfig, SetupCache, SETUP_CHECK_TTL};
     use serde_json::json;
 
     #[test]
@@ -150,7 +96,8 @@ mod tests {
         let r = call(&svc, Call::default()).unwrap().result;
         assert_eq!(r["status"], "ok");
         assert_eq!(r["readers"][1], json!({"name": "sim:1", "busy": false}));
-        assert_eq!(r["journal"]["present"], false);
+        // Opening the service creates the journal.
+        assert_eq!(r["journal"]["present"], true);
         assert_eq!(r["pki"], json!({"configured": true, "present": false}));
         assert_eq!(r["in_flight"], 0);
         let bad = call(&svc, Call::json(json!([1, 2])));
@@ -164,18 +111,18 @@ mod tests {
     fn setup_files_are_looked_at_again_after_the_ttl() {
         let dir = tempfile::tempdir().unwrap();
         let svc = Service::open(ServiceConfig::new(dir.path().into(), vec![])).unwrap();
-        let journal = svc.config.state_dir.join(JOURNAL_FILE);
+        let journal = svc.config.state_dir.join(issuance::journal::FILE_NAME);
         let _ = std::fs::remove_file(&journal);
         let t0 = Instant::now();
         let cache = SetupCache::default();
-        assert!(!cache.get(&svc, t0).journal);
+        assert!(!cache.get(&svc.config, t0).journal);
         std::fs::write(&journal, b"").unwrap();
         assert!(
-            !cache.get(&svc, t0 + SETUP_CHECK_TTL / 2).journal,
+            !cache.get(&svc.config, t0 + SETUP_CHECK_TTL / 2).journal,
             "reused within the TTL"
         );
-        assert!(cache.get(&svc, t0 + SETUP_CHECK_TTL).journal);
+        assert!(cache.get(&svc.config, t0 + SETUP_CHECK_TTL).journal);
         std::fs::remove_file(&journal).unwrap();
-        assert!(!cache.get(&svc, t0 + SETUP_CHECK_TTL * 2).journal);
+        assert!(!cache.get(&svc.config, t0 + SETUP_CHECK_TTL * 2).journal);
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{ApiError, Call, Reply, METHODS};
+use super::{method_names, ApiError, Call, Reply};
 use crate::service::Service;
 
 /// Version of the JSON-RPC API: bumped only when a method changes incompatibly.
@@ -18,6 +18,6 @@ pub fn call(_svc: &Service, call: Call) -> Result<Reply, ApiError> {
         "name": env!("CARGO_PKG_NAME"),
         "version": env!("CARGO_PKG_VERSION"),
         "api": API_VERSION,
-        "methods": METHODS,
+        "methods": method_names().collect::<Vec<_>>(),
     })))
 }

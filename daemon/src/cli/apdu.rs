@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use apdu::transmit::Channel;
 use apdu::{Command, RawResponse};
 
-use crate::readers;
+use issuance::readers;
 
 /// Arguments of `idcardd apdu`.
 #[derive(Debug, clap::Args)]

@@ -1,9 +1,9 @@
 //! `idcardd audit verify|show`: check and read the tamper-evident audit trail
-//! (see [`crate::audit`]).
+//! (see [`issuance::audit`]).
 
 use std::path::PathBuf;
 
-use crate::audit::{self, AuditEntry};
+use issuance::audit::{self, AuditEntry};
 
 /// Subcommands of `idcardd audit`.
 #[derive(Debug, clap::Subcommand)]

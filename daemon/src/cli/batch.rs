@@ -1,5 +1,5 @@
 //! `idcardd batch`: personalize a manifest of applicant records on several readers, resumable
-//! after a crash (see [`crate::batch`]).
+//! after a crash (see [`issuance::batch`]).
 //!
 //! ```text
 //! idcardd pki init STATE/pki
@@ -16,11 +16,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
-use crate::batch::{self, LineSource, Progress, Runner};
-use crate::journal::Journal;
-use crate::personalize::{NoHooks, PersoKeys};
-use crate::pki::DocumentSigner;
-use crate::profile::ProfileSet;
+use crate::service::{Service, ServiceConfig};
+
+use issuance::batch::{self, Progress, Runner};
+use issuance::journal::{BatchState, Journal};
+use issuance::personalize::{NoHooks, PersoKeys};
+use issuance::pki::DocumentSigner;
+use issuance::profile::ProfileSet;
 
 /// Options every batch subcommand shares.
 #[derive(Debug, clap::Args)]
@@ -138,7 +140,7 @@ pub struct BenchArgs {
 
 fn state_dir(common: &Common) -> PathBuf {
     common.state_dir.clone().unwrap_or_else(|| {
-        let sim = crate::readers::default_sim_dir();
+        let sim = issuance::readers::default_sim_dir();
         sim.parent().map(Path::to_path_buf).unwrap_or(sim)
     })
 }
@@ -152,7 +154,7 @@ pub fn parse_readers(spec: &str) -> anyhow::Result<Vec<String>> {
         .map(str::to_string)
         .collect();
     if let [one] = &items[..] {
-        if let Some(n) = crate::readers::parse_sim_name(one)? {
+        if let Some(n) = issuance::readers::parse_sim_name(one)? {
             if n == 0 {
                 bail!("--readers sim:0 means no reader; give at least sim:1");
             }
@@ -165,6 +167,15 @@ pub fn parse_readers(spec: &str) -> anyhow::Result<Vec<String>> {
     Ok(items)
 }
 
+/// The station's parts for a run in `dir`, from the composition root: the Document Signer
+/// from `--pki` (default `dir/pki`), profiles from `--profiles`.
+fn station(dir: &Path, write: &WriteOptions) -> anyhow::Result<Service> {
+    let mut config = ServiceConfig::new(dir.to_path_buf(), Vec::new());
+    config.pki_dir = Some(write.pki.clone().unwrap_or_else(|| dir.join("pki")));
+    config.profiles_dir = write.profiles.clone();
+    Service::open(config)
+}
+
 /// Runs `idcardd batch`.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
@@ -173,8 +184,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             write,
             common,
         } => {
-            let dir = state_dir(&common);
-            let journal = Journal::open_in(&dir)?;
+            let svc = station(&state_dir(&common), &write)?;
+            let journal = svc.batches.journal();
             let readers = parse_readers(write.readers.as_deref().unwrap_or("sim:1"))?;
             let records = batch::read_manifest(&manifest)?;
             let source = manifest
@@ -182,27 +193,27 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 .unwrap_or(manifest.clone())
                 .display()
                 .to_string();
-            let id = batch::submit(&journal, &source, &readers, &records)?;
+            let id = batch::submit(journal, &source, &readers, &records)?;
             eprintln!(
                 "batch {id}: {} records on {}",
                 records.len(),
                 readers.join(", ")
             );
-            execute(&dir, &journal, &id, &readers, &write)
+            execute(&svc, &id, &readers, &write)
         }
         Command::Resume {
             batch,
             write,
             common,
         } => {
-            let dir = state_dir(&common);
-            let journal = Journal::open_in(&dir)?;
+            let svc = station(&state_dir(&common), &write)?;
+            let journal = svc.batches.journal();
             let row = match batch {
                 Some(id) => journal.batch(&id)?,
                 None => journal
                     .batches()?
                     .into_iter()
-                    .find(|b| b.state != "finished")
+                    .find(|b| b.state != BatchState::Finished)
                     .context("no unfinished batch to resume")?,
             };
             let readers = match &write.readers {
@@ -210,7 +221,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 None => parse_readers(&row.readers)?,
             };
             eprintln!("resuming batch {} on {}", row.id, readers.join(", "));
-            execute(&dir, &journal, &row.id, &readers, &write)
+            execute(&svc, &row.id, &readers, &write)
         }
         Command::Status {
             batch,
@@ -270,22 +281,15 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 }
 
 /// Runs (or resumes) batch `id`, drawing a progress bar on a terminal, then writes the report.
+/// The parts come from the composition root ([`Service::open`]), as for `idcardd serve`.
 fn execute(
-    dir: &Path,
-    journal: &Journal,
+    svc: &Service,
     id: &str,
     readers: &[String],
     write: &WriteOptions,
 ) -> anyhow::Result<()> {
-    let pki_dir = write.pki.clone().unwrap_or_else(|| dir.join("pki"));
-    let signer = DocumentSigner::load(&pki_dir).with_context(|| {
-        format!(
-            "loading the Document Signer from {} (create a test one with `idcardd pki init`)",
-            pki_dir.display()
-        )
-    })?;
-    let profiles = ProfileSet::load(write.profiles.as_deref())?;
-    let source = LineSource::new(dir);
+    let dir = &svc.config.state_dir;
+    let journal = svc.batches.journal();
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signals")?;
@@ -316,23 +320,12 @@ fn execute(
             "record"
         );
     };
-    let audit = crate::audit::AuditLog::open(dir)
-        .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
-    let audit_entry = |kind: &str, details: serde_json::Value| {
-        if let Err(e) = audit.append(kind, details) {
-            tracing::error!("audit append failed: {e}");
-        }
-    };
-    let runner = Runner {
-        journal,
-        state_dir: dir.to_path_buf(),
-        profiles: &profiles,
-        signer: &signer,
-        keys: PersoKeys::test(),
-        source: &source,
-        audit: Some(&audit_entry),
-    };
-    let summary = runner.run(id, readers, &stop, &progress);
+    let summary = svc.batches.run(id, readers, &stop, &progress).map_err(|e| {
+        anyhow::anyhow!(
+            "{e} (the Document Signer is read from {}; create a test one with `idcardd pki init`)",
+            svc.config.pki_dir.as_deref().unwrap_or(dir).display()
+        )
+    });
     if let Some(bar) = &bar {
         bar.finish();
     }
@@ -411,7 +404,7 @@ fn bench_record(fixtures: &Path, good: &[PathBuf], i: u64) -> anyhow::Result<Str
     let mut r: serde_json::Value = serde_json::from_str(&text)?;
     let nine = format!("{:09}", 100_000_000 + i * 7_919);
     let digits: [u8; 9] = std::array::from_fn(|k| nine.as_bytes()[k] - b'0');
-    let check = crate::applicant::ids::NationalCode::check_digit(&digits);
+    let check = issuance::applicant::ids::NationalCode::check_digit(&digits);
     r["tracking_code"] = format!("BENCH-{i:05}").into();
     r["national_code"] = format!("{nine}{check}").into();
     r["fingers"] = serde_json::json!({
@@ -429,17 +422,18 @@ fn mean(v: &[f64]) -> f64 {
 /// Median of card times: the typical card, unmoved by the odd card whose state-file fsync
 /// stalled for tens of milliseconds (which hits either transport at random).
 fn median(v: &[f64]) -> f64 {
-    crate::report::timing::percentile(v, 0.5)
+    qa::timing::percentile(v, 0.5)
 }
 
 /// Personalizes `card` with `plan`, timed: seconds and APDUs.
 fn timed_personalization<T: apdu::Transport>(
     card: T,
-    plan: &crate::personalize::Plan,
+    plan: &issuance::personalize::Plan,
 ) -> anyhow::Result<(f64, u64)> {
     let mut id = apdu::card::IdCard::new(card);
     let start = std::time::Instant::now();
-    let outcome = crate::personalize::personalize(&mut id, plan, &PersoKeys::test(), &mut NoHooks)?;
+    let outcome =
+        issuance::personalize::personalize(&mut id, plan, &PersoKeys::test(), &mut NoHooks)?;
     Ok((start.elapsed().as_secs_f64(), outcome.apdus))
 }
 
@@ -456,27 +450,28 @@ fn bench_pcsc(
     profiles: &ProfileSet,
     good: &[PathBuf],
 ) -> anyhow::Result<serde_json::Value> {
-    use apdu::sim::vpcd::{VpcdBridge, VpcdConfig};
-    use apdu::sim::vpcd_reader::VpcdListener;
-    use apdu::sim::{SimCard, SimConfig, SimTransport};
+    use cardsim::vpcd::{VpcdBridge, VpcdConfig};
+    use cardsim::vpcd_reader::VpcdListener;
+    use cardsim::{SimCard, SimConfig, SimTransport};
     use std::time::{Duration, Instant};
 
     let temp = tempfile::tempdir()?;
     let dir = temp.path();
-    crate::pki::init(&dir.join("pki"))?;
+    issuance::pki::init(&dir.join("pki"))?;
     let signer = DocumentSigner::load(&dir.join("pki"))?;
-    let record = crate::applicant::Applicant::from_json(&bench_record(&args.fixtures, good, 1)?)
+    let record = issuance::applicant::Applicant::from_json(&bench_record(&args.fixtures, good, 1)?)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let profile = profiles.get(&record.profile).context("profile")?;
-    let valid = crate::applicant::qc::check(&record, profile, &crate::applicant::qc::MatcherCheck)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let plan = crate::personalize::Plan::build(
+    let valid =
+        issuance::applicant::qc::check(&record, profile, &issuance::applicant::qc::MatcherCheck)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = issuance::personalize::Plan::build(
         &valid,
         profile,
         &signer,
-        &crate::personalize::Issue::today("D00000001"),
+        &issuance::personalize::Issue::today("D00000001"),
     )?;
-    let pcsc_ctx = apdu::transport::pcsc::Pcsc::establish().map_err(crate::readers::explain)?;
+    let pcsc_ctx = apdu::transport::pcsc::Pcsc::establish().map_err(issuance::Error::from)?;
     let listener = VpcdListener::bind_loopback()?;
     let (mut through, mut socket, mut bare, mut apdus) = (Vec::new(), Vec::new(), Vec::new(), 0);
     let new_card = |name: String| SimCard::create(Some(dir.join(name)), SimConfig::default());
@@ -585,7 +580,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let n: usize = n.parse().with_context(|| format!("reader count {n:?}"))?;
         let temp = tempfile::tempdir()?;
         let dir = temp.path();
-        crate::pki::init(&dir.join("pki"))?;
+        issuance::pki::init(&dir.join("pki"))?;
         let signer = DocumentSigner::load(&dir.join("pki"))?;
         let journal = Journal::open_in(dir)?;
         let records = (0..args.cards)

@@ -34,7 +34,7 @@ pub struct FvcArgs {
     /// Folder of scans.
     pub dir: PathBuf,
     /// Scan resolution in dpi.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = matcher::params::DEFAULT_DPI)]
     pub dpi: u32,
     /// Write every compared pair as `probe<TAB>candidate<TAB>score<TAB>genuine|impostor`.
     #[arg(long)]
@@ -157,14 +157,14 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
         print!("{}", table(&report));
     }
     if let Some(out) = &args.report {
-        let info = crate::report::RunInfo {
+        let info = qa::RunInfo {
             label: args.label.as_deref().unwrap_or(&report.set),
             dir: &args.dir,
             dpi: args.dpi,
             source: options.source,
             card_format: args.card_format.map(|f| format!("{f:?}").to_lowercase()),
         };
-        crate::report::write_fvc_report(out, &info, &report, &samples, &scored)
+        qa::write_fvc_report(out, &info, &report, &samples, &scored)
             .with_context(|| format!("report in {}", out.display()))?;
         eprintln!("report: {}", out.join("index.html").display());
     }
@@ -172,7 +172,7 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
 }
 
 fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
-    let comparison = crate::report::compare_reports(&args.reports, &args.out)?;
+    let comparison = qa::compare_reports(&args.reports, &args.out)?;
     println!(
         "{} series ({}): {}",
         comparison.series.len(),

@@ -12,7 +12,7 @@ pub struct TruthArgs {
     /// Folder of `<finger>_<impression>.png` scans with `.json` ground truth beside them.
     pub dir: PathBuf,
     /// Scan resolution in dpi.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = matcher::params::DEFAULT_DPI)]
     pub dpi: u32,
     /// Largest distance (pixels) between a detected and a true minutia.
     #[arg(long, default_value_t = 15.0)]

@@ -1,12 +1,12 @@
 //! `idcardd card`: card-level tools: `card info`; `card terminate` and `card unblock`, which
-//! run the same code as the API methods (`crate::delivery`) on a local service and journal to
+//! run the same code as the API methods (`issuance::delivery`) on a local service and journal to
 //! the state directory's audit trail.
 
 use std::path::PathBuf;
 
 use apdu::card::{CardInfo, IdCard};
 
-use crate::readers;
+use issuance::readers;
 
 /// Subcommands of `idcardd card`.
 #[derive(Debug, clap::Subcommand)]
@@ -42,7 +42,7 @@ pub struct TerminateArgs {
     pub local: LocalArgs,
     /// Why: lost, stolen, replaced or damaged.
     #[arg(long, value_parser = parse_reason)]
-    pub reason: crate::delivery::TerminateReason,
+    pub reason: issuance::delivery::TerminateReason,
 }
 
 /// Arguments of `idcardd card unblock`.
@@ -59,7 +59,7 @@ pub struct UnblockArgs {
     pub pin_file: Option<PathBuf>,
 }
 
-fn parse_reason(s: &str) -> Result<crate::delivery::TerminateReason, String> {
+fn parse_reason(s: &str) -> Result<issuance::delivery::TerminateReason, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
         .map_err(|_| format!("{s:?}: expected lost, stolen, replaced or damaged"))
 }
@@ -81,7 +81,8 @@ fn local_service(args: &LocalArgs) -> anyhow::Result<crate::service::Service> {
 /// `idcardd card terminate`.
 fn terminate(args: TerminateArgs) -> anyhow::Result<()> {
     let svc = local_service(&args.local)?;
-    let r = crate::delivery::terminate(&svc, &args.local.reader, args.reason)
+    let r = issuance::delivery::terminate(&svc.desk(), &args.local.reader, args.reason)
+        .map_err(crate::api::ApiError::from)
         .map_err(|e| anyhow::anyhow!("{} [{}]", e.message, e.code.name()))?;
     println!(
         "card {} terminated ({}; was {})",
@@ -98,7 +99,8 @@ fn unblock(args: UnblockArgs) -> anyhow::Result<()> {
     let puk = read_secret("PUK", args.puk_file.as_deref(), "IDCARDD_PUK")?;
     let new_pin = read_secret("new PIN", args.pin_file.as_deref(), "IDCARDD_NEW_PIN")?;
     let svc = local_service(&args.local)?;
-    let r = crate::delivery::unblock(&svc, &args.local.reader, puk, new_pin)
+    let r = issuance::delivery::unblock(&svc.desk(), &args.local.reader, puk, new_pin)
+        .map_err(crate::api::ApiError::from)
         .map_err(|e| anyhow::anyhow!("{} [{}]", e.message, e.code.name()))?;
     println!("card {} unblocked", r["serial"].as_str().unwrap_or("-"));
     Ok(())
@@ -135,26 +137,11 @@ fn info(args: InfoArgs) -> anyhow::Result<()> {
         .info()
         .map_err(|e| anyhow::anyhow!("reading card info from {:?}: {e}", args.reader))?;
     if args.json {
-        println!("{}", to_json(&args.reader, &info));
+        println!("{}", crate::api::card_info::to_json(&args.reader, &info));
     } else {
         print!("{}", to_text(&args.reader, &info));
     }
     Ok(())
-}
-
-/// Card info as JSON.
-pub fn to_json(reader: &str, info: &CardInfo) -> serde_json::Value {
-    serde_json::json!({
-        "reader": reader,
-        "atr": hex::encode_upper(&info.atr),
-        "serial": hex::encode_upper(info.serial),
-        "life_cycle": format!("{:?}", info.life_cycle),
-        "life_cycle_byte": format!("{:02X}", u8::from(info.life_cycle)),
-        "files": info.files.iter().map(|(fid, size)| serde_json::json!({
-            "fid": format!("{fid:04X}"),
-            "size": size,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 /// Card info as text.

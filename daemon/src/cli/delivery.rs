@@ -307,12 +307,12 @@ fn reset_attempts(args: ResetArgs) -> anyhow::Result<()> {
     let dir = args
         .state_dir
         .unwrap_or_else(crate::server::config::default_state_dir);
-    let store = crate::delivery::DeliveryStore::open(&dir)
+    let store = issuance::delivery::DeliveryStore::open(&dir)
         .with_context(|| format!("opening the delivery state in {}", dir.display()))?;
     let serial = args.serial.to_ascii_uppercase();
     let before = store.card(&serial)?.failed_attempts;
     store.reset_attempts(&serial)?;
-    let audit = crate::audit::AuditLog::open(&dir)?;
+    let audit = issuance::audit::AuditLog::open(&dir)?;
     audit.append(
         "delivery.attempts_reset",
         json!({"serial": serial, "supervisor": args.supervisor, "failed_attempts": before}),

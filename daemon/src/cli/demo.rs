@@ -1,6 +1,6 @@
 //! `idcardd demo`: the whole issuance chain on simulated readers, no hardware needed.
 //!
-//! 1. A test PKI (CSCA + Document Signer, `crate::pki::init`) in the demo's state directory.
+//! 1. A test PKI (CSCA + Document Signer, `issuance::pki::init`) in the demo's state directory.
 //! 2. The daemon (`crate::server::serve`) on a private ipc endpoint with `--readers` simulated
 //!    readers; everything after this goes through its socket with [`crate::client::Client`],
 //!    the way a line controller and a kiosk would.
@@ -24,13 +24,40 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::applicant::{Applicant, Blob};
 use crate::client::{Client, RpcError};
 use crate::server::ServerSettings;
 use crate::service::{Service, ServiceConfig};
+use issuance::applicant::{Applicant, Blob};
 
 /// The fixture applicants the demo submits.
-const APPLICANTS: &str = "fixtures/applicants";
+/// Names the demo applicants' folder, before any other place is looked at.
+pub const DEMO_DATA_ENV: &str = "IDCARDD_DEMO_DATA";
+
+/// Where the demo applicants may be, in order: beside an installed binary
+/// (`<prefix>/bin/idcardd` -> `<prefix>/share/idcardd/applicants`), then the checkout the
+/// binary was built from (its records refer to `../fingerprints`, so they stay together), then
+/// the current directory's `fixtures/applicants`.
+fn demo_data_candidates() -> Vec<PathBuf> {
+    let mut places = Vec::new();
+    if let Some(prefix) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+    {
+        places.push(prefix.join("share/idcardd/applicants"));
+    }
+    places.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/applicants"));
+    places.push(PathBuf::from("fixtures/applicants"));
+    places
+}
+
+/// The demo applicants' folder: `$IDCARDD_DEMO_DATA`, else the first of
+/// [`demo_data_candidates`] that exists.
+fn demo_data() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(DEMO_DATA_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    demo_data_candidates().into_iter().find(|p| p.is_dir())
+}
 /// The holder's PIN chosen at the kiosk (demo value; never logged or printed).
 const HOLDER_PIN: &str = "482913";
 /// The kiosk reader cards are put into for delivery.
@@ -45,7 +72,9 @@ pub struct Args {
     /// Number of simulated readers on the production line.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub readers: u8,
-    /// Folder of applicant records (`*.json`) to submit; default `fixtures/applicants`.
+    /// Folder of applicant records (`*.json`) to submit; default: the demo's own records,
+    /// wherever the binary finds them (`$IDCARDD_DEMO_DATA`, `<prefix>/share/idcardd/applicants`,
+    /// the checkout it was built from).
     #[arg(long)]
     pub applicants: Option<PathBuf>,
     /// Keep the daemon's state (PKI, journal, audit, cards) here instead of a temporary folder.
@@ -118,21 +147,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let state_dir = state_dir
         .canonicalize()
         .with_context(|| format!("resolving {}", state_dir.display()))?;
-    let applicants_dir = args
-        .applicants
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(APPLICANTS));
-    if !applicants_dir.is_dir() {
-        bail!(
-            "{} not found: run the demo from the repository root or pass --applicants DIR",
-            applicants_dir.display()
-        );
-    }
+    let applicants_dir = match &args.applicants {
+        Some(dir) if dir.is_dir() => dir.clone(),
+        Some(dir) => bail!("{} not found", dir.display()),
+        None => demo_data().with_context(|| {
+            format!(
+                "no demo applicants found (looked in ${DEMO_DATA_ENV}, {}): pass --applicants DIR",
+                demo_data_candidates()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?,
+    };
     let records = load_records(&applicants_dir)?;
 
     let pki_dir = state_dir.join("pki");
     if !pki_dir.join("ds.pem").is_file() {
-        crate::pki::init(&pki_dir).context("creating the test PKI")?;
+        issuance::pki::init(&pki_dir).context("creating the test PKI")?;
     }
     let readers: Vec<String> = (0..args.readers).map(|i| format!("sim:{i}")).collect();
     let mut config = ServiceConfig::new(state_dir.clone(), readers);
@@ -504,15 +537,15 @@ async fn drive(
 
 /// The kiosk reader's card slot (a simulated reader keeps its card in `card-N.json`).
 fn kiosk_slot(svc: &Service) -> anyhow::Result<PathBuf> {
-    let n =
-        crate::readers::parse_sim_name(KIOSK_READER)?.context("the kiosk reader is simulated")?;
-    Ok(crate::readers::sim_state_path(&svc.config.sim_dir, n))
+    let n = issuance::readers::parse_sim_name(KIOSK_READER)?
+        .context("the kiosk reader is simulated")?;
+    Ok(issuance::readers::sim_state_path(&svc.config.sim_dir, n))
 }
 
 /// Puts the personalized card `serial` into the kiosk reader: its state file moves from the
 /// production hopper into the reader's slot (a person carrying the card across the office).
 fn insert_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
-    let hopper = crate::batch::SimHopper::in_state_dir(&svc.config.state_dir);
+    let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir);
     let slot = kiosk_slot(svc)?;
     std::fs::create_dir_all(&svc.config.sim_dir)?;
     std::fs::rename(hopper.card_path(serial), &slot)
@@ -521,7 +554,7 @@ fn insert_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
 
 /// Takes the card out of the kiosk reader, back into the hopper folder.
 fn remove_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
-    let hopper = crate::batch::SimHopper::in_state_dir(&svc.config.state_dir);
+    let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir);
     std::fs::rename(kiosk_slot(svc)?, hopper.card_path(serial))
         .with_context(|| format!("taking card {serial} out of {KIOSK_READER}"))
 }

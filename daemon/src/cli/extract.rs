@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// Resolution of the scan in dots per inch.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = matcher::params::DEFAULT_DPI)]
     pub dpi: u32,
     /// Print the extracted fingerprint as JSON instead of a summary.
     #[arg(long)]
@@ -83,7 +83,7 @@ fn run_one(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
     let elapsed = start.elapsed();
     if let Some(out) = &args.show {
         let minutiae = extracted.as_ref().map(|fp| &fp.minutiae[..]).unwrap_or(&[]);
-        crate::report::overlay::draw(&image, args.dpi, params.block, &collector, minutiae, out)?;
+        qa::overlay::draw(&image, args.dpi, params.block, &collector, minutiae, out)?;
     }
     if let Some(dir) = &args.stages {
         collector

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::pki;
+use issuance::pki;
 
 /// Subcommands of `idcardd pki`.
 #[derive(Debug, clap::Subcommand)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use apdu::transport::pcsc::ReaderEvent;
 
-use crate::readers::{self, Listing};
+use issuance::readers::{self, Listing};
 
 /// Arguments of `idcardd readers`.
 #[derive(Debug, clap::Args)]
@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Prints hot-plug events, one per line, until pcscd stops or the process is interrupted.
 fn watch(json: bool) -> anyhow::Result<()> {
-    let monitor = apdu::transport::pcsc::ReaderMonitor::start().map_err(readers::explain)?;
+    let monitor = apdu::transport::pcsc::ReaderMonitor::start().map_err(issuance::Error::from)?;
     for event in monitor.events() {
         println!("{}", event_line(&event, json));
         if event == ReaderEvent::ServiceStopped {

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
-use apdu::sim::vpcd::{self, StopSignal, VpcdConfig, VpcdStats};
-use apdu::sim::{SimCard, SimConfig};
+use cardsim::vpcd::{self, StopSignal, VpcdConfig, VpcdStats};
+use cardsim::{SimCard, SimConfig};
 
 /// Subcommands of `idcardd sim`.
 #[derive(Debug, clap::Subcommand)]

@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::service::{DeliveryPolicy, ServiceConfig};
+use crate::service::ServiceConfig;
+use issuance::delivery::DeliveryPolicy;
 
 /// Default largest request message (all frames together): 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -190,7 +191,7 @@ pub fn default_state_dir() -> PathBuf {
 pub fn parse_readers_flag(value: &str) -> anyhow::Result<Vec<String>> {
     let value = value.trim();
     if !value.contains(',') {
-        if let Some(n) = value.strip_prefix(crate::readers::SIM_PREFIX) {
+        if let Some(n) = value.strip_prefix(issuance::readers::SIM_PREFIX) {
             let n: usize = n.parse().map_err(|_| {
                 anyhow::anyhow!("--readers {value:?}: expected sim:N (N simulated readers)")
             })?;
@@ -268,7 +269,7 @@ impl Settings {
             anyhow::bail!("readers.names is empty: name at least one reader, or \"pcsc\"");
         }
         for name in &readers {
-            crate::readers::parse_sim_name(name)?;
+            issuance::readers::parse_sim_name(name)?;
         }
         let mut service = ServiceConfig::new(state_dir, readers);
         service.trust = file

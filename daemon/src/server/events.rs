@@ -1,6 +1,6 @@
 //! The event side: the PUB socket, PC/SC hot-plug, and `pcsc` in the reader list.
 //!
-//! Every [`crate::service::Events`] event goes out on the PUB socket as two frames, the topic
+//! Every [`issuance::events::Events`] event goes out on the PUB socket as two frames, the topic
 //! (`reader.attached`, `card.inserted`, ...) and its JSON body, so a subscriber can filter by
 //! topic prefix. PC/SC readers report hot-plug through [`apdu::transport::pcsc::ReaderMonitor`];
 //! simulated readers have no hot-plug (their card is always present) and send no such events.
@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio::sync::broadcast;
 use zeromq::{PubSocket, SocketSend, ZmqMessage};
 
-use crate::service::{Event, Service};
+use crate::service::Service;
+use issuance::events::Event;
 
 /// Replaces the name `pcsc` in a reader list by every PC/SC reader present now.
 pub fn expand_pcsc(names: Vec<String>) -> anyhow::Result<Vec<String>> {
@@ -24,7 +25,7 @@ pub fn expand_pcsc(names: Vec<String>) -> anyhow::Result<Vec<String>> {
     }
     let present = Pcsc::establish()
         .and_then(|p| p.list_readers())
-        .map_err(crate::readers::explain)?;
+        .map_err(issuance::Error::from)?;
     let mut out = Vec::new();
     for name in names {
         if name == "pcsc" {
@@ -73,7 +74,7 @@ pub fn hot_plug_event(event: &ReaderEvent) -> (&'static str, serde_json::Value) 
     }
 }
 
-/// A thread relaying PC/SC hot-plug events to [`crate::service::Events`]; stops on drop.
+/// A thread relaying PC/SC hot-plug events to [`issuance::events::Events`]; stops on drop.
 pub struct HotPlug {
     /// Set on drop; the thread checks it between waits.
     stop: Arc<AtomicBool>,
@@ -88,7 +89,7 @@ impl HotPlug {
         let names = svc.readers.names();
         if names
             .iter()
-            .all(|n| n.starts_with(crate::readers::SIM_PREFIX))
+            .all(|n| n.starts_with(issuance::readers::SIM_PREFIX))
         {
             return None;
         }

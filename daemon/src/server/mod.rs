@@ -9,7 +9,7 @@
 //!   `max_in_flight` requests run at once: one more is answered `busy` straight away (there is
 //!   no queue to grow). A request that outlives `request_timeout` is answered `timeout`; its
 //!   blocking work still finishes in the background and keeps its reader locked until then, and
-//!   keeps its place in `max_in_flight`. A PUB socket publishes every [`crate::service::Events`]
+//!   keeps its place in `max_in_flight`. A PUB socket publishes every [`issuance::events::Events`]
 //!   event as `[topic, json]`. On the shutdown signal new requests are answered
 //!   `shutting_down`, work in progress gets up to `shutdown_grace`, then the sockets close and
 //!   the ipc socket files are removed.

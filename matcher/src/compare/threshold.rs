@@ -39,6 +39,30 @@ impl Threshold {
         target_fmr: 0.0001,
     };
 
+    /// Every calibrated default, loosest first.
+    pub const CALIBRATED: [Threshold; 3] = [
+        Threshold::FMR_1_PERCENT,
+        Threshold::FMR_0_1_PERCENT,
+        Threshold::FMR_0_01_PERCENT,
+    ];
+
+    /// The calibrated default for exactly the false-match rate `fmr` (within rounding), if
+    /// there is one: what a caller naming a rate gets.
+    pub fn calibrated(fmr: f64) -> Option<Threshold> {
+        Threshold::CALIBRATED
+            .into_iter()
+            .find(|t| (t.target_fmr - fmr).abs() <= t.target_fmr * 1e-6)
+    }
+
+    /// The loosest calibrated default whose target is at or below `fmr` (the strictest one
+    /// when `fmr` is below all of them): a policy's rate never gets a looser decision.
+    pub fn calibrated_within(fmr: f64) -> Threshold {
+        Threshold::CALIBRATED
+            .into_iter()
+            .find(|t| t.target_fmr <= fmr + 1e-12)
+            .unwrap_or(Threshold::FMR_0_01_PERCENT)
+    }
+
     /// The lowest threshold whose false-match rate on `impostor_scores` does not exceed `fmr`.
     /// Ties are never split: if several impostors share the boundary score, the threshold moves
     /// just above it. Returns `None` for an empty list or an `fmr` outside [0, 1]. NaN scores

@@ -1,38 +1,19 @@
-//! ANSI INCITS 378-2004 finger minutiae record format (§6).
-//!
-//! Record header, 26 bytes (30 with the long length form), big-endian:
-//!
-//! | offset | bytes | field |
-//! |---|---|---|
-//! | 0 | 4 | format identifier "FMR\0" |
-//! | 4 | 4 | version " 20\0" |
-//! | 8 | 2 or 6 | record length: 2 bytes, or 0x0000 followed by 4 bytes when over 65535 |
-//! | +0 | 4 | CBEFF product identifier: owner (2), type (2) |
-//! | +4 | 2 | capture equipment: compliance (4 bits), device id (12 bits) |
-//! | +6 | 2 | image width in pixels |
-//! | +8 | 2 | image height in pixels |
-//! | +10 | 2 | horizontal resolution, pixels per centimetre |
-//! | +12 | 2 | vertical resolution, pixels per centimetre |
-//! | +14 | 1 | number of finger views |
-//! | +15 | 1 | reserved, 0 |
-//!
-//! followed by the finger views (see [`super::record`]) with angles in 2-degree units, 0-179.
-//! Same validation as [`super::iso19794`], plus the angle range.
+//! ANSI INCITS 378-2004 finger minutiae record format (§6): a 26-byte header (30 with the long
+//! length form) holding a CBEFF product identifier, then the finger views (see
+//! [`super::record`]) with angles in 2-degree units, 0-179. One codec, shared with
+//! [`super::iso19794`], reads and writes it; the header layout and the validation are in
+//! [`super`].
 
-use super::reader::{invalid, Reader};
-use super::record::{
-    check_views, geometry_of, read_view, validate_geometry, view_from_fingerprint,
-    view_to_fingerprint, write_view, AngleUnit, FingerView, Geometry, MAX_VIEWS,
-};
+use super::fmr::{self, Header, ANSI_378_2004 as FORMAT};
+use super::record::{view_to_fingerprint, FingerView, Geometry};
 use crate::{Error, Fingerprint};
 
-pub use super::iso19794::{MAGIC, VERSION};
+pub use super::fmr::{MAGIC, VERSION};
 
 /// Header size with the 2-byte record length.
-pub const HEADER_LEN: usize = 26;
+pub const HEADER_LEN: usize = FORMAT.header_len();
 /// Header size with the 6-byte record length (records over 65535 bytes).
-pub const LONG_HEADER_LEN: usize = 30;
-const FORMAT: &str = "ANSI INCITS 378-2004 record";
+pub const LONG_HEADER_LEN: usize = HEADER_LEN + 4;
 
 /// A decoded ANSI INCITS 378-2004 finger minutiae record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,174 +39,60 @@ pub struct AnsiRecord {
 impl AnsiRecord {
     /// A one-view record (view 0, live-scan plain) of `fp` for the given finger position.
     pub fn from_fingerprint(fp: &Fingerprint, finger_position: u8) -> Result<AnsiRecord, Error> {
-        let g = geometry_of(fp)?;
-        let view = view_from_fingerprint(fp, finger_position, g, AngleUnit::Ansi2Deg)?;
-        Ok(AnsiRecord {
-            product_owner: 0,
-            product_type: 0,
-            capture_equipment: 0,
-            width: g.width,
-            height: g.height,
-            x_resolution: g.x_resolution,
-            y_resolution: g.y_resolution,
-            views: vec![view],
-        })
+        let (header, view) = fmr::one_view(fp, finger_position, &FORMAT)?;
+        Ok(AnsiRecord::from_parts(header, vec![view]))
     }
 
     /// View `index` as a [`Fingerprint`] (pixels, radians, dpi rounded from px/cm).
     pub fn fingerprint(&self, index: usize) -> Option<Fingerprint> {
-        self.views
-            .get(index)
-            .map(|v| view_to_fingerprint(v, self.geometry(), AngleUnit::Ansi2Deg))
+        let (view, g) = (self.views.get(index)?, self.header().geometry);
+        Some(view_to_fingerprint(view, g, FORMAT.angle))
     }
 
     /// Every view as a [`Fingerprint`].
     pub fn fingerprints(&self) -> Vec<Fingerprint> {
-        let g = self.geometry();
-        self.views
-            .iter()
-            .map(|v| view_to_fingerprint(v, g, AngleUnit::Ansi2Deg))
+        (0..self.views.len())
+            .filter_map(|i| self.fingerprint(i))
             .collect()
     }
 
-    fn geometry(&self) -> Geometry {
-        Geometry {
-            width: self.width,
-            height: self.height,
-            x_resolution: self.x_resolution,
-            y_resolution: self.y_resolution,
+    fn header(&self) -> Header {
+        Header {
+            product_owner: self.product_owner,
+            product_type: self.product_type,
+            capture_equipment: self.capture_equipment,
+            geometry: Geometry {
+                width: self.width,
+                height: self.height,
+                x_resolution: self.x_resolution,
+                y_resolution: self.y_resolution,
+            },
+        }
+    }
+
+    fn from_parts(h: Header, views: Vec<FingerView>) -> AnsiRecord {
+        AnsiRecord {
+            product_owner: h.product_owner,
+            product_type: h.product_type,
+            capture_equipment: h.capture_equipment,
+            width: h.geometry.width,
+            height: h.geometry.height,
+            x_resolution: h.geometry.x_resolution,
+            y_resolution: h.geometry.y_resolution,
+            views,
         }
     }
 }
 
 /// Decodes and validates an ANSI INCITS 378-2004 record.
 pub fn decode(bytes: &[u8]) -> Result<AnsiRecord, Error> {
-    let mut r = Reader::new(bytes, FORMAT);
-    if bytes.len() < HEADER_LEN {
-        return Err(invalid(
-            FORMAT,
-            bytes.len(),
-            format_args!(
-                "truncated: {} bytes cannot hold the {HEADER_LEN}-byte header",
-                bytes.len()
-            ),
-        ));
-    }
-    if r.take(4, "format identifier")? != MAGIC {
-        return Err(r.error_at(0, "format identifier is not \"FMR\\0\""));
-    }
-    if r.take(4, "version")? != VERSION {
-        return Err(r.error_at(4, "version is not \" 20\\0\" (2004 edition)"));
-    }
-    let short = r.u16("record length")?;
-    let length = if short == 0 {
-        u64::from(r.u32("long record length")?)
-    } else {
-        u64::from(short)
-    };
-    if length != bytes.len() as u64 {
-        return Err(r.error_at(
-            8,
-            format_args!(
-                "record length field says {length} bytes but {} bytes were given",
-                bytes.len()
-            ),
-        ));
-    }
-    let base = r.pos();
-    let product_owner = r.u16("CBEFF product owner")?;
-    let product_type = r.u16("CBEFF product type")?;
-    let capture_equipment = r.u16("capture equipment")?;
-    let g = Geometry {
-        width: r.u16("image width")?,
-        height: r.u16("image height")?,
-        x_resolution: r.u16("horizontal resolution")?,
-        y_resolution: r.u16("vertical resolution")?,
-    };
-    validate_geometry(&r, g, base + 6)?;
-    let view_count = usize::from(r.u8("number of finger views")?);
-    if view_count == 0 || view_count > MAX_VIEWS {
-        return Err(r.error_at(
-            base + 14,
-            format_args!("number of finger views {view_count} is not in 1-{MAX_VIEWS}"),
-        ));
-    }
-    if r.u8("reserved byte")? != 0 {
-        return Err(r.error_at(base + 15, "reserved byte is not zero"));
-    }
-    if view_count * 6 > r.remaining() {
-        return Err(r.error_at(
-            base + 14,
-            format_args!(
-                "{view_count} finger views cannot fit in the {} bytes that remain",
-                r.remaining()
-            ),
-        ));
-    }
-    let mut views = Vec::with_capacity(view_count);
-    for _ in 0..view_count {
-        views.push(read_view(&mut r, g, AngleUnit::Ansi2Deg)?);
-    }
-    if r.remaining() != 0 {
-        return Err(r.error_at(
-            r.pos(),
-            format_args!("{} trailing bytes after the last view", r.remaining()),
-        ));
-    }
-    Ok(AnsiRecord {
-        product_owner,
-        product_type,
-        capture_equipment,
-        width: g.width,
-        height: g.height,
-        x_resolution: g.x_resolution,
-        y_resolution: g.y_resolution,
-        views,
-    })
+    let (header, views) = fmr::decode(bytes, &FORMAT)?;
+    Ok(AnsiRecord::from_parts(header, views))
 }
 
 /// Encodes a record, choosing the 6-byte length form only when the record exceeds 65535 bytes.
 pub fn encode(record: &AnsiRecord) -> Result<Vec<u8>, Error> {
-    let g = record.geometry();
-    if g.width == 0 || g.height == 0 {
-        return Err(Error::Encode(format!(
-            "image size {}x{} has a zero side",
-            g.width, g.height
-        )));
-    }
-    let body = check_views(&record.views, g, AngleUnit::Ansi2Deg)?;
-    let short_total = HEADER_LEN + body;
-    let mut out = Vec::with_capacity(short_total + 4);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(VERSION);
-    match u16::try_from(short_total) {
-        Ok(len) => out.extend_from_slice(&len.to_be_bytes()),
-        Err(_) => {
-            let total = LONG_HEADER_LEN + body;
-            let len = u32::try_from(total).map_err(|_| {
-                Error::Encode(format!("record of {total} bytes exceeds 32-bit length"))
-            })?;
-            out.extend_from_slice(&[0, 0]);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    for v in [
-        record.product_owner,
-        record.product_type,
-        record.capture_equipment,
-        g.width,
-        g.height,
-        g.x_resolution,
-        g.y_resolution,
-    ] {
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    out.push(u8::try_from(record.views.len()).unwrap_or(u8::MAX));
-    out.push(0);
-    for view in &record.views {
-        write_view(&mut out, view);
-    }
-    Ok(out)
+    fmr::encode(&record.header(), &record.views, &FORMAT)
 }
 
 #[cfg(test)]

@@ -1,42 +1,16 @@
-//! ISO/IEC 19794-2:2005 finger minutiae record format (§7).
-//!
-//! Record header, 24 bytes, big-endian:
-//!
-//! | offset | bytes | field |
-//! |---|---|---|
-//! | 0 | 4 | format identifier "FMR\0" |
-//! | 4 | 4 | version " 20\0" |
-//! | 8 | 4 | total record length in bytes |
-//! | 12 | 2 | capture equipment: 4-bit compliance, 12-bit device id |
-//! | 14 | 2 | image width in pixels |
-//! | 16 | 2 | image height in pixels |
-//! | 18 | 2 | horizontal resolution, pixels per centimetre |
-//! | 20 | 2 | vertical resolution, pixels per centimetre |
-//! | 22 | 1 | number of finger views |
-//! | 23 | 1 | reserved, 0 |
-//!
-//! followed by the finger views (see [`super::record`]), angles in units of 360/256 degrees
-//! counter-clockwise from the x axis.
-//!
-//! Validation on read: magic and version, record length equal to the input length, non-zero
-//! image size, plausible resolution, reserved byte zero, 1 to [`MAX_VIEWS`] views, every view
-//! and minutia field in range and inside the image, no trailing bytes. A view with zero minutiae
-//! is accepted (the standard allows it) and converts to a [`Fingerprint`] without minutiae.
+//! ISO/IEC 19794-2:2005 finger minutiae record format (§7): a 24-byte header with a 4-byte
+//! record length, then the finger views (see [`super::record`]) with angles in units of
+//! 360/256 degrees. One codec, shared with [`super::ansi378`], reads and writes it; the header
+//! layout and the validation are in [`super`].
 
-use super::reader::{invalid, Reader};
-use super::record::{
-    check_views, geometry_of, read_view, validate_geometry, view_from_fingerprint,
-    view_to_fingerprint, write_view, AngleUnit, FingerView, Geometry, MAX_VIEWS,
-};
+use super::fmr::{self, Header, ISO_19794_2_2005 as FORMAT};
+use super::record::{view_to_fingerprint, FingerView, Geometry};
 use crate::{Error, Fingerprint};
 
-/// Format identifier shared by ISO/IEC 19794-2:2005 and ANSI INCITS 378-2004.
-pub const MAGIC: &[u8; 4] = b"FMR\0";
-/// Version of the 2005 ISO record (also used by ANSI 378-2004).
-pub const VERSION: &[u8; 4] = b" 20\0";
+pub use super::fmr::{MAGIC, VERSION};
+
 /// Size of the record header.
-pub const HEADER_LEN: usize = 24;
-const FORMAT: &str = "ISO/IEC 19794-2:2005 record";
+pub const HEADER_LEN: usize = FORMAT.header_len();
 
 /// A decoded ISO/IEC 19794-2:2005 finger minutiae record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,148 +32,57 @@ pub struct IsoRecord {
 impl IsoRecord {
     /// A one-view record (view 0, live-scan plain) of `fp` for the given finger position.
     pub fn from_fingerprint(fp: &Fingerprint, finger_position: u8) -> Result<IsoRecord, Error> {
-        let g = geometry_of(fp)?;
-        let view = view_from_fingerprint(fp, finger_position, g, AngleUnit::Iso256)?;
-        Ok(IsoRecord {
-            capture_equipment: 0,
-            width: g.width,
-            height: g.height,
-            x_resolution: g.x_resolution,
-            y_resolution: g.y_resolution,
-            views: vec![view],
-        })
+        let (header, view) = fmr::one_view(fp, finger_position, &FORMAT)?;
+        Ok(IsoRecord::from_parts(header, vec![view]))
     }
 
     /// View `index` as a [`Fingerprint`] (pixels, radians, dpi rounded from px/cm).
     pub fn fingerprint(&self, index: usize) -> Option<Fingerprint> {
-        self.views
-            .get(index)
-            .map(|v| view_to_fingerprint(v, self.geometry(), AngleUnit::Iso256))
+        let (view, g) = (self.views.get(index)?, self.header().geometry);
+        Some(view_to_fingerprint(view, g, FORMAT.angle))
     }
 
     /// Every view as a [`Fingerprint`].
     pub fn fingerprints(&self) -> Vec<Fingerprint> {
-        let g = self.geometry();
-        self.views
-            .iter()
-            .map(|v| view_to_fingerprint(v, g, AngleUnit::Iso256))
+        (0..self.views.len())
+            .filter_map(|i| self.fingerprint(i))
             .collect()
     }
 
-    pub(crate) fn geometry(&self) -> Geometry {
-        Geometry {
-            width: self.width,
-            height: self.height,
-            x_resolution: self.x_resolution,
-            y_resolution: self.y_resolution,
+    fn header(&self) -> Header {
+        Header {
+            capture_equipment: self.capture_equipment,
+            geometry: Geometry {
+                width: self.width,
+                height: self.height,
+                x_resolution: self.x_resolution,
+                y_resolution: self.y_resolution,
+            },
+            ..Header::default()
+        }
+    }
+
+    fn from_parts(h: Header, views: Vec<FingerView>) -> IsoRecord {
+        IsoRecord {
+            capture_equipment: h.capture_equipment,
+            width: h.geometry.width,
+            height: h.geometry.height,
+            x_resolution: h.geometry.x_resolution,
+            y_resolution: h.geometry.y_resolution,
+            views,
         }
     }
 }
 
 /// Decodes and validates an ISO/IEC 19794-2:2005 record.
 pub fn decode(bytes: &[u8]) -> Result<IsoRecord, Error> {
-    let mut r = Reader::new(bytes, FORMAT);
-    if bytes.len() < HEADER_LEN {
-        return Err(invalid(
-            FORMAT,
-            bytes.len(),
-            format_args!(
-                "truncated: {} bytes cannot hold the {HEADER_LEN}-byte header",
-                bytes.len()
-            ),
-        ));
-    }
-    if r.take(4, "format identifier")? != MAGIC {
-        return Err(r.error_at(0, "format identifier is not \"FMR\\0\""));
-    }
-    if r.take(4, "version")? != VERSION {
-        return Err(r.error_at(4, "version is not \" 20\\0\" (2005 edition)"));
-    }
-    let length = r.u32("record length")?;
-    if u64::from(length) != bytes.len() as u64 {
-        return Err(r.error_at(
-            8,
-            format_args!(
-                "record length field says {length} bytes but {} bytes were given",
-                bytes.len()
-            ),
-        ));
-    }
-    let capture_equipment = r.u16("capture equipment")?;
-    let g = Geometry {
-        width: r.u16("image width")?,
-        height: r.u16("image height")?,
-        x_resolution: r.u16("horizontal resolution")?,
-        y_resolution: r.u16("vertical resolution")?,
-    };
-    validate_geometry(&r, g, 14)?;
-    let view_count = usize::from(r.u8("number of finger views")?);
-    if view_count == 0 || view_count > MAX_VIEWS {
-        return Err(r.error_at(
-            22,
-            format_args!("number of finger views {view_count} is not in 1-{MAX_VIEWS}"),
-        ));
-    }
-    if r.u8("reserved byte")? != 0 {
-        return Err(r.error_at(23, "reserved byte is not zero"));
-    }
-    // Each view takes at least 6 bytes: refuse absurd counts before allocating.
-    if view_count * 6 > r.remaining() {
-        return Err(r.error_at(
-            22,
-            format_args!(
-                "{view_count} finger views cannot fit in the {} bytes that remain",
-                r.remaining()
-            ),
-        ));
-    }
-    let mut views = Vec::with_capacity(view_count);
-    for _ in 0..view_count {
-        views.push(read_view(&mut r, g, AngleUnit::Iso256)?);
-    }
-    if r.remaining() != 0 {
-        return Err(r.error_at(
-            r.pos(),
-            format_args!("{} trailing bytes after the last view", r.remaining()),
-        ));
-    }
-    Ok(IsoRecord {
-        capture_equipment,
-        width: g.width,
-        height: g.height,
-        x_resolution: g.x_resolution,
-        y_resolution: g.y_resolution,
-        views,
-    })
+    let (header, views) = fmr::decode(bytes, &FORMAT)?;
+    Ok(IsoRecord::from_parts(header, views))
 }
 
 /// Encodes a record; fails with [`Error::Encode`] on anything the format cannot hold.
 pub fn encode(record: &IsoRecord) -> Result<Vec<u8>, Error> {
-    let g = record.geometry();
-    if g.width == 0 || g.height == 0 {
-        return Err(Error::Encode(format!(
-            "image size {}x{} has a zero side",
-            g.width, g.height
-        )));
-    }
-    let body = check_views(&record.views, g, AngleUnit::Iso256)?;
-    let total = HEADER_LEN + body;
-    let length = u32::try_from(total)
-        .map_err(|_| Error::Encode(format!("record of {total} bytes exceeds 32-bit length")))?;
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(VERSION);
-    out.extend_from_slice(&length.to_be_bytes());
-    out.extend_from_slice(&record.capture_equipment.to_be_bytes());
-    for v in [g.width, g.height, g.x_resolution, g.y_resolution] {
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    out.push(u8::try_from(record.views.len()).unwrap_or(u8::MAX));
-    out.push(0);
-    for view in &record.views {
-        write_view(&mut out, view);
-    }
-    Ok(out)
+    fmr::encode(&record.header(), &record.views, &FORMAT)
 }
 
 #[cfg(test)]

@@ -9,6 +9,28 @@
 //! * [`CardFormat`] with [`encode`] / [`decode`] is what card personalization and the bench's
 //!   `--card-format record|normal|compact` use: one [`Fingerprint`] in, bytes out, and back.
 //!
+//! One codec reads and writes both records, from a table of what differs. Their headers,
+//! big-endian, are followed by finger views laid out alike ([`record`]):
+//!
+//! | field | ISO bytes | ANSI bytes |
+//! |---|---|---|
+//! | format identifier "FMR\0" | 4 | 4 |
+//! | version " 20\0" | 4 | 4 |
+//! | record length | 4 | 2, or 0x0000 followed by 4 when over 65535 |
+//! | CBEFF product identifier: owner (2), type (2) | - | 4 |
+//! | capture equipment: 4-bit compliance, 12-bit device id | 2 | 2 |
+//! | image width, height in pixels | 2 + 2 | 2 + 2 |
+//! | horizontal, vertical resolution, pixels per centimetre | 2 + 2 | 2 + 2 |
+//! | number of finger views | 1 | 1 |
+//! | reserved, 0 | 1 | 1 |
+//! | header in all | 24 | 26 (30 in the long length form) |
+//!
+//! Minutia angles count counter-clockwise from the x axis in units of 360/256 degrees (ISO) or
+//! of 2 degrees, 0-179 (ANSI). Reading a record checks the magic and version, a record length
+//! equal to the input length, a non-zero image size, a plausible resolution, the reserved byte
+//! zero, 1 to [`record::MAX_VIEWS`] views, every view and minutia field in range and inside the
+//! image, and no trailing bytes. A view with zero minutiae is accepted (the standards allow it).
+//!
 //! Every decoder validates as it reads and never panics nor allocates from an untrusted count
 //! before checking that the input is long enough; every failure is
 //! [`Error::InvalidTemplate`] naming the format, the problem and the byte offset.
@@ -29,6 +51,7 @@
 
 pub mod ansi378;
 pub mod card;
+mod fmr;
 pub mod iso19794;
 mod reader;
 pub mod record;
@@ -169,12 +192,10 @@ pub fn decode(bytes: &[u8], format: CardFormat, dpi: u32) -> Result<Fingerprint,
     match format {
         CardFormat::Record => {
             let record = iso19794::decode(bytes)?;
-            match record.views.len() {
-                1 => record.fingerprint(0).ok_or_else(|| {
-                    reader::invalid("ISO/IEC 19794-2:2005 record", 22, "no finger view")
-                }),
-                n => Err(reader::invalid(
-                    "ISO/IEC 19794-2:2005 record",
+            match (record.views.len(), record.fingerprint(0)) {
+                (1, Some(fp)) => Ok(fp),
+                (n, _) => Err(reader::invalid(
+                    fmr::ISO_19794_2_2005.name,
                     22,
                     format_args!("a card record holds exactly one finger view, not {n}"),
                 )),

@@ -87,7 +87,7 @@ pub struct FingerView {
 }
 
 /// Fields of the record header needed to validate and convert views.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Geometry {
     /// Image width in pixels.
     pub width: u16,
@@ -99,7 +99,7 @@ pub(crate) struct Geometry {
     pub y_resolution: u16,
 }
 
-/// The angle unit, the one thing that differs between the two records.
+/// The unit of minutia angles, the one thing in a view that differs between the two records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AngleUnit {
     /// ISO/IEC 19794-2:2005: 256 units per circle.
@@ -151,31 +151,6 @@ pub(crate) fn kind_bits(kind: MinutiaKind) -> u16 {
         MinutiaKind::Ending => 1,
         MinutiaKind::Bifurcation => 2,
     }
-}
-
-/// Checks the image size and resolution of a record header.
-pub(crate) fn validate_geometry(r: &Reader<'_>, g: Geometry, offset: usize) -> Result<(), Error> {
-    if g.width == 0 || g.height == 0 {
-        return Err(r.error_at(
-            offset,
-            format_args!("image size {}x{} has a zero side", g.width, g.height),
-        ));
-    }
-    for (name, res, at) in [
-        ("horizontal", g.x_resolution, offset + 4),
-        ("vertical", g.y_resolution, offset + 6),
-    ] {
-        if !(MIN_RESOLUTION_PX_PER_CM..=MAX_RESOLUTION_PX_PER_CM).contains(&res) {
-            return Err(r.error_at(
-                at,
-                format_args!(
-                    "{name} resolution {res} px/cm is outside the plausible range \
-                     {MIN_RESOLUTION_PX_PER_CM}-{MAX_RESOLUTION_PX_PER_CM} px/cm"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Reads one finger view, validating every field against the header.
@@ -403,25 +378,14 @@ pub(crate) fn write_view(out: &mut Vec<u8>, view: &FingerView) {
     }
 }
 
-/// Encoded size of a view, once [`check_view`] has accepted it.
-pub(crate) fn view_len(view: &FingerView) -> usize {
-    VIEW_HEADER_LEN
-        + view.minutiae.len() * MINUTIA_LEN
-        + 2
-        + view
-            .extended
-            .iter()
-            .map(|a| a.data.len() + AREA_HEADER_LEN)
-            .sum::<usize>()
-}
-
-/// Checks that a view can be written: every field fits its bits and lies inside the image.
+/// Checks that a view can be written (every field fits its bits and lies inside the image) and
+/// returns its encoded size.
 pub(crate) fn check_view(
     view: &FingerView,
     index: usize,
     g: Geometry,
     unit: AngleUnit,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     let fail = |what: String| Err(Error::Encode(format!("view {index}: {what}")));
     if view.finger_position > MAX_FINGER_POSITION {
         return fail(format!(
@@ -479,7 +443,7 @@ pub(crate) fn check_view(
             "extended data block of {ext_len} bytes exceeds 16-bit length"
         ));
     }
-    Ok(())
+    Ok(VIEW_HEADER_LEN + view.minutiae.len() * MINUTIA_LEN + 2 + ext_len)
 }
 
 /// Pixels per centimetre from dots per inch, rounded: 500 dpi -> 197 px/cm.
@@ -625,8 +589,7 @@ pub(crate) fn check_views(
     }
     let mut total = 0usize;
     for (i, v) in views.iter().enumerate() {
-        check_view(v, i, g, unit)?;
-        total += view_len(v);
+        total += check_view(v, i, g, unit)?;
     }
     Ok(total)
 }

@@ -1,0 +1,264 @@
+//! Biometric checks: the face image and every enrolled finger (extraction, quality,
+//! minutiae, the card template).
+
+#[allow(unused_imports)]
+use super::*;
+
+/// What QC needs from a fingerprint engine.
+pub trait BiometricCheck {
+    /// Extracts a fingerprint from an image file's bytes scanned at `dpi`.
+    fn extract(&self, image: &[u8], dpi: u32) -> Result<Fingerprint, String>;
+
+    /// Similarity of two fingerprints (higher: more alike).
+    fn score(&self, a: &Fingerprint, b: &Fingerprint) -> f32;
+
+    /// The score from which two enrolled fingers are taken to be one finger.
+    fn duplicate_threshold(&self) -> Threshold {
+        Threshold::FMR_0_01_PERCENT
+    }
+}
+
+/// [`BiometricCheck`] with the project's matcher.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatcherCheck;
+
+impl BiometricCheck for MatcherCheck {
+    fn extract(&self, image: &[u8], dpi: u32) -> Result<Fingerprint, String> {
+        crate::scan::extract(image, dpi).map_err(|e| e.to_string())
+    }
+
+    fn score(&self, a: &Fingerprint, b: &Fingerprint) -> f32 {
+        let mut scratch = Scratch::new();
+        compare::compare(&compare::prepare(a), &compare::prepare(b), &mut scratch)
+    }
+}
+
+/// Face photo: a JPEG within the profile's size.
+pub(super) fn check_face(a: &Applicant, profile: &Profile, r: &mut QcReport) -> Option<Vec<u8>> {
+    let Some(blob) = &a.face else {
+        if profile.requires("face") {
+            r.push(
+                "face",
+                QcCode::MissingField,
+                format!("face is required by {}", profile.name),
+            );
+        }
+        return None;
+    };
+    let bytes = read_blob(a, blob, "face", r)?;
+    if !(bytes.starts_with(&[0xFF, 0xD8, 0xFF]) && bytes.ends_with(&[0xFF, 0xD9])) {
+        r.push(
+            "face",
+            QcCode::InvalidImage,
+            "not a JPEG (no SOI/EOI markers)",
+        );
+        return None;
+    }
+    if bytes.len() > profile.face_max_bytes {
+        r.push(
+            "face",
+            QcCode::ImageTooLarge,
+            format!(
+                "{} bytes, {} allows {}",
+                bytes.len(),
+                profile.name,
+                profile.face_max_bytes
+            ),
+        );
+        return None;
+    }
+    Some(bytes)
+}
+
+/// The profile's fingers: present, readable, good enough, distinct, encodable.
+pub(super) fn check_fingers(
+    a: &Applicant,
+    profile: &Profile,
+    bio: &dyn BiometricCheck,
+    r: &mut QcReport,
+) -> Vec<EnrolledFinger> {
+    let policy = &profile.fingers;
+    let mut good: Vec<(Finger, Fingerprint)> = Vec::new();
+    for &finger in &policy.positions {
+        let path = format!("fingers.{finger}");
+        let Some(sample) = a.fingers.get(&finger) else {
+            r.push(
+                &path,
+                QcCode::MissingField,
+                format!("{finger} is required by {}", profile.name),
+            );
+            continue;
+        };
+        let Some(fp) = fingerprint_of(a, finger, sample, &path, bio, r) else {
+            continue;
+        };
+        let mut ok = true;
+        if fp.quality < policy.min_quality {
+            r.push(
+                format!("{path}.quality"),
+                QcCode::FingerprintQuality,
+                format!("quality {} is below {}", fp.quality, policy.min_quality),
+            );
+            ok = false;
+        }
+        if fp.minutiae.len() < policy.min_minutiae {
+            r.push(
+                format!("{path}.minutiae"),
+                QcCode::FingerprintMinutiae,
+                format!(
+                    "{} minutiae, {} needs {}",
+                    fp.minutiae.len(),
+                    profile.name,
+                    policy.min_minutiae
+                ),
+            );
+            ok = false;
+        }
+        if ok {
+            good.push((finger, fp));
+        }
+    }
+    let threshold = bio.duplicate_threshold();
+    let mut duplicate = vec![false; good.len()];
+    for j in 1..good.len() {
+        for i in 0..j {
+            let score = bio
+                .score(&good[i].1, &good[j].1)
+                .max(bio.score(&good[j].1, &good[i].1));
+            if threshold.accepts(score) {
+                r.push(
+                    format!("fingers.{}", good[j].0),
+                    QcCode::DuplicateFinger,
+                    format!(
+                        "matches {} (score {score:.3} >= {:.3}): the same finger twice",
+                        good[i].0, threshold.score
+                    ),
+                );
+                duplicate[j] = true;
+                break;
+            }
+        }
+    }
+    let mut enrolled = Vec::new();
+    for ((finger, fp), dup) in good.into_iter().zip(duplicate) {
+        if dup {
+            continue;
+        }
+        match card_template(&fp, finger, policy.template_format) {
+            Ok(card_template) => enrolled.push(EnrolledFinger {
+                finger,
+                fingerprint: fp,
+                card_template,
+            }),
+            Err(e) => r.push(
+                format!("fingers.{finger}"),
+                QcCode::TemplateEncode,
+                e.to_string(),
+            ),
+        }
+    }
+    enrolled
+}
+
+/// Encodes for the card; a record carries the finger position.
+pub(super) fn card_template(
+    fp: &Fingerprint,
+    finger: Finger,
+    format: CardFormat,
+) -> Result<Vec<u8>, matcher::Error> {
+    match format {
+        CardFormat::Record => {
+            template::iso19794::encode(&IsoRecord::from_fingerprint(fp, finger.iso_position())?)
+        }
+        other => template::encode(fp, other),
+    }
+}
+
+/// Extracts a scan or decodes a template; reports why not.
+pub(super) fn fingerprint_of(
+    a: &Applicant,
+    finger: Finger,
+    sample: &FingerSample,
+    path: &str,
+    bio: &dyn BiometricCheck,
+    r: &mut QcReport,
+) -> Option<Fingerprint> {
+    match (&sample.scan, &sample.template) {
+        (Some(_), Some(_)) => {
+            r.push(
+                path,
+                QcCode::ConflictingFields,
+                "give either a scan or a template, not both",
+            );
+            None
+        }
+        (None, None) => {
+            r.push(path, QcCode::MissingField, "needs a scan or a template");
+            None
+        }
+        (Some(scan), None) => {
+            let dpi = sample.dpi.unwrap_or(DEFAULT_DPI);
+            if !(250..=1000).contains(&dpi) {
+                r.push(
+                    format!("{path}.dpi"),
+                    QcCode::InvalidValue,
+                    format!("{dpi} dpi is outside 250..=1000"),
+                );
+                return None;
+            }
+            let bytes = read_blob(a, scan, &format!("{path}.scan"), r)?;
+            match bio.extract(&bytes, dpi) {
+                Ok(fp) => Some(fp),
+                Err(e) => {
+                    r.push(format!("{path}.scan"), QcCode::FingerprintUnreadable, e);
+                    None
+                }
+            }
+        }
+        (None, Some(t)) => {
+            if sample.dpi.is_some() {
+                r.push(
+                    format!("{path}.dpi"),
+                    QcCode::UnexpectedField,
+                    "a template states its own resolution",
+                );
+            }
+            let tpath = format!("{path}.template");
+            let bytes = read_blob(a, t, &tpath, r)?;
+            let record = match template::decode_any(&bytes) {
+                Ok((_, record)) => record,
+                Err(e) => {
+                    r.push(&tpath, QcCode::FingerprintUnreadable, e.to_string());
+                    return None;
+                }
+            };
+            let views = record.views();
+            let want = finger.iso_position();
+            let index = views
+                .iter()
+                .position(|v| v.finger_position == want)
+                .or_else(|| (views.len() == 1 && views[0].finger_position == 0).then_some(0));
+            match index.and_then(|i| record.fingerprints().into_iter().nth(i)) {
+                Some(fp) => Some(fp),
+                None => {
+                    let found: Vec<String> = views
+                        .iter()
+                        .map(|v| match Finger::from_iso_position(v.finger_position) {
+                            Some(f) => f.to_string(),
+                            None => format!("position {}", v.finger_position),
+                        })
+                        .collect();
+                    r.push(
+                        &tpath,
+                        QcCode::FingerPositionMismatch,
+                        format!(
+                            "no view of {finger} (position {want}); the record has: {}",
+                            found.join(", ")
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The delivery office: check the holder against the chip, then activate the card; terminate
+//! lost cards; unblock PINs.
+//!
+//! The flow a kiosk drives (each step is an API method of the daemon):
+//!
+//! 1. [`begin`]: under a terminal session, reads EF.COM, every data group it lists and EF.SOD,
+//!    runs passive authentication ([`read::passive_auth`]: data group hashes, SOD signature,
+//!    DS certificate chained to a trusted CSCA, validity dates), checks the card is
+//!    personalized and not yet activated, and opens a [`session::Session`] bound to the reader,
+//!    the card serial and the DG3 templates. Returns a [`HolderSummary`].
+//! 2. [`verify`]: quality check of the live scan (`rescan` when too poor), extraction,
+//!    comparison with the chip's template(s) of that finger, fusion over several fingers, the
+//!    decision at the configured false-match rate. Failed attempts are counted per card serial
+//!    in [`store::DeliveryStore`] (they survive a restart); at the limit the card needs a
+//!    supervisor (`attempts_exhausted`).
+//! 3. [`activate`]: only for the same card (serial re-read from the reader), within the
+//!    activate window after a successful verify in that session. Replaces the transport PIN
+//!    with the holder's PIN (CHANGE REFERENCE DATA) and activates the card (ACTIVATE FILE).
+//!
+//! **The transport PIN.** Personalization (`crate::personalize`) gives every card a random
+//! transport PIN and records it in the PIN mailer file (`state_dir/pin-mailer.jsonl`, see
+//! [`crate::personalize::PinMailer`]). `delivery.activate` takes it from the `transport_pin`
+//! parameter when the kiosk has it (the holder's PIN letter), else looks it up in the mailer
+//! file by serial; without either it refuses with `transport_pin_unknown`.
+//!
+//! **A card pulled during activation.** Before touching the card, activation records
+//! `activation_pending` (store and audit). If the card goes away, the card is still
+//! deactivated (possibly with the holder's PIN already set) and the journal says "pending, not
+//! delivered": they agree. The activation is completed by calling `delivery.activate` again
+//! (same session within the window, or a new begin + verify): ACTIVATE FILE is tried first, so
+//! a PIN changed by the interrupted attempt is not asked for again; if the card turns out to
+//! be activated already (the card finished but the answer was lost), the journal is completed
+//! with `delivered` (`recovered: true`).
+//!
+//! Every step is journaled in the tamper-evident [`crate::audit`] log with identifiers, scores
+//! and decisions only: never names, PINs, scans or templates.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use apdu::card::PinError;
+use apdu::fcp::LifeCycle;
+use apdu::sm::AesKey;
+use apdu::StatusWord;
+use base64::Engine as _;
+use matcher::compare::{compare, fuse, prepare, Fusion, Scratch, Threshold};
+use serde::Serialize;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::audit::AuditLog;
+use crate::error::{Error, ErrorKind};
+use crate::events::Events;
+use crate::journal::Journal;
+use crate::lds;
+use crate::reader_pool::ReaderPool;
+
+mod activate;
+mod begin;
+pub mod read;
+pub mod session;
+pub mod store;
+mod terminate;
+mod verify;
+
+pub use activate::{activate, ActivateResult};
+use begin::refuse_state;
+pub use begin::{begin, BeginResult, FaceFrame, FaceSummary, HolderSummary};
+pub use terminate::{terminate, unblock, TerminateReason, TerminateResult};
+pub use verify::{scan_from_base64, verify, FingerScore, LiveScan, VerifyResult};
+
+pub use session::{ChipTemplate, Session, Sessions};
+pub use store::{CardRecord, DeliveryStore};
+
+/// Scans below this image quality (0-100, `matcher` quality) are refused with `rescan`.
+pub const MIN_SCAN_QUALITY: u8 = 20;
+/// Scans with fewer reliable minutiae are refused with `rescan`.
+pub const MIN_SCAN_MINUTIAE: usize = 12;
+use crate::scan::MAX_SCAN_BYTES;
+/// PIN mailer file (written by batch personalization) inside the state directory.
+pub const PIN_MAILER_FILE: &str = crate::batch::PIN_MAILER_FILE;
+
+/// How delivery decides and how long its steps stay valid.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// Target false-match rate of the fingerprint decision (e.g. 0.001).
+    pub fmr: f64,
+    /// Failed verification attempts allowed per card before a supervisor is needed.
+    pub max_attempts: u32,
+    /// How long after a successful verify `delivery.activate` is allowed.
+    pub activate_window: Duration,
+    /// How long a delivery session lives without activity.
+    pub session_ttl: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> DeliveryPolicy {
+        DeliveryPolicy {
+            fmr: 0.001,
+            max_attempts: 3,
+            activate_window: Duration::from_secs(120),
+            session_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the delivery workflows work with, each borrowed from whoever assembled them (the
+/// daemon's service, a test): the readers, this office's delivery state, the audit trail and
+/// the production journal, where events go, the policy and the trusted CSCAs.
+#[derive(Debug, Clone, Copy)]
+pub struct Desk<'a> {
+    /// The readers a card is read from and activated in.
+    pub readers: &'a ReaderPool,
+    /// Open sessions and the per-card delivery store.
+    pub delivery: &'a Delivery,
+    /// The tamper-evident audit trail every step is written to.
+    pub audit: &'a AuditLog,
+    /// The production journal, told each card's new state (what `status.lookup` answers from).
+    pub journal: &'a Journal,
+    /// Where `card.delivered`-style events go.
+    pub events: &'a Events,
+    /// How delivery decides and how long its steps stay valid.
+    pub policy: &'a DeliveryPolicy,
+    /// Trusted CSCA certificates (PEM files) for passive authentication.
+    pub trust: &'a [std::path::PathBuf],
+    /// The state directory (the PIN mailer file is read from it).
+    pub state_dir: &'a std::path::Path,
+}
+
+/// Delivery state the service keeps: open sessions and the per-card store.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Open delivery sessions (memory only).
+    pub sessions: Sessions,
+    /// Per-card attempts, pending activations, delivered/terminated (SQLite).
+    pub store: DeliveryStore,
+}
+
+impl Delivery {
+    /// Delivery state of a card for status lookups: `delivered`, `terminated`,
+    /// `activation_pending`, `in_delivery` (attempts made) or `None` when delivery never saw it.
+    pub fn card_status(&self, serial: &str) -> Result<Option<CardRecord>, Error> {
+        let rec = self.store.card(serial).map_err(db_error)?;
+        let seen = rec.failed_attempts > 0
+            || rec.activation_pending.is_some()
+            || rec.delivered_ms.is_some()
+            || rec.terminated_ms.is_some()
+            || rec.document_number.is_some();
+        Ok(seen.then_some(rec))
+    }
+
+    /// Opens the store in `state_dir`.
+    pub fn open(state_dir: &std::path::Path) -> Result<Delivery, Error> {
+        Ok(Delivery {
+            sessions: Sessions::default(),
+            store: DeliveryStore::open(state_dir).map_err(|e| {
+                Error::internal(format!(
+                    "opening {}: {e}",
+                    state_dir.join(store::DB_FILE).display()
+                ))
+            })?,
+        })
+    }
+}
+
+/// The terminal master key the card's key 02 is diversified from. The simulated card's public
+/// test key until the key store exists (like `crate::personalize::PersoKeys::test`).
+pub fn terminal_key() -> AesKey {
+    AesKey::test_terminal_master()
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::internal(format!("delivery store: {e}"))
+}
+
+/// Tells the production journal (what `status.lookup` answers from) the card's new state. A
+/// card this daemon did not produce is not in its journal: that is not an error here.
+fn set_journal_state(
+    desk: &Desk<'_>,
+    serial: &str,
+    state: crate::journal::CardState,
+    reason: Option<&str>,
+) -> Result<(), Error> {
+    match desk.journal.set_card_state(serial, state, reason) {
+        Ok(()) | Err(crate::journal::JournalError::NotFound(_)) => Ok(()),
+        Err(e) => Err(Error::internal(format!("production journal: {e}"))),
+    }
+}
+
+/// Appends to the audit log; a journal that cannot be written stops the operation.
+fn journal(audit: &AuditLog, kind: &str, details: Value) -> Result<(), Error> {
+    audit
+        .append(kind, details)
+        .map(|_| ())
+        .map_err(|e| Error::internal(format!("audit log: {e}")))
+}
+
+fn lcs_name(lcs: LifeCycle) -> &'static str {
+    match lcs {
+        LifeCycle::Creation => "creation",
+        LifeCycle::Initialisation => "initialisation",
+        LifeCycle::Deactivated => "deactivated",
+        LifeCycle::Activated => "activated",
+        l if l.is_terminated() => "terminated",
+        _ => "unknown",
+    }
+}
+
+/// Times of one step, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timing {
+    /// APDUs: authentication and reading (begin) or PIN change and activation (activate).
+    pub card_io: f64,
+    /// Passive authentication (begin).
+    pub passive_auth: f64,
+    /// Decoding and preparing templates (begin), or decoding the scan and extracting it
+    /// (verify).
+    pub extraction: f64,
+    /// Comparisons and fusion (verify).
+    pub comparison: f64,
+    /// The rest: audit journal appends (fsynced), delivery store, sessions, trust list
+    /// loading.
+    pub other: f64,
+    /// The whole method.
+    pub total: f64,
+}
+
+impl Timing {
+    /// Sets `total` from `started` and `other` as what the named parts do not cover.
+    fn finish(&mut self, started: Instant) {
+        self.total = read::ms_since(started);
+        let parts = self.card_io + self.passive_auth + self.extraction + self.comparison;
+        self.other = (self.total - parts).max(0.0);
+    }
+}
+
+fn date(d: lds::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+}

@@ -1,0 +1,285 @@
+//! Step 2, `delivery.verify`: the live scans against the chip's templates.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// One live scan in a verify request.
+#[derive(Debug)]
+pub struct LiveScan {
+    /// ISO/IEC 19794-2 finger position the holder presented.
+    pub finger: u8,
+    /// The encoded image (PNG, TIFF, BMP, ...). Never logged or journaled.
+    pub image: Zeroizing<Vec<u8>>,
+    /// Its resolution.
+    pub dpi: u32,
+}
+
+/// Decodes a base64 scan from the request (the bytes are image data; never echoed).
+pub fn scan_from_base64(text: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if text.len() > MAX_SCAN_BYTES * 4 / 3 + 4 {
+        return Err(Error::new(ErrorKind::TooLarge, "the scan is too large"));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map(Zeroizing::new)
+        .map_err(|e| Error::new(ErrorKind::Invalid, format!("scan is not base64: {e}")))
+}
+
+/// What `delivery.verify` answers on a match.
+#[derive(Debug, Serialize)]
+pub struct VerifyResult {
+    /// `match`.
+    pub decision: &'static str,
+    /// The fused score.
+    pub score: f32,
+    /// The threshold it passed.
+    pub threshold: f32,
+    /// Target false-match rate of the threshold.
+    pub target_fmr: f64,
+    /// Per finger: position, best score against the chip's templates of that finger.
+    pub fingers: Vec<FingerScore>,
+    /// Failed attempts still allowed on this card.
+    pub attempts_left: u32,
+    /// Seconds left to call `delivery.activate`.
+    pub activate_within_s: u64,
+    /// Time split.
+    pub timing_ms: Timing,
+}
+
+/// One finger's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct FingerScore {
+    /// Finger position.
+    pub finger: u8,
+    /// Best score against the chip's templates of that finger.
+    pub score: f32,
+    /// Image quality of the live scan (0-100).
+    pub quality: u8,
+    /// Minutiae extracted from the live scan.
+    pub minutiae: usize,
+}
+
+/// Marks the session as not verifying any more, whatever happens.
+struct VerifyingGuard<'a> {
+    desk: &'a Desk<'a>,
+    session: &'a str,
+}
+
+impl Drop for VerifyingGuard<'_> {
+    fn drop(&mut self) {
+        let ttl = self.desk.policy.session_ttl;
+        let _ = self.desk.delivery.sessions.with(self.session, ttl, |s| {
+            s.verifying = false;
+            Ok(())
+        });
+    }
+}
+
+/// Verifies live scans against the chip templates of session `session_id`.
+pub fn verify(
+    desk: &Desk<'_>,
+    session_id: &str,
+    scans: &[LiveScan],
+) -> Result<VerifyResult, Error> {
+    let started = Instant::now();
+    let policy = &desk.policy;
+    let delivery = &desk.delivery;
+    let audit = desk.audit;
+    if scans.is_empty() {
+        return Err(Error::new(ErrorKind::Invalid, "no scan given"));
+    }
+    let (serial, templates) = delivery
+        .sessions
+        .with(session_id, policy.session_ttl, |s| {
+            if s.verifying {
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    "a verification of this session is already running",
+                ));
+            }
+            s.verifying = true;
+            Ok((s.serial.clone(), s.templates.clone()))
+        })?;
+    let _guard = VerifyingGuard {
+        desk,
+        session: session_id,
+    };
+    let failed = delivery
+        .store
+        .card(&serial)
+        .map_err(db_error)?
+        .failed_attempts;
+    if failed >= policy.max_attempts {
+        mark_unverified(desk, session_id);
+        journal(
+            audit,
+            "delivery.verify",
+            json!({"session": session_id, "serial": serial, "decision": "refused_attempts_exhausted"}),
+        )?;
+        return Err(attempts_exhausted(&serial, policy.max_attempts));
+    }
+    for scan in scans {
+        if !templates
+            .iter()
+            .any(|t| t.position == scan.finger || t.position == 0)
+        {
+            return Err(Error::new(
+                ErrorKind::FingerNotEnrolled,
+                format!("the card holds no template of finger {}", scan.finger),
+            )
+            .with_data(json!({
+                "finger": scan.finger,
+                "enrolled": templates.iter().map(|t| t.position).collect::<Vec<_>>(),
+            })));
+        }
+    }
+
+    let mut timing = Timing::default();
+    let mut probes = Vec::with_capacity(scans.len());
+    let extract_start = Instant::now();
+    for scan in scans {
+        let print = extract_scan(scan)?;
+        probes.push((scan.finger, print));
+    }
+    timing.extraction = read::ms_since(extract_start);
+    // Too poor to compare fairly: ask for a rescan. Not counted as an attempt (no comparison
+    // was made), but journaled.
+    if let Some((finger, print)) = probes
+        .iter()
+        .find(|(_, p)| p.quality < MIN_SCAN_QUALITY || p.minutiae.len() < MIN_SCAN_MINUTIAE)
+    {
+        journal(
+            audit,
+            "delivery.verify",
+            json!({"session": session_id, "serial": serial, "finger": finger,
+                   "decision": "rescan", "quality": print.quality, "minutiae": print.minutiae.len()}),
+        )?;
+        return Err(rescan(format!(
+            "the scan of finger {finger} is too poor (quality {}, {} minutiae; at least {MIN_SCAN_QUALITY} and {MIN_SCAN_MINUTIAE} needed)",
+            print.quality,
+            print.minutiae.len()
+        ))
+        .with_data(json!({"finger": finger, "quality": print.quality, "minutiae": print.minutiae.len()})));
+    }
+
+    let compare_start = Instant::now();
+    let mut scratch = Scratch::new();
+    let mut fingers = Vec::with_capacity(probes.len());
+    for (finger, print) in &probes {
+        let probe = prepare(print);
+        // Templates of exactly this finger; a card written without positions (0) is compared
+        // with whatever finger is presented.
+        let exact: Vec<&ChipTemplate> =
+            templates.iter().filter(|t| t.position == *finger).collect();
+        let pool: Vec<&ChipTemplate> = if exact.is_empty() {
+            templates.iter().filter(|t| t.position == 0).collect()
+        } else {
+            exact
+        };
+        let best = pool
+            .iter()
+            .map(|t| compare(&probe, &t.prepared, &mut scratch))
+            .fold(0.0f32, f32::max);
+        fingers.push(FingerScore {
+            finger: *finger,
+            score: best,
+            quality: print.quality,
+            minutiae: print.minutiae.len(),
+        });
+    }
+    let per_finger: Vec<f32> = fingers.iter().map(|f| f.score).collect();
+    // One finger: its score. Several: the mean (sum rule), so that one good finger cannot
+    // carry an impostor's other fingers (the max rule would raise the false-match rate with
+    // every finger added).
+    let score = fuse(&per_finger, Fusion::Mean);
+    let threshold = Threshold::calibrated_within(policy.fmr);
+    let accepted = threshold.accepts(score);
+    timing.comparison = read::ms_since(compare_start);
+
+    let finger_list: Vec<u8> = fingers.iter().map(|f| f.finger).collect();
+    if !accepted {
+        let failed = delivery
+            .store
+            .add_failed_attempt(&serial)
+            .map_err(db_error)?;
+        mark_unverified(desk, session_id);
+        let attempts_left = policy.max_attempts.saturating_sub(failed);
+        journal(
+            audit,
+            "delivery.verify",
+            json!({"session": session_id, "serial": serial, "fingers": finger_list,
+                   "score": score, "threshold": threshold.score, "decision": "no_match",
+                   "attempt": failed, "attempts_left": attempts_left}),
+        )?;
+        return Err(Error::new(
+            ErrorKind::NoMatch,
+            format!("the live fingerprint does not match the card ({attempts_left} attempts left)"),
+        )
+        .with_data(
+            json!({"score": score, "threshold": threshold.score, "attempts_left": attempts_left}),
+        ));
+    }
+    delivery
+        .sessions
+        .with(session_id, policy.session_ttl, |s| {
+            s.verified_at = Some(Instant::now());
+            Ok(())
+        })?;
+    journal(
+        audit,
+        "delivery.verify",
+        json!({"session": session_id, "serial": serial, "fingers": finger_list,
+               "score": score, "threshold": threshold.score, "decision": "match"}),
+    )?;
+    timing.finish(started);
+    Ok(VerifyResult {
+        decision: "match",
+        score,
+        threshold: threshold.score,
+        target_fmr: threshold.target_fmr,
+        fingers,
+        attempts_left: policy.max_attempts.saturating_sub(failed),
+        activate_within_s: policy.activate_window.as_secs(),
+        timing_ms: timing,
+    })
+}
+
+pub(super) fn rescan(message: String) -> Error {
+    Error::new(ErrorKind::Rescan, message)
+}
+
+pub(super) fn attempts_exhausted(serial: &str, max: u32) -> Error {
+    Error::new(
+        ErrorKind::AttemptsExhausted,
+        format!("{max} failed fingerprint attempts on this card: a supervisor must check the holder and reset the attempts"),
+    )
+    .with_data(json!({"serial": serial, "max_attempts": max}))
+}
+
+/// A failed or refused verification withdraws an earlier success in the same session.
+pub(super) fn mark_unverified(desk: &Desk<'_>, session_id: &str) {
+    let ttl = desk.policy.session_ttl;
+    let _ = desk.delivery.sessions.with(session_id, ttl, |s| {
+        s.verified_at = None;
+        Ok(())
+    });
+}
+
+/// Decodes and extracts one live scan; an image without a usable print is `rescan`.
+pub(super) fn extract_scan(scan: &LiveScan) -> Result<matcher::Fingerprint, Error> {
+    use crate::scan::ScanError;
+    let finger = scan.finger;
+    crate::scan::extract(&scan.image, scan.dpi).map_err(|e| match e {
+        ScanError::TooLarge { .. } => Error::new(ErrorKind::TooLarge, "the scan is too large"),
+        ScanError::Unreadable(e) => Error::invalid(format!(
+            "the scan of finger {finger} is not a readable image: {e}"
+        )),
+        ScanError::NoFingerprint(why) => rescan(format!(
+            "no usable fingerprint in the scan of finger {finger}: {why}"
+        ))
+        .with_data(json!({"finger": finger})),
+        ScanError::Unusable(e) => Error::invalid(format!(
+            "the scan of finger {finger} cannot be processed: {e}"
+        )),
+    })
+}

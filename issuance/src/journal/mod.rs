@@ -1,0 +1,820 @@
+//! The production journal: a SQLite database (WAL, `synchronous=FULL`) in the state directory
+//! that records every batch, every record's state and every card, so that a crash or SIGKILL
+//! loses nothing and doubles nothing.
+//!
+//! - `batches`: one row per batch (id, source, readers, `running` / `cancelled` / `finished`).
+//! - `records`: one row per applicant record of a batch. State machine:
+//!   `pending -> checking -> qc_failed | writing -> personalized | failed`. `checking` means a
+//!   runner claimed it and runs QC (no card touched yet): a crash there puts it back to
+//!   `pending`. `writing` is entered, in one transaction with the `cards` row, *before* the
+//!   first byte goes to the card, with the card serial, the document number, the issue date
+//!   and the signed EF.SOD, so a resumed run rebuilds exactly the same files and recognises a
+//!   card that was finished just before the crash.
+//! - `cards`: one row per card serial: `writing`, `personalized`, `spoiled` (left incomplete
+//!   by a failed record, reusable), `delivered`, `terminated` ([`Journal::set_card_state`]).
+//!
+//! Every transition is one transaction. A tracking code is personalized at most once: a
+//! partial unique index forbids two `writing`/`personalized` rows with the same code, and a
+//! claim that finds the code taken fails the record as a duplicate.
+//!
+//! Personal data stored: the record JSON (needed to resume without the manifest) and the
+//! identifiers the status lookup searches by. No PIN, PUK or key is ever stored here.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+/// File name of the journal in the state directory.
+pub const FILE_NAME: &str = "journal.sqlite";
+
+/// A journal failure.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// SQLite failed (I/O, corruption, constraint).
+    #[error("journal: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// No such batch, record or card.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The transition is not allowed from the current state.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl From<JournalError> for crate::Error {
+    fn from(e: JournalError) -> crate::Error {
+        match e {
+            JournalError::NotFound(what) => {
+                crate::Error::new(crate::ErrorKind::NotFound, format!("{what} not found"))
+            }
+            other => crate::Error::internal(other.to_string()),
+        }
+    }
+}
+
+/// A record's state (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    /// Waiting for a reader.
+    Pending,
+    /// Claimed; data QC running; no card touched.
+    Checking,
+    /// Rejected by data QC (`qc_issues` lists every problem).
+    QcFailed,
+    /// A card is being written (its serial is journaled).
+    Writing,
+    /// Done: the card is personalized and deactivated.
+    Personalized,
+    /// Given up (`reason`).
+    Failed,
+}
+
+impl RecordState {
+    /// The name stored in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Pending => "pending",
+            RecordState::Checking => "checking",
+            RecordState::QcFailed => "qc_failed",
+            RecordState::Writing => "writing",
+            RecordState::Personalized => "personalized",
+            RecordState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> RecordState {
+        match s {
+            "pending" => RecordState::Pending,
+            "checking" => RecordState::Checking,
+            "qc_failed" => RecordState::QcFailed,
+            "writing" => RecordState::Writing,
+            "personalized" => RecordState::Personalized,
+            _ => RecordState::Failed,
+        }
+    }
+}
+
+/// A batch's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    /// Submitted, or a run claims its records (a batch whose run died stays `running` until
+    /// it is resumed).
+    Running,
+    /// Cancelled: no record is claimed any more.
+    Cancelled,
+    /// Every record reached a final state.
+    Finished,
+}
+
+impl BatchState {
+    /// The name stored in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Running => "running",
+            BatchState::Cancelled => "cancelled",
+            BatchState::Finished => "finished",
+        }
+    }
+
+    fn parse(s: &str) -> BatchState {
+        match s {
+            "cancelled" => BatchState::Cancelled,
+            "finished" => BatchState::Finished,
+            _ => BatchState::Running,
+        }
+    }
+}
+
+/// A card's state in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardState {
+    /// Being written.
+    Writing,
+    /// Personalized and deactivated, on its way to the office.
+    Personalized,
+    /// Left incomplete by a failed record; may be written again for another record.
+    Spoiled,
+    /// Handed to the holder and activated.
+    Delivered,
+    /// Cancelled (lost, stolen, replaced).
+    Terminated,
+}
+
+impl CardState {
+    /// The name stored in the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardState::Writing => "writing",
+            CardState::Personalized => "personalized",
+            CardState::Spoiled => "spoiled",
+            CardState::Delivered => "delivered",
+            CardState::Terminated => "terminated",
+        }
+    }
+
+    fn parse(s: &str) -> CardState {
+        match s {
+            "writing" => CardState::Writing,
+            "personalized" => CardState::Personalized,
+            "spoiled" => CardState::Spoiled,
+            "delivered" => CardState::Delivered,
+            _ => CardState::Terminated,
+        }
+    }
+}
+
+/// A record handed to a runner by [`Journal::claim_next`].
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// Row id (also the source of the document number).
+    pub seq: i64,
+    /// Tracking code.
+    pub tracking_code: String,
+    /// The applicant record as submitted (JSON).
+    pub record_json: String,
+    /// Directory relative paths of the record resolve against.
+    pub base_dir: String,
+    /// `Some` when a previous run was writing a card for it: resume on that card.
+    pub resume: Option<ResumeWrite>,
+}
+
+/// What a previous run journaled before writing a card.
+#[derive(Debug, Clone)]
+pub struct ResumeWrite {
+    /// The card's serial (hex).
+    pub card_serial: String,
+    /// Document number used.
+    pub document_number: String,
+    /// Issue date used, `YYYYMMDD`.
+    pub date_of_issue: String,
+    /// The EF.SOD signed for it.
+    pub sod: Vec<u8>,
+}
+
+/// A record's row, as reports and the status lookup show it (no personal data beyond
+/// identifiers).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordRow {
+    /// Batch id.
+    pub batch_id: String,
+    /// Row id.
+    pub seq: i64,
+    /// Tracking code.
+    pub tracking_code: String,
+    /// State.
+    pub state: RecordState,
+    /// Reader that handled it.
+    pub reader: Option<String>,
+    /// Card serial (hex) once a card was chosen.
+    pub card_serial: Option<String>,
+    /// The card's own state (delivered, terminated, ...) when it has one.
+    pub card_state: Option<CardState>,
+    /// Document number.
+    pub document_number: Option<String>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// QC problems (JSON array of {path, code, message}).
+    pub qc_issues: Option<serde_json::Value>,
+    /// Cards written for it (more than 1 after an interrupted write).
+    pub attempts: i64,
+    /// APDUs of the last personalization.
+    pub apdus: Option<i64>,
+    /// Milliseconds since the epoch of the last change.
+    pub updated_at_ms: i64,
+}
+
+/// Counts per state of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Records in the batch.
+    pub total: u64,
+    /// Waiting (or being checked).
+    pub pending: u64,
+    /// Rejected by QC.
+    pub qc_failed: u64,
+    /// Being written.
+    pub writing: u64,
+    /// Done.
+    pub personalized: u64,
+    /// Given up.
+    pub failed: u64,
+}
+
+impl Counts {
+    /// Records that reached a final state.
+    pub fn done(&self) -> u64 {
+        self.qc_failed + self.personalized + self.failed
+    }
+}
+
+/// A batch's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRow {
+    /// Batch id.
+    pub id: String,
+    /// Where the records came from (manifest path or `api`).
+    pub source: String,
+    /// Readers, comma separated.
+    pub readers: String,
+    /// Running, cancelled or finished.
+    pub state: BatchState,
+    /// Milliseconds since the epoch.
+    pub created_at_ms: i64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    readers TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id TEXT NOT NULL REFERENCES batches(id),
+    tracking_code TEXT NOT NULL,
+    record_json TEXT NOT NULL,
+    base_dir TEXT NOT NULL,
+    national_code TEXT,
+    birth_certificate_serial TEXT,
+    birth_date TEXT,
+    state TEXT NOT NULL,
+    owner TEXT,
+    reader TEXT,
+    card_serial TEXT,
+    reason TEXT,
+    qc_issues TEXT,
+    document_number TEXT,
+    date_of_issue TEXT,
+    sod BLOB,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    apdus INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_batch_state ON records(batch_id, state, seq);
+CREATE INDEX IF NOT EXISTS records_tracking ON records(tracking_code);
+CREATE INDEX IF NOT EXISTS records_national ON records(national_code);
+DROP INDEX IF EXISTS records_once;
+-- Records without a tracking code (rejected by QC) are not identities: two may be checked at once.
+CREATE UNIQUE INDEX IF NOT EXISTS records_once_by_code ON records(tracking_code)
+    WHERE state IN ('checking', 'writing', 'personalized') AND tracking_code != '';
+CREATE TABLE IF NOT EXISTS cards (
+    serial TEXT PRIMARY KEY,
+    tracking_code TEXT NOT NULL,
+    record_seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// The journal. Shared between threads (one connection behind a mutex: journal writes are
+/// tiny next to card I/O).
+#[derive(Debug)]
+pub struct Journal {
+    conn: Mutex<Connection>,
+}
+
+impl Journal {
+    /// Opens (creating) the journal at `path`: WAL, `synchronous=FULL`, the schema.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let conn = crate::store::open_sqlite(path, SCHEMA)?;
+        Ok(Journal {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Opens the journal of a state directory (`<state_dir>/journal.sqlite`).
+    pub fn open_in(state_dir: &Path) -> Result<Journal, JournalError> {
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            JournalError::Conflict(format!("cannot create {}: {e}", state_dir.display()))
+        })?;
+        Journal::open(&state_dir.join(FILE_NAME))
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half transaction (SQLite rolls back).
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates batch `id` with its records (JSON text, base directory), all `pending`, in one
+    /// transaction.
+    pub fn create_batch(
+        &self,
+        id: &str,
+        source: &str,
+        readers: &[String],
+        records: &[(String, String)],
+    ) -> Result<(), JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO batches (id, source, readers, state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?4)",
+            params![id, source, readers.join(","), now],
+        )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO records (batch_id, tracking_code, record_json, base_dir,
+                    national_code, birth_certificate_serial, birth_date, state, created_at,
+                    updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)",
+            )?;
+            for (json, base_dir) in records {
+                let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+                let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                insert.execute(params![
+                    id,
+                    text("tracking_code").unwrap_or_default(),
+                    json,
+                    base_dir,
+                    text("national_code"),
+                    text("birth_certificate_serial"),
+                    text("birth_date"),
+                    now
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The batch row.
+    pub fn batch(&self, id: &str) -> Result<BatchRow, JournalError> {
+        self.conn()
+            .query_row(
+                "SELECT id, source, readers, state, created_at FROM batches WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(BatchRow {
+                        id: r.get(0)?,
+                        source: r.get(1)?,
+                        readers: r.get(2)?,
+                        state: BatchState::parse(&r.get::<_, String>(3)?),
+                        created_at_ms: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| JournalError::NotFound(format!("batch {id:?}")))
+    }
+
+    /// Every batch, newest first.
+    pub fn batches(&self) -> Result<Vec<BatchRow>, JournalError> {
+        let conn = self.conn();
+        let mut q = conn.prepare(
+            "SELECT id, source, readers, state, created_at FROM batches
+             ORDER BY created_at DESC, id DESC",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok(BatchRow {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                readers: r.get(2)?,
+                state: BatchState::parse(&r.get::<_, String>(3)?),
+                created_at_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sets the batch state.
+    pub fn set_batch_state(&self, id: &str, state: BatchState) -> Result<(), JournalError> {
+        let n = self.conn().execute(
+            "UPDATE batches SET state = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, state.as_str(), now_ms()],
+        )?;
+        if n == 0 {
+            return Err(JournalError::NotFound(format!("batch {id:?}")));
+        }
+        Ok(())
+    }
+
+    /// Starts a run of batch `id` by runner `owner`: claims left by a dead run are released
+    /// (`checking` back to `pending`; `writing` kept, to be resumed on its card).
+    pub fn start_run(&self, id: &str, owner: &str) -> Result<(), JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE records SET state = 'pending', owner = NULL, updated_at = ?3
+             WHERE batch_id = ?1 AND state = 'checking' AND owner IS NOT ?2",
+            params![id, owner, now_ms()],
+        )?;
+        tx.execute(
+            "UPDATE records SET owner = NULL WHERE batch_id = ?1 AND state = 'writing'
+             AND owner IS NOT ?2",
+            params![id, owner],
+        )?;
+        tx.execute(
+            "UPDATE batches SET state = 'running', updated_at = ?2 WHERE id = ?1",
+            params![id, now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Atomically hands the next record of batch `id` to `owner` on `reader`: first a record a
+    /// dead run left `writing` (to finish on its card), then the oldest `pending` one. A
+    /// pending record whose tracking code is already claimed or personalized elsewhere is
+    /// failed as a duplicate on the way. `None`: nothing left to claim.
+    pub fn claim_next(
+        &self,
+        id: &str,
+        owner: &str,
+        reader: &str,
+    ) -> Result<Option<Claim>, JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let resumable = tx
+            .query_row(
+                "SELECT seq, tracking_code, record_json, base_dir, card_serial,
+                        document_number, date_of_issue, sod
+                 FROM records WHERE batch_id = ?1 AND state = 'writing' AND owner IS NULL
+                 ORDER BY seq LIMIT 1",
+                [id],
+                |r| {
+                    Ok(Claim {
+                        seq: r.get(0)?,
+                        tracking_code: r.get(1)?,
+                        record_json: r.get(2)?,
+                        base_dir: r.get(3)?,
+                        resume: Some(ResumeWrite {
+                            card_serial: r.get(4)?,
+                            document_number: r.get(5)?,
+                            date_of_issue: r.get(6)?,
+                            sod: r.get(7)?,
+                        }),
+                    })
+                },
+            )
+            .optional()?;
+        if let Some(claim) = resumable {
+            tx.execute(
+                "UPDATE records SET owner = ?2, reader = ?3, updated_at = ?4 WHERE seq = ?1",
+                params![claim.seq, owner, reader, now],
+            )?;
+            tx.commit()?;
+            return Ok(Some(claim));
+        }
+        loop {
+            let next = tx
+                .query_row(
+                    "SELECT seq, tracking_code, record_json, base_dir FROM records
+                     WHERE batch_id = ?1 AND state = 'pending' ORDER BY seq LIMIT 1",
+                    [id],
+                    |r| {
+                        Ok(Claim {
+                            seq: r.get(0)?,
+                            tracking_code: r.get(1)?,
+                            record_json: r.get(2)?,
+                            base_dir: r.get(3)?,
+                            resume: None,
+                        })
+                    },
+                )
+                .optional()?;
+            let Some(claim) = next else {
+                tx.commit()?;
+                return Ok(None);
+            };
+            let taken: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT batch_id, state FROM records WHERE tracking_code = ?1
+                     AND tracking_code != '' AND seq != ?2
+                     AND state IN ('checking', 'writing', 'personalized') LIMIT 1",
+                    params![claim.tracking_code, claim.seq],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((batch, state)) = taken {
+                tx.execute(
+                    "UPDATE records SET state = 'failed', reason = ?2, reader = ?3,
+                        updated_at = ?4 WHERE seq = ?1",
+                    params![
+                        claim.seq,
+                        format!("duplicate: this tracking code is {state} in batch {batch}"),
+                        reader,
+                        now
+                    ],
+                )?;
+                continue;
+            }
+            tx.execute(
+                "UPDATE records SET state = 'checking', owner = ?2, reader = ?3, updated_at = ?4
+                 WHERE seq = ?1",
+                params![claim.seq, owner, reader, now],
+            )?;
+            tx.commit()?;
+            return Ok(Some(claim));
+        }
+    }
+
+    /// Puts a claimed record back to `pending` (its reader could not take it).
+    pub fn release(&self, seq: i64) -> Result<(), JournalError> {
+        self.conn().execute(
+            "UPDATE records SET state = CASE state WHEN 'checking' THEN 'pending' ELSE state END,
+                owner = NULL, updated_at = ?2 WHERE seq = ?1",
+            params![seq, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// `checking -> qc_failed` with every problem (JSON array).
+    pub fn qc_failed(&self, seq: i64, issues: &serde_json::Value) -> Result<(), JournalError> {
+        self.transition(seq, &["checking"], |tx, now| {
+            tx.execute(
+                "UPDATE records SET state = 'qc_failed', qc_issues = ?2, reason = 'data QC',
+                    owner = NULL, updated_at = ?3 WHERE seq = ?1",
+                params![seq, issues.to_string(), now],
+            )
+        })
+    }
+
+    /// `checking | writing -> writing` on card `serial`, journaling what the card will hold,
+    /// and the card row, in one transaction, before the card is touched. Refused when the
+    /// journal knows the card as personalized, delivered or terminated for another record.
+    pub fn begin_write(
+        &self,
+        seq: i64,
+        serial: &str,
+        document_number: &str,
+        date_of_issue: &str,
+        sod: &[u8],
+    ) -> Result<(), JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let (state, tracking, old_serial): (String, String, Option<String>) = tx
+            .query_row(
+                "SELECT state, tracking_code, card_serial FROM records WHERE seq = ?1",
+                [seq],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| JournalError::NotFound(format!("record {seq}")))?;
+        if state != "checking" && state != "writing" {
+            return Err(JournalError::Conflict(format!(
+                "record {seq} is {state}, not checking or writing"
+            )));
+        }
+        let card: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT record_seq, state FROM cards WHERE serial = ?1",
+                [serial],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((other, cs)) = card {
+            if other != seq && !matches!(cs.as_str(), "spoiled" | "writing") {
+                return Err(JournalError::Conflict(format!(
+                    "card {serial} is {cs} for another record"
+                )));
+            }
+        }
+        if let Some(old) = old_serial.filter(|s| s != serial) {
+            tx.execute(
+                "UPDATE cards SET state = 'spoiled', reason = 'replaced by another card',
+                    updated_at = ?2 WHERE serial = ?1 AND state = 'writing'",
+                params![old, now],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO cards (serial, tracking_code, record_seq, state, updated_at)
+             VALUES (?1, ?2, ?3, 'writing', ?4)
+             ON CONFLICT(serial) DO UPDATE SET tracking_code = ?2, record_seq = ?3,
+                state = 'writing', reason = NULL, updated_at = ?4",
+            params![serial, tracking, seq, now],
+        )?;
+        tx.execute(
+            "UPDATE records SET state = 'writing', card_serial = ?2, document_number = ?3,
+                date_of_issue = ?4, sod = ?5, attempts = attempts + 1, updated_at = ?6
+             WHERE seq = ?1",
+            params![seq, serial, document_number, date_of_issue, sod, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// `writing -> personalized` and the card `personalized`, in one transaction.
+    pub fn finish(&self, seq: i64, serial: &str, apdus: u64) -> Result<(), JournalError> {
+        self.transition(seq, &["writing"], |tx, now| {
+            tx.execute(
+                "UPDATE records SET state = 'personalized', reason = NULL, owner = NULL,
+                    apdus = ?3, updated_at = ?4 WHERE seq = ?1 AND card_serial = ?2",
+                params![seq, serial, apdus as i64, now],
+            )?;
+            tx.execute(
+                "UPDATE cards SET state = 'personalized', updated_at = ?2 WHERE serial = ?1",
+                params![serial, now],
+            )
+        })
+    }
+
+    /// `checking | writing -> failed(reason)`; a card being written is marked `spoiled`.
+    pub fn fail(&self, seq: i64, reason: &str) -> Result<(), JournalError> {
+        self.transition(seq, &["checking", "writing", "pending"], |tx, now| {
+            tx.execute(
+                "UPDATE cards SET state = 'spoiled', reason = ?2, updated_at = ?3
+                 WHERE record_seq = ?1 AND state = 'writing'",
+                params![seq, reason, now],
+            )?;
+            tx.execute(
+                "UPDATE records SET state = 'failed', reason = ?2, owner = NULL, updated_at = ?3
+                 WHERE seq = ?1",
+                params![seq, reason, now],
+            )
+        })
+    }
+
+    fn transition(
+        &self,
+        seq: i64,
+        from: &[&str],
+        f: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> rusqlite::Result<usize>,
+    ) -> Result<(), JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state: String = tx
+            .query_row("SELECT state FROM records WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| JournalError::NotFound(format!("record {seq}")))?;
+        if !from.contains(&state.as_str()) {
+            return Err(JournalError::Conflict(format!(
+                "record {seq} is {state}, expected one of {from:?}"
+            )));
+        }
+        f(&tx, now_ms())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Delivery and cancellation: sets the card's state (`Delivered`, `Terminated`, ...) with
+    /// an optional reason, so the status lookup reports it.
+    pub fn set_card_state(
+        &self,
+        serial: &str,
+        state: CardState,
+        reason: Option<&str>,
+    ) -> Result<(), JournalError> {
+        let n = self.conn().execute(
+            "UPDATE cards SET state = ?2, reason = ?3, updated_at = ?4 WHERE serial = ?1",
+            params![serial, state.as_str(), reason, now_ms()],
+        )?;
+        if n == 0 {
+            return Err(JournalError::NotFound(format!("card {serial}")));
+        }
+        Ok(())
+    }
+
+    /// The card's state, if the journal knows the card.
+    pub fn card_state(&self, serial: &str) -> Result<Option<CardState>, JournalError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT state FROM cards WHERE serial = ?1", [serial], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .map(|s| CardState::parse(&s)))
+    }
+
+    /// Counts per state of batch `id`.
+    pub fn counts(&self, id: &str) -> Result<Counts, JournalError> {
+        let conn = self.conn();
+        let mut q =
+            conn.prepare("SELECT state, COUNT(*) FROM records WHERE batch_id = ?1 GROUP BY state")?;
+        let mut c = Counts::default();
+        let rows = q.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            let n = n as u64;
+            c.total += n;
+            match RecordState::parse(&state) {
+                RecordState::Pending | RecordState::Checking => c.pending += n,
+                RecordState::QcFailed => c.qc_failed += n,
+                RecordState::Writing => c.writing += n,
+                RecordState::Personalized => c.personalized += n,
+                RecordState::Failed => c.failed += n,
+            }
+        }
+        Ok(c)
+    }
+
+    fn rows(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<RecordRow>, JournalError> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT r.batch_id, r.seq, r.tracking_code, r.state, r.reader, r.card_serial,
+                    c.state, r.document_number, r.reason, r.qc_issues, r.attempts, r.apdus,
+                    r.updated_at
+             FROM records r LEFT JOIN cards c
+                ON c.serial = r.card_serial AND c.record_seq = r.seq
+             WHERE {filter} ORDER BY r.seq"
+        );
+        let mut q = conn.prepare(&sql)?;
+        let rows = q.query_map(args, |r| {
+            let issues: Option<String> = r.get(9)?;
+            Ok(RecordRow {
+                batch_id: r.get(0)?,
+                seq: r.get(1)?,
+                tracking_code: r.get(2)?,
+                state: RecordState::parse(&r.get::<_, String>(3)?),
+                reader: r.get(4)?,
+                card_serial: r.get(5)?,
+                card_state: r.get::<_, Option<String>>(6)?.map(|s| CardState::parse(&s)),
+                document_number: r.get(7)?,
+                reason: r.get(8)?,
+                qc_issues: issues.and_then(|s| serde_json::from_str(&s).ok()),
+                attempts: r.get(10)?,
+                apdus: r.get(11)?,
+                updated_at_ms: r.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every record of batch `id`, in submission order.
+    pub fn records(&self, id: &str) -> Result<Vec<RecordRow>, JournalError> {
+        self.rows("r.batch_id = ?1", &[&id])
+    }
+
+    /// Records with this tracking code (several when it was resubmitted), oldest first.
+    pub fn lookup_tracking(&self, tracking_code: &str) -> Result<Vec<RecordRow>, JournalError> {
+        self.rows("r.tracking_code = ?1", &[&tracking_code])
+    }
+
+    /// Records matching national code, birth-certificate serial and birth date (Solar Hijri
+    /// `YYYY-MM-DD`), as the authority's status service asks.
+    pub fn lookup_identity(
+        &self,
+        national_code: &str,
+        birth_certificate_serial: &str,
+        birth_date: &str,
+    ) -> Result<Vec<RecordRow>, JournalError> {
+        self.rows(
+            "r.national_code = ?1 AND r.birth_certificate_serial = ?2 AND r.birth_date = ?3",
+            &[&national_code, &birth_certificate_serial, &birth_date],
+        )
+    }
+}

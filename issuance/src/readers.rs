@@ -1,0 +1,149 @@
+//! Opening a reader by name: `sim:N` is an in-process simulated card whose state lives in a
+//! directory (`card-N.json`); any other name is a PC/SC reader served by pcscd.
+//!
+//! ```no_run
+//! use issuance::readers::{open, default_sim_dir};
+//! # fn main() -> issuance::Result<()> {
+//! let transport = open("sim:0", &default_sim_dir())?;
+//! # let _ = transport; Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use apdu::transport::pcsc::{Pcsc, ReaderInfo};
+use apdu::{Transport, TransportError};
+use cardsim::{SimCard, SimConfig, SimTransport};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Prefix of simulated reader names.
+pub const SIM_PREFIX: &str = "sim:";
+
+/// Where simulated cards keep their state by default: `$XDG_STATE_HOME/idcardd/sim`, else
+/// `~/.local/state/idcardd/sim`, else `./idcardd-sim`.
+pub fn default_sim_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("idcardd").join("sim");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/state/idcardd/sim");
+    }
+    PathBuf::from("idcardd-sim")
+}
+
+/// The state file of simulated reader `sim:N`.
+pub fn sim_state_path(sim_dir: &Path, n: usize) -> PathBuf {
+    sim_dir.join(format!("card-{n}.json"))
+}
+
+/// The index `N` of a `sim:N` name; `None` for other names, an error for `sim:` with no number.
+pub fn parse_sim_name(name: &str) -> Result<Option<usize>> {
+    match name.strip_prefix(SIM_PREFIX) {
+        None => Ok(None),
+        Some(n) => n.parse::<usize>().map(Some).map_err(|_| {
+            Error::new(
+                ErrorKind::ReaderNotFound,
+                format!("bad simulated reader name {name:?}: expected sim:N, e.g. sim:0"),
+            )
+        }),
+    }
+}
+
+/// Opens the simulated card of `sim:N` (creating its state with the default configuration on
+/// first use).
+pub fn open_sim(sim_dir: &Path, n: usize) -> Result<SimTransport> {
+    std::fs::create_dir_all(sim_dir).map_err(|e| {
+        Error::new(
+            ErrorKind::CardError,
+            format!("cannot create {}: {e}", sim_dir.display()),
+        )
+    })?;
+    let path = sim_state_path(sim_dir, n);
+    let card = SimCard::open_or_create(&path, SimConfig::default()).map_err(|e| {
+        Error::new(
+            ErrorKind::CardError,
+            format!("cannot open the simulated card {}: {e}", path.display()),
+        )
+    })?;
+    Ok(SimTransport::with_name(card, format!("{SIM_PREFIX}{n}")))
+}
+
+/// Opens a reader by name: `sim:N` in process, anything else through PC/SC.
+pub fn open(name: &str, sim_dir: &Path) -> Result<Box<dyn Transport>> {
+    if let Some(n) = parse_sim_name(name)? {
+        return Ok(Box::new(open_sim(sim_dir, n)?));
+    }
+    let pcsc = Pcsc::establish()?;
+    let transport = pcsc.connect(name)?;
+    Ok(Box::new(transport))
+}
+
+/// One simulated reader in a listing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SimReaderInfo {
+    /// `sim:N`.
+    pub name: String,
+    /// The card's state file.
+    pub state: PathBuf,
+    /// The state file exists (the card was used before).
+    pub created: bool,
+}
+
+/// Everything `idcardd readers` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listing {
+    /// PC/SC readers, or why there are none.
+    pub pcsc: Result<Vec<ReaderInfo>, String>,
+    /// True when pcscd is not running.
+    pub pcsc_no_service: bool,
+    /// Simulated readers `sim:0..sim:N-1` (a card is always present).
+    pub sim: Vec<SimReaderInfo>,
+}
+
+/// Lists PC/SC readers (if pcscd runs) and `sims` simulated readers.
+pub fn list(sims: usize, sim_dir: &Path) -> Listing {
+    let pcsc = Pcsc::establish().and_then(|p| p.list_readers());
+    let pcsc_no_service = matches!(pcsc, Err(TransportError::NoService));
+    let sim = (0..sims)
+        .map(|n| {
+            let state = sim_state_path(sim_dir, n);
+            SimReaderInfo {
+                name: format!("{SIM_PREFIX}{n}"),
+                created: state.is_file(),
+                state,
+            }
+        })
+        .collect();
+    Listing {
+        pcsc: pcsc.map_err(|e| e.to_string()),
+        pcsc_no_service,
+        sim,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_names_parse_or_explain() {
+        assert_eq!(parse_sim_name("sim:3").unwrap(), Some(3));
+        assert_eq!(parse_sim_name("Virtual PCD 00 00").unwrap(), None);
+        assert!(parse_sim_name("sim:").is_err());
+        assert!(parse_sim_name("sim:x").is_err());
+    }
+
+    #[test]
+    fn sim_reader_keeps_its_card_between_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let serial = |t: Box<dyn Transport>| apdu::card::IdCard::new(t).info().unwrap().serial;
+        let a = open("sim:1", dir.path()).unwrap();
+        assert_eq!(a.reader_name(), "sim:1");
+        let first = serial(a);
+        assert!(sim_state_path(dir.path(), 1).is_file());
+        assert_eq!(serial(open("sim:1", dir.path()).unwrap()), first);
+        assert_ne!(serial(open("sim:0", dir.path()).unwrap()), first);
+        let listing = list(3, dir.path());
+        assert!(listing.sim[0].created && listing.sim[1].created && !listing.sim[2].created);
+    }
+}
