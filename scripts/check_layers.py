@@ -3,7 +3,8 @@
 
 1. Between crates: each crate's normal dependencies (`cargo metadata`) stay inside what its
    layer may use: the issuance core never depends on the shell's transport, CLI or plotting
-   crates, nor on the daemon; apdu never on the simulator.
+   crates, nor on the daemon; apdu never on the simulator; no library crate on test-support
+   (the integration tests' helpers).
 2. Inside a crate: the graph of its top-level modules (an edge A -> B when a file of module A
    names `crate::B`) has no cycle. A child module naming its parent (`super::`) is the module
    tree itself, not an edge.
@@ -17,12 +18,15 @@ import sys
 from pathlib import Path
 
 # Crates a layer must never depend on (directly or through another crate of the workspace).
+# test-support (the integration tests' shared helpers) is a dev-dependency only.
 FORBIDDEN = {
-    "apdu": {"cardsim", "issuance", "idcardd", "qa", "matcher"},
-    "cardsim": {"issuance", "idcardd", "qa", "matcher"},
-    "matcher": {"apdu", "cardsim", "issuance", "idcardd", "qa", "plotters"},
-    "issuance": {"idcardd", "qa", "zeromq", "clap", "plotters", "indicatif", "signal-hook"},
-    "qa": {"apdu", "cardsim", "issuance", "idcardd", "zeromq", "clap"},
+    "apdu": {"cardsim", "issuance", "idcardd", "qa", "matcher", "test-support"},
+    "cardsim": {"issuance", "idcardd", "qa", "matcher", "test-support"},
+    "matcher": {"apdu", "cardsim", "issuance", "idcardd", "qa", "plotters", "test-support"},
+    "issuance": {"idcardd", "qa", "zeromq", "clap", "plotters", "indicatif", "signal-hook",
+                 "test-support"},
+    "qa": {"apdu", "cardsim", "issuance", "idcardd", "zeromq", "clap", "test-support"},
+    "idcardd": {"test-support"},
 }
 LIBS = {"apdu": "apdu/src", "cardsim": "cardsim/src", "matcher": "matcher/src",
         "issuance": "issuance/src", "qa": "qa/src", "idcardd": "daemon/src"}

@@ -8,6 +8,8 @@ bash scripts/setup.sh
 source scripts/env.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The layers of docs/architecture.md: no forbidden crate dependency, no module import cycle.
+python3 scripts/check_layers.py
 cargo build --workspace --bins --locked
 # `cargo test` builds <target>/debug/idcardd itself before any test runs: the e2e tests use that
 # one instead of building their own (a second copy of the daemon with other features).

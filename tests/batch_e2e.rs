@@ -14,53 +14,19 @@ use apdu::sm::AesKey;
 use cardsim::{SimCard, SimConfig, SimTransport};
 use idcardd_e2e::{run_idcardd, CardInReader, Pcscd, PORT0, PORT1, READER0, READER1};
 use serde_json::Value;
+use test_support::python::python_with_zmq;
+use test_support::{fixtures, paths, process};
 
 /// National-id profile minimums (daemon/profiles/national-id.toml) a template must reach.
 const MIN_QUALITY: u8 = 40;
 const MIN_MINUTIAE: usize = 12;
 
-/// Fixture ISO templates of distinct synthetic fingers that pass the national-id minimums
-/// (chosen by content: the synthetic fixtures are regenerated from time to time).
-fn usable_templates(prints: &Path) -> Vec<std::path::PathBuf> {
-    let mut paths: Vec<_> = std::fs::read_dir(prints)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "iso"))
-        .collect();
-    paths.sort();
-    let mut by_finger = std::collections::BTreeMap::new();
-    for p in paths {
-        let finger = p
-            .file_stem()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .split('_')
-            .next()
-            .unwrap()
-            .to_string();
-        let bytes = std::fs::read(&p).unwrap();
-        if let Ok(fp) =
-            matcher::template::decode(&bytes, matcher::template::CardFormat::Record, 500)
-        {
-            if fp.quality >= MIN_QUALITY && fp.minutiae.len() >= MIN_MINUTIAE {
-                by_finger.entry(finger).or_insert(p);
-            }
-        }
-    }
-    let good: Vec<_> = by_finger.into_values().collect();
-    assert!(good.len() >= 3, "fewer than three usable fixture templates");
-    good
-}
-
 /// A national-id record with fixture ISO templates (absolute paths).
 fn record(i: usize, code: &str) -> Value {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(repo.join("fixtures/applicants/national-valid-1.json"))
-        .expect("fixture record");
-    let mut r: Value = serde_json::from_str(&text).unwrap();
-    let prints = repo.join("fixtures/fingerprints").canonicalize().unwrap();
-    let good = usable_templates(&prints);
+    let mut r = fixtures::applicant("national-valid-1.json");
+    let prints = paths::fingerprints().canonicalize().unwrap();
+    let good = fixtures::usable_templates(&prints, MIN_QUALITY, MIN_MINUTIAE);
+    assert!(good.len() >= 3, "fewer than three usable fixture templates");
     r["tracking_code"] = format!("E2E-{i}").into();
     r["national_code"] = code.into();
     r["fingers"] = serde_json::json!({
@@ -149,7 +115,7 @@ fn batch_through_pcscd_personalizes_both_readers_cards() {
 #[test]
 fn the_throughput_bench_runs_through_pcscd_the_bare_vpcd_socket_and_in_process() {
     let _pcscd = Pcscd::start();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let fixtures = paths::fixtures();
     let port = PORT0.to_string();
     let (code, out, err) = run_idcardd(
         &[
@@ -190,21 +156,6 @@ fn the_throughput_bench_runs_through_pcscd_the_bare_vpcd_socket_and_in_process()
             "{pcsc}"
         );
     }
-}
-
-/// A python3 that has pyzmq (`scripts/setup.sh` installs python3-zmq for /usr/bin/python3).
-fn python_with_zmq() -> Option<String> {
-    ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .find(|p| {
-            std::process::Command::new(p)
-                .args(["-c", "import zmq"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .map(str::to_string)
 }
 
 /// The finger number of an FVC-named fixture file (`<finger>_<impression>.<ext>`).
@@ -254,7 +205,6 @@ fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
         return;
     };
     let pcscd = Pcscd::start();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let pki = state.join("pki");
@@ -313,14 +263,14 @@ fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
 
     // The kiosk (pyzmq): begin with passive authentication, an impostor refused, the holder's
     // finger accepted, activation with the new PIN, replay and re-delivery refused.
-    let prints = repo.join("fixtures/fingerprints").canonicalize().unwrap();
+    let prints = paths::fingerprints().canonicalize().unwrap();
     let enrolled: Vec<std::path::PathBuf> = ["right_index", "left_index"]
         .iter()
         .map(|f| std::path::PathBuf::from(rec["fingers"][f]["template"]["path"].as_str().unwrap()))
         .collect();
     let others: Vec<u32> = enrolled.iter().map(|p| finger_of(p)).collect();
     let (genuine, impostor) = kiosk_scans(&prints, &enrolled[0], &others);
-    let script = repo.join("daemon/tests/py/delivery_client.py");
+    let script = paths::repo().join("daemon/tests/py/delivery_client.py");
     let out = std::process::Command::new(&python)
         .arg(&script)
         .args([
@@ -338,11 +288,7 @@ fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
         .output()
         .unwrap();
     stop_daemon(&mut daemon).unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = process::text(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("all checks passed"), "{text}");
 

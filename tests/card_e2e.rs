@@ -6,12 +6,7 @@ use apdu::fcp::LifeCycle;
 use apdu::sm::AesKey;
 use apdu::Transport;
 use idcardd_e2e::{run_idcardd, Pcscd, SimProcess, PORT0, READER0};
-
-fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
+use test_support::data::pattern;
 
 #[test]
 fn personalization_through_pcscd_and_the_simulator_process() {

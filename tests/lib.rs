@@ -281,11 +281,7 @@ pub fn idcardd() -> PathBuf {
 
 /// Runs `idcardd ARGS...` to completion, returning (exit code, stdout, stderr).
 pub fn run_idcardd(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(idcardd())
-        .args(args)
-        .envs(envs.iter().copied())
-        .output()
-        .expect("run idcardd");
+    let out = test_support::process::run_with_env(idcardd(), args, envs);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

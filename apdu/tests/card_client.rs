@@ -9,6 +9,7 @@ use apdu::sm::{AesKey, SW_AUTH_FAILED};
 use apdu::{Capabilities, TransportError};
 use apdu::{Error, StatusWord, Transport};
 use cardsim::{FaultHandle, Faults, SimCard, SimConfig, SimTransport};
+use test_support::data::pattern;
 
 const SERIAL: [u8; 8] = *b"SN000042";
 const TRANSPORT_PIN: &[u8] = b"123456";
@@ -31,12 +32,6 @@ fn card_with(config: SimConfig) -> (IdCard<SimTransport>, FaultHandle) {
 
 fn new_card() -> (IdCard<SimTransport>, FaultHandle) {
     card_with(SimConfig::default())
-}
-
-fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 /// Personalizes DG1, DG2 (5000 bytes) and DG3, sets the PINs and deactivates.

@@ -8,6 +8,7 @@ use apdu::layout::{self, LDS1_AID, PIN_REF, PUK_REF};
 use apdu::sm::{self, AesKey, KeyRef, SmSession};
 use apdu::{Command, Error, RawResponse, StatusWord as Sw, Transport, TransportError};
 use cardsim::{CardHandler, Faults, SimCard, SimConfig, SimTransport};
+use test_support::data::pattern;
 
 const SERIAL: [u8; 8] = [0x49, 0x44, 0x30, 0x30, 0x30, 0x30, 0x30, 0x31];
 const TRANSPORT_PIN: &[u8] = b"1234";
@@ -149,12 +150,6 @@ impl Host {
         self.ok(&commands::activate_file(None));
         self.sm = None;
     }
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 fn files() -> Vec<(u16, Vec<u8>)> {

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant, SystemTime};
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
 use cardsim::{SimCard, SimTransport};
-use issuance::applicant::ids::NationalCode;
 use issuance::batch::{self, Progress, Runner, SimHopper};
 use issuance::journal::BatchState;
 use issuance::journal::{Journal, RecordState};
@@ -21,59 +20,19 @@ use issuance::personalize::{PersoKeys, PinMailer};
 use issuance::pki::{self, DocumentSigner};
 use issuance::profile::ProfileSet;
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture(name: &str) -> Value {
-    let path = repo().join("fixtures/applicants").join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A national code with a valid check digit made from `n`.
-fn national_code(n: u64) -> String {
-    let nine = format!("{:09}", 100_000_000 + n * 7_919);
-    let digits: [u8; 9] = std::array::from_fn(|i| nine.as_bytes()[i] - b'0');
-    format!("{nine}{}", NationalCode::check_digit(&digits))
-}
+use test_support::ids::national_code;
+use test_support::pki::signer_in;
+use test_support::{fixtures, paths, process};
 
 /// The fixture ISO templates that pass the national profile's QC minimums, one per synthetic
-/// finger (the synthetic fixtures are regenerated from time to time: choose by content).
+/// finger.
 fn good_templates() -> &'static [PathBuf] {
     static GOOD: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
     GOOD.get_or_init(|| {
         let profiles = ProfileSet::builtin().unwrap();
         let policy = &profiles.get("national-id").unwrap().fingers;
-        let dir = repo().join("fixtures/fingerprints").canonicalize().unwrap();
-        let mut by_finger: BTreeMap<String, PathBuf> = BTreeMap::new();
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "iso"))
-            .collect();
-        paths.sort();
-        for p in paths {
-            let finger = p
-                .file_stem()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .split('_')
-                .next()
-                .unwrap()
-                .to_string();
-            let bytes = std::fs::read(&p).unwrap();
-            let Ok(fp) =
-                matcher::template::decode(&bytes, matcher::template::CardFormat::Record, 500)
-            else {
-                continue;
-            };
-            if fp.quality >= policy.min_quality && fp.minutiae.len() >= policy.min_minutiae {
-                by_finger.entry(finger).or_insert(p);
-            }
-        }
-        let good: Vec<PathBuf> = by_finger.into_values().collect();
+        let dir = paths::fingerprints().canonicalize().unwrap();
+        let good = fixtures::usable_templates(&dir, policy.min_quality, policy.min_minutiae);
         assert!(
             good.len() >= 2,
             "fewer than two usable fixture fingers in {}",
@@ -85,7 +44,7 @@ fn good_templates() -> &'static [PathBuf] {
 
 /// A valid national-id record `i` with ISO templates (no extraction: keeps QC fast).
 fn generated_record(i: u64) -> Value {
-    let mut r = fixture("national-valid-1.json");
+    let mut r = fixtures::applicant("national-valid-1.json");
     let good = good_templates();
     let a = &good[i as usize % good.len()];
     let b = &good[(i as usize + 1) % good.len()];
@@ -137,14 +96,13 @@ fn read_card(path: &Path) -> (LifeCycle, Option<Dg1AndSod>) {
 fn a_batch_with_qc_failures_and_duplicates_runs_to_the_end_with_a_report() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    pki::init(&state.join("pki")).unwrap();
-    let signer = DocumentSigner::load(&state.join("pki")).unwrap();
+    let signer = signer_in(&state.join("pki"));
     let profiles = ProfileSet::builtin().unwrap();
     let journal = Journal::open_in(&state).unwrap();
 
     let mut records: Vec<Value> = (0..6).map(generated_record).collect();
-    records.push(fixture("national-bad-check-digit.json"));
-    records.push(fixture("national-many-problems.json"));
+    records.push(fixtures::applicant("national-bad-check-digit.json"));
+    records.push(fixtures::applicant("national-many-problems.json"));
     let mut dup_fingers = generated_record(50);
     dup_fingers["fingers"]["left_index"] = dup_fingers["fingers"]["right_index"].clone();
     records.push(dup_fingers);
@@ -303,7 +261,7 @@ fn sigkill_at_several_points_of_a_200_card_batch_then_resume_loses_and_doubles_n
         "national-too-young.json",
         "national-month-13.json",
     ] {
-        records.push(fixture(bad));
+        records.push(fixtures::applicant(bad));
     }
     let manifest = write_manifest(dir.path(), &records);
     let state_arg = state.display().to_string();
@@ -333,10 +291,10 @@ fn sigkill_at_several_points_of_a_200_card_batch_then_resume_loses_and_doubles_n
         }
     }
     assert!(kills >= 2, "the batch finished before it could be killed");
-    let out = Command::new(env!("CARGO_BIN_EXE_idcardd"))
-        .args([&["batch", "resume", "--json"][..], &common[..]].concat())
-        .output()
-        .unwrap();
+    let out = process::run(
+        env!("CARGO_BIN_EXE_idcardd"),
+        [&["batch", "resume", "--json"][..], &common[..]].concat(),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -1,21 +1,10 @@
 //! `idcardd bench truth` on the committed synthetic fixtures: the extractor's minutiae against
 //! the generator's ground truth, overall and per quality level and skin condition.
 
-use std::path::Path;
-use std::process::Command;
-
-fn fixtures() -> &'static Path {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/fingerprints"
-    ))
-}
+use test_support::{paths, process};
 
 fn idcardd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_idcardd"))
-        .args(args)
-        .output()
-        .unwrap()
+    process::run(env!("CARGO_BIN_EXE_idcardd"), args)
 }
 
 fn rate(v: &serde_json::Value, key: &str) -> f64 {
@@ -24,7 +13,8 @@ fn rate(v: &serde_json::Value, key: &str) -> f64 {
 
 #[test]
 fn bench_truth_reports_precision_and_recall_on_the_fixtures() {
-    let dir = fixtures().to_str().unwrap();
+    let fixtures = paths::fingerprints();
+    let dir = fixtures.to_str().unwrap();
     let out = idcardd(&["bench", "truth", dir, "--json"]);
     assert!(
         out.status.success(),
@@ -34,7 +24,7 @@ fn bench_truth_reports_precision_and_recall_on_the_fixtures() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let overall = &report["overall"];
     let counts = &overall["counts"];
-    let scans = std::fs::read_dir(fixtures())
+    let scans = std::fs::read_dir(&fixtures)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -73,7 +63,8 @@ fn bench_truth_reports_precision_and_recall_on_the_fixtures() {
 
 #[test]
 fn a_tighter_tolerance_finds_fewer_pairs() {
-    let dir = fixtures().to_str().unwrap();
+    let fixtures = paths::fingerprints();
+    let dir = fixtures.to_str().unwrap();
     let paired = |px: &str, deg: &str| {
         let out = idcardd(&[
             "bench",
@@ -104,7 +95,8 @@ fn bench_truth_refuses_a_folder_without_ground_truth_and_bad_tolerances() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ground truth"), "{err}");
-    let dir = fixtures().to_str().unwrap();
+    let fixtures = paths::fingerprints();
+    let dir = fixtures.to_str().unwrap();
     let out = idcardd(&["bench", "truth", dir, "--tolerance-px", "0"]);
     assert!(!out.status.success());
 }

@@ -12,23 +12,15 @@ use base64::Engine as _;
 use cardsim::Faults;
 use idcardd::api::{dispatch, ApiError, Call, ErrorCode};
 use idcardd::service::{Service, ServiceConfig};
-use issuance::applicant::qc::{check, MatcherCheck};
-use issuance::applicant::Applicant;
-use issuance::personalize::{personalize, CardSecrets, Issue, NoHooks, PersoKeys, PinMailer, Plan};
+use issuance::personalize::{CardSecrets, PersoKeys, Plan};
 use issuance::pki::{self, DocumentSigner, InitOptions};
-use issuance::profile::ProfileSet;
 use serde_json::{json, Value};
+use test_support::perso::{self, national_plan, personalize_sim};
+use test_support::pki::{signer_in, temp_signer};
+use test_support::{fixtures, paths};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const HOLDER_PIN: &str = "482913";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture_scan(name: &str) -> Vec<u8> {
-    std::fs::read(repo().join("fixtures/fingerprints").join(name)).unwrap()
-}
 
 /// A delivery office: a state directory, a test PKI whose CSCA is trusted, `readers` simulated
 /// readers.
@@ -48,8 +40,7 @@ fn config(dir: &Path, readers: usize) -> ServiceConfig {
 
 fn office_with(readers: usize, tune: impl FnOnce(&mut ServiceConfig)) -> Office {
     let dir = tempfile::tempdir().unwrap();
-    pki::init(&dir.path().join("pki")).unwrap();
-    let signer = DocumentSigner::load(&dir.path().join("pki")).unwrap();
+    let signer = signer_in(&dir.path().join("pki"));
     let mut config = config(dir.path(), readers);
     tune(&mut config);
     let svc = Service::open(config).unwrap();
@@ -58,24 +49,6 @@ fn office_with(readers: usize, tune: impl FnOnce(&mut ServiceConfig)) -> Office 
 
 fn office(readers: usize) -> Office {
     office_with(readers, |_| {})
-}
-
-/// The plan of applicant record `path` signed by `signer`.
-fn plan_of(path: &Path, signer: &DocumentSigner, doc: &str) -> Plan {
-    let applicant = Applicant::load(path).unwrap();
-    let profiles = ProfileSet::builtin().unwrap();
-    let profile = profiles.get(&applicant.profile).unwrap();
-    let valid = check(&applicant, profile, &MatcherCheck).unwrap();
-    Plan::build(&valid, profile, signer, &Issue::today(doc)).unwrap()
-}
-
-/// `national-valid-1`: right index (2) enrolled from fixture scan 1_1, left index (7) from 2_1.
-fn national_plan(signer: &DocumentSigner) -> Plan {
-    plan_of(
-        &repo().join("fixtures/applicants/national-valid-1.json"),
-        signer,
-        "A00000001",
-    )
 }
 
 impl Office {
@@ -90,15 +63,8 @@ impl Office {
     /// Personalizes the card of `sim:N` with `plan` and records its secrets in the PIN mailer
     /// file the daemon reads the transport PIN from.
     fn personalize(&self, reader: usize, plan: &Plan) -> CardSecrets {
-        let mut card = self.card(reader);
-        let outcome = personalize(&mut card, plan, &PersoKeys::test(), &mut NoHooks).unwrap();
-        let secrets = outcome.secrets.clone().unwrap();
         let mailer = self.svc.config.state_dir.join("pin-mailer.jsonl");
-        PinMailer::open(&mailer)
-            .unwrap()
-            .append(&plan.tracking_code, &outcome.serial_hex(), &secrets)
-            .unwrap();
-        secrets
+        personalize_sim(&self.sim_dir(), reader, plan, &mailer)
     }
 
     fn call(&self, method: &str, params: Value) -> Result<Value, ApiError> {
@@ -206,7 +172,7 @@ fn genuine_fixture_scans_are_accepted_and_impostors_refused_then_the_card_is_del
             let r = office.verify(
                 &session,
                 finger,
-                fixture_scan(&format!("{prefix}_{impression}.png")),
+                fixtures::scan(&format!("{prefix}_{impression}.png")),
             );
             genuine.push((finger, impression, r.map(|v| v["score"].as_f64().unwrap())));
         }
@@ -221,7 +187,7 @@ fn genuine_fixture_scans_are_accepted_and_impostors_refused_then_the_card_is_del
                 match office.verify(
                     &session,
                     finger,
-                    fixture_scan(&format!("{other}_{impression}.png")),
+                    fixtures::scan(&format!("{other}_{impression}.png")),
                 ) {
                     Ok(v) => false_matches.push((other, impression, finger, v["score"].clone())),
                     Err(e) => assert!(
@@ -238,10 +204,12 @@ fn genuine_fixture_scans_are_accepted_and_impostors_refused_then_the_card_is_del
     );
     // The last verify failed: activation needs a fresh success.
     assert_eq!(code(office.activate(&session)), ErrorCode::NotVerified);
-    let ok = office.verify(&session, 2, fixture_scan("1_2.png"));
+    let ok = office.verify(&session, 2, fixtures::scan("1_2.png"));
     let ok = match ok {
         Ok(v) => v,
-        Err(_) => office.verify(&session, 2, fixture_scan("1_3.png")).unwrap(),
+        Err(_) => office
+            .verify(&session, 2, fixtures::scan("1_3.png"))
+            .unwrap(),
     };
     assert_eq!(ok["decision"], "match");
     assert!(ok["timing_ms"]["extraction"].as_f64().unwrap() > 0.0);
@@ -292,10 +260,8 @@ fn fvc_scan(dir: &Path, finger: u32, impression: u32) -> PathBuf {
 
 /// An applicant record like `national-valid-1` enrolled from two given scans.
 fn applicant_with_scans(dir: &Path, name: &str, right_index: &Path, left_index: &Path) -> PathBuf {
-    let text =
-        std::fs::read_to_string(repo().join("fixtures/applicants/national-valid-1.json")).unwrap();
-    let mut record: Value = serde_json::from_str(&text).unwrap();
-    let face = repo().join("fixtures/applicants/face-8x8.jpg");
+    let mut record = fixtures::applicant("national-valid-1.json");
+    let face = paths::applicants().join("face-8x8.jpg");
     record["face"] = json!({"path": face});
     record["fingers"] = json!({
         "right_index": {"scan": {"path": right_index}, "dpi": 500},
@@ -308,14 +274,10 @@ fn applicant_with_scans(dir: &Path, name: &str, right_index: &Path, left_index: 
 
 #[test]
 fn genuine_fvc2002_db1_scans_are_accepted_and_impostors_refused_at_the_documented_rates() {
-    let set = repo().join("../shared/fingerprints/fvc2002_db1_b");
-    if !set.is_dir() {
-        eprintln!(
-            "skipped: {} is absent (real scans are not part of the repository)",
-            set.display()
-        );
+    let Some(shared) = paths::shared_fingerprints() else {
         return;
-    }
+    };
+    let set = shared.join("fvc2002_db1_b");
     // Five cards, each enrolled with impression 1 of two fingers (101+102, 103+104, ...).
     let office = office_with(5, |c| c.delivery.max_attempts = 1000);
     let mut genuine = (0, 0);
@@ -329,7 +291,7 @@ fn genuine_fvc2002_db1_scans_are_accepted_and_impostors_refused_at_the_documente
             &fvc_scan(&set, right, 1),
             &fvc_scan(&set, left, 1),
         );
-        let plan = plan_of(&record, &office.signer, &format!("B{card:08}"));
+        let plan = perso::plan(&record, &office.signer, &format!("B{card:08}"));
         office.personalize(card as usize, &plan);
         let session = office.begin(card as usize)["session"]
             .as_str()
@@ -392,9 +354,9 @@ fn activate_is_refused_without_verify_after_a_failed_verify_and_for_replayed_ses
         ErrorCode::SessionUnknown
     );
     // A successful verify followed by a failed one withdraws the success.
-    office.verify(&first, 2, fixture_scan("1_2.png")).unwrap();
+    office.verify(&first, 2, fixtures::scan("1_2.png")).unwrap();
     let e = office
-        .verify(&first, 2, fixture_scan("3_1.png"))
+        .verify(&first, 2, fixtures::scan("3_1.png"))
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::NoMatch);
     assert_eq!(e.data.as_ref().unwrap()["attempts_left"], 2);
@@ -403,15 +365,17 @@ fn activate_is_refused_without_verify_after_a_failed_verify_and_for_replayed_ses
     // one are refused.
     let second = office.begin(0)["session"].as_str().unwrap().to_string();
     assert_eq!(
-        code(office.verify(&first, 2, fixture_scan("1_2.png"))),
+        code(office.verify(&first, 2, fixtures::scan("1_2.png"))),
         ErrorCode::SessionUnknown
     );
-    office.verify(&second, 2, fixture_scan("1_2.png")).unwrap();
+    office
+        .verify(&second, 2, fixtures::scan("1_2.png"))
+        .unwrap();
     assert_eq!(code(office.activate(&first)), ErrorCode::SessionUnknown);
     assert_eq!(office.life_cycle(0), LifeCycle::Deactivated);
     // A finger the card does not hold.
     assert_eq!(
-        code(office.verify(&second, 1, fixture_scan("1_2.png"))),
+        code(office.verify(&second, 1, fixtures::scan("1_2.png"))),
         ErrorCode::FingerNotEnrolled
     );
     // A PIN that is not 4-12 digits is refused before the card is touched (and not echoed).
@@ -447,7 +411,9 @@ fn activate_is_refused_after_the_window_and_sessions_expire() {
     });
     office.personalize(0, &national_plan(&office.signer));
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    office.verify(&session, 2, fixture_scan("1_2.png")).unwrap();
+    office
+        .verify(&session, 2, fixtures::scan("1_2.png"))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(
         code(office.activate(&session)),
@@ -456,12 +422,14 @@ fn activate_is_refused_after_the_window_and_sessions_expire() {
     assert_eq!(office.life_cycle(0), LifeCycle::Deactivated);
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(
-        code(office.verify(&session, 2, fixture_scan("1_2.png"))),
+        code(office.verify(&session, 2, fixtures::scan("1_2.png"))),
         ErrorCode::SessionExpired
     );
     // Within the window it works.
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    office.verify(&session, 2, fixture_scan("1_3.png")).unwrap();
+    office
+        .verify(&session, 2, fixtures::scan("1_3.png"))
+        .unwrap();
     office.activate(&session).unwrap();
 }
 
@@ -472,7 +440,9 @@ fn activate_is_refused_when_another_card_is_in_the_reader() {
     office.personalize(0, &plan);
     office.personalize(1, &plan);
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    office.verify(&session, 2, fixture_scan("1_2.png")).unwrap();
+    office
+        .verify(&session, 2, fixtures::scan("1_2.png"))
+        .unwrap();
     // Swap: the card of sim:1 (same holder data, another chip) goes into sim:0.
     let sim = office.sim_dir();
     let (a, b) = (sim.join("card-0.json"), sim.join("card-1.json"));
@@ -504,7 +474,9 @@ fn a_card_pulled_during_activation_is_consistent_and_activation_completes_later(
             .as_str()
             .unwrap()
             .to_string();
-        office.verify(&session, 2, fixture_scan("1_2.png")).unwrap();
+        office
+            .verify(&session, 2, fixtures::scan("1_2.png"))
+            .unwrap();
         let name = format!("sim:{reader}");
         office.svc.readers.inject_sim_faults(
             &name,
@@ -615,14 +587,14 @@ fn attempts_are_limited_per_card_and_survive_a_restart() {
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
     for left in [2, 1, 0] {
         let e = office
-            .verify(&session, 2, fixture_scan("4_1.png"))
+            .verify(&session, 2, fixtures::scan("4_1.png"))
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::NoMatch);
         assert_eq!(e.data.unwrap()["attempts_left"], left);
     }
     // Even the genuine finger is refused now.
     assert_eq!(
-        code(office.verify(&session, 2, fixture_scan("1_2.png"))),
+        code(office.verify(&session, 2, fixtures::scan("1_2.png"))),
         ErrorCode::AttemptsExhausted
     );
     assert_eq!(code(office.activate(&session)), ErrorCode::NotVerified);
@@ -637,7 +609,7 @@ fn attempts_are_limited_per_card_and_survive_a_restart() {
     assert_eq!(begun["attempts_left"], 0);
     let session = begun["session"].as_str().unwrap().to_string();
     assert_eq!(
-        code(office.verify(&session, 2, fixture_scan("1_2.png"))),
+        code(office.verify(&session, 2, fixtures::scan("1_2.png"))),
         ErrorCode::AttemptsExhausted
     );
     // A supervisor resets the count.
@@ -662,7 +634,7 @@ fn attempts_are_limited_per_card_and_survive_a_restart() {
         ErrorCode::InvalidParams
     );
     // The scan may also come as base64.
-    let b64 = base64::engine::general_purpose::STANDARD.encode(fixture_scan("1_2.png"));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(fixtures::scan("1_2.png"));
     let ok = office
         .call(
             "delivery.verify",
@@ -681,7 +653,7 @@ fn two_fingers_are_combined_into_one_decision() {
     let call = Call {
         params: json!({"session": session, "scans": [
             {"finger": 2, "frame": 0}, {"finger": 7, "frame": 1}]}),
-        frames: vec![fixture_scan("1_3.png"), fixture_scan("2_3.png")],
+        frames: vec![fixtures::scan("1_3.png"), fixtures::scan("2_3.png")],
     };
     let r = dispatch(&office.svc, "delivery.verify", call)
         .unwrap()
@@ -696,7 +668,7 @@ fn two_fingers_are_combined_into_one_decision() {
     let call = Call {
         params: json!({"session": session, "scans": [
             {"finger": 2, "frame": 0}, {"finger": 7, "frame": 1}]}),
-        frames: vec![fixture_scan("3_3.png"), fixture_scan("4_3.png")],
+        frames: vec![fixtures::scan("3_3.png"), fixtures::scan("4_3.png")],
     };
     let e = dispatch(&office.svc, "delivery.verify", call).unwrap_err();
     assert_eq!(e.code, ErrorCode::NoMatch);
@@ -732,9 +704,7 @@ fn a_tampered_data_group_fails_passive_authentication() {
 #[test]
 fn a_document_signer_from_another_csca_fails_passive_authentication() {
     let office = office(1);
-    let other = tempfile::tempdir().unwrap();
-    pki::init(other.path()).unwrap();
-    let foreign = DocumentSigner::load(other.path()).unwrap();
+    let (_other, foreign) = temp_signer();
     let e = begin_refusal(&office, &national_plan(&foreign));
     let reason = e.data.unwrap()["reason"].as_str().unwrap().to_string();
     assert!(
@@ -768,7 +738,9 @@ fn terminate_and_unblock_are_journaled_and_refused_when_they_must_be() {
     office.personalize(1, &national_plan(&office.signer));
     // Deliver sim:0, then block its PIN.
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    office.verify(&session, 2, fixture_scan("1_2.png")).unwrap();
+    office
+        .verify(&session, 2, fixtures::scan("1_2.png"))
+        .unwrap();
     office.activate(&session).unwrap();
     let mut card = office.card(0);
     for _ in 0..3 {
@@ -840,8 +812,10 @@ fn audit_verification_catches_an_edited_delivery_row() {
     let office = office(1);
     office.personalize(0, &national_plan(&office.signer));
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    let _ = office.verify(&session, 2, fixture_scan("5_1.png"));
-    office.verify(&session, 2, fixture_scan("1_2.png")).unwrap();
+    let _ = office.verify(&session, 2, fixtures::scan("5_1.png"));
+    office
+        .verify(&session, 2, fixtures::scan("1_2.png"))
+        .unwrap();
     office.activate(&session).unwrap();
     let state = office.svc.config.state_dir.clone();
     assert!(issuance::audit::verify(&state).unwrap().is_intact());
@@ -870,9 +844,8 @@ fn audit_verification_catches_an_edited_delivery_row() {
 /// Fixture record `name` with its scan paths made absolute (the daemon resolves nothing
 /// relative to a record sent over the API).
 fn record_for_api(name: &str, tracking_code: &str) -> Value {
-    let dir = repo().join("fixtures/applicants");
-    let text = std::fs::read_to_string(dir.join(name)).unwrap();
-    let mut record: Value = serde_json::from_str(&text).unwrap();
+    let dir = paths::applicants();
+    let mut record = fixtures::applicant(name);
     record["tracking_code"] = json!(tracking_code);
     for finger in record["fingers"].as_object_mut().unwrap().values_mut() {
         if let Some(path) = finger["scan"]["path"].as_str() {
@@ -904,7 +877,9 @@ fn status_lookup_reports_delivered_and_terminated_cards() {
     assert_eq!(status("NID-7001"), "produced");
     // Transport PIN from the PIN mailer the personalization wrote.
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    office.verify(&session, 2, fixture_scan("1_2.png")).unwrap();
+    office
+        .verify(&session, 2, fixtures::scan("1_2.png"))
+        .unwrap();
     office.activate(&session).unwrap();
     assert_eq!(status("NID-7001"), "delivered");
     office

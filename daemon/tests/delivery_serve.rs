@@ -4,59 +4,18 @@
 //! `idcardd card terminate|unblock` with secrets from the environment, and
 //! `idcardd audit verify|show` on the state directory (including after an edited row).
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use issuance::applicant::qc::{check, MatcherCheck};
-use issuance::applicant::Applicant;
-use issuance::personalize::{personalize, CardSecrets, Issue, NoHooks, PersoKeys, PinMailer, Plan};
-use issuance::pki::{self, DocumentSigner};
-use issuance::profile::ProfileSet;
+use test_support::paths;
+use test_support::perso::{national_plan, personalize_sim};
+use test_support::pki::signer_in;
+use test_support::process::{self, text};
+use test_support::python::python_with_zmq;
 
 const BIN: &str = env!("CARGO_BIN_EXE_idcardd");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A python3 with pyzmq, or `None`.
-fn python_with_zmq() -> Option<String> {
-    ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .find(|p| {
-            Command::new(p)
-                .args(["-c", "import zmq"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .map(str::to_string)
-}
-
-fn plan(signer: &DocumentSigner) -> Plan {
-    let applicant =
-        Applicant::load(repo().join("fixtures/applicants/national-valid-1.json")).unwrap();
-    let profiles = ProfileSet::builtin().unwrap();
-    let profile = profiles.get(&applicant.profile).unwrap();
-    let valid = check(&applicant, profile, &MatcherCheck).unwrap();
-    Plan::build(&valid, profile, signer, &Issue::today("A00000001")).unwrap()
-}
-
-/// Personalizes `sim:N` of `state` and records the secrets in the PIN mailer.
-fn personalize_sim(state: &Path, n: usize, plan: &Plan) -> CardSecrets {
-    let mut card = IdCard::new(issuance::readers::open_sim(&state.join("sim"), n).unwrap());
-    let outcome = personalize(&mut card, plan, &PersoKeys::test(), &mut NoHooks).unwrap();
-    let secrets = outcome.secrets.clone().unwrap();
-    PinMailer::open(&state.join("pin-mailer.jsonl"))
-        .unwrap()
-        .append(&plan.tracking_code, &outcome.serial_hex(), &secrets)
-        .unwrap();
-    secrets
-}
 
 struct Daemon(Child);
 
@@ -68,20 +27,7 @@ impl Drop for Daemon {
 }
 
 fn idcardd(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    process::run_with_env(BIN, args, env)
 }
 
 #[test]
@@ -94,11 +40,11 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
     };
     let dir = tempfile::tempdir().unwrap();
     let (pki_dir, state) = (dir.path().join("pki"), dir.path().join("state"));
-    pki::init(&pki_dir).unwrap();
-    let signer = DocumentSigner::load(&pki_dir).unwrap();
-    let plan = plan(&signer);
-    let secrets_0 = personalize_sim(&state, 0, &plan);
-    personalize_sim(&state, 1, &plan);
+    let signer = signer_in(&pki_dir);
+    let plan = national_plan(&signer);
+    let (sims, mailer) = (state.join("sim"), state.join("pin-mailer.jsonl"));
+    let secrets_0 = personalize_sim(&sims, 0, &plan, &mailer);
+    personalize_sim(&sims, 1, &plan, &mailer);
 
     let config = dir.path().join("idcardd.toml");
     std::fs::write(
@@ -137,8 +83,8 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
     }
 
     // The kiosk: begin, impostor, holder, activation with the PIN from the environment.
-    let script = repo().join("daemon/tests/py/delivery_client.py");
-    let fixtures = repo().join("fixtures/fingerprints");
+    let script = paths::repo().join("daemon/tests/py/delivery_client.py");
+    let fixtures = paths::fingerprints();
     let out = Command::new(&python)
         .arg(&script)
         .args(["--endpoint", &endpoint, "--events", &events])

@@ -6,11 +6,14 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `idcardd demo --json` from the repository root with its state in `state`.
+/// Runs `idcardd demo --json` with its state in `state`, from a directory outside the
+/// repository: the demo finds its records wherever it runs (issue 14: it used to fail outside
+/// the repository root with "fixtures/applicants not found").
 fn run_demo(state: &Path) -> serde_json::Value {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let elsewhere = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_idcardd"))
-        .current_dir(root)
+        .current_dir(elsewhere.path())
+        .env_remove("IDCARDD_DEMO_DATA")
         .args(["demo", "--json", "--readers", "2", "--state-dir"])
         .arg(state)
         .output()

@@ -2,18 +2,12 @@
 //! through the real binary on the project's synthetic fixtures.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/fingerprints")
-}
+use test_support::{paths, process};
 
 fn idcardd(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_idcardd"))
-        .args(args)
-        .output()
-        .expect("idcardd runs");
+    let out = process::run(env!("CARGO_BIN_EXE_idcardd"), args);
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("panicked"),
         "{}",
@@ -57,7 +51,7 @@ fn run() -> &'static Run {
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("plain");
         let compact = dir.path().join("compact");
-        let fx = fixtures();
+        let fx = paths::fingerprints();
         let fx = fx.to_str().unwrap();
         ok(&[
             "bench",
@@ -353,7 +347,7 @@ fn bench_compare_refuses_what_is_not_a_report() {
 #[test]
 fn extract_show_draws_what_the_extractor_saw() {
     let dir = tempfile::tempdir().unwrap();
-    let scan = fixtures().join("1_1.png");
+    let scan = paths::fingerprints().join("1_1.png");
     let overlay = dir.path().join("overlay.png");
     let fp = dir.path().join("fp.json");
     ok(&[
@@ -792,7 +786,7 @@ mod png {
 
 /// (fingers, impressions per finger) of the FVC-named PNG scans in fixtures/fingerprints.
 fn fixture_shape() -> (u64, u64) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/fingerprints");
+    let dir = paths::fingerprints();
     let mut fingers = std::collections::BTreeMap::<String, u64>::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();

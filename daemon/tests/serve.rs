@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{json, Value};
+use test_support::python::python_with_zmq;
+use test_support::{fixtures, paths};
 use zeromq::{DealerSocket, ReqSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/fingerprints");
 
 /// A running `idcardd serve` in its own temporary directory; killed on drop if still running.
 struct Daemon {
@@ -178,10 +178,6 @@ fn error_name(response: &Value) -> String {
         .to_string()
 }
 
-fn scan(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(FIXTURES).join(name)).unwrap()
-}
-
 /// A white 24-bit BMP: a valid image with no fingerprint in it.
 fn blank_bmp(width: u32, height: u32) -> Vec<u8> {
     let row = (width * 3).div_ceil(4) * 4;
@@ -259,7 +255,7 @@ fn extract_and_compare_fixture_scans() {
                 .call(
                     "matcher.extract",
                     json!({"dpi": 500, "binary": true}),
-                    vec![scan(name)],
+                    vec![fixtures::scan(name)],
                 )
                 .await;
             let result = &response["result"];
@@ -278,7 +274,7 @@ fn extract_and_compare_fixture_scans() {
         let (response, frames) = c
             .call(
                 "matcher.extract",
-                json!({"scan_b64": b64.encode(scan("1_1.png"))}),
+                json!({"scan_b64": b64.encode(fixtures::scan("1_1.png"))}),
                 vec![],
             )
             .await;
@@ -426,7 +422,7 @@ fn malformed_request_catalogue() {
                 "truncated PNG",
                 vec![
                     request("matcher.extract", json!({})),
-                    scan("1_1.png")[..200].to_vec(),
+                    fixtures::scan("1_1.png")[..200].to_vec(),
                 ],
                 "invalid_params",
             ),
@@ -439,7 +435,7 @@ fn malformed_request_catalogue() {
                 "bad dpi",
                 vec![
                     request("matcher.extract", json!({"dpi": 5})),
-                    scan("1_1.png"),
+                    fixtures::scan("1_1.png"),
                 ],
                 "invalid_params",
             ),
@@ -525,7 +521,6 @@ fn applicant_records_with_a_bad_national_code_or_date_are_refused() {
         "[pki]\ndir = \"{}\"\n",
         pki.path().join("ds").display()
     ));
-    let applicants = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/applicants");
     runtime().block_on(async {
         let mut c = Client::connect(&daemon.endpoint()).await;
         let cases = [
@@ -538,8 +533,7 @@ fn applicant_records_with_a_bad_national_code_or_date_are_refused() {
             ("national-month-13.json", "invalid_date", "birth_date"),
         ];
         for (file, code, path) in cases {
-            let text = std::fs::read_to_string(Path::new(applicants).join(file)).unwrap();
-            let record: Value = serde_json::from_str(&text).unwrap();
+            let record = fixtures::applicant(file);
             let (response, _) = c
                 .call(
                     "card.personalize",
@@ -574,7 +568,7 @@ fn busy_when_max_in_flight_is_full_and_timeout_when_slow() {
     runtime().block_on(async {
         let mut c = Client::connect(&daemon.endpoint()).await;
         let slow = json!({"jsonrpc": "2.0", "id": "slow", "method": "matcher.extract", "params": {"dpi": 300}});
-        c.send_frames(vec![slow.to_string().into_bytes(), scan("1_1.png")]).await;
+        c.send_frames(vec![slow.to_string().into_bytes(), fixtures::scan("1_1.png")]).await;
         let (busy, _) = c.request(json!({"jsonrpc": "2.0", "id": "h", "method": "system.health"}), vec![]).await;
         assert_eq!(busy["id"], "h");
         assert_eq!(error_name(&busy), "busy", "{busy}");
@@ -595,7 +589,7 @@ fn busy_when_max_in_flight_is_full_and_timeout_when_slow() {
             .call(
                 "matcher.extract",
                 json!({"dpi": 300}),
-                vec![scan("1_1.png")],
+                vec![fixtures::scan("1_1.png")],
             )
             .await;
         assert_eq!(error_name(&response), "timeout", "{response}");
@@ -661,7 +655,7 @@ fn sigterm_lets_work_in_progress_finish() {
     let mut c = rt.block_on(Client::connect(&daemon.endpoint()));
     rt.block_on(async {
         let slow = json!({"jsonrpc": "2.0", "id": "slow", "method": "matcher.extract", "params": {"dpi": 300}});
-        c.send_frames(vec![slow.to_string().into_bytes(), scan("1_2.png")]).await;
+        c.send_frames(vec![slow.to_string().into_bytes(), fixtures::scan("1_2.png")]).await;
         // Let the request be admitted before the signal.
         tokio::time::sleep(Duration::from_millis(30)).await;
     });
@@ -739,22 +733,6 @@ fn loopback_tcp_serves() {
     assert_eq!(result["name"], "idcardd");
 }
 
-/// A python3 with pyzmq, or `None` (with the reason printed).
-fn python_with_zmq() -> Option<String> {
-    for python in ["python3", "/usr/bin/python3"] {
-        let ok = Command::new(python)
-            .args(["-c", "import zmq"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(python.to_string());
-        }
-    }
-    None
-}
-
 #[test]
 fn pyzmq_client_library_drives_the_daemon() {
     let Some(python) = python_with_zmq() else {
@@ -769,7 +747,8 @@ fn pyzmq_client_library_drives_the_daemon() {
         .arg(script)
         .args(["--endpoint", &daemon.endpoint()])
         .args(["--events", &daemon.events_endpoint()])
-        .args(["--fixtures", FIXTURES])
+        .arg("--fixtures")
+        .arg(paths::fingerprints())
         .output()
         .unwrap();
     assert!(

@@ -6,7 +6,7 @@
 //! message when they are absent; the others use synthetic templates made here.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use issuance::applicant::calendar::{is_leap, DateError, GregorianDate, SolarDate};
@@ -16,6 +16,7 @@ use issuance::applicant::{Applicant, Blob, Finger, FingerSample};
 use issuance::profile::{Profile, ProfileError, ProfileSet, BUILTIN};
 use matcher::template::{iso19794, CardFormat, IsoRecord};
 use matcher::{Fingerprint, Minutia, MinutiaKind};
+use test_support::paths;
 
 /// The day the fixture expectations hold on (ages are computed on it): 1405-09-01 SH.
 const TODAY: GregorianDate = GregorianDate {
@@ -23,20 +24,6 @@ const TODAY: GregorianDate = GregorianDate {
     month: 11,
     day: 22,
 };
-
-fn shared_fingerprints() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fingerprints");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} is absent", dir.display());
-        None
-    }
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/applicants")
-}
 
 fn builtin(name: &str) -> Profile {
     ProfileSet::builtin().unwrap().get(name).unwrap().clone()
@@ -382,7 +369,7 @@ fn inline_template(fp: &Fingerprint, position: u8) -> FingerSample {
 
 fn face() -> Blob {
     Blob {
-        path: Some(fixtures().join("face-8x8.jpg")),
+        path: Some(paths::applicants().join("face-8x8.jpg")),
         base64: None,
     }
 }
@@ -618,7 +605,7 @@ fn malformed_records_are_reports_not_panics() {
         let r = Applicant::from_json(text).unwrap_err();
         assert_eq!(issues(&r), set(&[("", "malformed_record")]), "{text:?}");
     }
-    let r = Applicant::load(fixtures().join("absent.json")).unwrap_err();
+    let r = Applicant::load(paths::applicants().join("absent.json")).unwrap_err();
     assert_eq!(r.issues[0].code, QcCode::MalformedRecord);
     // An empty object parses and then fails QC with every required field listed.
     let a = Applicant::from_json("{}").unwrap();
@@ -645,7 +632,7 @@ fn scan(dir: &Path, name: &str) -> FingerSample {
 
 #[test]
 fn duplicate_finger_detection_with_real_scans() {
-    let Some(shared) = shared_fingerprints() else {
+    let Some(shared) = paths::shared_fingerprints() else {
         return;
     };
     let profile = builtin("national-id");
@@ -710,7 +697,7 @@ struct Expected {
 
 #[test]
 fn fixture_records_get_the_manifest_verdicts() {
-    let dir = fixtures();
+    let dir = paths::applicants();
     let text = std::fs::read_to_string(dir.join("manifest.toml")).unwrap();
     let manifest: Manifest = toml::from_str(&text).unwrap();
     let listed: BTreeSet<String> = manifest.record.iter().map(|e| e.file.clone()).collect();
@@ -758,7 +745,7 @@ fn fixture_records_get_the_manifest_verdicts() {
 #[test]
 fn card_templates_follow_the_profile_format() {
     let profiles = ProfileSet::builtin().unwrap();
-    let foreign = Applicant::load(fixtures().join("foreign-valid-1.json")).unwrap();
+    let foreign = Applicant::load(paths::applicants().join("foreign-valid-1.json")).unwrap();
     let v = check_on(
         &foreign,
         profiles.get("foreign-resident").unwrap(),
@@ -785,7 +772,7 @@ fn card_templates_follow_the_profile_format() {
     assert_eq!(v.national_code, None);
     assert_eq!(v.gender, Gender::Male);
 
-    let fz = Applicant::load(fixtures().join("free-zone-valid-1.json")).unwrap();
+    let fz = Applicant::load(paths::applicants().join("free-zone-valid-1.json")).unwrap();
     let v = check_on(
         &fz,
         profiles.get("free-zone-citizen").unwrap(),

@@ -2,13 +2,14 @@
 //! the Document Signer chains to the CSCA, is marked test-only, and its key signs an EF.SOD that
 //! passive authentication accepts against that CSCA and no other.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use issuance::pki::{self, CscaCertificate, DocumentSigner};
+use test_support::paths;
 
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pki")
+    paths::fixtures().join("pki")
 }
 
 /// A date inside both validity periods (CSCA 2026-11-21..2036-11-19, DS 2026-11-21..2029-11-21),

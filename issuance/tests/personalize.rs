@@ -2,40 +2,23 @@
 //! terminal session and passive-authenticated; torn at every APDU position and written again;
 //! never overwritten once personalized.
 
-use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
 use cardsim::{FaultHandle, Faults, SimCard, SimConfig, SimTransport};
-use issuance::applicant::qc::{check, MatcherCheck};
-use issuance::applicant::Applicant;
 use issuance::lds;
 use issuance::personalize::{
-    personalize, CardSecrets, Found, Issue, NoHooks, PersoError, PersoHooks, PersoKeys, Plan,
+    personalize, CardSecrets, Found, NoHooks, PersoError, PersoHooks, PersoKeys, Plan,
 };
 use issuance::pki::{self, DocumentSigner};
-use issuance::profile::ProfileSet;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/applicants")
-}
-
-/// A test PKI in a temporary folder.
-fn signer() -> (tempfile::TempDir, DocumentSigner) {
-    let dir = tempfile::tempdir().unwrap();
-    pki::init(dir.path()).unwrap();
-    let signer = DocumentSigner::load(dir.path()).unwrap();
-    (dir, signer)
-}
+use test_support::paths;
+use test_support::perso;
+use test_support::pki::temp_signer;
 
 /// The plan of fixture record `name` (QC'd against its profile).
 fn plan_for(name: &str, signer: &DocumentSigner, doc: &str) -> Plan {
-    let applicant = Applicant::load(fixtures().join(name)).unwrap();
-    let profiles = ProfileSet::builtin().unwrap();
-    let profile = profiles.get(&applicant.profile).unwrap();
-    let valid = check(&applicant, profile, &MatcherCheck).unwrap();
-    Plan::build(&valid, profile, signer, &Issue::today(doc)).unwrap()
+    perso::plan(&paths::applicants().join(name), signer, doc)
 }
 
 fn fresh_card(seed: u64) -> (IdCard<SimTransport>, FaultHandle) {
@@ -76,7 +59,7 @@ fn read_back_and_verify(card: &mut IdCard<SimTransport>, plan: &Plan, signer: &D
 
 #[test]
 fn fixture_applicants_are_personalized_read_back_and_passive_authenticated() {
-    let (_pki, signer) = signer();
+    let (_pki, signer) = temp_signer();
     for (i, name) in [
         "national-valid-1.json",
         "free-zone-valid-1.json",
@@ -120,7 +103,7 @@ fn fixture_applicants_are_personalized_read_back_and_passive_authenticated() {
 
 #[test]
 fn a_personalized_card_is_not_overwritten_and_a_finished_one_is_recognised() {
-    let (_pki, signer) = signer();
+    let (_pki, signer) = temp_signer();
     let plan = plan_for("national-valid-1.json", &signer, "A00000001");
     let other = plan_for("national-valid-2.json", &signer, "A00000002");
     let (mut card, faults) = fresh_card(7);
@@ -162,7 +145,7 @@ impl PersoHooks for Recorder {
 
 #[test]
 fn tearing_at_every_apdu_leaves_a_card_that_is_found_incomplete_and_written_again() {
-    let (_pki, signer) = signer();
+    let (_pki, signer) = temp_signer();
     let plan = plan_for("national-valid-1.json", &signer, "A00000001");
     let (mut probe, _) = fresh_card(100);
     let total = personalize(&mut probe, &plan, &PersoKeys::test(), &mut NoHooks)

@@ -18,6 +18,7 @@ use issuance::lds::{
 use issuance::pki::{
     self, sign_sod, verify_sod, CscaCertificate, DocumentSigner, InitOptions, PaError, PkiError,
 };
+use test_support::pki::temp_signer;
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
 
@@ -314,9 +315,7 @@ fn loading_refuses_an_expired_misused_or_foreign_ds() {
 
 #[test]
 fn a_signed_sod_passes_passive_authentication() {
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
-    let signer = DocumentSigner::load(dir.path()).unwrap();
+    let (dir, signer) = temp_signer();
     let dgs = data_groups();
     let sod = sign_sod(&signer, &refs(&dgs)).unwrap();
     assert_eq!(sod[0], 0x77);
@@ -341,9 +340,7 @@ fn a_signed_sod_passes_passive_authentication() {
 
 #[test]
 fn passive_authentication_names_what_is_wrong() {
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
-    let signer = DocumentSigner::load(dir.path()).unwrap();
+    let (dir, signer) = temp_signer();
     let csca = CscaCertificate::load(&dir.path().join("csca.pem")).unwrap();
     let dgs = data_groups();
     let sod = sign_sod(&signer, &refs(&dgs)).unwrap();
@@ -429,9 +426,7 @@ fn an_sod_signed_by_an_expired_ds_is_refused() {
 
 #[test]
 fn corrupt_or_truncated_sods_are_errors_not_panics() {
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
-    let signer = DocumentSigner::load(dir.path()).unwrap();
+    let (dir, signer) = temp_signer();
     let csca = CscaCertificate::load(&dir.path().join("csca.pem")).unwrap();
     let dgs = data_groups();
     let sod = sign_sod(&signer, &refs(&dgs)).unwrap();
@@ -468,9 +463,7 @@ fn corrupt_or_truncated_sods_are_errors_not_panics() {
 
 #[test]
 fn openssl_cms_verify_accepts_our_sod() {
-    let dir = tempfile::tempdir().unwrap();
-    init(dir.path());
-    let signer = DocumentSigner::load(dir.path()).unwrap();
+    let (dir, signer) = temp_signer();
     let dgs = data_groups();
     let sod = sign_sod(&signer, &refs(&dgs)).unwrap();
     // The CMS ContentInfo inside the 77 wrapper.

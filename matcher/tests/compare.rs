@@ -7,8 +7,9 @@ use matcher::compare::{compare, prepare, Scratch, Threshold};
 use matcher::eval::fvc::{self, Options, PairKind, Silent, Source};
 use matcher::eval::{fmr_at, fnmr_at};
 use matcher::{Fingerprint, Minutia, MinutiaKind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
+use test_support::paths::shared_fingerprints;
 
 const SETS: [&str; 5] = [
     "fvc2002_db1_b",
@@ -17,19 +18,6 @@ const SETS: [&str; 5] = [
     "fvc2004_db3_b",
     "fvc2004_db4_b",
 ];
-
-fn shared() -> Option<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fingerprints"
-    ));
-    if dir.is_dir() {
-        Some(dir.to_path_buf())
-    } else {
-        eprintln!("SKIP: {} is absent (shared FVC scans)", dir.display());
-        None
-    }
-}
 
 fn dpi_of(set: &str) -> u32 {
     if set == "fvc2004_db3_b" {
@@ -174,7 +162,9 @@ fn degenerate_templates_do_not_panic() {
 
 #[test]
 fn bench_protocol_counts_on_a_small_set() {
-    let Some(root) = shared() else { return };
+    let Some(root) = shared_fingerprints() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let src = root.join("fvc2002_db1_b");
     for f in 101..=103 {
@@ -265,7 +255,9 @@ fn third_party_records_separate_genuine_from_impostor() {
     // understates FVC2004 DB1's true scale twofold (see `third_party_on_image`): thresholds are
     // therefore taken from these records' own impostor scores, not the defaults calibrated on
     // our extractor.
-    let Some(root) = shared() else { return };
+    let Some(root) = shared_fingerprints() else {
+        return;
+    };
     let (mut eer_sum, mut fnmr_sum) = (0.0, 0.0);
     for set in SETS {
         let (genuine, impostor) = iso_scores(&root, set);
@@ -319,7 +311,9 @@ fn third_party_on_image(iso: &Fingerprint, width: u32, height: u32, dpi: u32) ->
 
 #[test]
 fn third_party_record_matches_our_extraction_of_another_impression() {
-    let Some(root) = shared() else { return };
+    let Some(root) = shared_fingerprints() else {
+        return;
+    };
     let (mut wins, mut trials) = (0usize, 0usize);
     let (mut genuine_sum, mut impostor_sum, mut impostor_n) = (0.0f64, 0.0f64, 0usize);
     let mut s = Scratch::new();
@@ -377,7 +371,9 @@ fn third_party_record_matches_our_extraction_of_another_impression() {
 
 #[test]
 fn extracted_genuine_pairs_pass_the_default_threshold() {
-    let Some(root) = shared() else { return };
+    let Some(root) = shared_fingerprints() else {
+        return;
+    };
     let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
     for set in SETS {
         let options = Options {

@@ -10,8 +10,8 @@ use matcher::params::ExtractParams;
 use matcher::transparency::{self, Collector, Intermediate};
 use matcher::{Error, Fingerprint, Minutia};
 use opencv::core::{self as cv, Mat};
+use test_support::paths::shared_fingerprints;
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fingerprints");
 const SETS: [(&str, u32); 5] = [
     ("fvc2002_db1_b", 500),
     ("fvc2002_db3_b", 500),
@@ -19,17 +19,6 @@ const SETS: [(&str, u32); 5] = [
     ("fvc2004_db3_b", 512),
     ("fvc2004_db4_b", 500),
 ];
-
-/// The shared scans folder, or `None` with a message saying why the test is skipped.
-fn shared() -> Option<PathBuf> {
-    let dir = PathBuf::from(SHARED);
-    if dir.join("README.md").exists() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: shared fingerprint scans not found at {SHARED}");
-        None
-    }
-}
 
 /// A synthetic print: parallel ridges of period 9 px whose phase winds around a few points,
 /// each of which makes a ridge ending or bifurcation, inside an elliptic finger shape.
@@ -219,7 +208,9 @@ fn first_images(dir: &Path) -> Vec<(PathBuf, u32)> {
 
 #[test]
 fn every_shared_scan_extracts_plausibly() {
-    let Some(dir) = shared() else { return };
+    let Some(dir) = shared_fingerprints() else {
+        return;
+    };
     for (set, dpi) in SETS {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir.join(set))
             .unwrap()
@@ -250,7 +241,9 @@ fn every_shared_scan_extracts_plausibly() {
 
 #[test]
 fn shared_scans_rotated_keep_minutiae_and_directions() {
-    let Some(dir) = shared() else { return };
+    let Some(dir) = shared_fingerprints() else {
+        return;
+    };
     let mut shares = Vec::new();
     for (path, dpi) in first_images(&dir) {
         let share = check_rotation(&GrayImage::open(&path).unwrap(), dpi);
@@ -268,7 +261,9 @@ fn shared_scans_rotated_keep_minutiae_and_directions() {
 
 #[test]
 fn shared_scans_at_double_resolution_give_the_same_minutiae() {
-    let Some(dir) = shared() else { return };
+    let Some(dir) = shared_fingerprints() else {
+        return;
+    };
     let mut shares = Vec::new();
     for (path, dpi) in first_images(&dir) {
         let image = GrayImage::open(&path).unwrap();

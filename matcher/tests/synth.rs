@@ -5,7 +5,7 @@
 use matcher::eval::truth::{Counts, Tolerance};
 use matcher::synth::{self, finger_seed, Master, SetInfo, SynthParams, SET_FILE};
 use matcher::Fingerprint;
-use std::path::PathBuf;
+use test_support::paths;
 
 /// The command and seed recorded in fixtures/fingerprints/README.md.
 const FIXTURE_SEED: u64 = 2026;
@@ -136,14 +136,10 @@ fn impressions_of_one_finger_share_most_ground_truth() {
     );
 }
 
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/fingerprints")
-}
-
 #[test]
 fn committed_fixtures_regenerate_byte_for_byte() {
     let p = SynthParams::default();
-    let info = SetInfo::load(&fixtures_dir()).unwrap();
+    let info = SetInfo::load(&paths::fingerprints()).unwrap();
     assert_eq!(
         (info.seed, info.fingers, info.impressions),
         (FIXTURE_SEED, FIXTURE_FINGERS, FIXTURE_IMPRESSIONS),
@@ -159,7 +155,7 @@ fn committed_fixtures_regenerate_byte_for_byte() {
             let imp = master.impression(&p, i).unwrap();
             let files = synth::impression_files(&imp).unwrap();
             for (ext, bytes) in [("png", files.png), ("json", files.json), ("iso", files.iso)] {
-                let path = fixtures_dir().join(format!("{f}_{i}.{ext}"));
+                let path = paths::fingerprints().join(format!("{f}_{i}.{ext}"));
                 let committed = std::fs::read(&path).unwrap();
                 assert!(
                     committed == bytes,

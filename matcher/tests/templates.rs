@@ -8,19 +8,14 @@ use matcher::template::{
 use matcher::{Error, Fingerprint, Minutia, MinutiaKind};
 use proptest::prelude::*;
 use std::f32::consts::TAU;
-use std::path::{Path, PathBuf};
-
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fingerprints");
+use std::path::PathBuf;
+use test_support::paths;
 
 /// Every `.iso` file of the shared set, or `None` (with a message) when the set is absent.
 fn shared_iso_files() -> Option<Vec<PathBuf>> {
-    let root = Path::new(SHARED);
-    if !root.is_dir() {
-        eprintln!("SKIP: shared fingerprints not found at {SHARED}");
-        return None;
-    }
+    let root = paths::shared_fingerprints()?;
     let mut files = Vec::new();
-    for set in std::fs::read_dir(root).expect("read shared dir") {
+    for set in std::fs::read_dir(&root).expect("read shared dir") {
         let set = set.expect("dir entry").path();
         if !set.is_dir() {
             continue;

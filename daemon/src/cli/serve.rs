@@ -22,6 +22,9 @@ pub struct Args {
     /// State directory (journal, audit log, simulated cards).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Directory of card profiles (`<name>.toml`) overriding or adding to the built-in ones.
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
 }
 
 /// Runs `idcardd serve` until SIGTERM or SIGINT.
@@ -35,6 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         events: args.events,
         readers: args.readers,
         state_dir: args.state_dir,
+        profiles_dir: args.profiles,
     };
     crate::server::run(Settings::resolve(file, &flags)?)
 }

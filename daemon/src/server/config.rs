@@ -27,8 +27,10 @@ pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Where journal.db, audit.db and the simulated cards (`sim/`) live.
+    /// Where journal.sqlite, audit.db and the simulated cards (`sim/`) live.
     pub state_dir: Option<PathBuf>,
+    /// A directory of card profiles (`<name>.toml`) overriding or adding to the built-in ones.
+    pub profiles_dir: Option<PathBuf>,
     /// `[server]`: sockets and limits.
     #[serde(default)]
     pub server: ServerSection,
@@ -108,6 +110,8 @@ pub struct Overrides {
     pub readers: Option<String>,
     /// `--state-dir`.
     pub state_dir: Option<PathBuf>,
+    /// `--profiles`.
+    pub profiles_dir: Option<PathBuf>,
 }
 
 /// What the socket loop needs.
@@ -283,6 +287,7 @@ impl Settings {
             })
             .collect();
         service.pki_dir = file.pki.dir;
+        service.profiles_dir = flags.profiles_dir.clone().or(file.profiles_dir);
         let d = file.delivery;
         let defaults = DeliveryPolicy::default();
         service.delivery = DeliveryPolicy {
@@ -341,10 +346,41 @@ mod tests {
             ..Default::default()
         };
         let s = Settings::resolve(file, &flags).unwrap();
+        assert_eq!(s.service.profiles_dir, None);
         assert_eq!(s.server.endpoint, "tcp://127.0.0.1:5555");
         assert_eq!(s.service.readers, vec!["sim:0", "sim:1", "sim:2"]);
         assert_eq!(s.service.state_dir, PathBuf::from("/b"));
         assert_eq!(s.service.sim_dir, PathBuf::from("/b/sim"));
+    }
+
+    /// `serve` takes custom profiles from the file, the flag winning, and the service built from
+    /// them knows a profile the built-in set does not have.
+    #[test]
+    fn custom_profiles_from_the_file_or_the_flag_reach_the_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let profiles = dir.path().join("profiles");
+        std::fs::create_dir(&profiles).unwrap();
+        let national = include_str!("../../../issuance/profiles/national-id.toml");
+        let pilot = national.replace("name = \"national-id\"", "name = \"pilot-id\"");
+        std::fs::write(profiles.join("pilot-id.toml"), pilot).unwrap();
+        let text = format!(
+            "state_dir = {:?}\nprofiles_dir = \"/nowhere\"\n[readers]\nnames = [\"sim:0\"]\n",
+            dir.path().join("state")
+        );
+        let from_file = Settings::resolve(FileConfig::parse(&text).unwrap(), &Overrides::default());
+        assert_eq!(
+            from_file.unwrap().service.profiles_dir,
+            Some(PathBuf::from("/nowhere"))
+        );
+        let flags = Overrides {
+            profiles_dir: Some(profiles.clone()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(FileConfig::parse(&text).unwrap(), &flags).unwrap();
+        assert_eq!(s.service.profiles_dir, Some(profiles));
+        let svc = crate::service::Service::open(s.service).unwrap();
+        assert!(svc.profiles.get("pilot-id").is_some());
+        assert!(svc.profiles.get("national-id").is_some());
     }
 
     #[test]

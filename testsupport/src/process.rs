@@ -1,0 +1,36 @@
+//! Running a binary (`env!("CARGO_BIN_EXE_idcardd")`, python3, openssl) to completion.
+
+use std::ffi::OsStr;
+use std::process::{Command, Output};
+
+/// Runs `program ARGS...` to completion, its stdin closed, and returns what it wrote.
+pub fn run<I, S>(program: impl AsRef<OsStr>, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run_with_env(program, args, &[])
+}
+
+/// [`run`] with `envs` added to the environment.
+pub fn run_with_env<I, S>(program: impl AsRef<OsStr>, args: I, envs: &[(&str, &str)]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let program = program.as_ref();
+    Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.to_string_lossy()))
+}
+
+/// Stdout then stderr, as text: what a failed assertion should show.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
