@@ -13,8 +13,11 @@ and the p50/p99 round-trip latency.
     python3 benches/zmq_load.py --endpoint ipc:///tmp/s.sock --method system.health
 
 The echo baseline is `idcardd bench zmq-echo`, a ROUTER that sends every message straight back,
-built with the same zeromq crate and runtime as the daemon: the ratio shows what the JSON-RPC
-layer (parsing, dispatch on a worker thread, the method, the reply) costs on top of the socket.
+on the same engine as the daemon (libzmq through the `zmq` crate, one thread polling the socket,
+reading in batches, sending without waiting): the ratio shows what the JSON-RPC layer (parsing,
+dispatch, the method, the reply) costs on top of the socket. With --idcardd each case also
+reports the serving process's own CPU time per request (utime + stime from /proc), which moves
+far less with the machine's load than requests per second do.
 For card.info every client has its own simulated reader (`--readers sim:N`), since a reader
 serves one operation at a time.
 """
@@ -104,6 +107,13 @@ def wait_for(path, proc, seconds=60):
         time.sleep(0.02)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(proc):
     proc.send_signal(signal.SIGTERM)
     try:
@@ -142,15 +152,19 @@ def run_all(args):
         health = [request_bytes("system.health", {})] * args.clients
         info = [request_bytes("card.info", {"reader": f"sim:{i}"}) for i in range(args.clients)]
         cases = [
-            ("echo (system.health request bytes)", f"ipc://{echo_sock}", health),
-            ("system.health", f"ipc://{sock}", health),
-            ("echo (card.info request bytes)", f"ipc://{echo_sock}", info),
-            ("card.info (one sim reader per client)", f"ipc://{sock}", info),
+            ("echo (system.health request bytes)", f"ipc://{echo_sock}", health, echo.pid),
+            ("system.health", f"ipc://{sock}", health, daemon.pid),
+            ("echo (card.info request bytes)", f"ipc://{echo_sock}", info, echo.pid),
+            ("card.info (one sim reader per client)", f"ipc://{sock}", info, daemon.pid),
         ]
-        rounds = {name: [] for name, _, _ in cases}
+        rounds = {name: [] for name, _, _, _ in cases}
         for _ in range(args.rounds):
-            for name, endpoint, requests in cases:
-                rounds[name].append(run_case(endpoint, requests, args.seconds / args.rounds))
+            for name, endpoint, requests, pid in cases:
+                cpu = cpu_seconds(pid)
+                r = run_case(endpoint, requests, args.seconds / args.rounds)
+                # Includes the clients' warm-up requests, a handful per case.
+                r["server_cpu_us"] = (cpu_seconds(pid) - cpu) * 1e6 / max(1, r["requests"])
+                rounds[name].append(r)
     finally:
         stop(daemon)
         stop(echo)
@@ -168,6 +182,9 @@ def run_all(args):
         results.sort(key=lambda r: r["requests_per_s"])
         median = dict(results[len(results) // 2])
         median["rounds_requests_per_s"] = [round(r["requests_per_s"]) for r in results]
+        median["server_cpu_us_median"] = sorted(r["server_cpu_us"] for r in results)[
+            len(results) // 2
+        ]
         if paired:
             median["paired_ratios"] = [round(x, 3) for x in paired]
             median["paired_ratio_median"] = paired[len(paired) // 2]
@@ -204,11 +221,16 @@ def main():
         print(json.dumps(rows, indent=2))
         return
     print(f"{args.clients} clients, {args.seconds:g} s per case, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    print(f"{'case':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  rounds req/s")
+    print(
+        f"{'case':42} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu us':>7}"
+        "  rounds req/s"
+    )
     for name, r in rows.items():
+        cpu = r.get("server_cpu_us_median")
         print(
             f"{name:42} {r['requests_per_s']:9.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f}"
-            f" {r['errors']:7}  {r.get('rounds_requests_per_s', '')}"
+            f" {r['errors']:7} {'' if cpu is None else f'{cpu:7.1f}':>7}"
+            f"  {r.get('rounds_requests_per_s', '')}"
         )
     for name, echo in PAIRS:
         if name in rows and echo in rows:

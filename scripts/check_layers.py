@@ -23,9 +23,9 @@ FORBIDDEN = {
     "apdu": {"cardsim", "issuance", "idcardd", "qa", "matcher", "test-support"},
     "cardsim": {"issuance", "idcardd", "qa", "matcher", "test-support"},
     "matcher": {"apdu", "cardsim", "issuance", "idcardd", "qa", "plotters", "test-support"},
-    "issuance": {"idcardd", "qa", "zeromq", "clap", "plotters", "indicatif", "signal-hook",
+    "issuance": {"idcardd", "qa", "zmq", "zeromq", "clap", "plotters", "indicatif", "signal-hook",
                  "test-support"},
-    "qa": {"apdu", "cardsim", "issuance", "idcardd", "zeromq", "clap", "test-support"},
+    "qa": {"apdu", "cardsim", "issuance", "idcardd", "zmq", "zeromq", "clap", "test-support"},
     "idcardd": {"test-support"},
 }
 LIBS = {"apdu": "apdu/src", "cardsim": "cardsim/src", "matcher": "matcher/src",

@@ -10,6 +10,7 @@ PKGS=(
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev  # matcher image work
   clang libclang-dev                               # opencv crate binding generator
   libsqlite3-dev openssl python3 python3-zmq
+  libzmq3-dev                                      # libzmq for the server transport (zmq crate)
   fonts-dejavu-core                                # text in PNG plots
 )
 missing=()

@@ -36,6 +36,19 @@ fn record(i: usize, code: &str) -> Value {
     r
 }
 
+/// `record` with its templates copied into `dir` and named relative to it: a manifest may
+/// name files in its own folder only (issue 18).
+fn beside(record: &Value, dir: &Path) -> Value {
+    let mut r = record.clone();
+    for f in ["right_index", "left_index"] {
+        let from = std::path::PathBuf::from(r["fingers"][f]["template"]["path"].as_str().unwrap());
+        let name = from.file_name().unwrap().to_str().unwrap().to_string();
+        std::fs::copy(&from, dir.join(&name)).unwrap();
+        r["fingers"][f]["template"]["path"] = name.into();
+    }
+    r
+}
+
 /// Runs `idcardd batch run MANIFEST --readers READERS --state-dir STATE --json`, checks that
 /// `personalized` records were personalized, and returns the batch report.
 fn run_batch(manifest: &Path, readers: &str, state: &Path, personalized: u64) -> Value {
@@ -72,7 +85,10 @@ fn batch_through_pcscd_personalizes_both_readers_cards() {
     let manifest = dir.path().join("m.jsonl");
     // Two valid national codes (check digits computed by hand: weights 10..2).
     let records = [record(0, "0012345679"), record(1, "0499370899")];
-    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let text: String = records
+        .iter()
+        .map(|r| format!("{}\n", beside(r, dir.path())))
+        .collect();
     std::fs::write(&manifest, text).unwrap();
 
     let mut inserted = Vec::new();
@@ -213,7 +229,11 @@ fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
 
     // The production line: one record onto the card in the first vpcd reader.
     let rec = record(0, "0012345679");
-    std::fs::write(dir.path().join("m.jsonl"), format!("{rec}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("m.jsonl"),
+        format!("{}\n", beside(&rec, dir.path())),
+    )
+    .unwrap();
     let card = SimCard::create(
         Some(dir.path().join("card.json")),
         SimConfig {

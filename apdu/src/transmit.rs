@@ -10,7 +10,11 @@
 //! 4. `61xx`: GET RESPONSE is sent until the card has nothing left (at most
 //!    [`MAX_GET_RESPONSES`] times) and the pieces are concatenated;
 //! 5. every APDU is logged with `tracing::trace!` (target `apdu::transmit`) in hex; the data of
-//!    secret commands and the responses to them are logged as `REDACTED`.
+//!    secret commands and the responses to them are logged as `REDACTED`, and so are the
+//!    contents of files (READ BINARY / UPDATE BINARY data and answers, [`carries_file_contents`]:
+//!    the data groups hold names, national codes, faces and fingerprints), in plain and under
+//!    secure messaging (DO87 / DO99 / DO8E), with the GET RESPONSEs that follow; headers, Ne
+//!    and status words stay.
 //!
 //! [`Channel::read_binary`] and [`Channel::update_binary`] split a transfer into as few APDUs as
 //! the card and the secure messaging overhead allow.
@@ -69,9 +73,36 @@ const ODD_UPDATE_OVERHEAD: usize = 5 + 4;
 /// Bytes the odd-INS READ BINARY response adds around its data: `53 82 xx xx`.
 const ODD_READ_OVERHEAD: usize = 4;
 
-/// The trace-log form of a command: header, data (or `<n bytes REDACTED>` when secret) and Ne.
+/// True for the commands whose data field or answer is a file's contents (ISO/IEC 7816-4
+/// §11.3 READ BINARY `B0`/`B1`, WRITE BINARY `D0`/`D1`, UPDATE BINARY `D6`/`D7`): on an ID card
+/// those are the data groups (DG1 MRZ, DG2 face, DG3 fingers, DG11 personal details), personal
+/// data that trace logs must not carry (issue 18). Their data is logged like a secret's.
+pub fn carries_file_contents(ins: u8) -> bool {
+    matches!(ins, 0xB0 | 0xB1 | 0xD0 | 0xD1 | 0xD6 | 0xD7)
+}
+
+/// Whether the chokepoint logs `cmd`'s data, and the answers to it, as `REDACTED`.
+fn redacted(cmd: &Command) -> bool {
+    cmd.secret || carries_file_contents(cmd.ins)
+}
+
+/// The trace-log form of a command: header, data (or `<n bytes REDACTED>` when secret or a
+/// file's contents, see [`carries_file_contents`]) and Ne.
 pub fn log_command(cmd: &Command) -> String {
-    cmd.log_hex()
+    log_command_as(cmd, redacted(cmd))
+}
+
+/// [`Command::log_hex`], with the data redacted when `redact` is set.
+fn log_command_as(cmd: &Command, redact: bool) -> String {
+    if !redact || cmd.secret || cmd.data.is_empty() {
+        return cmd.log_hex();
+    }
+    let head = hex::encode_upper([cmd.cla, cmd.ins, cmd.p1, cmd.p2]);
+    let data = format!("<{} bytes REDACTED>", cmd.data.len());
+    match cmd.ne {
+        Some(ne) => format!("{head} [{data}] Ne={ne}"),
+        None => format!("{head} [{data}]"),
+    }
 }
 
 /// The trace-log form of a response: data (or `<n bytes REDACTED>` when it answers a secret
@@ -118,13 +149,8 @@ impl<T: Transport> Link<T> {
     /// One APDU on the wire, logged.
     fn raw(&mut self, cmd: &Command, secret: bool) -> Result<RawResponse, Error> {
         let bytes = cmd.to_bytes()?;
-        trace!(target: "apdu::transmit", reader = self.transport.reader_name(), "> {}", {
-            if secret && !cmd.secret {
-                cmd.clone().secret().log_hex()
-            } else {
-                cmd.log_hex()
-            }
-        });
+        trace!(target: "apdu::transmit", reader = self.transport.reader_name(), "> {}",
+            log_command_as(cmd, secret));
         self.apdus += 1;
         let answer = self.transport.transmit_raw(&bytes)?;
         let resp = RawResponse::parse(&answer)?;
@@ -248,11 +274,11 @@ impl<T: Transport> Channel<T> {
     /// Sends one command and returns the card's final answer, whatever its status word
     /// (see the module documentation for what happens on the way).
     pub fn transmit(&mut self, cmd: &Command) -> Result<RawResponse, Error> {
-        let secret = cmd.secret;
+        let secret = redacted(cmd);
         let Some(sc) = self.secure.as_mut() else {
             return self.link.send(cmd, secret);
         };
-        trace!(target: "apdu::transmit", "> (plain) {}", log_command(cmd));
+        trace!(target: "apdu::transmit", "> (plain) {}", log_command_as(cmd, secret));
         let mut wrapped = sc.wrap(cmd)?;
         wrapped.secret |= secret;
         let protected = self.link.send(&wrapped, secret)?;
@@ -474,5 +500,122 @@ mod tests {
         assert_eq!(log_response(&resp, true), "[<2 bytes REDACTED>] 9000");
         let sw_only = RawResponse::status(StatusWord::WrongPin { tries_left: 2 });
         assert_eq!(log_response(&sw_only, true), "[] 63C2");
+    }
+
+    #[test]
+    fn issue_18_file_contents_are_redacted_in_command_logs() {
+        let dg11 = b"0012345679";
+        let write = commands::update_binary(0x10, dg11).unwrap();
+        assert_eq!(log_command(&write), "00D60010 [<10 bytes REDACTED>]");
+        let odd = commands::update_binary_odd(0x9000, dg11).unwrap();
+        assert!(
+            log_command(&odd).contains("REDACTED"),
+            "{}",
+            log_command(&odd)
+        );
+        let read = commands::read_binary(0, 4).unwrap();
+        assert_eq!(log_command(&read), "00B00000 [] Ne=4");
+        // Other commands keep their data.
+        let get = commands::get_data(0x0101, 8).unwrap();
+        assert_eq!(log_command(&get), "00CA0101 [] Ne=8");
+        let select = commands::select_fid(0x011E, commands::SelectReturn::Nothing);
+        assert_eq!(log_command(&select), "00A4000C [011E]");
+        for ins in [0xB0, 0xB1, 0xD0, 0xD1, 0xD6, 0xD7] {
+            assert!(carries_file_contents(ins), "{ins:02X}");
+        }
+        for ins in [0xA4, 0xCA, 0xC0, 0x20, 0x82, 0x44] {
+            assert!(!carries_file_contents(ins), "{ins:02X}");
+        }
+    }
+
+    /// A card that answers every READ BINARY with `data` (in 61xx pieces of 4 bytes, so GET
+    /// RESPONSE carries file contents too) and everything else with 9000.
+    struct Dg(Vec<u8>, usize);
+
+    impl Transport for Dg {
+        fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            let ins = apdu[1];
+            if ins == 0xB0 || ins == 0xC0 {
+                let rest = &self.0[self.1..];
+                let n = rest.len().min(4);
+                let mut out = rest[..n].to_vec();
+                self.1 += n;
+                let left = self.0.len() - self.1;
+                if left > 0 {
+                    out.extend([0x61, left as u8]);
+                } else {
+                    out.extend([0x90, 0x00]);
+                }
+                return Ok(out);
+            }
+            Ok(vec![0x90, 0x00])
+        }
+        fn atr(&self) -> Vec<u8> {
+            vec![0x3B, 0x00]
+        }
+        fn reader_name(&self) -> &str {
+            "dg"
+        }
+        fn reset(&mut self) -> Result<(), TransportError> {
+            Ok(())
+        }
+    }
+
+    /// Trace output of `f` on this thread: one global subscriber for the unit-test binary
+    /// writing into a per-thread buffer (a scoped one races with other test threads over the
+    /// per-callsite interest cache).
+    fn captured_trace(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex, Once};
+        thread_local! {
+            static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        struct ThreadCapture;
+        impl std::io::Write for ThreadCapture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                CAPTURE.with(|c| {
+                    if let Some(out) = &*c.borrow() {
+                        out.lock().unwrap().extend_from_slice(buf);
+                    }
+                });
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(|| ThreadCapture)
+                .try_init();
+        });
+        let out = Arc::new(Mutex::new(Vec::new()));
+        CAPTURE.with(|c| *c.borrow_mut() = Some(out.clone()));
+        f();
+        CAPTURE.with(|c| *c.borrow_mut() = None);
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn issue_18_trace_log_keeps_data_groups_out() {
+        let national_code = b"0012345679";
+        let logs = captured_trace(|| {
+            let mut ch = Channel::new(Dg(national_code.to_vec(), 0));
+            ch.update_binary(0, national_code).unwrap();
+            assert_eq!(ch.read_binary(0, 10).unwrap(), national_code);
+        });
+        let hex = hex::encode_upper(national_code);
+        for piece in hex.as_bytes().chunks(8) {
+            let piece = std::str::from_utf8(piece).unwrap();
+            assert!(!logs.contains(piece), "{piece} leaked:\n{logs}");
+        }
+        assert!(logs.contains("00D60000 [<10 bytes REDACTED>]"), "{logs}");
+        assert!(logs.contains("[<4 bytes REDACTED>] 6106"), "{logs}");
+        assert!(logs.contains("[<2 bytes REDACTED>] 9000"), "{logs}");
+        assert!(logs.contains("00C00000"), "{logs}");
     }
 }

@@ -19,6 +19,9 @@ use crate::hexser;
 /// Version of the state file layout.
 pub(crate) const FORMAT: u32 = 1;
 
+/// Mode of a card state file: owner only (issue 18: they were 0644 and hold PINs and keys).
+pub(crate) const STATE_FILE_MODE: u32 = 0o600;
+
 /// The card's fixed properties, chosen at creation (what the ATR advertises).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Geometry {
@@ -235,8 +238,16 @@ impl CardState {
 
     /// Reads and validates a state file. A missing file is an I/O error; anything unparsable or
     /// inconsistent is [`Error::Malformed`].
+    /// A file left readable by others (before issue 18) is tightened to [`STATE_FILE_MODE`].
     pub fn load(path: &Path) -> Result<CardState, Error> {
+        use std::os::unix::fs::PermissionsExt as _;
         let bytes = fs::read(path).map_err(|e| io_error(path, "read", e))?;
+        if let Ok(meta) = fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                fs::set_permissions(path, fs::Permissions::from_mode(STATE_FILE_MODE))
+                    .map_err(|e| io_error(path, "chmod", e))?;
+            }
+        }
         let state: CardState = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Malformed(format!("corrupt card state {}: {e}", path.display())))?;
         state.validate().map_err(|why| {
@@ -246,11 +257,23 @@ impl CardState {
     }
 
     /// Writes the state atomically: `<path>.tmp`, fsync, rename over `path`, fsync the directory.
+    /// The file is [`STATE_FILE_MODE`] (0600): it holds the card's PIN, PUK and keys.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
         let json = serde_json::to_vec(self)
             .map_err(|e| Error::Malformed(format!("card state does not serialise: {e}")))?;
         let tmp = tmp_path(path);
-        let mut file = File::create(&tmp).map_err(|e| io_error(&tmp, "create", e))?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(STATE_FILE_MODE)
+            .open(&tmp)
+            .map_err(|e| io_error(&tmp, "create", e))?;
+        // A temporary file left by a crash of an older version may be looser: the mode given
+        // above applies only to a new file.
+        file.set_permissions(fs::Permissions::from_mode(STATE_FILE_MODE))
+            .map_err(|e| io_error(&tmp, "chmod", e))?;
         file.write_all(&json)
             .map_err(|e| io_error(&tmp, "write", e))?;
         file.sync_all().map_err(|e| io_error(&tmp, "fsync", e))?;
@@ -323,6 +346,30 @@ mod tests {
         assert_eq!(CardState::load(&path).unwrap(), state);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"serial\":\"53455249414C3031\""), "{text}");
+    }
+
+    #[test]
+    fn issue_18_state_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let state = CardState::fresh(
+            [2; 8],
+            geometry(),
+            &AesKey::test_perso_master(),
+            &AesKey::test_terminal_master(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        // A temporary file left loose by a crash of an older version does not leak its mode.
+        std::fs::write(tmp_path(&path), b"{}").unwrap();
+        std::fs::set_permissions(tmp_path(&path), std::fs::Permissions::from_mode(0o644)).unwrap();
+        state.save(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, STATE_FILE_MODE);
+        // Saving over a loose file from before issue 18 replaces it with a private one.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        state.save(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, STATE_FILE_MODE);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use issuance::audit::AuditLog;
 use issuance::batch::{BatchManager, RunSettings};
 use issuance::delivery::{Delivery, DeliveryPolicy, Desk};
 use issuance::events::Events;
-use issuance::journal::Journal;
+use issuance::journal::{Journal, Retention};
 use issuance::profile::ProfileSet;
 use issuance::reader_pool::ReaderPool;
 
@@ -38,6 +38,10 @@ pub struct ServiceConfig {
     pub profiles_dir: Option<PathBuf>,
     /// Delivery policy.
     pub delivery: DeliveryPolicy,
+    /// How long the journal keeps applicants' faces and fingerprints (issue 18): removed once
+    /// the card is personalized (`biometrics_after_personalized`, default 0s) or 30 days after
+    /// a record failed (`failed_records_days`); a SHA-256 of each stays.
+    pub retention: Retention,
 }
 
 impl ServiceConfig {
@@ -54,8 +58,26 @@ impl ServiceConfig {
             trust: Vec::new(),
             profiles_dir: None,
             delivery: DeliveryPolicy::default(),
+            retention: Retention::default(),
         }
     }
+}
+
+/// Makes every file and directory this process creates from now on owner-only (umask 077).
+///
+/// The state directory holds applicant records, PINs (the PIN mailer, simulated cards), keys
+/// and reports: whatever part writes there (the stores set their modes themselves; reports,
+/// the card hopper and a demo's test PKI rely on this) writes for the daemon's user alone
+/// (issue 18). The ipc socket's own umask and chmod still give its group access.
+pub fn owner_only_umask() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+}
+
+/// Creates the state directory `dir` (or one inside it) owner-only, tightening an existing
+/// looser one with a warning.
+pub fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    issuance::store::private_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {} owner-only: {e}", dir.display()))
 }
 
 /// Everything the methods share.
@@ -155,16 +177,33 @@ impl SetupCache {
 impl Service {
     /// Builds the service from its configuration: loads the profiles, opens what it keeps in
     /// the state directory, sets up the readers.
+    ///
+    /// The process umask becomes 077 ([`owner_only_umask`]); the state directory is made
+    /// owner-only, and everything an older version left readable under it and under the
+    /// simulated cards' directory (0755 folders, 0644 files) is tightened to 0700 / 0600 with
+    /// a warning: nothing the daemon keeps there is readable by others (issue 18).
     pub fn open(config: ServiceConfig) -> anyhow::Result<Service> {
-        std::fs::create_dir_all(&config.state_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", config.state_dir.display()))?;
+        owner_only_umask();
+        private_dir(&config.state_dir)?;
+        // What an older version left readable (0755 directories, 0644 files) is tightened.
+        for dir in [&config.state_dir, &config.sim_dir] {
+            let changed = issuance::store::tighten_tree(dir)
+                .map_err(|e| anyhow::anyhow!("cannot tighten {}: {e}", dir.display()))?;
+            if !changed.is_empty() {
+                tracing::warn!(
+                    "{} file(s) and folder(s) under {} were readable by others: made owner-only",
+                    changed.len(),
+                    dir.display()
+                );
+            }
+        }
         let profiles = Arc::new(ProfileSet::load(config.profiles_dir.as_deref())?);
         let readers = ReaderPool::new(&config.readers, config.sim_dir.clone(), config.reader_wait);
         let audit = Arc::new(
             AuditLog::open(&config.state_dir)
                 .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?,
         );
-        let journal = Arc::new(Journal::open_in(&config.state_dir)?);
+        let journal = Arc::new(Journal::open_in_with(&config.state_dir, config.retention)?);
         let settings = RunSettings {
             state_dir: config.state_dir.clone(),
             pki_dir: config.pki_dir.clone(),

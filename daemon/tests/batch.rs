@@ -51,9 +51,15 @@ fn generated_record(i: u64) -> Value {
     r["tracking_code"] = format!("GEN-{i:04}").into();
     r["national_code"] = national_code(i).into();
     r["name"]["latin"]["last"] = format!("Person{}", letters(i)).into();
+    // Inline: a record from the socket may name no file, and a manifest only files in its own
+    // folder (issue 18).
+    let inline = |p: &PathBuf| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap())
+    };
     r["fingers"] = serde_json::json!({
-        "right_index": {"template": {"path": a}},
-        "left_index": {"template": {"path": b}},
+        "right_index": {"template": {"base64": inline(a)}},
+        "left_index": {"template": {"base64": inline(b)}},
     });
     r
 }

@@ -49,6 +49,6 @@ pub mod reader_pool;
 pub mod readers;
 pub mod scan;
 pub mod sim_watch;
-mod store;
+pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

@@ -52,7 +52,8 @@ pub fn parse_sim_name(name: &str) -> Result<Option<usize>> {
 /// Opens the simulated card of `sim:N` (creating its state with the default configuration on
 /// first use).
 pub fn open_sim(sim_dir: &Path, n: usize) -> Result<SimTransport> {
-    std::fs::create_dir_all(sim_dir).map_err(|e| {
+    // Card state files hold the card's PIN, PUK and keys: owner-only (issue 18).
+    crate::store::private_dir(sim_dir).map_err(|e| {
         Error::new(
             ErrorKind::CardError,
             format!("cannot create {}: {e}", sim_dir.display()),

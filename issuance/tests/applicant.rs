@@ -12,7 +12,7 @@ use base64::Engine as _;
 use issuance::applicant::calendar::{is_leap, DateError, GregorianDate, SolarDate};
 use issuance::applicant::ids::{IdError, NationalCode, PostalCode};
 use issuance::applicant::qc::{check_on, Gender, MatcherCheck, QcCode, QcReport};
-use issuance::applicant::{Applicant, Blob, Finger, FingerSample};
+use issuance::applicant::{Applicant, Blob, FileAccess, Finger, FingerSample};
 use issuance::profile::{Profile, ProfileError, ProfileSet, BUILTIN};
 use matcher::template::{iso19794, CardFormat, IsoRecord};
 use matcher::{Fingerprint, Minutia, MinutiaKind};
@@ -392,6 +392,9 @@ fn valid_national() -> Applicant {
         }"#,
     )
     .unwrap();
+    // A record an operator's tool loads: it may name fixture files (issue 18: records from
+    // clients may not).
+    a.files = FileAccess::Local(paths::applicants());
     a.face = Some(face());
     a.fingers.insert(
         Finger::RightIndex,

@@ -190,6 +190,10 @@ fn header_size(bytes: &[u8]) -> Result<(u64, u64), Error> {
     let unsupported =
         || Error::InvalidImage("unsupported or truncated image (PNG, TIFF, BMP)".into());
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        // libpng requires IHDR as the first chunk: anything else is not what we measured.
+        if bytes.get(12..16) != Some(b"IHDR".as_slice()) {
+            return Err(unsupported());
+        }
         let w = bytes.get(16..20).ok_or_else(unsupported)?;
         let h = bytes.get(20..24).ok_or_else(unsupported)?;
         let be = |b: &[u8]| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
@@ -203,15 +207,26 @@ fn header_size(bytes: &[u8]) -> Result<(u64, u64), Error> {
     }
     let little = bytes.starts_with(b"II*\0");
     if little || bytes.starts_with(b"MM\0*") {
-        return tiff_size(bytes, little).ok_or_else(unsupported);
+        return tiff_size(bytes, little);
     }
     Err(unsupported())
 }
 
-/// Width and height from the first image file directory of a classic TIFF.
-fn tiff_size(bytes: &[u8], little: bool) -> Option<(u64, u64)> {
+/// Most directory entries a TIFF header may have: a scan needs about fifteen.
+const MAX_TIFF_ENTRIES: usize = 256;
+
+/// Width and height from the image file directory of a single-page classic TIFF.
+///
+/// It must agree with libtiff (what OpenCV decodes with) on every tag, so anything the two
+/// could read differently is refused rather than guessed: a tag given twice (libtiff keeps the
+/// first, a naive reader the last), a size that is not one SHORT or LONG, more than one page
+/// (OpenCV decodes the first; there is nothing to choose between), a directory that overlaps
+/// the header or runs past the end.
+fn tiff_size(bytes: &[u8], little: bool) -> Result<(u64, u64), Error> {
+    let bad = |why: String| Error::InvalidImage(format!("TIFF header refused: {why}"));
+    let truncated = || bad("truncated".into());
     let u16_at = |o: usize| {
-        let b = bytes.get(o..o + 2)?;
+        let b = bytes.get(o..o.checked_add(2)?)?;
         Some(if little {
             u16::from_le_bytes([b[0], b[1]])
         } else {
@@ -219,32 +234,106 @@ fn tiff_size(bytes: &[u8], little: bool) -> Option<(u64, u64)> {
         })
     };
     let u32_at = |o: usize| {
-        let b = bytes.get(o..o + 4)?;
+        let b = bytes.get(o..o.checked_add(4)?)?;
         Some(if little {
             u32::from_le_bytes([b[0], b[1], b[2], b[3]])
         } else {
             u32::from_be_bytes([b[0], b[1], b[2], b[3]])
         })
     };
-    let ifd = u32_at(4)? as usize;
-    let count = u16_at(ifd)? as usize;
+    let ifd = u32_at(4).ok_or_else(truncated)? as usize;
+    if ifd < 8 {
+        return Err(bad(format!(
+            "directory at offset {ifd} overlaps the header"
+        )));
+    }
+    let count = u16_at(ifd).ok_or_else(truncated)? as usize;
+    if count == 0 || count > MAX_TIFF_ENTRIES {
+        return Err(bad(format!(
+            "{count} directory entries (1 to {MAX_TIFF_ENTRIES} expected)"
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
     let (mut width, mut height) = (None, None);
     for i in 0..count {
-        let entry = ifd.checked_add(2 + 12 * i)?;
-        let tag = u16_at(entry)?;
-        let typ = u16_at(entry + 2)?;
-        let value = match typ {
-            3 => u64::from(u16_at(entry + 8)?),
-            4 => u64::from(u32_at(entry + 8)?),
-            _ => continue,
+        let entry = ifd + 2 + 12 * i;
+        let tag = u16_at(entry).ok_or_else(truncated)?;
+        let typ = u16_at(entry + 2).ok_or_else(truncated)?;
+        let n = u32_at(entry + 4).ok_or_else(truncated)?;
+        if !seen.insert(tag) {
+            return Err(bad(format!("tag {tag} appears twice")));
+        }
+        if tag != 256 && tag != 257 {
+            continue;
+        }
+        let value = match (typ, n) {
+            (3, 1) => u64::from(u16_at(entry + 8).ok_or_else(truncated)?),
+            (4, 1) => u64::from(u32_at(entry + 8).ok_or_else(truncated)?),
+            _ => {
+                return Err(bad(format!(
+                    "tag {tag} (image size) has type {typ} and count {n}, not one SHORT or LONG"
+                )))
+            }
         };
-        match tag {
-            256 => width = Some(value),
-            257 => height = Some(value),
-            _ => {}
+        if tag == 256 {
+            width = Some(value);
+        } else {
+            height = Some(value);
         }
     }
-    Some((width?, height?))
+    let next = u32_at(ifd + 2 + 12 * count).ok_or_else(truncated)?;
+    if next != 0 {
+        return Err(bad("more than one page (a scan is one image)".into()));
+    }
+    match (width, height) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(bad("no image width or length tag".into())),
+    }
+}
+
+/// The pixel limit OpenCV's decoders enforce themselves (`OPENCV_IO_MAX_IMAGE_PIXELS`):
+/// [`MAX_IMAGE_SIDE`] squared, so an image our header check misjudged still cannot make the
+/// decoder allocate more than the extractor takes.
+pub const DECODER_MAX_PIXELS: u64 = MAX_IMAGE_SIDE as u64 * MAX_IMAGE_SIDE as u64;
+
+/// The environment variable (and its value) that sets [`DECODER_MAX_PIXELS`] in OpenCV's
+/// imgcodecs.
+///
+/// imgcodecs reads it into a static when the shared library is loaded, before `main` runs, so
+/// setting it from inside the process (`std::env::set_var`) has no effect: it must be in the
+/// environment the process starts with. [`reexec_with_decoder_limit`] arranges that.
+pub fn decoder_limit_env() -> (&'static str, String) {
+    ("OPENCV_IO_MAX_IMAGE_PIXELS", DECODER_MAX_PIXELS.to_string())
+}
+
+/// Whether the running process's OpenCV enforces [`DECODER_MAX_PIXELS`] (the variable was in
+/// the environment at start with that value or lower).
+pub fn decoder_limit_active() -> bool {
+    let (name, _) = decoder_limit_env();
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|v| v > 0 && v <= DECODER_MAX_PIXELS)
+}
+
+/// For a program's `main`, first thing: when the decoder limit is not in the environment,
+/// runs the same executable again (same pid, arguments, descriptors) with it set. Returns only
+/// when nothing needed doing, or with the error when the re-execution failed (the caller then
+/// goes on with the header check alone).
+pub fn reexec_with_decoder_limit() -> Result<(), std::io::Error> {
+    use std::os::unix::process::CommandExt;
+    if decoder_limit_active() {
+        return Ok(());
+    }
+    let (name, value) = decoder_limit_env();
+    let exe = std::env::current_exe()?;
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    Err(std::process::Command::new(&exe)
+        .arg0(argv0)
+        .args(args)
+        .env(name, value)
+        .exec())
 }
 
 #[cfg(test)]
@@ -281,6 +370,132 @@ mod tests {
             GrayImage::decode(&bytes),
             Err(Error::ImageLimits(_))
         ));
+    }
+
+    /// A little-endian single-strip 8-bit gray TIFF of `w` x `h` with `entries` extra
+    /// (tag, value) LONG entries appended after the real ones, and `next` as next-IFD offset.
+    fn tiff(w: u32, h: u32, extra: &[(u16, u32)], next: u32) -> Vec<u8> {
+        let pixels = vec![128u8; (w * h) as usize];
+        let mut entries: Vec<(u16, u16, u32)> = vec![
+            (256, 4, w),
+            (257, 4, h),
+            (258, 3, 8),
+            (259, 3, 1),
+            (262, 3, 1),
+            (273, 4, 0), // patched below
+            (277, 3, 1),
+            (278, 4, h),
+            (279, 4, w * h),
+        ];
+        entries.extend(extra.iter().map(|&(t, v)| (t, 4, v)));
+        let ifd_len = 2 + 12 * entries.len() + 4;
+        let data_at = 8 + ifd_len as u32;
+        let mut out = b"II*\0".to_vec();
+        out.extend_from_slice(&8u32.to_le_bytes());
+        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, typ, value) in entries {
+            let value = if tag == 273 { data_at } else { value };
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&typ.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            if typ == 3 {
+                out.extend_from_slice(&(value as u16).to_le_bytes());
+                out.extend_from_slice(&[0, 0]);
+            } else {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&next.to_le_bytes());
+        out.extend_from_slice(&pixels);
+        out
+    }
+
+    #[test]
+    fn a_hand_made_tiff_decodes() {
+        let image = GrayImage::decode(&tiff(100, 70, &[], 0)).unwrap();
+        assert_eq!((image.width(), image.height()), (100, 70));
+    }
+
+    #[test]
+    fn issue_18_duplicated_size_tags_are_refused_before_decoding() {
+        // libtiff reads the first width/length (30 000 x 30 000), a last-wins reader the
+        // second (100 x 70): the file is refused, whichever way round.
+        let mut bomb = tiff(100, 70, &[(256, 100), (257, 70)], 0);
+        bomb[8 + 2 + 8..8 + 2 + 12].copy_from_slice(&30_000u32.to_le_bytes());
+        bomb[8 + 2 + 12 + 8..8 + 2 + 24].copy_from_slice(&30_000u32.to_le_bytes());
+        let started = std::time::Instant::now();
+        let e = GrayImage::decode(&bomb).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_millis(200));
+        assert!(
+            matches!(&e, Error::InvalidImage(m) if m.contains("tag 256 appears twice")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn huge_multi_page_and_odd_tiffs_are_refused() {
+        let mut huge = tiff(100, 70, &[], 0);
+        huge[8 + 2 + 8..8 + 2 + 12].copy_from_slice(&30_000u32.to_le_bytes());
+        huge[8 + 2 + 12 + 8..8 + 2 + 24].copy_from_slice(&30_000u32.to_le_bytes());
+        assert!(matches!(
+            GrayImage::decode(&huge),
+            Err(Error::ImageLimits(_))
+        ));
+        let two_pages = tiff(100, 70, &[], 8);
+        assert!(matches!(
+            GrayImage::decode(&two_pages),
+            Err(Error::InvalidImage(m)) if m.contains("more than one page")
+        ));
+        let mut overlapping = tiff(100, 70, &[], 0);
+        overlapping[4..8].copy_from_slice(&2u32.to_le_bytes());
+        assert!(matches!(
+            GrayImage::decode(&overlapping),
+            Err(Error::InvalidImage(_))
+        ));
+        let truncated = &tiff(100, 70, &[], 0)[..30];
+        assert!(matches!(
+            GrayImage::decode(truncated),
+            Err(Error::InvalidImage(_))
+        ));
+    }
+
+    /// Run by [`decoder_limit_applies_from_the_start_environment`] in a child process.
+    #[test]
+    #[ignore = "run in a child process with the limit in its environment"]
+    fn decoder_limit_child() {
+        assert!(decoder_limit_active());
+        // 2100 x 2100 = 4.41 Mpx: OpenCV itself refuses to decode it.
+        let big = encode(
+            &GrayImage::from_parts(2100, 2100, vec![90; 2100 * 2100]),
+            ".png",
+        );
+        let buf = Vector::<u8>::from_slice(&big);
+        let decoded = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_GRAYSCALE);
+        assert!(
+            decoded.map_or(true, |m| m.empty()),
+            "decoded past the limit"
+        );
+        let small = encode(&gradient(2000, 2000), ".png");
+        assert!(GrayImage::decode(&small).is_ok());
+    }
+
+    #[test]
+    fn decoder_limit_applies_from_the_start_environment() {
+        let (name, value) = decoder_limit_env();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "image::tests::decoder_limit_child", "--ignored"])
+            .env(name, value)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    }
+
+    #[test]
+    fn decoder_limit_is_the_extractors_largest_image() {
+        let (name, value) = decoder_limit_env();
+        assert_eq!(name, "OPENCV_IO_MAX_IMAGE_PIXELS");
+        assert_eq!(value, "4000000");
     }
 
     #[test]

@@ -21,6 +21,11 @@ struct Params {
 /// Cancels the batch.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
+    super::identifier(
+        "batch_id",
+        &p.batch_id,
+        super::batch_status::MAX_BATCH_ID_CHARS,
+    )?;
     batch::cancel(svc.batches.journal(), &p.batch_id).map_err(issuance::Error::from)?;
     svc.batches.stop(&p.batch_id);
     Ok(Reply::json(

@@ -26,6 +26,11 @@ struct Params {
 /// Builds the report.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
+    super::identifier(
+        "batch_id",
+        &p.batch_id,
+        super::batch_status::MAX_BATCH_ID_CHARS,
+    )?;
     let report =
         batch::report(svc.batches.journal(), &p.batch_id).map_err(issuance::Error::from)?;
     match p.format.as_deref().unwrap_or("json") {
@@ -36,7 +41,7 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         }))),
         other => Err(ApiError::new(
             ErrorCode::InvalidParams,
-            format!("format {other:?}: json or csv"),
+            format!("format {}: json or csv", super::echo(other)),
         )),
     }
 }

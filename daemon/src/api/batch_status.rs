@@ -18,9 +18,13 @@ struct Params {
     batch_id: String,
 }
 
+/// Longest batch id accepted (ids are `B` + milliseconds + `-` + 4 hex digits).
+pub const MAX_BATCH_ID_CHARS: usize = 64;
+
 /// Answers the batch's state and counts.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
+    super::identifier("batch_id", &p.batch_id, MAX_BATCH_ID_CHARS)?;
     let journal = svc.batches.journal();
     let row = journal.batch(&p.batch_id).map_err(issuance::Error::from)?;
     let counts = journal.counts(&p.batch_id).map_err(issuance::Error::from)?;

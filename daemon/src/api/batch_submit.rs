@@ -5,6 +5,11 @@
 //! state directory's hopper). Reply: `{"batch_id":"B..","records":2,"readers":["sim:0"]}`.
 //! Progress follows on the PUB socket (`batch.progress`, `card.personalized`,
 //! `batch.finished`); `batch.status` and `batch.report` answer from the journal.
+//!
+//! Bounds (issue 18): at most [`MAX_BATCH_RECORDS`] records of at most [`MAX_RECORD_BYTES`]
+//! each (`too_large`), configured reader names only (`reader_not_found`, quoting a short
+//! prefix). Records may name no file: they are journaled without a base directory, and QC
+//! refuses any `path` (`path_not_allowed`, nothing read).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -24,19 +29,43 @@ struct Params {
     readers: Option<Vec<String>>,
 }
 
+/// Most records in one submitted batch (larger runs come as manifests or several batches).
+pub const MAX_BATCH_RECORDS: usize = 10_000;
+
+/// Largest record accepted (its JSON, bytes): a face and ten inline scans of
+/// `issuance::scan::MAX_SCAN_BYTES` would not fit a message anyway; a record is normally far
+/// smaller.
+pub const MAX_RECORD_BYTES: usize = 8 * 1024 * 1024;
+
 /// Journals the records as a new batch and starts it.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
     if p.records.is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidParams, "records is empty"));
     }
+    if p.records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "{} records: at most {MAX_BATCH_RECORDS} in one batch",
+                p.records.len()
+            ),
+        ));
+    }
     let configured = svc.readers.names();
     let readers = p.readers.unwrap_or_else(|| configured.clone());
-    if let Some(bad) = readers.iter().find(|r| !configured.contains(r)) {
+    if readers.len() > configured.len() {
         return Err(ApiError::new(
-            ErrorCode::ReaderNotFound,
-            format!("no reader {bad:?} is configured"),
+            ErrorCode::InvalidParams,
+            format!(
+                "{} readers named; {} are configured",
+                readers.len(),
+                configured.len()
+            ),
         ));
+    }
+    for r in &readers {
+        super::configured_reader(svc, r)?;
     }
     if readers.is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidParams, "no readers"));
@@ -47,11 +76,26 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         ));
     }
     // A record that is not an object is kept: QC rejects it as malformed_record.
+    // No base directory: a record from the socket may not name files (issuance::applicant::
+    // FileAccess::None); QC refuses any `path` in it.
     let records: Vec<(String, String)> = p
         .records
         .iter()
         .map(|r| (r.to_string(), String::new()))
         .collect();
+    if let Some((i, (json, _))) = records
+        .iter()
+        .enumerate()
+        .find(|(_, (json, _))| json.len() > MAX_RECORD_BYTES)
+    {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "record {i} is {} bytes: at most {MAX_RECORD_BYTES}",
+                json.len()
+            ),
+        ));
+    }
     let id = batch::submit(
         svc.batches.journal(),
         "api:batch.submit",

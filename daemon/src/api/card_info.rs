@@ -23,6 +23,7 @@ struct Params {
 /// Reads the card's ATR, serial, life-cycle state and file list.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
+    super::configured_reader(svc, &p.reader)?;
     let info = svc.readers.with_card(&p.reader, |card| Ok(card.info()?))?;
     Ok(Reply::json(to_json(&p.reader, &info)))
 }
@@ -35,6 +36,9 @@ pub fn call_without_blocking(svc: &Service, call: Call) -> Immediate {
         Ok(p) => p,
         Err(e) => return Immediate::Answered(Err(e)),
     };
+    if let Err(e) = super::configured_reader(svc, &p.reader) {
+        return Immediate::Answered(Err(e));
+    }
     match svc
         .readers
         .try_with_kept_card(&p.reader, |card| Ok(card.info()?))

@@ -2,7 +2,8 @@
 //!
 //! Request: `{"method":"card.personalize","params":{"reader":"sim:0","record":{...}}}` where
 //! `record` is an applicant record (the schema of `issuance::applicant::Applicant`; images and
-//! templates inline as base64, or as absolute paths on the daemon's machine).
+//! templates inline as base64: a record from the socket may name no file, every `path` is a QC
+//! problem `path_not_allowed` and nothing is read; at most 8 MiB).
 //! Reply: `{"batch_id":"B..","tracking_code":"NID-0001","serial":"49..","document_number":
 //! "D00000001","found":"fresh","apdus":27}`
 //!
@@ -30,10 +31,21 @@ struct Params {
 /// Journals the record, checks it, writes the card and answers what was written.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
+    super::configured_reader(svc, &p.reader)?;
     if !p.record.is_object() {
         return Err(ApiError::new(
             ErrorCode::InvalidParams,
             "record must be a JSON object (an applicant record)",
+        ));
+    }
+    let len = p.record.to_string().len();
+    if len > super::batch_submit::MAX_RECORD_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the record is {len} bytes: at most {}",
+                super::batch_submit::MAX_RECORD_BYTES
+            ),
         ));
     }
     let one =

@@ -25,6 +25,7 @@ struct Params {
 /// Terminates the card in the reader.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
+    super::configured_reader(svc, &p.reader)?;
     Reply::of(&issuance::delivery::terminate(
         &svc.desk(),
         &p.reader,

@@ -31,6 +31,7 @@ pub fn call(svc: &Service, mut call: Call) -> Result<Reply, ApiError> {
     let puk = take_secret(&mut call.params, "puk")?.ok_or_else(|| missing("puk"))?;
     let new_pin = take_secret(&mut call.params, "new_pin")?.ok_or_else(|| missing("new_pin"))?;
     let p: Params = call.params()?;
+    super::configured_reader(svc, &p.reader)?;
     Ok(Reply::json(issuance::delivery::unblock(
         &svc.desk(),
         &p.reader,

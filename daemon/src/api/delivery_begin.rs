@@ -28,6 +28,7 @@ struct Params {
 /// Reads the card, runs passive authentication, opens a session.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
+    super::configured_reader(svc, &p.reader)?;
     let (result, face) = issuance::delivery::begin(&svc.desk(), &p.reader)?;
     let mut reply = Reply::of(&result)?;
     reply.frames.extend(face);

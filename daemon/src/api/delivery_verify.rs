@@ -5,20 +5,28 @@
 //! Several fingers combined: `{"session":"9f..","scans":[{"finger":2,"frame":0},
 //! {"finger":7,"scan":"iVBOR..."}]}`. Optional `dpi` per scan (default 500).
 //!
-//! Reply on a match: `{"decision":"match","score":0.31,"threshold":0.086,"target_fmr":0.001,
-//! "fingers":[{"finger":2,"score":0.31,"quality":64,"minutiae":41}],"attempts_left":3,
-//! "activate_within_s":120,"timing_ms":{"extraction":..,"comparison":..,"total":..}}`
+//! Reply on a match: `{"decision":"match","target_fmr":0.001,
+//! "fingers":[{"finger":2,"quality":64,"minutiae":41}],"attempts_left":3,
+//! "activate_within_s":120,"timing_ms":{"extraction":..,"comparison":..,"total":..}}`.
+//! Neither a match nor a `no_match` carries the score (it would guide forged scans uphill);
+//! the audit trail has it.
 //!
-//! Refusals: `no_match` (`data.score`, `data.attempts_left`), `rescan` (scan too poor; not
-//! counted as an attempt), `attempts_exhausted`, `finger_not_enrolled`, `session_unknown`,
-//! `session_expired`, `busy` (a verification of the session is running). The scan itself is
-//! never logged, journaled or echoed.
+//! Bounds, checked before any scan is copied or decoded: at most 10 scans, each binary frame
+//! referenced by one scan only, each scan at most `issuance::scan::MAX_SCAN_BYTES`
+//! (`too_large`), and the session must be live.
+//!
+//! Refusals: `no_match` (`data.attempts_left`), `rescan` (scan too poor; not
+//! counted as an attempt), `attempts_exhausted`, `finger_not_enrolled`, `session_unknown`
+//! (also for a string that is not a session id; at most 8 characters of it are echoed),
+//! `session_expired`, `busy` (a verification of the session is running), `too_large`,
+//! `invalid_params`. The scan itself is never logged, journaled or echoed.
 
 use serde::Deserialize;
 
 use super::{ApiError, Call, ErrorCode, Reply};
 use crate::service::Service;
-use issuance::delivery::{scan_from_base64, LiveScan};
+use issuance::delivery::{scan_from_base64, LiveScan, MAX_LIVE_SCANS};
+use issuance::scan::MAX_SCAN_BYTES;
 use matcher::params::DEFAULT_DPI;
 
 /// One scan: the image as base64 (`scan`) or in a binary frame (`frame`, default 0).
@@ -53,28 +61,67 @@ struct Params {
     scans: Option<Vec<ScanParam>>,
 }
 
-fn live_scan(call: &Call, p: ScanParam) -> Result<LiveScan, ApiError> {
-    if !(0..=10).contains(&p.finger) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidParams,
-            format!(
+/// Checks every scan's finger, frame reference and size, without copying or decoding
+/// anything: at most [`MAX_LIVE_SCANS`] scans, each frame referenced once, each scan at most
+/// [`issuance::scan::MAX_SCAN_BYTES`].
+fn check_scans(call: &Call, params: &[ScanParam]) -> Result<(), ApiError> {
+    let invalid = |m: String| ApiError::new(ErrorCode::InvalidParams, m);
+    if params.len() > MAX_LIVE_SCANS {
+        return Err(invalid(format!(
+            "{} scans given; at most {MAX_LIVE_SCANS} (one per finger)",
+            params.len()
+        )));
+    }
+    let mut used = vec![false; call.frames.len()];
+    for p in params {
+        if !(0..=10).contains(&p.finger) {
+            return Err(invalid(format!(
                 "finger {} is not an ISO/IEC 19794-2 finger position (0-10)",
                 p.finger
-            ),
-        ));
-    }
-    let image = match (p.scan, p.frame) {
-        (Some(_), Some(_)) => {
+            )));
+        }
+        let len = match (&p.scan, p.frame) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "give the scan either as base64 (scan) or as a frame, not both".into(),
+                ))
+            }
+            (Some(text), None) => text.len() / 4 * 3,
+            (None, frame) => {
+                let index = frame.unwrap_or(0);
+                let Some(seen) = used.get_mut(index) else {
+                    return Err(invalid(format!(
+                        "expected the scan image in binary frame {index} of the message ({} frames came)",
+                        call.frames.len()
+                    )));
+                };
+                if std::mem::replace(seen, true) {
+                    return Err(invalid(format!(
+                        "binary frame {index} is referenced by more than one scan"
+                    )));
+                }
+                call.frames[index].len()
+            }
+        };
+        if len > MAX_SCAN_BYTES {
             return Err(ApiError::new(
-                ErrorCode::InvalidParams,
-                "give the scan either as base64 (scan) or as a frame, not both",
-            ))
+                ErrorCode::TooLarge,
+                format!(
+                    "the scan of finger {} is too large ({len} bytes; at most {MAX_SCAN_BYTES})",
+                    p.finger
+                ),
+            ));
         }
-        (Some(text), None) => scan_from_base64(&text)?,
-        (None, frame) => {
-            let index = frame.unwrap_or(0);
-            zeroize::Zeroizing::new(call.frame(index, "the scan image")?.to_vec())
-        }
+    }
+    Ok(())
+}
+
+/// The scan of `p`, decoded from base64 or moved out of its frame (not copied: each frame is
+/// referenced once, [`check_scans`]).
+fn live_scan(frames: &mut [Vec<u8>], p: ScanParam) -> Result<LiveScan, ApiError> {
+    let image = match p.scan {
+        Some(text) => scan_from_base64(&text)?,
+        None => zeroize::Zeroizing::new(std::mem::take(&mut frames[p.frame.unwrap_or(0)])),
     };
     Ok(LiveScan {
         finger: p.finger,
@@ -84,7 +131,10 @@ fn live_scan(call: &Call, p: ScanParam) -> Result<LiveScan, ApiError> {
 }
 
 /// Checks the live scan(s) against the session's chip templates.
-pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
+///
+/// Order matters (issue 18): counts, sizes and frame references are checked first, then the
+/// session, and only then is anything decoded or copied.
+pub fn call(svc: &Service, mut call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
     let single = p.finger.map(|finger| ScanParam {
         finger,
@@ -102,10 +152,13 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
             ))
         }
     };
+    check_scans(&call, &params)?;
+    let desk = svc.desk();
+    issuance::delivery::check_session(&desk, &p.session)?;
     let scans = params
         .into_iter()
-        .map(|sp| live_scan(&call, sp))
+        .map(|sp| live_scan(&mut call.frames, sp))
         .collect::<Result<Vec<_>, _>>()?;
-    let result = issuance::delivery::verify(&svc.desk(), &p.session, &scans)?;
+    let result = issuance::delivery::verify(&desk, &p.session, &scans)?;
     Reply::of(&result)
 }

@@ -23,6 +23,10 @@ use matcher::template;
 /// Most candidates in one request.
 pub const MAX_CANDIDATES: usize = 15;
 
+/// Largest template accepted (bytes): an ISO/IEC 19794-2 record of one finger with the most
+/// minutiae it can hold (255) and extended data is a few kilobytes.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+
 /// Parameters of `matcher.compare`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,44 +61,74 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
     let format = card_format(&p.format)?;
     let threshold = threshold_for_fmr(p.fmr.unwrap_or(svc.config.delivery.fmr))?;
-    let templates: Vec<(String, Vec<u8>)> = match (&p.probe_b64, &p.candidates_b64) {
-        (Some(probe), Some(candidates)) => {
-            if !call.frames.is_empty() {
+    // Counts and sizes first, before anything is decoded or copied (issue 18).
+    let (count, longest) = match (&p.probe_b64, &p.candidates_b64) {
+        (Some(probe), Some(c)) => (
+            c.len(),
+            c.iter()
+                .map(|s| s.len() / 4 * 3)
+                .chain([probe.len() / 4 * 3])
+                .max(),
+        ),
+        _ => (
+            call.frames.len().saturating_sub(1),
+            call.frames.iter().map(Vec::len).max(),
+        ),
+    };
+    if count == 0 || count > MAX_CANDIDATES {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParams,
+            format!("{count} candidates: send 1 to {MAX_CANDIDATES}"),
+        ));
+    }
+    if let Some(len) = longest.filter(|&l| l > MAX_TEMPLATE_BYTES) {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("a template of {len} bytes: at most {MAX_TEMPLATE_BYTES}"),
+        ));
+    }
+    let templates: Vec<(String, std::borrow::Cow<'_, [u8]>)> =
+        match (&p.probe_b64, &p.candidates_b64) {
+            (Some(probe), Some(candidates)) => {
+                if !call.frames.is_empty() {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParams,
+                        "send templates either as base64 or as binary frames, not both",
+                    ));
+                }
+                let mut all = vec![(
+                    "probe".to_string(),
+                    base64_field("probe_b64", probe)?.into(),
+                )];
+                for (i, c) in candidates.iter().enumerate() {
+                    let field = format!("candidates_b64[{i}]");
+                    let bytes = base64_field(&field, c)?;
+                    all.push((field, bytes.into()));
+                }
+                all
+            }
+            (None, None) => {
+                call.frame(0, "the probe template")?;
+                call.frames
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let name = if i == 0 {
+                            "probe (frame 0)".to_string()
+                        } else {
+                            format!("candidate (frame {i})")
+                        };
+                        (name, f.as_slice().into())
+                    })
+                    .collect()
+            }
+            _ => {
                 return Err(ApiError::new(
                     ErrorCode::InvalidParams,
-                    "send templates either as base64 or as binary frames, not both",
-                ));
+                    "probe_b64 and candidates_b64 go together",
+                ))
             }
-            let mut all = vec![("probe".to_string(), base64_field("probe_b64", probe)?)];
-            for (i, c) in candidates.iter().enumerate() {
-                let field = format!("candidates_b64[{i}]");
-                let bytes = base64_field(&field, c)?;
-                all.push((field, bytes));
-            }
-            all
-        }
-        (None, None) => {
-            call.frame(0, "the probe template")?;
-            call.frames
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let name = if i == 0 {
-                        "probe (frame 0)".to_string()
-                    } else {
-                        format!("candidate (frame {i})")
-                    };
-                    (name, f.clone())
-                })
-                .collect()
-        }
-        _ => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidParams,
-                "probe_b64 and candidates_b64 go together",
-            ))
-        }
-    };
+        };
     let candidates = templates.len() - 1;
     if candidates == 0 || candidates > MAX_CANDIDATES {
         return Err(ApiError::new(

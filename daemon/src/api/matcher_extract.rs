@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::{ApiError, Call, ErrorCode, Reply};
 use crate::service::Service;
+use issuance::scan::MAX_SCAN_BYTES;
 use matcher::image::GrayImage;
 use matcher::template::{self, CardFormat};
 
@@ -53,7 +54,10 @@ pub fn card_format(name: &str) -> Result<CardFormat, ApiError> {
     name.parse().map_err(|_| {
         ApiError::new(
             ErrorCode::InvalidParams,
-            format!("unknown template format {name:?}: expected record, normal or compact"),
+            format!(
+                "unknown template format {}: expected record, normal or compact",
+                super::echo(name)
+            ),
         )
     })
 }
@@ -89,6 +93,26 @@ pub fn matcher_error(what: &str, e: matcher::Error) -> ApiError {
 pub fn call(_svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
     let format = card_format(&p.format)?;
+    // Sizes before anything is decoded or copied (issue 18).
+    let len = match &p.scan_b64 {
+        Some(b64) => b64.len() / 4 * 3,
+        None => call.frames.first().map_or(0, Vec::len),
+    };
+    if len > MAX_SCAN_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("the scan is too large ({len} bytes; at most {MAX_SCAN_BYTES})"),
+        ));
+    }
+    if call.frames.len() > 1 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParams,
+            format!(
+                "one scan per request: {} binary frames came",
+                call.frames.len()
+            ),
+        ));
+    }
     let decoded;
     let scan: &[u8] = match &p.scan_b64 {
         Some(b64) => {

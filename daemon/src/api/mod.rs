@@ -62,8 +62,13 @@ impl Call {
             Value::Null => Value::Object(Default::default()),
             other => other.clone(),
         };
-        serde_json::from_value(params)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidParams, format!("invalid params: {e}")))
+        serde_json::from_value(params).map_err(|e| {
+            // serde quotes what it did not expect (an unknown field, a wrong value): bounded.
+            ApiError::new(
+                ErrorCode::InvalidParams,
+                format!("invalid params: {}", clip(&e.to_string(), MAX_DETAIL_CHARS)),
+            )
+        })
     }
 
     /// Binary frame `index`, or `invalid_params` naming what was expected there.
@@ -74,6 +79,66 @@ impl Call {
                 format!("expected {what} in binary frame {index} of the message"),
             )
         })
+    }
+}
+
+/// Most characters of a client's string quoted back in an error (issue 18): a prefix to
+/// recognize it by, never the whole of what a client sent.
+pub const MAX_ECHO_CHARS: usize = 40;
+
+/// Most characters of a library's explanation that may quote client input (serde's).
+const MAX_DETAIL_CHARS: usize = 300;
+
+/// `s` cut to `max` characters (`…` marks the cut), control characters replaced.
+fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// A client's string as quoted in an error message: Debug-quoted, at most
+/// [`MAX_ECHO_CHARS`] characters of it.
+pub fn echo(s: &str) -> String {
+    format!("{:?}", clip(s, MAX_ECHO_CHARS))
+}
+
+/// `reader_not_found` unless `name` is a configured reader: only configured names go further
+/// (into the reader pool, the journal, replies).
+pub fn configured_reader(svc: &Service, name: &str) -> Result<(), ApiError> {
+    if svc.readers.names().iter().any(|r| r == name) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::ReaderNotFound,
+            format!("no reader {} is configured", echo(name)),
+        ))
+    }
+}
+
+/// `invalid_params` unless `value` of `field` is 1 to `max` ASCII letters, digits, `-` or `_`
+/// (batch ids, tracking codes): a bounded identifier, safe to look up and quote.
+pub fn identifier(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidParams,
+            format!(
+                "{field} {} is not 1-{max} ASCII letters, digits, '-' or '_'",
+                echo(value)
+            ),
+        ))
     }
 }
 
@@ -190,7 +255,7 @@ pub fn dispatch(svc: &Service, method: &str, call: Call) -> Result<Reply, ApiErr
         Some(m) => (m.call)(svc, call),
         None => Err(ApiError::new(
             ErrorCode::MethodNotFound,
-            format!("unknown method {method:?}"),
+            format!("unknown method {}", echo(method)),
         )),
     }
 }

@@ -56,9 +56,29 @@ fn status(r: &RecordRow) -> (&'static str, Value) {
     }
 }
 
+/// Longest lookup field accepted, in characters.
+const MAX_LOOKUP_CHARS: usize = 64;
+
 /// Looks the applicant up in the journal.
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
+    // Bounded before they are looked up or quoted (issue 18): tracking codes are at most 40
+    // characters (QC refuses longer ones), identity fields far shorter.
+    for (field, value) in [
+        ("tracking_code", &p.tracking_code),
+        ("national_code", &p.national_code),
+        ("birth_certificate_serial", &p.birth_certificate_serial),
+        ("birth_date", &p.birth_date),
+    ] {
+        if let Some(v) = value {
+            if v.chars().count() > MAX_LOOKUP_CHARS {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParams,
+                    format!("{field} is longer than {MAX_LOOKUP_CHARS} characters"),
+                ));
+            }
+        }
+    }
     let journal = svc.batches.journal();
     let rows = match (
         &p.tracking_code,

@@ -407,9 +407,15 @@ fn bench_record(fixtures: &Path, good: &[PathBuf], i: u64) -> anyhow::Result<Str
     let check = issuance::applicant::ids::NationalCode::check_digit(&digits);
     r["tracking_code"] = format!("BENCH-{i:05}").into();
     r["national_code"] = format!("{nine}{check}").into();
+    // Inline: a manifest may name files in its own folder only (issue 18).
+    let inline = |p: &PathBuf| -> anyhow::Result<String> {
+        use base64::Engine as _;
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    };
     r["fingers"] = serde_json::json!({
-        "right_index": {"template": {"path": good[i as usize % good.len()]}},
-        "left_index": {"template": {"path": good[(i as usize + 1) % good.len()]}},
+        "right_index": {"template": {"base64": inline(&good[i as usize % good.len()])?}},
+        "left_index": {"template": {"base64": inline(&good[(i as usize + 1) % good.len()])?}},
     });
     Ok(r.to_string())
 }

@@ -1,8 +1,9 @@
 //! `idcardd bench zmq-echo --endpoint E`: a bare ROUTER socket that sends every message straight
-//! back, with the same zeromq crate and runtime as `idcardd serve`. `benches/zmq_load.py`
+//! back, on the same engine as `idcardd serve` (libzmq through the `zmq` crate, one thread
+//! polling the socket, reading in batches, sending without waiting). `benches/zmq_load.py`
 //! measures it next to the daemon to show what the JSON-RPC layer costs on top of the socket.
 
-use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend};
+use std::os::unix::io::AsRawFd as _;
 
 /// Arguments of `idcardd bench zmq-echo`.
 #[derive(Debug, clap::Args)]
@@ -14,35 +15,50 @@ pub struct EchoArgs {
 
 /// Echoes messages until SIGTERM/SIGINT.
 pub fn run(args: EchoArgs) -> anyhow::Result<()> {
-    // The same runtime as `idcardd serve`, so the comparison is of the JSON-RPC layer alone.
-    let runtime = crate::server::io_runtime()?;
-    runtime.block_on(async move {
-        let mut socket = RouterSocket::new();
-        let file = match crate::server::socket::parse_endpoint(&args.endpoint)? {
-            crate::server::socket::Endpoint::Ipc(path) => {
-                let _ = std::fs::remove_file(&path);
-                Some(path)
-            }
-            _ => None,
-        };
-        socket.bind(&args.endpoint).await?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        loop {
-            tokio::select! {
-                message = socket.recv() => {
-                    // The identity frame comes first and routes the echo back to its sender.
-                    if let Ok(message) = message {
-                        let _ = socket.send(message).await;
-                    }
+    let (stop, signalled) = std::os::unix::net::UnixStream::pair()?;
+    stop.set_nonblocking(true)?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, signalled.try_clone()?)?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, signalled)?;
+    let file = match crate::server::socket::parse_endpoint(&args.endpoint)? {
+        crate::server::socket::Endpoint::Ipc(path) => {
+            let _ = std::fs::remove_file(&path);
+            Some(path)
+        }
+        _ => None,
+    };
+    let ctx = zmq::Context::new();
+    let socket = ctx.socket(zmq::ROUTER)?;
+    socket.set_linger(0)?;
+    socket.bind(&args.endpoint)?;
+    'serve: loop {
+        let mut items = [
+            socket.as_poll_item(zmq::POLLIN),
+            zmq::PollItem::from_fd(stop.as_raw_fd(), zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, -1) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if items[1].is_readable() {
+            break;
+        }
+        // As the daemon: a batch of messages per wake-up, replies never waited for.
+        for _ in 0..256 {
+            match socket.recv_multipart(zmq::DONTWAIT) {
+                // The identity frame comes first and routes the echo back to its sender.
+                Ok(message) => {
+                    let _ = socket.send_multipart(message, zmq::DONTWAIT);
                 }
-                _ = term.recv() => break,
-                _ = tokio::signal::ctrl_c() => break,
+                Err(zmq::Error::EAGAIN) => break,
+                Err(zmq::Error::EINTR) => continue 'serve,
+                Err(e) => return Err(e.into()),
             }
         }
-        drop(socket);
-        if let Some(path) = file {
-            let _ = std::fs::remove_file(path);
-        }
-        Ok(())
-    })
+    }
+    drop(socket);
+    drop(ctx);
+    if let Some(path) = file {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
 }

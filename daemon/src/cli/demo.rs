@@ -142,8 +142,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             temp.path().to_path_buf()
         }
     };
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
+    // Owner-only from the start: the test PKI below is written before `Service::open`.
+    crate::service::owner_only_umask();
+    crate::service::private_dir(&state_dir)?;
     let state_dir = state_dir
         .canonicalize()
         .with_context(|| format!("resolving {}", state_dir.display()))?;
@@ -247,7 +248,11 @@ fn load_records(dir: &Path) -> anyhow::Result<Vec<Record>> {
             }
         };
         let mut live = None;
-        let base = applicant.base_dir.clone();
+        let base = applicant
+            .files
+            .dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()

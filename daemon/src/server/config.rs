@@ -22,6 +22,11 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Default time shutdown waits for requests in progress.
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// Default bound of each peer's queue, each way, in messages (libzmq's `ZMQ_SNDHWM` and
+/// `ZMQ_RCVHWM`): replies to a peer whose queue is full are dropped.
+pub const DEFAULT_PEER_QUEUE_MESSAGES: i32 = 1000;
+/// Default largest reply, all frames together: 16 MiB.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The file as written: every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +48,19 @@ pub struct FileConfig {
     /// `[delivery]`: the delivery policy.
     #[serde(default)]
     pub delivery: DeliverySection,
+    /// `[retention]`: how long the journal keeps applicants' biometrics.
+    #[serde(default)]
+    pub retention: RetentionSection,
+}
+
+/// `[retention]` of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Seconds a personalized record's face and fingers stay in the journal (default 0).
+    pub biometrics_after_personalized_s: Option<u64>,
+    /// Days the biometrics of a QC-failed or failed record stay (default 30).
+    pub failed_records_days: Option<u32>,
 }
 
 /// `[server]` of the file.
@@ -65,6 +83,19 @@ pub struct ServerSection {
     pub request_timeout_ms: Option<u64>,
     /// How long SIGTERM/SIGINT waits for requests in progress, in milliseconds.
     pub shutdown_grace_ms: Option<u64>,
+    /// Replies queued for one peer before more are dropped (ZMQ_SNDHWM), in messages.
+    pub send_queue: Option<i32>,
+    /// Requests queued from one peer before libzmq stops reading it (ZMQ_RCVHWM).
+    pub receive_queue: Option<i32>,
+    /// Largest reply, all frames together, in bytes; a larger one becomes an `internal` error.
+    pub max_reply_bytes: Option<usize>,
+    /// The CURVE server key file (created 0600 at first start; refused when group or others may
+    /// read it). Setting it puts CURVE on every tcp endpoint; tcp beyond loopback requires it.
+    pub curve_key_file: Option<PathBuf>,
+    /// Client public keys (z85, 40 characters) allowed to connect over CURVE.
+    pub curve_clients: Option<Vec<String>>,
+    /// A file of more client public keys, one z85 key a line (`#` comments).
+    pub curve_clients_file: Option<PathBuf>,
 }
 
 /// `[readers]` of the file.
@@ -135,11 +166,83 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
 }
 
+/// How the sockets protect themselves from their peers (kept apart from [`ServerSettings`] so
+/// code that builds those by hand, `idcardd demo`, gets the defaults).
+#[derive(Debug, Clone)]
+pub struct TransportSettings {
+    /// ZMQ_SNDHWM of the request socket: replies queued per peer before they are dropped.
+    pub send_queue: i32,
+    /// ZMQ_RCVHWM of the request socket: requests queued per peer.
+    pub receive_queue: i32,
+    /// Largest reply in bytes.
+    pub max_reply_bytes: usize,
+    /// CURVE on tcp endpoints, when configured.
+    pub curve: Option<CurveSettings>,
+}
+
+impl Default for TransportSettings {
+    fn default() -> TransportSettings {
+        TransportSettings {
+            send_queue: DEFAULT_PEER_QUEUE_MESSAGES,
+            receive_queue: DEFAULT_PEER_QUEUE_MESSAGES,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            curve: None,
+        }
+    }
+}
+
+/// CURVE authentication and encryption of tcp endpoints.
+#[derive(Debug, Clone)]
+pub struct CurveSettings {
+    /// The server's key pair (see [`super::curve::ServerKey`]).
+    pub key_file: PathBuf,
+    /// The client public keys allowed in, each 32 bytes (decoded from z85).
+    pub clients: Vec<[u8; 32]>,
+}
+
+/// Decodes a z85 CURVE public key (40 characters).
+pub fn decode_key(z85: &str) -> anyhow::Result<[u8; 32]> {
+    let z85 = z85.trim();
+    zmq::z85_decode(z85)
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{:?} is not a z85 CURVE key (40 characters)",
+                z85.chars().take(48).collect::<String>()
+            )
+        })
+}
+
+/// The client keys of the file: `curve_clients` and the lines of `curve_clients_file`.
+fn curve_clients(list: Vec<String>, file: Option<&Path>) -> anyhow::Result<Vec<[u8; 32]>> {
+    let mut keys = Vec::new();
+    for key in &list {
+        keys.push(decode_key(key).context("server.curve_clients")?);
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read server.curve_clients_file {}", path.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if !line.is_empty() {
+                keys.push(
+                    decode_key(line)
+                        .with_context(|| format!("{} line {}", path.display(), n + 1))?,
+                );
+            }
+        }
+    }
+    Ok(keys)
+}
+
 /// Everything `idcardd serve` starts from.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The sockets and limits.
     pub server: ServerSettings,
+    /// Per-peer bounds and CURVE.
+    pub transport: TransportSettings,
     /// What the methods share.
     pub service: ServiceConfig,
 }
@@ -247,6 +350,37 @@ impl Settings {
         if request_timeout_ms == 0 {
             anyhow::bail!("server.request_timeout_ms must be at least 1");
         }
+        let send_queue = s.send_queue.unwrap_or(DEFAULT_PEER_QUEUE_MESSAGES);
+        let receive_queue = s.receive_queue.unwrap_or(DEFAULT_PEER_QUEUE_MESSAGES);
+        if send_queue < 1 || receive_queue < 1 {
+            anyhow::bail!("server.send_queue and server.receive_queue must be at least 1");
+        }
+        let max_reply_bytes = s.max_reply_bytes.unwrap_or(DEFAULT_MAX_REPLY_BYTES);
+        if max_reply_bytes < 1024 {
+            anyhow::bail!("server.max_reply_bytes must be at least 1024");
+        }
+        let clients = curve_clients(
+            s.curve_clients.unwrap_or_default(),
+            s.curve_clients_file.as_deref(),
+        )?;
+        let curve = match s.curve_key_file {
+            Some(key_file) if clients.is_empty() => anyhow::bail!(
+                "server.curve_key_file {} is set but no client may connect: list their public \
+                 keys in server.curve_clients or server.curve_clients_file",
+                key_file.display()
+            ),
+            Some(key_file) => Some(CurveSettings { key_file, clients }),
+            None if !clients.is_empty() => {
+                anyhow::bail!("server.curve_clients is set without server.curve_key_file")
+            }
+            None => None,
+        };
+        let transport = TransportSettings {
+            send_queue,
+            receive_queue,
+            max_reply_bytes,
+            curve,
+        };
         let server = ServerSettings {
             endpoint,
             events,
@@ -288,6 +422,17 @@ impl Settings {
             .collect();
         service.pki_dir = file.pki.dir;
         service.profiles_dir = flags.profiles_dir.clone().or(file.profiles_dir);
+        let retention = issuance::journal::Retention::default();
+        service.retention = issuance::journal::Retention {
+            biometrics_after_personalized: file
+                .retention
+                .biometrics_after_personalized_s
+                .map_or(retention.biometrics_after_personalized, Duration::from_secs),
+            failed_records_days: file
+                .retention
+                .failed_records_days
+                .unwrap_or(retention.failed_records_days),
+        };
         let d = file.delivery;
         let defaults = DeliveryPolicy::default();
         service.delivery = DeliveryPolicy {
@@ -305,7 +450,11 @@ impl Settings {
         if !(service.delivery.fmr > 0.0 && service.delivery.fmr < 1.0) {
             anyhow::bail!("delivery.fmr must be between 0 and 1, e.g. 0.001");
         }
-        Ok(Settings { server, service })
+        Ok(Settings {
+            server,
+            transport,
+            service,
+        })
     }
 }
 
@@ -321,6 +470,20 @@ mod tests {
         assert_eq!(settings.server.max_in_flight, 32);
         assert_eq!(settings.service.readers, vec!["sim:0", "sim:1"]);
         assert_eq!(settings.service.delivery.max_attempts, 3);
+        assert_eq!(settings.service.retention.failed_records_days, 30);
+    }
+
+    #[test]
+    fn retention_comes_from_the_file() {
+        let text = "[readers]\nnames = [\"sim:0\"]\n[retention]\nbiometrics_after_personalized_s = 3600\nfailed_records_days = 7\n";
+        let s = Settings::resolve(FileConfig::parse(text).unwrap(), &Overrides::default()).unwrap();
+        assert_eq!(
+            s.service.retention.biometrics_after_personalized,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(s.service.retention.failed_records_days, 7);
+        let e = FileConfig::parse("[retention]\nkeep_forever = true\n").unwrap_err();
+        assert!(e.to_string().contains("keep_forever"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Every [`issuance::events::Events`] event goes out on the PUB socket as two frames, the topic
 //! (`reader.attached`, `card.inserted`, ...) and its JSON body, so a subscriber can filter by
-//! topic prefix. PC/SC readers report hot-plug through [`apdu::transport::pcsc::ReaderMonitor`];
+//! topic prefix. The PUB socket belongs to the I/O thread (libzmq sockets are not thread-safe):
+//! [`forward`] carries events to it, and [`publish`] sends without waiting. PC/SC readers report hot-plug through [`apdu::transport::pcsc::ReaderMonitor`];
 //! simulated readers have no hot-plug (their card is always present) and send no such events.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,10 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apdu::transport::pcsc::{Pcsc, ReaderEvent, ReaderMonitor};
-use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::broadcast;
-use zeromq::{PubSocket, SocketSend, ZmqMessage};
 
 use crate::service::Service;
 use issuance::events::Event;
@@ -41,23 +40,38 @@ pub fn expand_pcsc(names: Vec<String>) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Forwards events to the PUB socket until the publisher is dropped.
-pub async fn publish(mut socket: PubSocket, mut events: broadcast::Receiver<Event>) {
-    loop {
-        match events.recv().await {
-            Ok(event) => {
-                let mut message = ZmqMessage::from(Bytes::from(event.topic));
-                message.push_back(Bytes::from(event.body.to_string()));
-                if let Err(e) = socket.send(message).await {
-                    tracing::warn!("event not published: {e}");
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!("{n} events dropped: the publisher fell behind");
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
+/// Sends one event on the PUB socket without waiting: a subscriber that does not keep up loses
+/// it (PUB drops at its high-water mark).
+pub fn publish(socket: &zmq::Socket, event: &Event) {
+    let body = event.body.to_string();
+    let frames = [event.topic.as_bytes(), body.as_bytes()];
+    if let Err(e) = socket.send_multipart(frames, zmq::DONTWAIT) {
+        tracing::debug!("event not published: {e}");
     }
+}
+
+/// Starts a thread that hands every event to `deliver` until `deliver` returns false or the
+/// events' sender is gone (detached: it holds no socket, only what `deliver` holds).
+pub fn forward(
+    mut events: broadcast::Receiver<Event>,
+    deliver: impl Fn(Event) -> bool + Send + 'static,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("idcardd-events".into())
+        .spawn(move || loop {
+            match events.blocking_recv() {
+                Ok(event) => {
+                    if !deliver(event) {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("{n} events dropped: the publisher fell behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        })
+        .map(drop)
 }
 
 /// The topic and body of a hot-plug event.

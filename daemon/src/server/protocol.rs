@@ -13,6 +13,31 @@ use crate::api::{ApiError, Call, ErrorCode, Reply};
 
 /// Binary frames a request may carry after its JSON frame.
 pub const MAX_BINARY_FRAMES: usize = 16;
+/// Longest request `id` (as JSON text): a longer one is refused, so a reply cannot be made
+/// larger than its request's id by sending a huge one.
+pub const MAX_ID_BYTES: usize = 256;
+/// Characters of a client's string (id, method) that reach the log.
+pub const LOG_CHARS: usize = 64;
+/// Characters of an error message in a reply.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 1024;
+
+/// A client's string as it may be logged: at most [`LOG_CHARS`] characters, control and
+/// non-ASCII characters escaped, and the full length in bytes when it was cut.
+pub fn clip(text: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == LOG_CHARS {
+            out.push_str(&format!("...({} bytes)", text.len()));
+            break;
+        }
+        if c.is_ascii_graphic() || c == ' ' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out
+}
 
 /// Where a reply goes: the peer's identity and whether it sent a REQ delimiter.
 #[derive(Debug, Clone)]
@@ -112,6 +137,12 @@ pub fn parse(body: Vec<Bytes>) -> Incoming {
     };
     let id = match object.remove("id") {
         None => None,
+        Some(Value::String(s)) if s.len() + 2 > MAX_ID_BYTES => {
+            return refused(
+                Value::Null,
+                invalid(format!("\"id\" is longer than {MAX_ID_BYTES} bytes")),
+            )
+        }
         Some(id @ (Value::String(_) | Value::Number(_) | Value::Null)) => Some(id),
         Some(_) => {
             return refused(
@@ -163,6 +194,33 @@ pub fn parse(body: Vec<Bytes>) -> Incoming {
     }
 }
 
+/// [`reply_frames`], or an `internal` error in their place when they would be larger than
+/// `max` bytes (the envelope not counted).
+pub fn reply_frames_capped(
+    envelope: &Envelope,
+    id: &Value,
+    outcome: Result<Reply, ApiError>,
+    max: usize,
+) -> Vec<Bytes> {
+    let frames = reply_frames(envelope, id, outcome);
+    let size: usize = frames.iter().skip(1).map(Bytes::len).sum();
+    if size <= max {
+        return frames;
+    }
+    tracing::error!(
+        size,
+        limit = max,
+        "reply too large: sent as an internal error"
+    );
+    reply_frames(
+        envelope,
+        id,
+        Err(ApiError::internal(format!(
+            "the reply of {size} bytes is larger than the limit of {max} bytes"
+        ))),
+    )
+}
+
 fn refused(id: Value, error: ApiError) -> Incoming {
     Incoming::Refused { id, error }
 }
@@ -185,7 +243,13 @@ pub fn reply_frames(
     }
     let (result, error, binary) = match outcome {
         Ok(reply) => (Some(reply.result), None, reply.frames),
-        Err(error) => (None, Some(error.to_json()), Vec::new()),
+        Err(mut error) => {
+            if let Some((cut, _)) = error.message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+                error.message.truncate(cut);
+                error.message.push_str("...");
+            }
+            (None, Some(error.to_json()), Vec::new())
+        }
     };
     let response = Response {
         jsonrpc: "2.0",
@@ -283,6 +347,43 @@ mod tests {
             .chain(std::iter::repeat_n(&b"x"[..], MAX_BINARY_FRAMES + 1))
             .collect();
         assert_eq!(refusal(&many).1, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn long_ids_are_refused_and_logged_strings_clipped() {
+        let long = "x".repeat(MAX_ID_BYTES);
+        let request = format!(r#"{{"jsonrpc":"2.0","id":"{long}","method":"m"}}"#);
+        assert_eq!(
+            refusal(&[request.as_bytes()]),
+            (Value::Null, ErrorCode::InvalidRequest)
+        );
+        let fits = "x".repeat(MAX_ID_BYTES - 2);
+        let request = format!(r#"{{"jsonrpc":"2.0","id":"{fits}","method":"m"}}"#);
+        assert!(matches!(
+            parse(body(&[request.as_bytes()])),
+            Incoming::Request { .. }
+        ));
+        assert_eq!(clip("system.health"), "system.health");
+        assert_eq!(clip("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        let clipped = clip(&"y".repeat(100_000));
+        assert!(clipped.starts_with(&"y".repeat(LOG_CHARS)), "{clipped}");
+        assert!(clipped.ends_with("...(100000 bytes)"), "{clipped}");
+        assert!(clipped.len() < 100);
+    }
+
+    #[test]
+    fn oversized_replies_become_internal_errors() {
+        let envelope = Envelope {
+            identity: "p".into(),
+            delimiter: false,
+        };
+        let big = Reply::json(Value::from("z".repeat(5000)));
+        let frames = reply_frames_capped(&envelope, &Value::from(1), Ok(big), 1024);
+        let v: Value = serde_json::from_slice(&frames[1]).unwrap();
+        assert_eq!(v["error"]["data"]["name"], "internal", "{v}");
+        let long = ApiError::new(ErrorCode::InvalidParams, "m".repeat(100_000));
+        let frames = reply_frames(&envelope, &Value::from(1), Err(long));
+        assert!(frames[1].len() < 2 * MAX_ERROR_MESSAGE_CHARS);
     }
 
     #[test]

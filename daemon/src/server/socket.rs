@@ -1,18 +1,20 @@
 //! Binding the endpoints safely: ipc socket files with mode 0660 in a 0750 directory, tcp only
-//! on loopback unless allowed.
+//! on loopback unless allowed, and beyond loopback only with CURVE.
 //!
-//! An ipc socket is bound here with the standard library (so its mode and group are set before
-//! the ZeroMQ socket starts accepting) and handed to the ZeroMQ socket with `bind_listener`. A
-//! runtime directory the daemon creates is made 0750 before the socket exists, so nobody outside
-//! the owner and group can reach the file in the moment between bind and chmod.
+//! libzmq creates an ipc socket file in `zmq_bind` itself, on the calling thread: the umask is
+//! narrowed around that call, so the file is never usable by "other", then its mode is set to
+//! 0660 and its group given. A runtime directory the daemon creates is made 0750 before the
+//! socket exists, so nobody outside the owner and group can reach the file in the moment
+//! between bind and chmod.
 
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use zeromq::Socket;
+
+use super::curve::ServerKey;
 
 /// Mode of the socket files.
 pub const SOCKET_MODE: u32 = 0o660;
@@ -64,20 +66,27 @@ pub fn is_loopback(host: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Refuses a tcp endpoint on a non-loopback address unless `allow`; warns when allowed.
-pub fn check_exposure(endpoint: &Endpoint, allow: bool) -> anyhow::Result<()> {
+/// Refuses a tcp endpoint on a non-loopback address unless `allow` and `curve` (CURVE
+/// configured); logs the listed clients' reach when allowed.
+pub fn check_exposure(endpoint: &Endpoint, allow: bool, curve: bool) -> anyhow::Result<()> {
     if let Endpoint::Tcp { host, endpoint } = endpoint {
         if !is_loopback(host) {
             if !allow {
                 anyhow::bail!(
-                    "refusing to listen on {endpoint}: {host:?} is not a loopback address and \
-                     the API has no authentication; set server.allow_non_loopback = true to \
-                     accept it"
+                    "refusing to listen on {endpoint}: {host:?} is not a loopback address; set \
+                     server.allow_non_loopback = true and CURVE (server.curve_key_file, \
+                     server.curve_clients) to accept it"
+                );
+            }
+            if !curve {
+                anyhow::bail!(
+                    "refusing to listen on {endpoint} without CURVE: {host:?} is not a loopback \
+                     address; set server.curve_key_file and server.curve_clients"
                 );
             }
             tracing::warn!(
                 %endpoint,
-                "listening on a non-loopback address: any host that reaches it can drive the card readers"
+                "listening on a non-loopback address: the listed CURVE clients can drive the card readers"
             );
         }
     }
@@ -125,21 +134,25 @@ fn prepare_ipc_path(path: &Path, gid: Option<nix::unistd::Gid>) -> anyhow::Resul
     Ok(())
 }
 
-/// Binds `endpoint` on `socket`. Returns the socket file for an ipc endpoint, to be removed at
-/// exit.
-pub async fn bind<S: Socket>(
-    socket: &mut S,
+/// Binds `endpoint` on `socket`, with CURVE (`curve`) on a tcp endpoint. Returns the socket
+/// file for an ipc endpoint, to be removed at exit.
+pub fn bind(
+    socket: &zmq::Socket,
     endpoint: &str,
     group: Option<&str>,
     allow_non_loopback: bool,
+    curve: Option<&ServerKey>,
 ) -> anyhow::Result<Option<PathBuf>> {
     let parsed = parse_endpoint(endpoint)?;
-    check_exposure(&parsed, allow_non_loopback)?;
+    check_exposure(&parsed, allow_non_loopback, curve.is_some())?;
     match parsed {
         Endpoint::Tcp { endpoint, .. } => {
+            if let Some(key) = curve {
+                key.apply(socket)
+                    .with_context(|| format!("cannot set up CURVE on {endpoint}"))?;
+            }
             socket
                 .bind(&endpoint)
-                .await
                 .with_context(|| format!("cannot bind {endpoint}"))?;
             Ok(None)
         }
@@ -151,9 +164,9 @@ pub async fn bind<S: Socket>(
             // rights away from "other", so a file or directory another thread creates meanwhile
             // stays usable by its owner.
             let previous = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o007));
-            let bound = UnixListener::bind(&path);
+            let bound = socket.bind(&format!("ipc://{}", path.display()));
             nix::sys::stat::umask(previous);
-            let listener = bound.with_context(|| format!("cannot bind {}", path.display()))?;
+            bound.with_context(|| format!("cannot bind {}", path.display()))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(SOCKET_MODE))
                 .with_context(|| format!("cannot set the mode of {}", path.display()))?;
             if let Some(gid) = gid {
@@ -161,10 +174,6 @@ pub async fn bind<S: Socket>(
                     format!("cannot give {} to the socket group", path.display())
                 })?;
             }
-            socket
-                .bind_listener(listener)
-                .await
-                .with_context(|| format!("cannot listen on {}", path.display()))?;
             Ok(Some(path))
         }
     }
@@ -188,16 +197,20 @@ mod tests {
 
     #[test]
     fn only_loopback_without_permission() {
-        let ok = |e: &str, allow| check_exposure(&parse_endpoint(e).unwrap(), allow).is_ok();
-        assert!(ok("tcp://127.0.0.1:5555", false));
-        assert!(ok("tcp://127.9.9.9:5555", false));
-        assert!(ok("tcp://[::1]:5555", false));
-        assert!(ok("tcp://localhost:5555", false));
-        assert!(!ok("tcp://0.0.0.0:5555", false));
-        assert!(!ok("tcp://*:5555", false));
-        assert!(!ok("tcp://192.168.1.10:5555", false));
-        assert!(!ok("tcp://kiosk.example:5555", false));
-        assert!(ok("tcp://0.0.0.0:5555", true));
-        assert!(ok("ipc:///tmp/x.sock", false));
+        let ok = |e: &str, allow, curve| {
+            check_exposure(&parse_endpoint(e).unwrap(), allow, curve).is_ok()
+        };
+        assert!(ok("tcp://127.0.0.1:5555", false, false));
+        assert!(ok("tcp://127.9.9.9:5555", false, false));
+        assert!(ok("tcp://[::1]:5555", false, false));
+        assert!(ok("tcp://localhost:5555", false, false));
+        assert!(!ok("tcp://0.0.0.0:5555", false, false));
+        assert!(!ok("tcp://*:5555", false, false));
+        assert!(!ok("tcp://192.168.1.10:5555", false, false));
+        assert!(!ok("tcp://kiosk.example:5555", false, false));
+        assert!(!ok("tcp://0.0.0.0:5555", false, true));
+        assert!(!ok("tcp://0.0.0.0:5555", true, false), "CURVE is required");
+        assert!(ok("tcp://0.0.0.0:5555", true, true));
+        assert!(ok("ipc:///tmp/x.sock", false, false));
     }
 }

@@ -30,6 +30,48 @@ use serde::{Deserialize, Serialize};
 pub use crate::finger::Finger;
 pub use qc::{check, QcCode, QcIssue, QcReport, ValidatedApplicant};
 
+/// Which files the `path` fields of a record may name. The caller decides it where the record
+/// comes from, and QC ([`qc::check`]) holds every blob to it (issue 18).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FileAccess {
+    /// No files: the record came from a client (over the socket), so its data comes inline
+    /// (base64) and any `path` is refused (`path_not_allowed`) without anything being read.
+    /// The default: a record is untrusted until its caller says otherwise.
+    #[default]
+    None,
+    /// Files in this folder only, as an operator's manifest or record file names them:
+    /// relative paths without `..`, absolute ones inside the folder; regular files only (no
+    /// FIFO, device or directory: the type is checked before anything is opened for reading),
+    /// at most [`qc::MAX_SAMPLE_BYTES`].
+    RelativeTo(PathBuf),
+    /// A record file an operator named to a tool running as themself ([`Applicant::load`]:
+    /// the test and benchmark set-ups, `idcardd demo`): relative paths resolve against this
+    /// folder and may leave it (`../fingerprints/1_1.png` in `fixtures/applicants`), since the
+    /// operator could read those files anyway. Still regular files only, size-limited. Never
+    /// for a record that came from a client or a manifest.
+    Local(PathBuf),
+}
+
+impl FileAccess {
+    /// The folder files are read from, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            FileAccess::None => None,
+            FileAccess::RelativeTo(dir) | FileAccess::Local(dir) => Some(dir),
+        }
+    }
+
+    /// The access a batch journal's base directory stands for: none for an empty one (records
+    /// from the socket), that folder otherwise (records from a manifest).
+    pub fn from_base_dir(base_dir: &str) -> FileAccess {
+        if base_dir.is_empty() {
+            FileAccess::None
+        } else {
+            FileAccess::RelativeTo(PathBuf::from(base_dir))
+        }
+    }
+}
+
 /// A first and last name in one script.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,11 +96,12 @@ pub struct Names {
     pub latin: PersonName,
 }
 
-/// An image or template given either as a file (relative to the record) or inline as base64.
+/// An image or template given either as a file (relative to the record; only where the
+/// record's [`FileAccess`] allows files) or inline as base64.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Blob {
-    /// File path; relative paths are resolved against [`Applicant::base_dir`].
+    /// File path, resolved and checked against [`Applicant::files`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
     /// The bytes inline, standard base64 (for records that travel as one message).
@@ -155,10 +198,10 @@ pub struct Applicant {
     /// Foreign-resident card fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub foreign_resident: Option<ForeignResidentFields>,
-    /// Directory that relative paths in the record are resolved against (not part of the
-    /// JSON: [`Applicant::load`] sets it to the record's directory).
+    /// Which files `path` fields may name (not part of the JSON): none unless the caller says
+    /// so; [`Applicant::load`] sets [`FileAccess::Local`].
     #[serde(skip)]
-    pub base_dir: PathBuf,
+    pub files: FileAccess,
 }
 
 impl Applicant {
@@ -181,7 +224,8 @@ impl Applicant {
         serde_json::from_value(value).map_err(|e| malformed(e.to_string()))
     }
 
-    /// Reads a JSON record from a file; relative paths in it are resolved against its directory.
+    /// Reads a JSON record from a file an operator named; paths in it resolve against its
+    /// folder ([`FileAccess::Local`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Applicant, QcReport> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -192,16 +236,11 @@ impl Applicant {
             ))
         })?;
         let mut a = Applicant::from_json(&text)?;
-        a.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        a.files = FileAccess::Local(dir);
         Ok(a)
-    }
-
-    /// `p` resolved against [`Applicant::base_dir`] when relative.
-    pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
     }
 }

@@ -268,7 +268,12 @@ impl AuditLog {
     /// chain nobody can verify. A head record left behind by a process killed mid-append is
     /// brought up to date.
     pub fn open(state_dir: &Path) -> Result<AuditLog, AuditError> {
-        std::fs::create_dir_all(state_dir).map_err(io_error(state_dir))?;
+        // Owner-only, an existing looser directory tightened (issue 18).
+        crate::store::private_dir(state_dir).map_err(io_error(state_dir))?;
+        for file in [KEY_FILE, HEAD_FILE] {
+            let path = state_dir.join(file);
+            crate::store::tighten_file(&path).map_err(io_error(&path))?;
+        }
         let db_path = state_dir.join(DB_FILE);
         let conn = open_db(&db_path)?;
         let has_entries = last_entry(&conn)?.is_some();

@@ -146,17 +146,20 @@ impl From<BatchError> for crate::Error {
 }
 
 /// Reads a manifest: one applicant record (a JSON object) per line; blank lines and lines
-/// starting with `#` are skipped. Relative paths in records resolve against the manifest's
-/// folder. A line that is not JSON is kept: QC rejects it as `malformed_record`.
+/// starting with `#` are skipped. Records may name files in the manifest's folder
+/// ([`crate::applicant::FileAccess::RelativeTo`] it: relative paths without `..`, regular
+/// files only, size-limited); the folder is journaled with each record as its base directory.
+/// A line that is not JSON is kept: QC rejects it as `malformed_record`.
 pub fn read_manifest(path: &Path) -> Result<Vec<(String, String)>, BatchError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| BatchError::Manifest(format!("cannot read {}: {e}", path.display())))?;
-    let base = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let base = parent
         .canonicalize()
-        .unwrap_or_default();
+        .map_err(|e| BatchError::Manifest(format!("cannot resolve {}: {e}", parent.display())))?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -541,7 +544,9 @@ impl Runner<'_> {
         claim: &Claim,
     ) -> Result<(qc::ValidatedApplicant, &crate::profile::Profile), QcReport> {
         let mut applicant = Applicant::from_json(&claim.record_json)?;
-        applicant.base_dir = PathBuf::from(&claim.base_dir);
+        // Records from the socket are journaled without a base directory: they may name no
+        // files. Manifest records may name files in the manifest's folder.
+        applicant.files = crate::applicant::FileAccess::from_base_dir(&claim.base_dir);
         let profile = self.profiles.get(&applicant.profile).ok_or_else(|| {
             QcReport::single(QcIssue::new(
                 "profile",

@@ -68,6 +68,16 @@ pub fn activate(
             ),
         ));
     }
+    if !verify::is_session_id(session_id) {
+        // Not a session id: journaled with a short prefix only, never the string itself.
+        journal(
+            audit,
+            "delivery.activate_refused",
+            json!({"session": verify::session_prefix(session_id), "serial": "",
+                   "reason": ErrorKind::SessionUnknown.name(), "malformed_session": true}),
+        )?;
+        return Err(verify::malformed_session(session_id));
+    }
     let refuse = |code: ErrorKind, message: String, serial: &str| -> Result<Error, Error> {
         journal(
             audit,

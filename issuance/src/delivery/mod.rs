@@ -66,7 +66,10 @@ pub use activate::{activate, ActivateResult};
 use begin::refuse_state;
 pub use begin::{begin, BeginResult, FaceFrame, FaceSummary, HolderSummary};
 pub use terminate::{terminate, unblock, TerminateReason, TerminateResult};
-pub use verify::{scan_from_base64, verify, FingerScore, LiveScan, VerifyResult};
+pub use verify::{
+    check_session, is_session_id, scan_from_base64, verify, FingerScore, LiveScan, VerifyResult,
+    MAX_LIVE_SCANS, SESSION_ID_LEN,
+};
 
 pub use session::{ChipTemplate, Session, Sessions};
 pub use store::{CardRecord, DeliveryStore};

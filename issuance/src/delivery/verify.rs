@@ -3,6 +3,54 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// Most live scans one verify request may carry: one per finger.
+pub const MAX_LIVE_SCANS: usize = 10;
+
+/// Length of a session id: 16 random bytes in lower-case hex (see [`super::session`]).
+pub const SESSION_ID_LEN: usize = 32;
+
+/// How many characters of a malformed session id are echoed in a refusal or the audit trail.
+const SESSION_ECHO_CHARS: usize = 8;
+
+/// True when `id` has the form of a session id (32 lower-case hex digits). Anything else
+/// cannot be a session and is refused before it is looked up, journaled or echoed.
+pub fn is_session_id(id: &str) -> bool {
+    id.len() == SESSION_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// At most a few characters of `id`, for refusals of a malformed one (`…` marks the cut).
+pub(super) fn session_prefix(id: &str) -> String {
+    let mut out: String = id
+        .chars()
+        .take(SESSION_ECHO_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if id.chars().nth(SESSION_ECHO_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// `session_unknown` for an id that is not a session id (only a short prefix echoed).
+pub(super) fn malformed_session(id: &str) -> Error {
+    Error::new(
+        ErrorKind::SessionUnknown,
+        "no such delivery session (not a session id): start with delivery.begin",
+    )
+    .with_data(json!({"session": session_prefix(id)}))
+}
+
+/// Checks that `session_id` names a live session (well-formed, open, not expired), before a
+/// request's scans are decoded or copied: a request for no session costs nothing.
+pub fn check_session(desk: &Desk<'_>, session_id: &str) -> Result<(), Error> {
+    if !is_session_id(session_id) {
+        return Err(malformed_session(session_id));
+    }
+    desk.delivery
+        .sessions
+        .with(session_id, desk.policy.session_ttl, |_| Ok(()))
+}
+
 /// One live scan in a verify request.
 #[derive(Debug)]
 pub struct LiveScan {
@@ -28,15 +76,12 @@ pub fn scan_from_base64(text: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
 /// What `delivery.verify` answers on a match.
 #[derive(Debug, Serialize)]
 pub struct VerifyResult {
-    /// `match`.
+    /// `match`. The score is not in the reply (a kiosk needs the decision; a score would be a
+    /// hill-climbing aid for forged scans); the audit trail has it.
     pub decision: &'static str,
-    /// The fused score.
-    pub score: f32,
-    /// The threshold it passed.
-    pub threshold: f32,
-    /// Target false-match rate of the threshold.
+    /// Target false-match rate of the decision.
     pub target_fmr: f64,
-    /// Per finger: position, best score against the chip's templates of that finger.
+    /// Per finger: position and the live scan's quality (no score).
     pub fingers: Vec<FingerScore>,
     /// Failed attempts still allowed on this card.
     pub attempts_left: u32,
@@ -51,7 +96,9 @@ pub struct VerifyResult {
 pub struct FingerScore {
     /// Finger position.
     pub finger: u8,
-    /// Best score against the chip's templates of that finger.
+    /// Best score against the chip's templates of that finger: for the audit trail only,
+    /// never in the reply.
+    #[serde(skip)]
     pub score: f32,
     /// Image quality of the live scan (0-100).
     pub quality: u8,
@@ -85,8 +132,30 @@ pub fn verify(
     let policy = &desk.policy;
     let delivery = &desk.delivery;
     let audit = desk.audit;
+    if !is_session_id(session_id) {
+        return Err(malformed_session(session_id));
+    }
     if scans.is_empty() {
         return Err(Error::new(ErrorKind::Invalid, "no scan given"));
+    }
+    if scans.len() > MAX_LIVE_SCANS {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            format!(
+                "{} scans given; at most {MAX_LIVE_SCANS} (one per finger)",
+                scans.len()
+            ),
+        ));
+    }
+    if let Some(big) = scans.iter().find(|s| s.image.len() > MAX_SCAN_BYTES) {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "the scan of finger {} is too large ({} bytes; at most {MAX_SCAN_BYTES})",
+                big.finger,
+                big.image.len()
+            ),
+        ));
     }
     let (serial, templates) = delivery
         .sessions
@@ -204,20 +273,20 @@ pub fn verify(
             .map_err(db_error)?;
         mark_unverified(desk, session_id);
         let attempts_left = policy.max_attempts.saturating_sub(failed);
+        let per_finger_scores: Vec<f32> = fingers.iter().map(|f| f.score).collect();
         journal(
             audit,
             "delivery.verify",
             json!({"session": session_id, "serial": serial, "fingers": finger_list,
-                   "score": score, "threshold": threshold.score, "decision": "no_match",
+                   "score": score, "finger_scores": per_finger_scores,
+                   "threshold": threshold.score, "decision": "no_match",
                    "attempt": failed, "attempts_left": attempts_left}),
         )?;
         return Err(Error::new(
             ErrorKind::NoMatch,
             format!("the live fingerprint does not match the card ({attempts_left} attempts left)"),
         )
-        .with_data(
-            json!({"score": score, "threshold": threshold.score, "attempts_left": attempts_left}),
-        ));
+        .with_data(json!({"attempts_left": attempts_left})));
     }
     delivery
         .sessions
@@ -225,17 +294,17 @@ pub fn verify(
             s.verified_at = Some(Instant::now());
             Ok(())
         })?;
+    let per_finger_scores: Vec<f32> = fingers.iter().map(|f| f.score).collect();
     journal(
         audit,
         "delivery.verify",
         json!({"session": session_id, "serial": serial, "fingers": finger_list,
-               "score": score, "threshold": threshold.score, "decision": "match"}),
+               "score": score, "finger_scores": per_finger_scores,
+               "threshold": threshold.score, "decision": "match"}),
     )?;
     timing.finish(started);
     Ok(VerifyResult {
         decision: "match",
-        score,
-        threshold: threshold.score,
         target_fmr: threshold.target_fmr,
         fingers,
         attempts_left: policy.max_attempts.saturating_sub(failed),

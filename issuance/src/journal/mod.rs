@@ -19,10 +19,23 @@
 //!
 //! Personal data stored: the record JSON (needed to resume without the manifest) and the
 //! identifiers the status lookup searches by. No PIN, PUK or key is ever stored here.
+//!
+//! Retention (issue 18): the face and finger images and templates inline in a record JSON
+//! (`{"base64": ...}` blobs) are needed only until the card is written. Once a record is
+//! `personalized` (after [`Retention::biometrics_after_personalized`], default at once, in the
+//! same transaction), or `qc_failed` / `failed` for [`Retention::failed_records_days`], each
+//! blob is replaced by the SHA-256 of its bytes ([`strip_biometrics`]), so the journal keeps
+//! proof of what was written and nothing more. A record left `writing` keeps its blobs: a
+//! resumed run must rebuild the same files. Opening a journal applies the rule to what is
+//! already there (journals written before issue 18 held every record's images for ever), and
+//! the file is opened with `secure_delete` and its WAL truncated after a scrub, so the removed
+//! bytes do not linger in free pages or old WAL frames.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
@@ -268,6 +281,15 @@ pub struct BatchRow {
     pub created_at_ms: i64,
 }
 
+/// Moves every committed page into the database and empties the WAL, so that the frames that
+/// still held removed data are gone from disk. Best effort: a reader in another process may
+/// keep part of it until the next checkpoint.
+fn truncate_wal(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!("journal: checkpoint after removing biometrics failed: {e}");
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -304,7 +326,8 @@ CREATE TABLE IF NOT EXISTS records (
     attempts INTEGER NOT NULL DEFAULT 0,
     apdus INTEGER,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    biometrics_removed_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS records_batch_state ON records(batch_id, state, seq);
 CREATE INDEX IF NOT EXISTS records_tracking ON records(tracking_code);
@@ -323,28 +346,185 @@ CREATE TABLE IF NOT EXISTS cards (
 );
 ";
 
+/// Run after [`SCHEMA`]: journals made before issue 18 lack the column.
+const RETENTION_INDEX: &str = "
+CREATE INDEX IF NOT EXISTS records_biometrics_kept ON records(state, updated_at)
+    WHERE biometrics_removed_at IS NULL;
+";
+
+/// How long the journal keeps applicants' biometrics (see the module documentation). The
+/// daemon's `[retention]` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// How long after a record is `personalized` its face and fingers stay in the journal
+    /// (`biometrics_after_personalized`, default 0: removed as the record is finished).
+    pub biometrics_after_personalized: Duration,
+    /// How many days the biometrics of a `qc_failed` or `failed` record stay, for an operator
+    /// to see what was wrong (`failed_records_days`, default 30).
+    pub failed_records_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            biometrics_after_personalized: Duration::ZERO,
+            failed_records_days: 30,
+        }
+    }
+}
+
+impl Retention {
+    /// Records finished at or before these times (ms since the epoch) lose their biometrics:
+    /// `(personalized, qc_failed or failed)`.
+    fn cutoffs(&self, now_ms: i64) -> (i64, i64) {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let failed = Duration::from_secs(u64::from(self.failed_records_days) * 86_400);
+        (
+            now_ms.saturating_sub(ms(self.biometrics_after_personalized)),
+            now_ms.saturating_sub(ms(failed)),
+        )
+    }
+}
+
+/// The record JSON with every inline blob (an object with a `base64` string: face, finger
+/// scan, template) replaced by `{"sha256": <hex of its bytes>, "bytes": <length>}`; file
+/// references (`path`) stay as they are. Any other string longer than [`LONG_TEXT`] (no
+/// identity field is; a malformed record may carry an image under an unknown key, or be
+/// submitted as one string) becomes `"sha256:<hex>"`. A record that is not JSON at all is
+/// replaced by `{"record_sha256": ...}` when it holds anything that looks like inline data.
+pub fn strip_biometrics(record_json: &str) -> String {
+    fn sha256_hex(bytes: &[u8]) -> String {
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+    }
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(text)) = map.get("base64") {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(text.trim())
+                        .unwrap_or_else(|_| text.as_bytes().to_vec());
+                    let digest = sha256_hex(&bytes);
+                    map.remove("base64");
+                    map.insert("sha256".into(), digest.into());
+                    map.insert("bytes".into(), bytes.len().into());
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::String(text) if text.len() > LONG_TEXT => {
+                *text = format!("sha256:{}", sha256_hex(text.as_bytes()));
+            }
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(record_json) {
+        Ok(mut v) => {
+            walk(&mut v);
+            v.to_string()
+        }
+        Err(_) if record_json.contains("base64") || record_json.len() > LONG_TEXT => {
+            serde_json::json!({ "record_sha256": sha256_hex(record_json.as_bytes()) }).to_string()
+        }
+        Err(_) => record_json.to_string(),
+    }
+}
+
+/// Strings longer than this in a record are taken for inline data by [`strip_biometrics`].
+pub const LONG_TEXT: usize = 1024;
+
+/// Strips the biometrics of every record whose retention is over (see [`Retention`]); returns
+/// how many records were rewritten.
+fn sweep(conn: &Connection, retention: &Retention, now: i64) -> rusqlite::Result<usize> {
+    let (personalized, failed) = retention.cutoffs(now);
+    let due: Vec<(i64, String)> = {
+        let mut q = conn.prepare(
+            "SELECT seq, record_json FROM records WHERE biometrics_removed_at IS NULL
+               AND ((state = 'personalized' AND updated_at <= ?1)
+                 OR (state IN ('qc_failed', 'failed') AND updated_at <= ?2))",
+        )?;
+        let rows = q.query_map(params![personalized, failed], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut set = conn.prepare(
+        "UPDATE records SET record_json = ?2, biometrics_removed_at = ?3 WHERE seq = ?1",
+    )?;
+    for (seq, json) in &due {
+        set.execute(params![seq, strip_biometrics(json), now])?;
+    }
+    Ok(due.len())
+}
+
 /// The journal. Shared between threads (one connection behind a mutex: journal writes are
 /// tiny next to card I/O).
 #[derive(Debug)]
 pub struct Journal {
+    /// The one connection.
     conn: Mutex<Connection>,
+    /// When biometrics leave the journal.
+    retention: Retention,
 }
 
 impl Journal {
-    /// Opens (creating) the journal at `path`: WAL, `synchronous=FULL`, the schema.
+    /// Opens (creating) the journal at `path`: WAL, `synchronous=FULL`, the schema, the
+    /// default [`Retention`] (applied at once to what is there).
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        let conn = crate::store::open_sqlite(path, SCHEMA)?;
-        Ok(Journal {
-            conn: Mutex::new(conn),
-        })
+        Journal::open_with(path, Retention::default())
     }
 
-    /// Opens the journal of a state directory (`<state_dir>/journal.sqlite`).
+    /// Opens (creating) the journal at `path` with `retention`, applying it to the records
+    /// already there (journals written before issue 18 kept every image).
+    pub fn open_with(path: &Path, retention: Retention) -> Result<Journal, JournalError> {
+        let conn = crate::store::open_sqlite(path, SCHEMA)?;
+        let has_column: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('records')
+             WHERE name = 'biometrics_removed_at'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_column {
+            conn.execute_batch("ALTER TABLE records ADD COLUMN biometrics_removed_at INTEGER;")?;
+        }
+        conn.execute_batch(RETENTION_INDEX)?;
+        let journal = Journal {
+            conn: Mutex::new(conn),
+            retention,
+        };
+        journal.sweep_retention()?;
+        Ok(journal)
+    }
+
+    /// Opens the journal of a state directory (`<state_dir>/journal.sqlite`), creating the
+    /// directory owner-only (an existing looser one is tightened).
     pub fn open_in(state_dir: &Path) -> Result<Journal, JournalError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| {
+        Journal::open_in_with(state_dir, Retention::default())
+    }
+
+    /// [`Journal::open_in`] with `retention`.
+    pub fn open_in_with(state_dir: &Path, retention: Retention) -> Result<Journal, JournalError> {
+        crate::store::private_dir(state_dir).map_err(|e| {
             JournalError::Conflict(format!("cannot create {}: {e}", state_dir.display()))
         })?;
-        Journal::open(&state_dir.join(FILE_NAME))
+        Journal::open_with(&state_dir.join(FILE_NAME), retention)
+    }
+
+    /// The retention rule this journal applies.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Applies the retention rule now (it is also applied at open and whenever a record
+    /// reaches a final state); returns how many records lost their biometrics.
+    pub fn sweep_retention(&self) -> Result<usize, JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = sweep(&tx, &self.retention, now_ms())?;
+        tx.commit()?;
+        if n > 0 {
+            truncate_wal(&conn);
+        }
+        Ok(n)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -702,8 +882,14 @@ impl Journal {
                 "record {seq} is {state}, expected one of {from:?}"
             )));
         }
-        f(&tx, now_ms())?;
+        let now = now_ms();
+        f(&tx, now)?;
+        // A record reaching a final state may be due (at once, with the default retention).
+        let swept = sweep(&tx, &self.retention, now)?;
         tx.commit()?;
+        if swept > 0 {
+            truncate_wal(&conn);
+        }
         Ok(())
     }
 

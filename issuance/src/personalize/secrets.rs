@@ -70,15 +70,30 @@ pub struct PinMailer {
 }
 
 impl PinMailer {
-    /// Opens (creating with mode 0600) the mailer file at `path`.
+    /// Opens (creating with mode 0600) the mailer file at `path`; a file left looser by an
+    /// older version is tightened to 0600 (issue 18).
     pub fn open(path: &Path) -> Result<PinMailer, PersoError> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let file = OpenOptions::new()
             .create(true)
             .append(true)
-            .mode(0o600)
+            .mode(crate::store::FILE_MODE)
             .open(path)
             .map_err(|e| PersoError::Hook(format!("opening {}: {e}", path.display())))?;
+        let mode = file
+            .metadata()
+            .map_err(|e| PersoError::Hook(format!("reading {}: {e}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o7777 != crate::store::FILE_MODE {
+            tracing::warn!(
+                "{} was mode {:04o}: tightened to 0600 (it holds transport PINs)",
+                path.display(),
+                mode & 0o7777
+            );
+            file.set_permissions(std::fs::Permissions::from_mode(crate::store::FILE_MODE))
+                .map_err(|e| PersoError::Hook(format!("tightening {}: {e}", path.display())))?;
+        }
         Ok(PinMailer {
             path: path.to_path_buf(),
             file,

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::calendar::{GregorianDate, SolarDate};
 use super::ids::{NationalCode, PostalCode};
-use super::{Applicant, Blob, Finger, FingerSample};
+use super::{Applicant, Blob, FileAccess, Finger, FingerSample};
 use crate::profile::Profile;
 
 mod biometric;
@@ -74,6 +74,10 @@ pub enum QcCode {
     TooYoung,
     /// A referenced file cannot be read, or base64 does not decode.
     UnreadableFile,
+    /// A `path` where the record may not name files: a record from a client (data comes
+    /// inline), or a path outside the folder an operator's manifest may read from (`..`, an
+    /// absolute path elsewhere, a FIFO, device or directory). Nothing was read.
+    PathNotAllowed,
     /// The face image is not a JPEG.
     InvalidImage,
     /// The face image is larger than the profile allows.
@@ -112,6 +116,7 @@ impl QcCode {
             QcCode::InvalidValue => "invalid_value",
             QcCode::TooYoung => "too_young",
             QcCode::UnreadableFile => "unreadable_file",
+            QcCode::PathNotAllowed => "path_not_allowed",
             QcCode::InvalidImage => "invalid_image",
             QcCode::ImageTooLarge => "image_too_large",
             QcCode::FingerprintUnreadable => "fingerprint_unreadable",
@@ -144,13 +149,32 @@ pub struct QcIssue {
     pub message: String,
 }
 
+/// Most characters of a QC message: messages quote the record's values, and a record's
+/// strings are the client's (issue 18); a report is journaled and sent back.
+pub const MAX_MESSAGE_CHARS: usize = 200;
+
+/// Most characters of a tracking code kept in a report (valid ones have at most 40).
+const MAX_REPORTED_TRACKING_CHARS: usize = 64;
+
+/// `s` cut to `max` characters, `…` marking the cut.
+fn clip(s: String, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s,
+        Some((at, _)) => {
+            let mut cut = s[..at].to_string();
+            cut.push('…');
+            cut
+        }
+    }
+}
+
 impl QcIssue {
-    /// An issue at `path`.
+    /// An issue at `path`; the message is cut to [`MAX_MESSAGE_CHARS`].
     pub fn new(path: impl Into<String>, code: QcCode, message: impl Into<String>) -> QcIssue {
         QcIssue {
             path: path.into(),
             code,
-            message: message.into(),
+            message: clip(message.into(), MAX_MESSAGE_CHARS),
         }
     }
 }
@@ -275,7 +299,7 @@ pub fn check_on(
 ) -> Result<ValidatedApplicant, QcReport> {
     let a = applicant;
     let mut r = QcReport {
-        tracking_code: a.tracking_code.clone(),
+        tracking_code: clip(a.tracking_code.clone(), MAX_REPORTED_TRACKING_CHARS),
         issues: Vec::new(),
     };
     check_tracking_and_profile(a, profile, &mut r);
