@@ -19,7 +19,7 @@ use issuance::pki::DocumentSigner;
 use serde_json::{json, Value};
 use test_support::perso::{national_plan, personalize_sim};
 use test_support::pki::signer_in;
-use test_support::{fixtures, paths};
+use test_support::{fixtures, images, paths};
 
 /// A client's 4 MB string.
 fn huge() -> String {
@@ -304,58 +304,22 @@ fn issue_18_batch_submit_records_naming_files_fail_qc_with_path_not_allowed() {
 
 // ---- 3. image bombs ----
 
-/// A little-endian single-strip 8-bit gray TIFF that says it is `w` x `h` (and again, after
-/// the first size tags, `again`), with 100 x 70 pixels of data.
-fn tiff(w: u32, h: u32, again: Option<(u32, u32)>) -> Vec<u8> {
-    let (rw, rh) = (100u32, 70u32);
-    let mut entries: Vec<(u16, u16, u32)> = vec![
-        (256, 4, w),
-        (257, 4, h),
-        (258, 3, 8),
-        (259, 3, 1),
-        (262, 3, 1),
-        (273, 4, 0),
-        (277, 3, 1),
-        (278, 4, rh),
-        (279, 4, rw * rh),
-    ];
-    if let Some((aw, ah)) = again {
-        entries.push((256, 4, aw));
-        entries.push((257, 4, ah));
-    }
-    let data_at = 8 + 2 + 12 * entries.len() as u32 + 4;
-    let mut out = b"II*\0".to_vec();
-    out.extend_from_slice(&8u32.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for (tag, typ, value) in entries {
-        let value = if tag == 273 { data_at } else { value };
-        out.extend_from_slice(&tag.to_le_bytes());
-        out.extend_from_slice(&typ.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes());
-        if typ == 3 {
-            out.extend_from_slice(&(value as u16).to_le_bytes());
-            out.extend_from_slice(&[0, 0]);
-        } else {
-            out.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend(std::iter::repeat_n(128u8, (rw * rh) as usize));
-    out
-}
-
 #[test]
 fn issue_18_image_bombs_are_refused_quickly_and_fixtures_still_decode() {
     let office = office();
     // libtiff reads the first size (30 000 x 30 000), a last-wins reader the second.
-    let bomb = tiff(30_000, 30_000, Some((100, 70)));
+    let bomb = images::with_declared_size(
+        images::tiff(100, 70, &[(256, 100), (257, 70)], 0),
+        30_000,
+        30_000,
+    );
     assert!(bomb.len() < 10 * 1024);
     let started = Instant::now();
     let e = refused(office.call_with("matcher.extract", json!({}), vec![bomb.clone()]));
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(e.code, ErrorCode::InvalidParams);
     assert!(e.message.contains("appears twice"), "{}", e.message);
-    let huge = tiff(30_000, 30_000, None);
+    let huge = images::with_declared_size(images::tiff(100, 70, &[], 0), 30_000, 30_000);
     let e = refused(office.call_with("matcher.extract", json!({}), vec![huge]));
     assert_eq!(e.code, ErrorCode::InvalidParams);
     assert!(
@@ -364,7 +328,7 @@ fn issue_18_image_bombs_are_refused_quickly_and_fixtures_still_decode() {
         e.message
     );
     // A sound hand-made TIFF and the fixture scans decode.
-    let small = tiff(100, 70, None);
+    let small = images::tiff(100, 70, &[], 0);
     let e = refused(office.call_with("matcher.extract", json!({}), vec![small]));
     assert_eq!(
         e.code,

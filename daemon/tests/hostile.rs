@@ -474,43 +474,14 @@ fn issue_18_client_strings_reach_the_log_clipped_and_escaped() {
     assert!(text.len() < 100_000, "{} bytes of log", text.len());
 }
 
-/// A little-endian 8-bit gray TIFF whose first size tags say 30 000 x 30 000 and whose repeated
-/// ones say 100 x 70 (what libtiff and an old header check read differently), with 100 x 70
-/// pixels of data: the image bomb of the issue.
+/// The image bomb of the issue: first size tags 30 000 x 30 000 (what libtiff reads), repeated
+/// ones 100 x 70 (what the old header check kept), 100 x 70 pixels of data.
 fn tiff_bomb() -> Vec<u8> {
-    let (rw, rh) = (100u32, 70u32);
-    let entries: [(u16, u16, u32); 11] = [
-        (256, 4, 30_000),
-        (257, 4, 30_000),
-        (258, 3, 8),
-        (259, 3, 1),
-        (262, 3, 1),
-        (273, 4, 0),
-        (277, 3, 1),
-        (278, 4, rh),
-        (279, 4, rw * rh),
-        (256, 4, rw),
-        (257, 4, rh),
-    ];
-    let data_at = 8 + 2 + 12 * entries.len() as u32 + 4;
-    let mut out = b"II*\0".to_vec();
-    out.extend_from_slice(&8u32.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for (tag, typ, value) in entries {
-        let value = if tag == 273 { data_at } else { value };
-        out.extend_from_slice(&tag.to_le_bytes());
-        out.extend_from_slice(&typ.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes());
-        if typ == 3 {
-            out.extend_from_slice(&(value as u16).to_le_bytes());
-            out.extend_from_slice(&[0, 0]);
-        } else {
-            out.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend(std::iter::repeat_n(128u8, (rw * rh) as usize));
-    out
+    test_support::images::with_declared_size(
+        test_support::images::tiff(100, 70, &[(256, 100), (257, 70)], 0),
+        30_000,
+        30_000,
+    )
 }
 
 /// One crafted request sent `concurrent` at a time, `repeat` times.

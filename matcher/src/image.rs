@@ -372,43 +372,7 @@ mod tests {
         ));
     }
 
-    /// A little-endian single-strip 8-bit gray TIFF of `w` x `h` with `entries` extra
-    /// (tag, value) LONG entries appended after the real ones, and `next` as next-IFD offset.
-    fn tiff(w: u32, h: u32, extra: &[(u16, u32)], next: u32) -> Vec<u8> {
-        let pixels = vec![128u8; (w * h) as usize];
-        let mut entries: Vec<(u16, u16, u32)> = vec![
-            (256, 4, w),
-            (257, 4, h),
-            (258, 3, 8),
-            (259, 3, 1),
-            (262, 3, 1),
-            (273, 4, 0), // patched below
-            (277, 3, 1),
-            (278, 4, h),
-            (279, 4, w * h),
-        ];
-        entries.extend(extra.iter().map(|&(t, v)| (t, 4, v)));
-        let ifd_len = 2 + 12 * entries.len() + 4;
-        let data_at = 8 + ifd_len as u32;
-        let mut out = b"II*\0".to_vec();
-        out.extend_from_slice(&8u32.to_le_bytes());
-        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-        for (tag, typ, value) in entries {
-            let value = if tag == 273 { data_at } else { value };
-            out.extend_from_slice(&tag.to_le_bytes());
-            out.extend_from_slice(&typ.to_le_bytes());
-            out.extend_from_slice(&1u32.to_le_bytes());
-            if typ == 3 {
-                out.extend_from_slice(&(value as u16).to_le_bytes());
-                out.extend_from_slice(&[0, 0]);
-            } else {
-                out.extend_from_slice(&value.to_le_bytes());
-            }
-        }
-        out.extend_from_slice(&next.to_le_bytes());
-        out.extend_from_slice(&pixels);
-        out
-    }
+    use test_support::images::tiff;
 
     #[test]
     fn a_hand_made_tiff_decodes() {

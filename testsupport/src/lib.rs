@@ -8,6 +8,7 @@
 //! - [`data`]: deterministic byte patterns for file contents.
 //! - [`process`]: run a binary to completion, read its output.
 //! - [`python`]: a python3 that has pyzmq, for the tests that drive the daemon from Python.
+//! - [`images`]: hand-made TIFFs whose headers say what an image-limit test needs.
 //!
 //! With the `issuance` feature (for the tests of issuance, the daemon and the end-to-end crate),
 //! also the helpers built on the issuance core:
@@ -31,6 +32,7 @@
 
 pub mod data;
 pub mod fixtures;
+pub mod images;
 pub mod paths;
 pub mod process;
 pub mod python;

@@ -13,11 +13,10 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::background::Background;
 use super::config::decode_key;
 use super::protocol::clip;
 
@@ -144,10 +143,8 @@ pub fn zap_reply(request: &[Vec<u8>], allowed: &HashSet<[u8; 32]>) -> Vec<Vec<u8
 
 /// The ZAP handler thread; stops on drop.
 pub struct Zap {
-    /// Set on drop; the thread looks between polls.
-    stop: Arc<AtomicBool>,
-    /// The handler.
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// The handler, stopped on drop.
+    _thread: Background,
 }
 
 impl Zap {
@@ -159,42 +156,26 @@ impl Zap {
             .bind(ZAP_ENDPOINT)
             .context("cannot bind the ZAP handler")?;
         let allowed: HashSet<[u8; 32]> = clients.iter().copied().collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("idcardd-zap".into())
-            .spawn(move || {
-                while !thread_stop.load(Ordering::Relaxed) {
-                    match socket.poll(zmq::POLLIN, 100) {
-                        Ok(0) => continue,
-                        Ok(_) => {}
-                        Err(zmq::Error::EINTR) => continue,
-                        Err(_) => return,
-                    }
-                    let Ok(request) = socket.recv_multipart(0) else {
-                        return;
-                    };
-                    if socket
-                        .send_multipart(zap_reply(&request, &allowed), 0)
-                        .is_err()
-                    {
-                        return;
-                    }
+        let thread = Background::spawn("idcardd-zap", move |stop| {
+            while !stop.is_set() {
+                match socket.poll(zmq::POLLIN, 100) {
+                    Ok(0) => continue,
+                    Ok(_) => {}
+                    Err(zmq::Error::EINTR) => continue,
+                    Err(_) => return,
                 }
-            })?;
-        Ok(Zap {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Zap {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+                let Ok(request) = socket.recv_multipart(0) else {
+                    return;
+                };
+                if socket
+                    .send_multipart(zap_reply(&request, &allowed), 0)
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })?;
+        Ok(Zap { _thread: thread })
     }
 }
 

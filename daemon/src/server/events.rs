@@ -6,7 +6,6 @@
 //! [`forward`] carries events to it, and [`publish`] sends without waiting. PC/SC readers report hot-plug through [`apdu::transport::pcsc::ReaderMonitor`];
 //! simulated readers have no hot-plug (their card is always present) and send no such events.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use apdu::transport::pcsc::{Pcsc, ReaderEvent, ReaderMonitor};
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use super::background::Background;
 use crate::service::Service;
 use issuance::events::Event;
 
@@ -90,10 +90,8 @@ pub fn hot_plug_event(event: &ReaderEvent) -> (&'static str, serde_json::Value) 
 
 /// A thread relaying PC/SC hot-plug events to [`issuance::events::Events`]; stops on drop.
 pub struct HotPlug {
-    /// Set on drop; the thread checks it between waits.
-    stop: Arc<AtomicBool>,
-    /// The relay thread.
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// The relay thread, stopped on drop.
+    _thread: Background,
 }
 
 impl HotPlug {
@@ -114,42 +112,26 @@ impl HotPlug {
                 return None;
             }
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
         let svc = svc.clone();
-        let thread = std::thread::Builder::new()
-            .name("hot-plug".into())
-            .spawn(move || {
-                while !thread_stop.load(Ordering::Relaxed) {
-                    match monitor.events().recv_timeout(Duration::from_millis(200)) {
-                        Ok(event) => {
-                            let stopped = event == ReaderEvent::ServiceStopped;
-                            let (topic, body) = hot_plug_event(&event);
-                            svc.events.publish(topic, body);
-                            if stopped {
-                                tracing::warn!("pcscd stopped: no more hot-plug events");
-                                return;
-                            }
+        let thread = Background::spawn("hot-plug", move |stop| {
+            while !stop.is_set() {
+                match monitor.events().recv_timeout(Duration::from_millis(200)) {
+                    Ok(event) => {
+                        let stopped = event == ReaderEvent::ServiceStopped;
+                        let (topic, body) = hot_plug_event(&event);
+                        svc.events.publish(topic, body);
+                        if stopped {
+                            tracing::warn!("pcscd stopped: no more hot-plug events");
+                            return;
                         }
-                        Err(e) if e.is_timeout() => {}
-                        Err(_) => return,
                     }
+                    Err(e) if e.is_timeout() => {}
+                    Err(_) => return,
                 }
-            })
-            .ok()?;
-        Some(HotPlug {
-            stop,
-            thread: Some(thread),
+            }
         })
-    }
-}
-
-impl Drop for HotPlug {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        .ok()?;
+        Some(HotPlug { _thread: thread })
     }
 }
 

@@ -28,6 +28,7 @@
 //! Method names and ids are the client's strings: at most [`protocol::LOG_CHARS`] characters
 //! of them are logged, escaped ([`protocol::clip`]).
 
+mod background;
 pub mod config;
 pub mod curve;
 pub mod events;
