@@ -1,7 +1,19 @@
 //! Step 3, `delivery.activate`: the holder's PIN and the card activated.
 
-#[allow(unused_imports)]
-use super::*;
+use std::time::Instant;
+
+use apdu::card::PinError;
+use apdu::fcp::LifeCycle;
+use apdu::StatusWord;
+use serde::Serialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{
+    db_error, journal, read, refuse_state, set_journal_state, terminal_key, verify, Desk, Timing,
+};
+use crate::batch::PIN_MAILER_FILE;
+use crate::error::{Error, ErrorKind};
 
 /// What `delivery.activate` answers.
 #[derive(Debug, Serialize)]

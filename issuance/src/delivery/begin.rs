@@ -1,7 +1,18 @@
 //! Step 1, `delivery.begin`: read and authenticate the card, open a session.
 
-#[allow(unused_imports)]
-use super::*;
+use std::time::{Instant, SystemTime};
+
+use apdu::fcp::LifeCycle;
+use matcher::compare::prepare;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{
+    date, db_error, journal, lcs_name, read, set_journal_state, terminal_key, CardRecord,
+    ChipTemplate, Desk, Timing,
+};
+use crate::error::{Error, ErrorKind};
+use crate::lds;
 
 /// The holder as the operator sees it at begin.
 #[derive(Debug, Clone, Serialize)]

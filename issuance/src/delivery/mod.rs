@@ -35,20 +35,15 @@
 //! Every step is journaled in the tamper-evident [`crate::audit`] log with identifiers, scores
 //! and decisions only: never names, PINs, scans or templates.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use apdu::card::PinError;
 use apdu::fcp::LifeCycle;
 use apdu::sm::AesKey;
-use apdu::StatusWord;
-use base64::Engine as _;
-use matcher::compare::{compare, fuse, prepare, Fusion, Scratch, Threshold};
 use serde::Serialize;
-use serde_json::{json, Value};
-use zeroize::Zeroizing;
+use serde_json::Value;
 
 use crate::audit::AuditLog;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::events::Events;
 use crate::journal::Journal;
 use crate::lds;
@@ -78,7 +73,6 @@ pub use store::{CardRecord, DeliveryStore};
 pub const MIN_SCAN_QUALITY: u8 = 20;
 /// Scans with fewer reliable minutiae are refused with `rescan`.
 pub const MIN_SCAN_MINUTIAE: usize = 12;
-use crate::scan::MAX_SCAN_BYTES;
 /// PIN mailer file (written by batch personalization) inside the state directory.
 pub const PIN_MAILER_FILE: &str = crate::batch::PIN_MAILER_FILE;
 

@@ -1,7 +1,13 @@
 //! Outside delivery: a lost card terminated, a blocked PIN reset with the PUK.
 
-#[allow(unused_imports)]
-use super::*;
+use apdu::card::PinError;
+use apdu::StatusWord;
+use serde::Serialize;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use super::{db_error, journal, lcs_name, set_journal_state, terminal_key, Desk};
+use crate::error::{Error, ErrorKind};
 
 /// Why a card is terminated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]

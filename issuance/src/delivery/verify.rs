@@ -1,7 +1,18 @@
 //! Step 2, `delivery.verify`: the live scans against the chip's templates.
 
-#[allow(unused_imports)]
-use super::*;
+use std::time::Instant;
+
+use base64::Engine as _;
+use matcher::compare::{compare, fuse, prepare, Fusion, Scratch, Threshold};
+use serde::Serialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{
+    db_error, journal, read, ChipTemplate, Desk, Timing, MIN_SCAN_MINUTIAE, MIN_SCAN_QUALITY,
+};
+use crate::error::{Error, ErrorKind};
+use crate::scan::MAX_SCAN_BYTES;
 
 /// Most live scans one verify request may carry: one per finger.
 pub const MAX_LIVE_SCANS: usize = 10;

@@ -1,8 +1,16 @@
 //! Biometric checks: the face image and every enrolled finger (extraction, quality,
 //! minutiae, the card template).
 
-#[allow(unused_imports)]
-use super::*;
+use matcher::compare::{self, Scratch, Threshold};
+use matcher::params::DEFAULT_DPI;
+use matcher::template::{self, CardFormat, IsoRecord};
+use matcher::Fingerprint;
+
+use super::files::read_blob;
+use super::{EnrolledFinger, QcCode, QcReport};
+use crate::applicant::{Applicant, FingerSample};
+use crate::finger::Finger;
+use crate::profile::Profile;
 
 /// What QC needs from a fingerprint engine.
 pub trait BiometricCheck {

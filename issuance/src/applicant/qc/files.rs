@@ -1,8 +1,12 @@
 //! Sample files: a record's blobs inline or read from a file, size-limited, and files only
 //! where the record's [`FileAccess`] allows them.
 
-#[allow(unused_imports)]
-use super::*;
+use std::path::Path;
+
+use base64::Engine as _;
+
+use super::{QcCode, QcReport, MAX_SAMPLE_BYTES};
+use crate::applicant::{Applicant, Blob, FileAccess};
 
 use std::path::{Component, PathBuf};
 

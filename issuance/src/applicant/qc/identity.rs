@@ -1,8 +1,11 @@
 //! Identity checks: codes, names, dates, addresses, and what each card kind adds (free-zone
 //! group, foreign resident's household).
 
-#[allow(unused_imports)]
-use super::*;
+use super::{presence, Gender, QcCode, QcReport, MAX_ADDRESS_CHARS, MAX_NAME_CHARS};
+use crate::applicant::calendar::{GregorianDate, SolarDate};
+use crate::applicant::ids::{NationalCode, PostalCode};
+use crate::applicant::Applicant;
+use crate::profile::Profile;
 
 /// National code: check digit, not repeated.
 pub(super) fn check_national_code(

@@ -12,34 +12,28 @@
 //! [`Threshold::FMR_0_01_PERCENT`] are the same finger twice (`duplicate_finger`).
 
 use std::fmt;
-use std::path::Path;
 
-use base64::Engine as _;
-use matcher::compare::{self, Scratch, Threshold};
-use matcher::template::{self, CardFormat, IsoRecord};
 use matcher::Fingerprint;
 use serde::Serialize;
 
 use super::calendar::{GregorianDate, SolarDate};
 use super::ids::{NationalCode, PostalCode};
-use super::{Applicant, Blob, FileAccess, Finger, FingerSample};
+use super::{Applicant, Finger};
 use crate::profile::Profile;
 
 mod biometric;
 mod files;
 mod identity;
 
-#[allow(unused_imports)]
-use biometric::*;
+use biometric::{check_face, check_fingers};
 pub use biometric::{BiometricCheck, MatcherCheck};
-#[allow(unused_imports)]
-use files::*;
-#[allow(unused_imports)]
-use identity::*;
+use identity::{
+    check_address, check_birth_date, check_foreign_resident, check_free_zone, check_gender,
+    check_names, check_national_code, check_postal, check_serial,
+};
 
 /// Largest image or template file read for one sample: anything bigger is not a scan.
 pub const MAX_SAMPLE_BYTES: u64 = 16 << 20;
-use matcher::params::DEFAULT_DPI;
 /// Longest name, father's name or serial accepted, in characters.
 const MAX_NAME_CHARS: usize = 64;
 /// Longest address accepted, in characters.
