@@ -46,6 +46,21 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Writes `bytes` to `path` (created or truncated) as a [`FILE_MODE`] file, whatever the
+/// process umask: reports and the like hold identifiers of people.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    // An existing file keeps its mode on open: tighten it.
+    tighten_file(path)?;
+    file.write_all(bytes)
+}
+
 /// Makes sure the existing file `path` is [`FILE_MODE`] (a file made before issue 18 was
 /// 0644); a missing file is fine.
 pub fn tighten_file(path: &Path) -> io::Result<()> {
@@ -170,6 +185,26 @@ mod tests {
             assert!(companion.exists(), "{}", companion.display());
             assert_eq!(mode(&companion), FILE_MODE, "{}", companion.display());
         }
+    }
+
+    /// A report written over an older 0644 file, or into a fresh folder, is private without
+    /// the daemon's umask (the CLI and tests write reports too).
+    #[test]
+    fn issue_18_private_writes_do_not_depend_on_the_umask() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let reports = dir.path().join("reports");
+        private_dir(&reports).unwrap();
+        assert_eq!(mode(&reports), DIR_MODE);
+        let fresh = reports.join("B1.json");
+        write_private(&fresh, b"{}").unwrap();
+        assert_eq!(mode(&fresh), FILE_MODE);
+        let old = reports.join("B0.csv");
+        std::fs::write(&old, b"old").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&old, b"new").unwrap();
+        assert_eq!(mode(&old), FILE_MODE);
+        assert_eq!(std::fs::read(&old).unwrap(), b"new");
     }
 
     #[test]

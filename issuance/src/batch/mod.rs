@@ -669,12 +669,12 @@ impl Report {
 pub fn write_report(state_dir: &Path, report: &Report) -> Result<(PathBuf, PathBuf), BatchError> {
     let dir = state_dir.join("reports");
     let io = |p: &Path, e: std::io::Error| BatchError::Manifest(format!("{}: {e}", p.display()));
-    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    crate::store::private_dir(&dir).map_err(|e| io(&dir, e))?;
     let json = dir.join(format!("{}.json", report.batch_id));
     let csv = dir.join(format!("{}.csv", report.batch_id));
     let text = serde_json::to_string_pretty(report).unwrap_or_default();
-    std::fs::write(&json, text).map_err(|e| io(&json, e))?;
-    std::fs::write(&csv, report.to_csv()).map_err(|e| io(&csv, e))?;
+    crate::store::write_private(&json, text.as_bytes()).map_err(|e| io(&json, e))?;
+    crate::store::write_private(&csv, report.to_csv().as_bytes()).map_err(|e| io(&csv, e))?;
     Ok((json, csv))
 }
 

@@ -51,7 +51,7 @@ impl SimHopper {
 
 impl CardSource for SimHopper {
     fn card(&self, reader: &str, serial: Option<&str>) -> Result<Box<dyn Transport>> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| card_file("creating", &self.dir, e))?;
+        crate::store::private_dir(&self.dir).map_err(|e| card_file("creating", &self.dir, e))?;
         let card = match serial {
             Some(serial) => {
                 let path = self.card_path(serial);
