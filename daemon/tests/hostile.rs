@@ -11,109 +11,17 @@
 //! - payloads: 3 000 scans on one 1 MB frame, records naming a FIFO, a TIFF bomb, 4 MB forged
 //!   sessions: refused at once while health and a kiosk are served.
 
+mod common;
+
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Daemon;
 use serde_json::{json, Value};
 use test_support::fixtures;
 use test_support::python::python_with_zmq;
-
-/// A running `idcardd serve`; killed on drop if still running.
-struct Daemon {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    /// Starts the daemon with `sim:2` readers, `config` (TOML) and the request endpoint
-    /// `endpoint` (ipc in its directory when `None`); waits until it listens.
-    fn start(config: &str, endpoint: Option<&str>) -> Daemon {
-        Daemon::start_logging(config, endpoint, None)
-    }
-
-    /// [`Daemon::start`], logging at info level (`-v`) into `log` when given.
-    fn start_logging(config: &str, endpoint: Option<&str>, log: Option<&Path>) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("idcardd.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let ipc = format!("ipc://{}", dir.path().join("run/s.sock").display());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_idcardd"));
-        if let Some(log) = log {
-            command
-                .arg("-v")
-                .stderr(std::fs::File::create(log).unwrap());
-        }
-        let child = command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--readers", "sim:2", "--state-dir"])
-            .arg(dir.path().join("state"))
-            .args(["--endpoint", endpoint.unwrap_or(&ipc)])
-            .arg("--events")
-            .arg(format!("ipc://{}", dir.path().join("run/e.sock").display()))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut daemon = Daemon { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        // The events socket is bound after the request socket.
-        while !daemon.dir.path().join("run/e.sock").exists() {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                panic!("idcardd serve exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "idcardd serve did not bind in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        daemon
-    }
-
-    fn endpoint(&self) -> String {
-        format!("ipc://{}", self.dir.path().join("run/s.sock").display())
-    }
-
-    /// VmRSS of the daemon in MB.
-    fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap();
-        kb / 1024.0
-    }
-
-    /// Sends SIGTERM; how long the exit took, and the exit code.
-    fn terminate(&mut self) -> (Duration, Option<i32>) {
-        let started = Instant::now();
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (started.elapsed(), status.code());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "no exit 30 s after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// `hostile_client.py ARGS...` started, its stdout piped.
 fn hostile(python: &str, args: &[&str]) -> Child {
@@ -168,7 +76,7 @@ fn python() -> Option<String> {
 #[test]
 fn issue_18_flood_with_churn_does_not_hang_the_transport() {
     let Some(python) = python() else { return };
-    let mut daemon = Daemon::start("", None);
+    let mut daemon = Daemon::start("");
     let endpoint = daemon.endpoint();
     let health = hostile(
         &python,
@@ -216,8 +124,8 @@ fn issue_18_flood_with_churn_does_not_hang_the_transport() {
     assert_eq!(legit["errors"], json!({}), "{legit}");
     assert!(legit["n"].as_u64().unwrap() > 100, "{legit}");
     // The flooder still holds its unread queue.
-    let (took, code) = daemon.terminate();
-    assert_eq!(code, Some(0));
+    let (took, status) = daemon.terminate();
+    assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
     let _ = flood.kill();
     let _ = flood.wait();
@@ -229,7 +137,7 @@ fn issue_18_flood_with_churn_does_not_hang_the_transport() {
 #[test]
 fn issue_18_large_ids_from_a_non_reading_client_keep_memory_bounded() {
     let Some(python) = python() else { return };
-    let daemon = Daemon::start("", None);
+    let daemon = Daemon::start("");
     let before = daemon.rss_mb();
     let mut flood = hostile(
         &python,
@@ -300,7 +208,7 @@ fn zmq_call(
 /// counts the slow requests), while other methods are refused `busy`.
 #[test]
 fn issue_18_health_answers_while_max_in_flight_slow_requests_run() {
-    let daemon = Daemon::start("[server]\nmax_in_flight = 2\n", None);
+    let daemon = Daemon::start("[server]\nmax_in_flight = 2\n");
     let ctx = zmq::Context::new();
     let slow = ctx.socket(zmq::DEALER).unwrap();
     slow.set_linger(0).unwrap();
@@ -394,7 +302,7 @@ fn issue_18_curve_guards_tcp() {
         zmq::z85_encode(&client.public_key).unwrap()
     );
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
-    let daemon = Daemon::start(&config, Some(&endpoint));
+    let daemon = Daemon::start_with(&config, Some(&endpoint), None);
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the key file created at first start");
@@ -423,7 +331,7 @@ fn issue_18_curve_guards_tcp() {
 /// the daemon goes on serving everyone else.
 #[test]
 fn issue_18_a_frame_over_the_limit_drops_only_its_connection() {
-    let daemon = Daemon::start("[server]\nmax_message_bytes = 1048576\n", None);
+    let daemon = Daemon::start("[server]\nmax_message_bytes = 1048576\n");
     let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::DEALER).unwrap();
     socket.set_linger(0).unwrap();
@@ -443,7 +351,7 @@ fn issue_18_a_frame_over_the_limit_drops_only_its_connection() {
 fn issue_18_client_strings_reach_the_log_clipped_and_escaped() {
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("daemon.log");
-    let mut daemon = Daemon::start_logging("", None, Some(&log));
+    let mut daemon = Daemon::start_with("", None, Some(&log));
     let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::DEALER).unwrap();
     socket.set_linger(0).unwrap();
@@ -460,7 +368,7 @@ fn issue_18_client_strings_reach_the_log_clipped_and_escaped() {
             "the reply does not carry the name whole"
         );
     }
-    assert_eq!(daemon.terminate().1, Some(0));
+    assert_eq!(daemon.terminate().1.code(), Some(0));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("...(50005 bytes)"), "{text}");
     // (The log's own colours are escape sequences too: look for the client's.)
@@ -516,7 +424,7 @@ fn issue_18_payload_attacks_leave_the_daemon_responsive() {
     // A Document Signer, so that personalization gets as far as data QC.
     let pki = files.path().join("pki");
     test_support::pki::signer_in(&pki);
-    let mut daemon = Daemon::start(&format!("[pki]\ndir = {:?}\n", pki), None);
+    let mut daemon = Daemon::start(&format!("[pki]\ndir = {:?}\n", pki));
     let endpoint = daemon.endpoint();
     let fifo = files.path().join("fifo");
     assert!(Command::new("mkfifo")
@@ -676,7 +584,7 @@ fn issue_18_payload_attacks_leave_the_daemon_responsive() {
             audit_after - audit_before
         );
     }
-    let (took, code) = daemon.terminate();
-    assert_eq!(code, Some(0));
+    let (took, status) = daemon.terminate();
+    assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
 }

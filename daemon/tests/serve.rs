@@ -3,98 +3,19 @@
 //!
 //! Every daemon uses simulated readers in a temporary state directory, so no pcscd is needed.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::Daemon;
 use serde_json::{json, Value};
 use test_support::python::python_with_zmq;
 use test_support::{fixtures, paths};
 use zeromq::{DealerSocket, ReqSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
-
-/// A running `idcardd serve` in its own temporary directory; killed on drop if still running.
-struct Daemon {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    /// Starts the daemon with `sim:2` readers and `config` (TOML, may be empty) and waits for
-    /// its socket.
-    fn start(config: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("idcardd.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_idcardd"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--readers", "sim:2", "--state-dir"])
-            .arg(dir.path().join("state"))
-            .arg("--endpoint")
-            .arg(format!("ipc://{}", dir.path().join("run/s.sock").display()))
-            .arg("--events")
-            .arg(format!("ipc://{}", dir.path().join("run/e.sock").display()))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut daemon = Daemon { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        // Both sockets: the events socket may be bound a moment after the request socket.
-        while !(daemon.socket().exists() && daemon.events_socket().exists()) {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                panic!("idcardd serve exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "idcardd serve did not bind in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        daemon
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("run/s.sock")
-    }
-
-    fn events_socket(&self) -> PathBuf {
-        self.dir.path().join("run/e.sock")
-    }
-
-    fn endpoint(&self) -> String {
-        format!("ipc://{}", self.socket().display())
-    }
-
-    fn events_endpoint(&self) -> String {
-        format!("ipc://{}", self.events_socket().display())
-    }
-
-    /// Sends SIGTERM and waits for the exit.
-    fn terminate(&mut self) -> ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -623,7 +544,7 @@ fn sockets_are_0660_and_removed_after_sigterm() {
         let mut c = Client::connect(&daemon.endpoint()).await;
         assert_eq!(c.ok("system.health", json!({})).await["status"], "ok");
     });
-    let status = daemon.terminate();
+    let (_, status) = daemon.terminate();
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(!daemon.socket().exists(), "request socket removed");
     assert!(!daemon.events_socket().exists(), "events socket removed");
@@ -653,7 +574,7 @@ fn subscribers_hear_server_stopping_on_sigterm() {
     assert_eq!(&event[0][..], b"server.stopping");
     let body: Value = serde_json::from_slice(&event[1]).unwrap();
     assert_eq!(body["grace_ms"], 10_000);
-    assert_eq!(daemon.terminate().code(), Some(0));
+    assert_eq!(daemon.terminate().1.code(), Some(0));
 }
 
 #[test]
@@ -677,7 +598,7 @@ fn sigterm_lets_work_in_progress_finish() {
             "finished, not cut off: {reply}"
         );
     });
-    let status = daemon.terminate();
+    let (_, status) = daemon.terminate();
     assert_eq!(status.code(), Some(0));
 }
 
