@@ -772,3 +772,55 @@ proptest::proptest! {
         proptest::prop_assert!(violations.is_empty(), "{:?}", violations);
     }
 }
+
+/// A card that answers every READ BINARY with `data` (in 61xx pieces of 4 bytes, so GET
+/// RESPONSE carries file contents too) and everything else with 9000.
+struct Dg(Vec<u8>, usize);
+
+impl Transport for Dg {
+    fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let ins = apdu[1];
+        if ins == 0xB0 || ins == 0xC0 {
+            let rest = &self.0[self.1..];
+            let n = rest.len().min(4);
+            let mut out = rest[..n].to_vec();
+            self.1 += n;
+            let left = self.0.len() - self.1;
+            if left > 0 {
+                out.extend([0x61, left as u8]);
+            } else {
+                out.extend([0x90, 0x00]);
+            }
+            return Ok(out);
+        }
+        Ok(vec![0x90, 0x00])
+    }
+    fn atr(&self) -> Vec<u8> {
+        vec![0x3B, 0x00]
+    }
+    fn reader_name(&self) -> &str {
+        "dg"
+    }
+    fn reset(&mut self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn issue_18_trace_log_keeps_data_groups_out() {
+    let national_code = b"0012345679";
+    let logs = captured_trace(|| {
+        let mut ch = Channel::new(Dg(national_code.to_vec(), 0));
+        ch.update_binary(0, national_code).unwrap();
+        assert_eq!(ch.read_binary(0, 10).unwrap(), national_code);
+    });
+    let hex = hex::encode_upper(national_code);
+    for piece in hex.as_bytes().chunks(8) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        assert!(!logs.contains(piece), "{piece} leaked:\n{logs}");
+    }
+    assert!(logs.contains("00D60000 [<10 bytes REDACTED>]"), "{logs}");
+    assert!(logs.contains("[<4 bytes REDACTED>] 6106"), "{logs}");
+    assert!(logs.contains("[<2 bytes REDACTED>] 9000"), "{logs}");
+    assert!(logs.contains("00C00000"), "{logs}");
+}

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{refused_start, Daemon};
 use serde_json::{json, Value};
 use test_support::fixtures;
 use test_support::python::python_with_zmq;
@@ -252,26 +252,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `idcardd serve` that must refuse to start; its stderr.
-fn refused_start(config: &str, endpoint: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("idcardd.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_idcardd"))
-        .arg("serve")
-        .arg("--config")
-        .arg(&config_path)
-        .args(["--readers", "sim:1", "--state-dir"])
-        .arg(dir.path())
-        .args(["--endpoint", endpoint])
-        .arg("--events")
-        .arg(format!("ipc://{}", dir.path().join("e.sock").display()))
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "expected a refusal");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The z85 `public` key of a server key file.
 fn server_public_key(path: &Path) -> [u8; 32] {
     let text = std::fs::read_to_string(path).unwrap();
@@ -288,7 +268,7 @@ fn issue_18_curve_guards_tcp() {
     let port = free_port();
     let err = refused_start(
         "[server]\nallow_non_loopback = true\n",
-        &format!("tcp://0.0.0.0:{port}"),
+        &["--endpoint", &format!("tcp://0.0.0.0:{port}")],
     );
     assert!(err.contains("without CURVE"), "{err}");
 
@@ -323,7 +303,10 @@ fn issue_18_curve_guards_tcp() {
     drop(daemon);
 
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = refused_start(&config, &format!("tcp://127.0.0.1:{}", free_port()));
+    let err = refused_start(
+        &config,
+        &["--endpoint", &format!("tcp://127.0.0.1:{}", free_port())],
+    );
     assert!(err.contains("chmod 600"), "{err}");
 }
 

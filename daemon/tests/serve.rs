@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::Daemon;
+use common::{refused_start, Daemon};
 use serde_json::{json, Value};
 use test_support::python::python_with_zmq;
 use test_support::{fixtures, paths};
@@ -600,26 +600,6 @@ fn sigterm_lets_work_in_progress_finish() {
     });
     let (_, status) = daemon.terminate();
     assert_eq!(status.code(), Some(0));
-}
-
-/// Runs `idcardd serve` with `args`, expecting it to refuse to start; its stderr.
-fn refused_start(config: &str, args: &[&str]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("idcardd.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_idcardd"))
-        .arg("serve")
-        .arg("--config")
-        .arg(&config_path)
-        .args(["--readers", "sim:1", "--state-dir"])
-        .arg(dir.path())
-        .arg("--events")
-        .arg(format!("ipc://{}", dir.path().join("e.sock").display()))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "expected a refusal");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -122,3 +122,23 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// Runs `idcardd serve` with `args`, expecting it to refuse to start; its stderr.
+pub fn refused_start(config: &str, args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("idcardd.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idcardd"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .args(["--readers", "sim:1", "--state-dir"])
+        .arg(dir.path())
+        .arg("--events")
+        .arg(format!("ipc://{}", dir.path().join("e.sock").display()))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "expected a refusal");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
