@@ -116,7 +116,7 @@ fn client(c: &mut Criterion) {
             let sim = SimCard::create(None, config).unwrap_or_else(|e| panic!("sim: {e}"));
             let mut card = IdCard::new(SimTransport::new(sim));
             let mut perso = card
-                .authenticate_perso(&AesKey::test_perso_master())
+                .authenticate_perso(&cardsim::fixtures::TestMasters)
                 .unwrap_or_else(|e| panic!("auth: {e}"));
             for (fid, data) in &files {
                 perso

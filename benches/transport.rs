@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use apdu::card::IdCard;
 use apdu::commands;
-use apdu::sm::AesKey;
 use apdu::Transport;
 use cardsim::{SimCard, SimConfig, SimTransport};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -57,7 +56,7 @@ fn bench_card<T: Transport>(c: &mut Criterion, name: &str, transport: T) {
 
     let data: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
     let mut perso = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .expect("perso session");
     perso.create_file(FID, None, BIG as u32).expect("create EF");
     let before = perso.channel().apdu_count();

@@ -8,6 +8,9 @@
 2. Inside a crate: the graph of its top-level modules (an edge A -> B when a file of module A
    names `crate::B`) has no cycle. A child module naming its parent (`super::`) is the module
    tree itself, not an edge.
+3. No test key on the host side (issue 15): the code of the issuance core, the key store and
+   the daemon (unit tests excepted) never names the simulator's public test masters
+   (`cardsim::fixtures`, `TestMasters`, `TEST_PERSO_MASTER`...): their keys come from the token.
 
 Run from the repository root: `python3 scripts/check_layers.py`.
 """
@@ -27,9 +30,26 @@ FORBIDDEN = {
                  "test-support"},
     "qa": {"apdu", "cardsim", "issuance", "idcardd", "zmq", "zeromq", "clap", "test-support"},
     "idcardd": {"test-support"},
+    "keystore": {"cardsim", "issuance", "idcardd", "qa", "matcher", "test-support"},
 }
 LIBS = {"apdu": "apdu/src", "cardsim": "cardsim/src", "matcher": "matcher/src",
-        "issuance": "issuance/src", "qa": "qa/src", "idcardd": "daemon/src"}
+        "issuance": "issuance/src", "qa": "qa/src", "idcardd": "daemon/src",
+        "keystore": "keystore/src"}
+# Host-side sources that must not name the simulator's public test keys.
+HOST_SIDE = ["issuance/src", "keystore/src", "daemon/src"]
+TEST_KEYS = re.compile(r"cardsim::fixtures|\bTestMasters\b|\bSoftwareMasters\b|TEST_(PERSO|TERMINAL)_MASTER|test_(perso|terminal)_master")
+
+
+def test_keys_on_host_side():
+    """(file, line number, line) of every host-side line outside unit tests naming a test key."""
+    found = []
+    for src in HOST_SIDE:
+        for path in sorted(Path(src).rglob("*.rs")):
+            text = path.read_text().split("#[cfg(test)]")[0]
+            for n, line in enumerate(text.splitlines(), 1):
+                if not line.lstrip().startswith("//") and TEST_KEYS.search(line):
+                    found.append((path, n, line.strip()))
+    return found
 
 
 def dependency_closure(metadata, name):
@@ -120,6 +140,9 @@ def main():
             print(f"layers: import cycle between modules of {crate}: {' <-> '.join(c)}")
         n_edges = sum(len(v) for v in edges.values())
         print(f"layers: {crate}: {len(edges)} modules with imports, {n_edges} edges, {len(cycles)} cycles")
+    for path, n, line in test_keys_on_host_side():
+        failed = True
+        print(f"layers: {path}:{n} names a public test key on the host side: {line}")
     if failed:
         sys.exit(1)
     print("layers: ok")

@@ -11,6 +11,7 @@ PKGS=(
   clang libclang-dev                               # opencv crate binding generator
   libsqlite3-dev openssl python3 python3-zmq
   libzmq3-dev                                      # libzmq for the server transport (zmq crate)
+  softhsm2                                         # the embedded PKCS#11 token of the issuer's keys
   fonts-dejavu-core                                # text in PNG plots
 )
 missing=()

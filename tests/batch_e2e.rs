@@ -10,7 +10,6 @@ use std::path::Path;
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use apdu::sm::AesKey;
 use cardsim::{SimCard, SimConfig, SimTransport};
 use idcardd_e2e::{run_idcardd, CardInReader, Pcscd, PORT0, PORT1, READER0, READER1};
 use serde_json::Value;
@@ -49,9 +48,30 @@ fn beside(record: &Value, dir: &Path) -> Value {
     r
 }
 
-/// Runs `idcardd batch run MANIFEST --readers READERS --state-dir STATE --json`, checks that
-/// `personalized` records were personalized, and returns the batch report.
-fn run_batch(manifest: &Path, readers: &str, state: &Path, personalized: u64) -> Value {
+/// The issuer's token for a line in `dir`: the shared test token (the test keys its blank
+/// cards from it, as a card maker given the issuer's keys), named to the `idcardd` processes by
+/// the daemon configuration file it writes (returned), with the test PKI `pki` in it.
+fn issuer(dir: &Path, pki: &Path) -> (std::sync::Arc<keystore::KeyStore>, std::path::PathBuf) {
+    let keys = test_support::hsm::shared();
+    test_support::pki::signer_in_token(pki, &keys);
+    let config = dir.join("keys.toml");
+    std::fs::write(
+        &config,
+        test_support::hsm::config_toml(test_support::hsm::SHARED),
+    )
+    .unwrap();
+    (keys, config)
+}
+
+/// Runs `idcardd batch run MANIFEST --readers READERS --state-dir STATE --config CONFIG
+/// --json`, checks that `personalized` records were personalized, and returns the batch report.
+fn run_batch(
+    manifest: &Path,
+    readers: &str,
+    state: &Path,
+    config: &Path,
+    personalized: u64,
+) -> Value {
     let (code, out, err) = run_idcardd(
         &[
             "batch",
@@ -61,6 +81,8 @@ fn run_batch(manifest: &Path, readers: &str, state: &Path, personalized: u64) ->
             readers,
             "--state-dir",
             state.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
             "--json",
         ],
         &[],
@@ -80,8 +102,7 @@ fn batch_through_pcscd_personalizes_both_readers_cards() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let pki = state.join("pki");
-    let (code, _, err) = run_idcardd(&["pki", "init", pki.to_str().unwrap()], &[]);
-    assert_eq!(code, 0, "{err}");
+    let (keys, keys_config) = issuer(dir.path(), &pki);
     let manifest = dir.path().join("m.jsonl");
     // Two valid national codes (check digits computed by hand: weights 10..2).
     let records = [record(0, "0012345679"), record(1, "0499370899")];
@@ -95,12 +116,19 @@ fn batch_through_pcscd_personalizes_both_readers_cards() {
     for (i, port) in [PORT0, PORT1].into_iter().enumerate() {
         let config = SimConfig {
             seed: Some(7000 + i as u64),
+            keys: keys.clone(),
             ..SimConfig::default()
         };
         let card = SimCard::create(Some(dir.path().join(format!("card{i}.json"))), config).unwrap();
         inserted.push(CardInReader::insert(&pcscd, card, port));
     }
-    let report = run_batch(&manifest, &format!("{READER0},{READER1}"), &state, 2);
+    let report = run_batch(
+        &manifest,
+        &format!("{READER0},{READER1}"),
+        &state,
+        &keys_config,
+        2,
+    );
 
     for card in inserted {
         let sim = card.pull();
@@ -114,9 +142,7 @@ fn batch_through_pcscd_personalizes_both_readers_cards() {
             .unwrap_or_else(|| panic!("card {serial} is not in the report {report}"));
         assert_eq!(line["state"], "personalized");
         let mut id = IdCard::new(SimTransport::new(sim));
-        let mut session = id
-            .authenticate_terminal(&AesKey::test_terminal_master())
-            .unwrap();
+        let mut session = id.authenticate_terminal(keys.as_ref()).unwrap();
         let dg1 = session.read_file(0x0101).unwrap();
         let doc = line["document_number"].as_str().unwrap();
         assert!(
@@ -224,8 +250,7 @@ fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let pki = state.join("pki");
-    let (code, _, err) = run_idcardd(&["pki", "init", pki.to_str().unwrap()], &[]);
-    assert_eq!(code, 0, "{err}");
+    let (keys, keys_config) = issuer(dir.path(), &pki);
 
     // The production line: one record onto the card in the first vpcd reader.
     let rec = record(0, "0012345679");
@@ -238,12 +263,19 @@ fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
         Some(dir.path().join("card.json")),
         SimConfig {
             seed: Some(7100),
+            keys,
             ..SimConfig::default()
         },
     )
     .unwrap();
     let inserted = CardInReader::insert(&pcscd, card, PORT0);
-    let report = run_batch(&dir.path().join("m.jsonl"), READER0, &state, 1);
+    let report = run_batch(
+        &dir.path().join("m.jsonl"),
+        READER0,
+        &state,
+        &keys_config,
+        1,
+    );
     let document = report["records"][0]["document_number"]
         .as_str()
         .unwrap()
@@ -254,8 +286,9 @@ fn a_batch_personalized_card_is_delivered_through_pcscd_by_the_pyzmq_kiosk() {
     std::fs::write(
         &config,
         format!(
-            "[pki]\ndir = {:?}\ntrust = [\"csca.pem\"]\n",
-            pki.display().to_string()
+            "[pki]\ndir = {:?}\ntrust = [\"csca.pem\"]\n{}",
+            pki.display().to_string(),
+            test_support::hsm::config_toml(test_support::hsm::SHARED),
         ),
     )
     .unwrap();

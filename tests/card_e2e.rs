@@ -3,7 +3,6 @@
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use apdu::sm::AesKey;
 use apdu::Transport;
 use idcardd_e2e::{run_idcardd, Pcscd, SimProcess, PORT0, READER0};
 use test_support::data::pattern;
@@ -70,7 +69,7 @@ fn personalization_through_pcscd_and_the_simulator_process() {
         let mut card = IdCard::new(transport);
         assert_eq!(hex::encode_upper(card.info().unwrap().serial), serial);
         let mut perso = card
-            .authenticate_perso(&AesKey::test_perso_master())
+            .authenticate_perso(&cardsim::fixtures::TestMasters)
             .unwrap();
         for (i, (fid, data)) in files.iter().enumerate() {
             perso
@@ -226,7 +225,7 @@ fn card_pulled_during_personalization_then_reinserted() {
     let err = {
         let mut card = IdCard::new(pcscd.pcsc.connect(READER0).unwrap());
         let mut perso = card
-            .authenticate_perso(&AesKey::test_perso_master())
+            .authenticate_perso(&cardsim::fixtures::TestMasters)
             .unwrap();
         perso
             .create_file(0x0102, Some(2), data.len() as u32)
@@ -252,7 +251,7 @@ fn card_pulled_during_personalization_then_reinserted() {
     let _again = CardInReader::insert(&pcscd, card, PORT0);
     let mut card = IdCard::new(pcscd.pcsc.connect(READER0).unwrap());
     let mut perso = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .unwrap();
     perso.write_file(0x0102, &data).unwrap();
     assert_eq!(perso.read_file(0x0102).unwrap(), data);

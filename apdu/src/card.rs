@@ -14,7 +14,7 @@
 //! use apdu::sm::AesKey;
 //! # fn demo<T: apdu::Transport>(transport: T) -> Result<(), apdu::Error> {
 //! let mut card = IdCard::new(transport);
-//! let mut perso = card.authenticate_perso(&AesKey::test_perso_master())?;
+//! let mut perso = card.authenticate_perso(&cardsim::fixtures::TestMasters)?;
 //! perso.create_file(0x0101, Some(1), 90)?;
 //! perso.write_file(0x0101, b"P<UTO...")?;
 //! perso.deactivate()?;
@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::fcp::{Fcp, LifeCycle};
 use crate::layout;
 use crate::response::RawResponse;
-use crate::sm::{self, AesKey, HostSecureChannel, KeyRef, CRYPTOGRAM_LEN, RND_LEN};
+use crate::sm::{self, CardKeys, HostSecureChannel, KeyRef, CRYPTOGRAM_LEN, RND_LEN};
 use crate::status::StatusWord;
 use crate::transmit::Channel;
 use crate::transport::Transport;
@@ -336,13 +336,14 @@ impl<T: Transport> IdCard<T> {
         pin_result(resp)
     }
 
-    /// Mutual authentication with the card key `key_ref` diversified from `master`; on success
+    /// Mutual authentication with the card key `key_ref` that `keys` gives for this card's
+    /// serial; on success
     /// the chokepoint protects every further command with secure messaging.
     ///
     /// Steps: SELECT the application (unless [`IdCard::open_application`] just did), GET DATA
     /// serial (unless read on this connection), diversify, GET CHALLENGE (RND.IC), MUTUAL
     /// AUTHENTICATE with RND.IFD || host cryptogram, check the card cryptogram.
-    fn authenticate(&mut self, key_ref: KeyRef, master: &AesKey) -> Result<(), Error> {
+    fn authenticate(&mut self, key_ref: KeyRef, keys: &dyn CardKeys) -> Result<(), Error> {
         let selected = self.selected_at.take() == Some(self.channel.apdu_count())
             && !self.channel.has_secure_channel();
         self.channel.set_secure_channel(None);
@@ -353,7 +354,7 @@ impl<T: Transport> IdCard<T> {
             Some(serial) => serial,
             None => self.serial()?,
         };
-        let card_key = sm::diversify(master, key_ref, &serial);
+        let card_key = keys.card_key(key_ref, &serial)?;
 
         let challenge = self
             .channel
@@ -377,18 +378,21 @@ impl<T: Transport> IdCard<T> {
         Ok(())
     }
 
-    /// Authenticates with the personalization key (reference 01) diversified from `master`.
-    pub fn authenticate_perso(&mut self, master: &AesKey) -> Result<PersoSession<'_, T>, Error> {
-        self.authenticate(KeyRef::Personalization, master)?;
+    /// Authenticates with the personalization key (reference 01) of this card, from `keys`.
+    pub fn authenticate_perso(
+        &mut self,
+        keys: &dyn CardKeys,
+    ) -> Result<PersoSession<'_, T>, Error> {
+        self.authenticate(KeyRef::Personalization, keys)?;
         Ok(PersoSession { card: self })
     }
 
-    /// Authenticates with the terminal key (reference 02) diversified from `master`.
+    /// Authenticates with the terminal key (reference 02) of this card, from `keys`.
     pub fn authenticate_terminal(
         &mut self,
-        master: &AesKey,
+        keys: &dyn CardKeys,
     ) -> Result<TerminalSession<'_, T>, Error> {
-        self.authenticate(KeyRef::Terminal, master)?;
+        self.authenticate(KeyRef::Terminal, keys)?;
         Ok(TerminalSession { card: self })
     }
 }

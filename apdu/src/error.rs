@@ -18,6 +18,10 @@ pub enum Error {
     /// Secure messaging failed on the host side (wrong MAC, bad padding, missing object).
     #[error("secure messaging error: {0}")]
     SecureMessaging(String),
+    /// The issuer's key store could not give a card key now (token absent, HSM unreachable):
+    /// nothing was sent to the card under a wrong key, and the operation can be retried.
+    #[error("key store unavailable: {0}")]
+    KeyUnavailable(String),
     /// The host refused to do something unsafe (e.g. a request beyond the card's capabilities).
     #[error("{0}")]
     Usage(String),

@@ -66,14 +66,6 @@ pub const LABEL_HOST_CRYPTOGRAM: u8 = 0x01;
 /// KDF label: card authentication cryptogram (under S_MAC).
 pub const LABEL_CARD_CRYPTOGRAM: u8 = 0x00;
 
-/// TEST AND SIMULATION ONLY: the issuer personalization master key (AES-256) of the simulated
-/// card and of the test suite. It is public, so a card keyed with it protects nothing; a real
-/// deployment loads its master keys from an HSM or a key file, never from this constant.
-pub const TEST_PERSO_MASTER: [u8; 32] = *b"IDCARDD-TEST-PERSO-MASTER-KEY-01";
-/// TEST AND SIMULATION ONLY: the issuer terminal master key (AES-256) of the simulated card and
-/// of the test suite. Public, like [`TEST_PERSO_MASTER`]; never use it for a real card.
-pub const TEST_TERMINAL_MASTER: [u8; 32] = *b"IDCARDD-TEST-TERM-MASTER-KEY-002";
-
 /// Status word the card returns for a wrong host cryptogram (6300, authentication failed).
 pub const SW_AUTH_FAILED: StatusWord = StatusWord::Other(0x6300);
 
@@ -117,16 +109,6 @@ impl AesKey {
             AesKey::Aes128(k) => k,
             AesKey::Aes256(k) => k,
         }
-    }
-
-    /// The issuer test personalization master key ([`TEST_PERSO_MASTER`]). Test and simulation only.
-    pub fn test_perso_master() -> AesKey {
-        AesKey::Aes256(TEST_PERSO_MASTER)
-    }
-
-    /// The issuer test terminal master key ([`TEST_TERMINAL_MASTER`]). Test and simulation only.
-    pub fn test_terminal_master() -> AesKey {
-        AesKey::Aes256(TEST_TERMINAL_MASTER)
     }
 }
 
@@ -197,21 +179,44 @@ pub fn cmac(key: &AesKey, parts: &[&[u8]]) -> [u8; BLOCK] {
 /// When `out_len` exceeds [`KDF_MAX_OUT`] (the 1-byte counter would wrap). Callers in this crate
 /// ask for 16 or 32 bytes; `out_len` never comes from card or user input.
 pub fn kdf(key: &AesKey, label: u8, context: &[u8], out_len: usize) -> Zeroizing<Vec<u8>> {
+    let prf = |block: &[u8]| Ok::<_, std::convert::Infallible>(cmac(key, &[block]));
+    match kdf_with(prf, label, context, out_len) {
+        Ok(out) => out,
+        Err(never) => match never {},
+    }
+}
+
+/// [`kdf`] with the CMAC computed by `prf`, which gets each whole PRF input block: the same
+/// derivation when the key is in an HSM (`CKM_AES_CMAC` in the token) and never in this process.
+///
+/// # Panics
+/// When `out_len` exceeds [`KDF_MAX_OUT`], as [`kdf`].
+pub fn kdf_with<E>(
+    mut prf: impl FnMut(&[u8]) -> Result<[u8; BLOCK], E>,
+    label: u8,
+    context: &[u8],
+    out_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, E> {
     assert!(
         out_len <= KDF_MAX_OUT,
         "kdf output of {out_len} bytes exceeds {KDF_MAX_OUT}"
     );
     let bits = ((out_len * 8) as u16).to_be_bytes();
+    let mut input = Zeroizing::new(Vec::with_capacity(3 + context.len() + 2));
     let mut out = Zeroizing::new(Vec::with_capacity(out_len.div_ceil(BLOCK) * BLOCK));
     let mut i: u8 = 1;
     while out.len() < out_len {
-        let mut block = cmac(key, &[&[i, label, 0x00], context, &bits]);
+        input.clear();
+        input.extend_from_slice(&[i, label, 0x00]);
+        input.extend_from_slice(context);
+        input.extend_from_slice(&bits);
+        let mut block = prf(&input)?;
         out.extend_from_slice(&block);
         block.zeroize();
         i = i.wrapping_add(1);
     }
     out.truncate(out_len);
-    out
+    Ok(out)
 }
 
 /// A key of the same size as `like` from KDF output of that length.
@@ -233,11 +238,50 @@ fn key_like(like: &AesKey, bytes: &[u8]) -> AesKey {
 /// The card's own key for `key_ref`: `kdf(master, 0x10, [key_ref] || serial, len(master))`, a key
 /// of the master's size. The issuer stores the masters; each card stores only its diversified keys.
 pub fn diversify(master: &AesKey, key_ref: KeyRef, serial: &[u8; 8]) -> AesKey {
+    let bytes = kdf(
+        master,
+        LABEL_DIVERSIFY,
+        &diversify_context(key_ref, serial),
+        master.len(),
+    );
+    key_like(master, &bytes)
+}
+
+/// The KDF context of [`diversify`]: the key reference then the card serial.
+pub fn diversify_context(key_ref: KeyRef, serial: &[u8; 8]) -> [u8; 9] {
     let mut context = [0u8; 9];
     context[0] = key_ref.byte();
     context[1..].copy_from_slice(serial);
-    let bytes = kdf(master, LABEL_DIVERSIFY, &context, master.len());
-    key_like(master, &bytes)
+    context
+}
+
+/// [`diversify`] with the CMAC under a master of `master_len` bytes (16 or 32) computed by `prf`:
+/// how a key store derives a card key without the master leaving it.
+pub fn diversify_with<E>(
+    prf: impl FnMut(&[u8]) -> Result<[u8; BLOCK], E>,
+    master_len: usize,
+    key_ref: KeyRef,
+    serial: &[u8; 8],
+) -> Result<AesKey, E> {
+    let bytes = kdf_with(
+        prf,
+        LABEL_DIVERSIFY,
+        &diversify_context(key_ref, serial),
+        master_len,
+    )?;
+    Ok(match master_len {
+        16 => key_like(&AesKey::Aes128([0; 16]), &bytes),
+        _ => key_like(&AesKey::Aes256([0; 32]), &bytes),
+    })
+}
+
+/// Where the host gets a card's own keys. The issuer's implementation is a key store that
+/// derives them from master keys which never leave its HSM; the derived key is in host memory
+/// only for the authentication (an [`AesKey`] is zeroized on drop).
+pub trait CardKeys: Send + Sync {
+    /// The key `key_ref` of the card with `serial`. A key store that cannot answer now (token
+    /// removed, HSM unreachable) returns [`Error::KeyUnavailable`].
+    fn card_key(&self, key_ref: KeyRef, serial: &[u8; 8]) -> Result<AesKey, Error>;
 }
 
 /// Constant-time equality for MACs and cryptograms: the time depends only on the lengths, which
@@ -963,7 +1007,7 @@ mod tests {
 
     #[test]
     fn diversify_keeps_size_and_separates_cards_and_refs() {
-        let m = AesKey::test_perso_master();
+        let m = AesKey::Aes256([0x31; 32]);
         let k1 = diversify(&m, KeyRef::Personalization, &[1; 8]);
         assert!(matches!(k1, AesKey::Aes256(_)));
         assert_ne!(k1, diversify(&m, KeyRef::Terminal, &[1; 8]));
@@ -1003,11 +1047,7 @@ mod tests {
 
     #[test]
     fn mutual_authentication_both_sides() {
-        let k = diversify(
-            &AesKey::test_terminal_master(),
-            KeyRef::Terminal,
-            b"SERIAL01",
-        );
+        let k = diversify(&AesKey::Aes256([0x32; 32]), KeyRef::Terminal, b"SERIAL01");
         let rnd_ic = [0x5A; 16];
         let host = host_authenticate_step(&k, &[0xA5; 16], &rnd_ic);
         assert_eq!(host.command_data().len(), 32);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use apdu::card::{IdCard, PinError};
 use apdu::fcp::LifeCycle;
-use apdu::sm::{AesKey, SW_AUTH_FAILED};
+use apdu::sm::{AesKey, KeyRef, SW_AUTH_FAILED};
 use apdu::{Capabilities, TransportError};
 use apdu::{Error, StatusWord, Transport};
 use cardsim::{FaultHandle, Faults, SimCard, SimConfig, SimTransport};
@@ -42,7 +42,7 @@ fn personalize(card: &mut IdCard<SimTransport>) -> Vec<(u16, Vec<u8>)> {
         (0x0103, pattern(700, 3)),
     ];
     let mut perso = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .unwrap();
     for (i, (fid, data)) in files.iter().enumerate() {
         perso
@@ -59,7 +59,7 @@ fn personalize(card: &mut IdCard<SimTransport>) -> Vec<(u16, Vec<u8>)> {
 
 fn deliver(card: &mut IdCard<SimTransport>) {
     let mut term = card
-        .authenticate_terminal(&AesKey::test_terminal_master())
+        .authenticate_terminal(&cardsim::fixtures::TestMasters)
         .unwrap();
     term.verify_pin(TRANSPORT_PIN).unwrap();
     term.change_pin(TRANSPORT_PIN, HOLDER_PIN).unwrap();
@@ -107,7 +107,7 @@ fn large_write_uses_the_fewest_apdus() {
     // 4096-byte data fields with extended length: a 5000-byte file goes in two UPDATE BINARY.
     let (mut card, _) = new_card();
     let mut perso = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .unwrap();
     perso.create_file(0x0102, None, 5000).unwrap();
     assert!(matches!(
@@ -133,7 +133,7 @@ fn short_apdu_card_is_personalized_under_secure_messaging() {
     });
     let data = pattern(1000, 5);
     let mut perso = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .unwrap();
     perso.create_file(0x0102, Some(2), 1000).unwrap();
     let before = perso.channel().apdu_count();
@@ -151,7 +151,7 @@ fn delivery_then_holder_pin() {
     let files = personalize(&mut card);
     {
         let mut term = card
-            .authenticate_terminal(&AesKey::test_terminal_master())
+            .authenticate_terminal(&cardsim::fixtures::TestMasters)
             .unwrap();
         // The terminal reads the fingerprint templates (DG3) for the match at delivery.
         assert_eq!(term.read_file(0x0103).unwrap(), files[2].1);
@@ -215,7 +215,10 @@ fn malformed_pins_never_reach_the_card() {
 #[test]
 fn wrong_master_key_fails_and_three_failures_block_the_key() {
     let (mut card, _) = new_card();
-    let wrong = AesKey::Aes256([0x55; 32]);
+    let wrong = cardsim::fixtures::SoftwareMasters {
+        perso: AesKey::Aes256([0x55; 32]),
+        terminal: AesKey::Aes256([0x55; 32]),
+    };
     for _ in 0..2 {
         let err = card.authenticate_perso(&wrong).err().unwrap();
         assert!(
@@ -226,7 +229,7 @@ fn wrong_master_key_fails_and_three_failures_block_the_key() {
     assert!(!card.channel().has_secure_channel());
     // A success in between resets the counter.
     drop(
-        card.authenticate_perso(&AesKey::test_perso_master())
+        card.authenticate_perso(&cardsim::fixtures::TestMasters)
             .unwrap(),
     );
     for _ in 0..2 {
@@ -238,7 +241,7 @@ fn wrong_master_key_fails_and_three_failures_block_the_key() {
         "{third}"
     );
     let after = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .err()
         .unwrap();
     assert!(
@@ -247,20 +250,29 @@ fn wrong_master_key_fails_and_three_failures_block_the_key() {
     );
     // The terminal key has its own counter.
     assert!(card
-        .authenticate_terminal(&AesKey::test_terminal_master())
+        .authenticate_terminal(&cardsim::fixtures::TestMasters)
         .is_ok());
 }
 
 #[test]
 fn keys_are_not_interchangeable() {
     let (mut card, _) = new_card();
-    // The terminal master does not open a personalization session, nor the reverse.
-    assert!(card
-        .authenticate_perso(&AesKey::test_terminal_master())
-        .is_err());
-    assert!(card
-        .authenticate_terminal(&AesKey::test_perso_master())
-        .is_err());
+    // The terminal key does not open a personalization session, nor the reverse.
+    assert!(card.authenticate_perso(&Swapped).is_err());
+    assert!(card.authenticate_terminal(&Swapped).is_err());
+}
+
+/// Gives each key reference the card key of the other one.
+struct Swapped;
+
+impl apdu::sm::CardKeys for Swapped {
+    fn card_key(&self, key_ref: KeyRef, serial: &[u8; 8]) -> Result<apdu::sm::AesKey, apdu::Error> {
+        let other = match key_ref {
+            KeyRef::Personalization => KeyRef::Terminal,
+            KeyRef::Terminal => KeyRef::Personalization,
+        };
+        cardsim::fixtures::TestMasters.card_key(other, serial)
+    }
 }
 
 #[test]
@@ -268,7 +280,7 @@ fn personalization_is_closed_after_deactivation() {
     let (mut card, _) = new_card();
     personalize(&mut card);
     let err = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .err()
         .unwrap();
     assert!(
@@ -301,7 +313,7 @@ fn terminal_session_cannot_write() {
     let (mut card, _) = new_card();
     personalize(&mut card);
     let mut term = card
-        .authenticate_terminal(&AesKey::test_terminal_master())
+        .authenticate_terminal(&cardsim::fixtures::TestMasters)
         .unwrap();
     // No write method exists on TerminalSession; a raw UPDATE BINARY through its channel is
     // refused by the card.
@@ -318,7 +330,7 @@ fn terminated_card_reports_only_serial_and_life_cycle() {
     let (mut card, _) = new_card();
     personalize(&mut card);
     deliver(&mut card);
-    card.authenticate_terminal(&AesKey::test_terminal_master())
+    card.authenticate_terminal(&cardsim::fixtures::TestMasters)
         .unwrap()
         .terminate()
         .unwrap();
@@ -327,7 +339,7 @@ fn terminated_card_reports_only_serial_and_life_cycle() {
     assert!(info.life_cycle.is_terminated());
     assert!(info.files.is_empty());
     assert!(card
-        .authenticate_terminal(&AesKey::test_terminal_master())
+        .authenticate_terminal(&cardsim::fixtures::TestMasters)
         .is_err());
 }
 
@@ -335,7 +347,7 @@ fn terminated_card_reports_only_serial_and_life_cycle() {
 fn unprotected_error_in_a_session_closes_it() {
     let (mut card, faults) = new_card();
     let mut perso = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .unwrap();
     perso.create_file(0x0101, None, 16).unwrap();
     // The next APDU is answered with a plain 6988, as a card that rejects the MAC does.
@@ -357,7 +369,7 @@ fn unprotected_error_in_a_session_closes_it() {
     // A new authentication works.
     faults.set(Faults::default());
     assert!(card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .is_ok());
 }
 
@@ -404,12 +416,14 @@ fn open_application_reads_the_life_cycle_and_spares_the_next_select() {
         inner,
         sent: Arc::clone(&sent),
     });
-    let perso = AesKey::test_perso_master();
 
     // SELECT with FCP, GET DATA serial, then authentication without a SELECT of its own.
     assert_eq!(card.open_application().unwrap(), LifeCycle::Creation);
     card.serial().unwrap();
-    drop(card.authenticate_perso(&perso).unwrap());
+    drop(
+        card.authenticate_perso(&cardsim::fixtures::TestMasters)
+            .unwrap(),
+    );
     assert_eq!(
         sent_since(&sent),
         [SELECT, GET_DATA, GET_CHALLENGE, MUTUAL_AUTH]
@@ -419,7 +433,10 @@ fn open_application_reads_the_life_cycle_and_spares_the_next_select() {
     // authentication selects the application again: what was selected may have changed.
     card.open_application().unwrap();
     card.file_list().unwrap();
-    drop(card.authenticate_perso(&perso).unwrap());
+    drop(
+        card.authenticate_perso(&cardsim::fixtures::TestMasters)
+            .unwrap(),
+    );
     assert_eq!(
         sent_since(&sent),
         [SELECT, GET_DATA, SELECT, GET_CHALLENGE, MUTUAL_AUTH]
@@ -427,13 +444,22 @@ fn open_application_reads_the_life_cycle_and_spares_the_next_select() {
     card.open_application().unwrap();
     let get_serial = apdu::commands::get_data(apdu::card::TAG_SERIAL, 8).unwrap();
     card.channel().transmit_ok(&get_serial).unwrap();
-    drop(card.authenticate_perso(&perso).unwrap());
+    drop(
+        card.authenticate_perso(&cardsim::fixtures::TestMasters)
+            .unwrap(),
+    );
     assert_eq!(
         sent_since(&sent),
         [SELECT, GET_DATA, SELECT, GET_CHALLENGE, MUTUAL_AUTH]
     );
-    drop(card.authenticate_perso(&perso).unwrap());
-    drop(card.authenticate_perso(&perso).unwrap());
+    drop(
+        card.authenticate_perso(&cardsim::fixtures::TestMasters)
+            .unwrap(),
+    );
+    drop(
+        card.authenticate_perso(&cardsim::fixtures::TestMasters)
+            .unwrap(),
+    );
     assert_eq!(
         sent_since(&sent),
         [
@@ -460,13 +486,13 @@ fn open_application_reports_every_life_cycle_like_get_data() {
     assert_eq!(both(&mut card), LifeCycle::Deactivated);
     deliver(&mut card);
     assert_eq!(both(&mut card), LifeCycle::Activated);
-    card.authenticate_terminal(&AesKey::test_terminal_master())
+    card.authenticate_terminal(&cardsim::fixtures::TestMasters)
         .unwrap()
         .terminate()
         .unwrap();
     assert!(both(&mut card).is_terminated());
     // The terminal key is refused after the SELECT-free path too.
     assert!(card
-        .authenticate_terminal(&AesKey::test_terminal_master())
+        .authenticate_terminal(&cardsim::fixtures::TestMasters)
         .is_err());
 }

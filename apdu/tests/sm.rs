@@ -353,7 +353,7 @@ fn independent_reference_vectors() {
     const CMD1_AES128_300_PREFIX: &str = "0cd6000000013f8782013101b5c6f8df2ac6b3555867c52f";
     const CMD1_AES128_300_SUFFIX: &str = "8e08689800f392aa53c40000";
 
-    let master = AesKey::test_terminal_master();
+    let master = cardsim::fixtures::test_terminal_master();
     let k = apdu::sm::diversify(&master, apdu::sm::KeyRef::Terminal, b"SN000042");
     assert_eq!(hex::encode(k.as_bytes()), K_TERMINAL);
 

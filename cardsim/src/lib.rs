@@ -8,7 +8,9 @@
 //!   through it.
 //! - [`SimCard`]: the chip: ICAO LDS1 application on an ISO/IEC 7816-4 file system, ISO/IEC
 //!   7816-9 life cycle, PIN/PUK, mutual authentication and AES secure messaging ([`apdu::sm`]),
-//!   persisted to a JSON state file after every change. Made with [`SimConfig`].
+//!   persisted to a JSON state file after every change. Made with [`SimConfig`], whose key
+//!   source gives the card its own keys (a card holds its keys; the issuer's masters stay in
+//!   its key store). [`fixtures`]: the public test masters, for tests only.
 //! - [`SimTransport`]: an in-process reader (`sim:0`) implementing [`apdu::Transport`], with
 //!   fault injection ([`Faults`], [`FaultHandle`]) for tearing tests.
 //! - [`vpcd`]: the card side of the vsmartcard-vpcd protocol (pcscd shows the card in a
@@ -17,18 +19,18 @@
 //!
 //! ```
 //! use apdu::card::IdCard;
-//! use apdu::sm::AesKey;
-//! use cardsim::{SimCard, SimConfig, SimTransport};
+//! use cardsim::{fixtures::TestMasters, SimCard, SimConfig, SimTransport};
 //!
 //! let card = SimCard::create(None, SimConfig::default()).unwrap();
 //! let mut client = IdCard::new(SimTransport::new(card));
-//! let mut perso = client.authenticate_perso(&AesKey::test_perso_master()).unwrap();
+//! let mut perso = client.authenticate_perso(&TestMasters).unwrap();
 //! perso.create_file(0x0101, Some(1), 4).unwrap();
 //! perso.write_file(0x0101, b"P<UT").unwrap();
 //! assert_eq!(perso.read_file(0x0101).unwrap(), b"P<UT");
 //! ```
 #![deny(missing_docs)]
 
+pub mod fixtures;
 pub mod vpcd;
 pub mod vpcd_reader;
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use apdu::error::{Error, TransportError};
 use apdu::fcp::LifeCycle;
 use apdu::layout;
-use apdu::sm::{self, AesKey, KeyRef};
+use apdu::sm::{AesKey, KeyRef};
 use serde::{Deserialize, Serialize};
 
 use crate::fs::{FileSystem, Node, NodeId};
@@ -104,12 +104,13 @@ pub(crate) struct CardState {
 }
 
 impl CardState {
-    /// A fresh card: MF with an empty LDS1 application DF in the creation state.
+    /// A fresh card: MF with an empty LDS1 application DF in the creation state, holding its
+    /// own personalization and terminal keys.
     pub fn fresh(
         serial: [u8; 8],
         geometry: Geometry,
-        perso_master: &AesKey,
-        terminal_master: &AesKey,
+        perso_key: &AesKey,
+        terminal_key: &AesKey,
     ) -> CardState {
         let mut fs = FileSystem::new();
         let app = fs.next_id;
@@ -124,8 +125,8 @@ impl CardState {
                 LifeCycle::Creation,
             ),
         );
-        let key = |master: &AesKey, r: KeyRef| CardKey {
-            key: sm::diversify(master, r, &serial).as_bytes().to_vec(),
+        let key = |k: &AesKey| CardKey {
+            key: k.as_bytes().to_vec(),
             failures: 0,
         };
         CardState {
@@ -143,8 +144,8 @@ impl CardState {
                 tries_left: layout::PUK_MAX_TRIES,
             },
             pin_is_transport: false,
-            perso_key: key(perso_master, KeyRef::Personalization),
-            terminal_key: key(terminal_master, KeyRef::Terminal),
+            perso_key: key(perso_key),
+            terminal_key: key(terminal_key),
         }
     }
 
@@ -327,12 +328,12 @@ mod tests {
         let state = CardState::fresh(
             serial,
             geometry(),
-            &AesKey::test_perso_master(),
-            &AesKey::test_terminal_master(),
+            &crate::fixtures::test_perso_master(),
+            &crate::fixtures::test_terminal_master(),
         );
         assert!(state.validate().is_ok());
         assert_eq!(state.lcs(), LifeCycle::Creation);
-        let want = sm::diversify(&AesKey::test_terminal_master(), KeyRef::Terminal, &serial);
+        let want = crate::fixtures::test_terminal_master();
         assert_eq!(state.key(KeyRef::Terminal).aes(), Some(want));
         assert_ne!(state.perso_key.key, state.terminal_key.key);
         assert!(
@@ -354,8 +355,8 @@ mod tests {
         let state = CardState::fresh(
             [2; 8],
             geometry(),
-            &AesKey::test_perso_master(),
-            &AesKey::test_terminal_master(),
+            &crate::fixtures::test_perso_master(),
+            &crate::fixtures::test_terminal_master(),
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
@@ -378,8 +379,8 @@ mod tests {
             CardState::fresh(
                 [1; 8],
                 geometry(),
-                &AesKey::test_perso_master(),
-                &AesKey::test_terminal_master(),
+                &crate::fixtures::test_perso_master(),
+                &crate::fixtures::test_terminal_master(),
             )
         };
         let mut cases = Vec::new();

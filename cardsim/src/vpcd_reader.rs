@@ -172,7 +172,6 @@ mod tests {
     use crate::vpcd::{VpcdBridge, VpcdConfig};
     use crate::{SimCard, SimConfig, SimTransport};
     use apdu::card::IdCard;
-    use apdu::sm::AesKey;
 
     fn connected(card: SimCard) -> (IdCard<VpcdReader>, VpcdBridge<SimCard>) {
         let listener = VpcdListener::bind_loopback().unwrap();
@@ -227,7 +226,7 @@ mod tests {
         fn write_and_read(&mut self, data: &[u8]) {
             self.open_application().unwrap();
             let mut perso = self
-                .authenticate_perso(&AesKey::test_perso_master())
+                .authenticate_perso(&crate::fixtures::TestMasters)
                 .unwrap();
             perso.create_and_write(0x0102, Some(2), data).unwrap();
             assert_eq!(perso.read_file_sfi(2, data.len()).unwrap(), data);

@@ -94,14 +94,17 @@ impl Host {
 
     fn perso(&mut self) {
         assert_eq!(
-            self.try_auth(KeyRef::Personalization, &AesKey::test_perso_master()),
+            self.try_auth(
+                KeyRef::Personalization,
+                &cardsim::fixtures::test_perso_master()
+            ),
             Sw::Success
         );
     }
 
     fn terminal(&mut self) {
         assert_eq!(
-            self.try_auth(KeyRef::Terminal, &AesKey::test_terminal_master()),
+            self.try_auth(KeyRef::Terminal, &cardsim::fixtures::test_terminal_master()),
             Sw::Success
         );
     }
@@ -729,7 +732,10 @@ fn a_deactivated_card_only_does_the_delivery_steps() {
         Sw::ConditionsNotSatisfied
     );
     assert_eq!(
-        h.try_auth(KeyRef::Personalization, &AesKey::test_perso_master()),
+        h.try_auth(
+            KeyRef::Personalization,
+            &cardsim::fixtures::test_perso_master()
+        ),
         Sw::ConditionsNotSatisfied
     );
     // With the terminal session: reads work, writes still do not, the transport PIN must be
@@ -1045,7 +1051,7 @@ fn mutual_authentication_consumes_the_challenge_and_blocks_after_three_failures(
     );
     // Blocked even with the right key; the other key reference is unaffected.
     assert_eq!(
-        h.try_auth(KeyRef::Terminal, &AesKey::test_terminal_master()),
+        h.try_auth(KeyRef::Terminal, &cardsim::fixtures::test_terminal_master()),
         Sw::AuthenticationBlocked
     );
     h.perso();
@@ -1206,7 +1212,7 @@ fn long_protected_responses_continue_with_get_response() {
     // Through the chokepoint (which follows 61xx) the same read is one call.
     let mut card = apdu::card::IdCard::new(SimTransport::new(h.card));
     let mut perso = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .unwrap();
     assert_eq!(perso.read_file(layout::EF_DG1).unwrap(), pattern(250, 6));
 }
@@ -1262,7 +1268,7 @@ fn state_survives_a_restart_but_volatile_state_does_not() {
         "open_or_create opens the existing card"
     );
     assert_eq!(
-        h.try_auth(KeyRef::Terminal, &AesKey::test_terminal_master()),
+        h.try_auth(KeyRef::Terminal, &cardsim::fixtures::test_terminal_master()),
         Sw::AuthenticationBlocked
     );
 }
@@ -1430,7 +1436,7 @@ fn tear_in_update_persists_exactly_k_bytes() {
     let f = t.faults();
     let mut card = apdu::card::IdCard::new(t);
     let mut perso = card
-        .authenticate_perso(&AesKey::test_perso_master())
+        .authenticate_perso(&cardsim::fixtures::TestMasters)
         .unwrap();
     perso.create_file(layout::EF_DG1, Some(1), 50).unwrap();
     // write_file sends SELECT, then the UPDATE BINARY that is torn after 17 bytes.

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 
 use apdu::card::IdCard;
 use apdu::layout;
-use apdu::sm::AesKey;
 use apdu::{Capabilities, Error, Transport, TransportError};
 use cardsim::{FaultHandle, Faults, SimCard, SimConfig, SimTransport};
 
@@ -43,7 +42,7 @@ fn snapshot(card: &SimCard) -> Snapshot {
 
 /// The personalization run under test: authenticate, then create and write each file.
 fn personalize<T: Transport>(card: &mut IdCard<T>) -> Result<(), Error> {
-    let mut perso = card.authenticate_perso(&AesKey::test_perso_master())?;
+    let mut perso = card.authenticate_perso(&cardsim::fixtures::TestMasters)?;
     for (fid, sfi, data) in files() {
         perso.create_file(fid, Some(sfi), data.len() as u32)?;
         perso.write_file(fid, &data)?;
@@ -185,7 +184,7 @@ fn tear_everywhere(config: SimConfig, ks: fn(usize) -> Vec<usize>) {
         // The torn card still works: the personalization key is not blocked.
         let mut again = IdCard::new(SimTransport::new(card));
         again
-            .authenticate_perso(&AesKey::test_perso_master())
+            .authenticate_perso(&cardsim::fixtures::TestMasters)
             .unwrap();
 
         if ins[i] != 0xD6 {

@@ -18,7 +18,7 @@ use idcardd::api::{dispatch, Call};
 use idcardd::service::{Service, ServiceConfig};
 use issuance::applicant::qc::{check, MatcherCheck};
 use issuance::applicant::Applicant;
-use issuance::personalize::{personalize, Issue, NoHooks, PersoKeys, Plan};
+use issuance::personalize::{personalize, Issue, NoHooks, Plan};
 use issuance::pki::{self, DocumentSigner};
 use issuance::profile::ProfileSet;
 use serde_json::{json, Value};
@@ -67,12 +67,14 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| repo.join("fixtures/fingerprints"));
 
     let dir = tempfile::tempdir()?;
-    pki::init(&dir.path().join("pki"))?;
-    let signer = DocumentSigner::load(&dir.path().join("pki"))?;
+    // The state directory's embedded SoftHSM token holds the keys, as in production.
     let mut config = ServiceConfig::new(dir.path().join("state"), vec!["sim:0".into()]);
     config.trust = vec![dir.path().join("pki/csca.pem")];
+    config.pki_dir = Some(dir.path().join("pki"));
     config.delivery.max_attempts = u32::MAX;
     let svc = Service::open(config)?;
+    pki::init(&dir.path().join("pki"), &svc.keys)?;
+    let signer = DocumentSigner::load(&dir.path().join("pki"), svc.keys.clone())?;
 
     let applicant = Applicant::load(repo.join("fixtures/applicants/national-valid-1.json"))
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -82,8 +84,9 @@ fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no profile"))?;
     let valid = check(&applicant, profile, &MatcherCheck).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let plan = Plan::build(&valid, profile, &signer, &Issue::today("A00000001"))?;
-    let mut card = IdCard::new(issuance::readers::open_sim(&svc.config.sim_dir, 0)?);
-    personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks)?;
+    let keys: std::sync::Arc<dyn apdu::sm::CardKeys> = svc.keys.clone();
+    let mut card = IdCard::new(issuance::readers::open_sim(&svc.config.sim_dir, 0, &keys)?);
+    personalize(&mut card, &plan, svc.keys.as_ref(), &mut NoHooks)?;
     drop(card);
 
     let live: Vec<Vec<u8>> = (2..=4)

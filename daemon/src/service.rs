@@ -17,6 +17,7 @@ use issuance::events::Events;
 use issuance::journal::{Journal, Retention};
 use issuance::profile::ProfileSet;
 use issuance::reader_pool::ReaderPool;
+use keystore::{KeyStore, KeyStoreConfig};
 
 /// Settings every method may need.
 #[derive(Debug, Clone)]
@@ -42,6 +43,9 @@ pub struct ServiceConfig {
     /// the card is personalized (`biometrics_after_personalized`, default 0s) or 30 days after
     /// a record failed (`failed_records_days`); a SHA-256 of each stays.
     pub retention: Retention,
+    /// The issuer's key store (`[keys]`); `None`: the embedded SoftHSM token of the state
+    /// directory (`state_dir/hsm`, made on the first start of a fresh state directory).
+    pub keys: Option<KeyStoreConfig>,
 }
 
 impl ServiceConfig {
@@ -59,8 +63,52 @@ impl ServiceConfig {
             profiles_dir: None,
             delivery: DeliveryPolicy::default(),
             retention: Retention::default(),
+            keys: None,
         }
     }
+}
+
+impl ServiceConfig {
+    /// The same configuration with the key store `keys` instead of the embedded token.
+    pub fn with_keys(mut self, keys: KeyStoreConfig) -> ServiceConfig {
+        self.keys = Some(keys);
+        self
+    }
+}
+
+/// Opens the key store `configured` names, or the embedded SoftHSM token of `state_dir`. A
+/// fresh state directory (no journal yet) gets its embedded token made here; an existing one
+/// without a token is refused (its cards were keyed by keys this start would not have).
+pub fn open_key_store(
+    state_dir: &std::path::Path,
+    configured: Option<&KeyStoreConfig>,
+) -> anyhow::Result<KeyStore> {
+    if let Some(config) = configured {
+        return KeyStore::open(config).map_err(|e| anyhow::anyhow!("key store: {e}"));
+    }
+    let embedded = KeyStoreConfig::embedded(state_dir);
+    let hsm_dir = state_dir.join(keystore::EMBEDDED_DIR);
+    if !hsm_dir.exists() {
+        let fresh = !state_dir.join(issuance::journal::FILE_NAME).exists();
+        if !fresh {
+            anyhow::bail!(
+                "key store: {} has a journal but no key store (made before the keys moved to \
+                 a token): run `idcardd keys init --state-dir {}`, or configure [keys] for \
+                 your HSM",
+                state_dir.display(),
+                state_dir.display()
+            );
+        }
+        let (store, report) = keystore::init_embedded(state_dir)
+            .map_err(|e| anyhow::anyhow!("key store: creating the embedded token: {e}"))?;
+        tracing::info!(
+            token = %report.token,
+            dir = %hsm_dir.display(),
+            "created the embedded SoftHSM token and its keys (configure [keys] for a production HSM)"
+        );
+        return Ok(store);
+    }
+    KeyStore::open(&embedded).map_err(|e| anyhow::anyhow!("key store: {e}"))
 }
 
 /// Makes every file and directory this process creates from now on owner-only (umask 077).
@@ -99,6 +147,8 @@ pub struct Service {
     pub audit: Arc<AuditLog>,
     /// Delivery sessions and per-card delivery state (`state_dir/delivery.db`).
     pub delivery: Delivery,
+    /// The issuer's key store: every key operation goes through it.
+    pub keys: Arc<KeyStore>,
 }
 
 /// Counters the server keeps and `system.health` reports.
@@ -111,6 +161,69 @@ pub struct Stats {
     pub in_flight: AtomicUsize,
     /// What `system.health` last saw on disk, reused for a second.
     pub setup: SetupCache,
+    /// What `system.health` last learned of the key store, reused for a second.
+    pub keys: KeysHealthCache,
+}
+
+/// The key store as `system.health` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeysHealth {
+    /// The token's label.
+    pub token: String,
+    /// `ok`, `unavailable` (the token does not answer: operations wait or fail with
+    /// `key_store_unavailable`) or `error` (a key missing or breaking the policy).
+    pub status: &'static str,
+    /// What is wrong, one line each (labels and reasons; never key material).
+    pub problems: Vec<String>,
+}
+
+impl KeysHealth {
+    /// Asks the token now: reachable, every configured key present and within the policy.
+    pub fn check(keys: &KeyStore) -> KeysHealth {
+        let token = keys.config().token_label.clone();
+        match keys.check() {
+            Ok(problems) if problems.is_empty() => KeysHealth {
+                token,
+                status: "ok",
+                problems: Vec::new(),
+            },
+            Ok(problems) => KeysHealth {
+                token,
+                status: "error",
+                problems: problems.iter().map(ToString::to_string).collect(),
+            },
+            Err(e) => KeysHealth {
+                token,
+                status: if e.is_unavailable() {
+                    "unavailable"
+                } else {
+                    "error"
+                },
+                problems: vec![e.to_string()],
+            },
+        }
+    }
+}
+
+/// The last [`KeysHealth`] and when it was asked.
+#[derive(Debug, Default)]
+pub struct KeysHealthCache(Mutex<Option<(Instant, KeysHealth)>>);
+
+impl KeysHealthCache {
+    /// The health seen within [`SETUP_CHECK_TTL`] before `now`, or a fresh look.
+    pub fn get(&self, keys: &KeyStore, now: Instant) -> KeysHealth {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*seen {
+            Some((at, health)) if now.saturating_duration_since(*at) < SETUP_CHECK_TTL => {
+                health.clone()
+            }
+            _ => {
+                let health = KeysHealth::check(keys);
+                *seen = Some((now, health.clone()));
+                health
+            }
+        }
+    }
 }
 
 impl Default for Stats {
@@ -119,6 +232,7 @@ impl Default for Stats {
             started: Instant::now(),
             in_flight: Default::default(),
             setup: Default::default(),
+            keys: Default::default(),
         }
     }
 }
@@ -197,16 +311,23 @@ impl Service {
                 );
             }
         }
+        let keys = Arc::new(open_key_store(&config.state_dir, config.keys.as_ref())?);
         let profiles = Arc::new(ProfileSet::load(config.profiles_dir.as_deref())?);
-        let readers = ReaderPool::new(&config.readers, config.sim_dir.clone(), config.reader_wait);
+        let readers = ReaderPool::new(
+            &config.readers,
+            config.sim_dir.clone(),
+            keys.clone(),
+            config.reader_wait,
+        );
         let audit = Arc::new(
-            AuditLog::open(&config.state_dir)
+            AuditLog::open(&config.state_dir, Arc::clone(&keys))
                 .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?,
         );
         let journal = Arc::new(Journal::open_in_with(&config.state_dir, config.retention)?);
         let settings = RunSettings {
             state_dir: config.state_dir.clone(),
             pki_dir: config.pki_dir.clone(),
+            keys: Arc::clone(&keys),
         };
         Ok(Service {
             readers,
@@ -222,6 +343,7 @@ impl Service {
             delivery: Delivery::open(&config.state_dir)?,
             profiles,
             config,
+            keys,
         })
     }
 
@@ -236,6 +358,7 @@ impl Service {
             policy: &self.config.delivery,
             trust: &self.config.trust,
             state_dir: &self.config.state_dir,
+            keys: &self.keys,
         }
     }
 }

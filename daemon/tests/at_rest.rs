@@ -1,11 +1,15 @@
-//! Issue 18 (data at rest): after a whole `idcardd demo` run at trace level (`-vvv`, every APDU
-//! in hex), nothing in the state directory is readable by others, no file but the PIN mailer
-//! holds a PIN, the journal holds no fingerprint scan of a personalized applicant, and the logs
-//! carry no PIN, national code, face or fingerprint.
+//! Issues 18 and 15 (data and keys at rest): after a whole `idcardd demo` run at trace level
+//! (`-vvv`, every APDU in hex), nothing in the state directory is readable by others, no file
+//! holds a PIN (the PIN mailer is sealed under the token's key), the journal holds no
+//! fingerprint scan of a personalized applicant, the logs carry no PIN, national code, face or
+//! fingerprint, and no key leaves where it belongs: no private key file anywhere, each card's
+//! own keys only in that card's memory, the token's PIN only in its PIN file.
 //!
 //! What is allowed where, and why:
-//! - the PIN mailer (`pin-mailer.jsonl`) holds transport PINs and PUKs in plain JSON: it is what
-//!   the mailer print shop consumes (sealing it is a separate issue); only its mode is checked;
+//! - the PIN mailer (`pin-mailer.jsonl`) holds each card's transport PIN and PUK sealed with
+//!   AES-GCM under the token's mailer key: `idcardd mailer print` (the print shop's step)
+//!   is how this test reads them back; the file itself must hold none of them;
+//! - the embedded token (`hsm/tokens/`) is the HSM's own storage: not searched;
 //! - simulated card state files (`sim/`, `cards/`) are the cards' own memory: they hold the
 //!   PIN and PUK reference data (hex) and the data groups, like a chip does; their mode is
 //!   checked, and they must not hold a PIN or PUK in plain text;
@@ -241,18 +245,35 @@ fn issue_18_nothing_personal_is_left_readable_or_in_the_logs() {
         assert!(dir.join(name).is_file(), "{name} missing: {paths:?}");
     }
 
-    // 2. PINs: the mailer's transport PINs and PUKs, and the holder's new PIN.
+    // 2. PINs: the mailer's transport PINs and PUKs (opened by the print step, through the
+    //    token), and the holder's new PIN.
+    let printed = Command::new(env!("CARGO_BIN_EXE_idcardd"))
+        .args(["mailer", "print", "--json", "--state-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
     let mut pins: Vec<String> = vec![HOLDER_PIN.to_string()];
     let mut puks = Vec::new();
-    for line in std::fs::read_to_string(&mailer).unwrap().lines() {
+    for line in String::from_utf8_lossy(&printed.stdout).lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         pins.push(v["transport_pin"].as_str().unwrap().to_string());
         puks.push(v["puk"].as_str().unwrap().to_string());
     }
-    assert_eq!(puks.len() as u64, personalized, "one mailer line per card");
+    assert_eq!(
+        puks.len() as u64,
+        personalized,
+        "one mailer letter per card"
+    );
     let is_card = |p: &Path| p.starts_with(dir.join("sim")) || p.starts_with(dir.join("cards"));
+    let in_token = |p: &Path| p.starts_with(dir.join("hsm/tokens"));
+    let files: Vec<&PathBuf> = files.into_iter().filter(|p| !in_token(p)).collect();
     let mut leaks = Vec::new();
-    for path in files.iter().filter(|p| **p != &mailer) {
+    for path in &files {
         let bytes = std::fs::read(path).unwrap();
         for pin in &pins {
             // A card's own memory holds its PIN reference data in hex (a chip holds its PIN).
@@ -318,6 +339,65 @@ fn issue_18_nothing_personal_is_left_readable_or_in_the_logs() {
             leaks.push(format!("{} in the logs", needles.name));
         }
     }
+    // 5. Keys: no private key file; each card's own keys (its state file holds them, as a chip
+    //    does) nowhere else, nor in the logs; the token's user PIN only in its PIN file.
+    let mut card_keys = Vec::new();
+    for path in files.iter().filter(|p| is_card(p)) {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap_or_default();
+        for k in ["perso_key", "terminal_key"] {
+            if let Some(hex_key) = state[k]["key"].as_str() {
+                card_keys.push(((*path).clone(), hex::decode(hex_key).unwrap()));
+            }
+        }
+    }
+    assert!(
+        card_keys.len() >= 2 * personalized as usize,
+        "{card_keys:?}"
+    );
+    let token_pin = std::fs::read_to_string(dir.join("hsm/idcardd.pin")).unwrap();
+    let token_pin = token_pin.trim();
+    assert!(token_pin.len() >= 16);
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        if contains(&bytes, b"PRIVATE KEY") {
+            leaks.push(format!("a private key in {}", path.display()));
+        }
+        for (own, key) in &card_keys {
+            let forms = [
+                key.clone(),
+                hex::encode_upper(key).into_bytes(),
+                hex::encode(key).into_bytes(),
+            ];
+            if own != *path && forms.iter().any(|f| contains(&bytes, f)) {
+                leaks.push(format!(
+                    "the card key of {} in {}",
+                    own.display(),
+                    path.display()
+                ));
+            }
+        }
+        if *path != &dir.join("hsm/idcardd.pin") && contains(&bytes, token_pin.as_bytes()) {
+            leaks.push(format!("the token PIN in {}", path.display()));
+        }
+    }
+    for (own, key) in &card_keys {
+        for form in [
+            key.clone(),
+            hex::encode_upper(key).into_bytes(),
+            hex::encode(key).into_bytes(),
+        ] {
+            if contains(&logs, &form) {
+                leaks.push(format!("the card key of {} in the logs", own.display()));
+            }
+        }
+    }
+    if contains(&logs, token_pin.as_bytes()) {
+        leaks.push("the token PIN in the logs".into());
+    }
+    assert!(!dir.join("audit.key").exists(), "no audit key file");
+    assert!(!dir.join("pki/ds.key").exists(), "no DS key file");
+
     let face = std::fs::read(fixtures().join("face-8x8.jpg")).unwrap();
     for form in [b64(&face), hex::encode_upper(&face), hex::encode(&face)] {
         if contains(&logs, form.as_bytes()) {
@@ -356,7 +436,11 @@ fn issue_18_service_open_tightens_an_old_state_dir() {
         let mode = if path.is_dir() { 0o755 } else { 0o644 };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
-    let svc = Service::open(ServiceConfig::new(dir.clone(), vec!["sim:0".into()])).unwrap();
+    let svc = Service::open(
+        ServiceConfig::new(dir.clone(), vec!["sim:0".into()])
+            .with_keys(test_support::hsm::shared_config()),
+    )
+    .unwrap();
     svc.batches.journal().records("none").unwrap();
     for path in walk(&dir) {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;

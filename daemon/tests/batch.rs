@@ -16,61 +16,13 @@ use cardsim::{SimCard, SimTransport};
 use issuance::batch::{self, Progress, Runner, SimHopper};
 use issuance::journal::BatchState;
 use issuance::journal::{Journal, RecordState};
-use issuance::personalize::{PersoKeys, PinMailer};
+use issuance::personalize::PinMailer;
 use issuance::pki::{self, DocumentSigner};
 use issuance::profile::ProfileSet;
 use serde_json::Value;
-use test_support::ids::national_code;
+use test_support::perso::{generated_record, letters};
 use test_support::pki::signer_in;
-use test_support::{fixtures, paths, process};
-
-/// The fixture ISO templates that pass the national profile's QC minimums, one per synthetic
-/// finger.
-fn good_templates() -> &'static [PathBuf] {
-    static GOOD: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
-    GOOD.get_or_init(|| {
-        let profiles = ProfileSet::builtin().unwrap();
-        let policy = &profiles.get("national-id").unwrap().fingers;
-        let dir = paths::fingerprints().canonicalize().unwrap();
-        let good = fixtures::usable_templates(&dir, policy.min_quality, policy.min_minutiae);
-        assert!(
-            good.len() >= 2,
-            "fewer than two usable fixture fingers in {}",
-            dir.display()
-        );
-        good
-    })
-}
-
-/// A valid national-id record `i` with ISO templates (no extraction: keeps QC fast).
-fn generated_record(i: u64) -> Value {
-    let mut r = fixtures::applicant("national-valid-1.json");
-    let good = good_templates();
-    let a = &good[i as usize % good.len()];
-    let b = &good[(i as usize + 1) % good.len()];
-    r["tracking_code"] = format!("GEN-{i:04}").into();
-    r["national_code"] = national_code(i).into();
-    r["name"]["latin"]["last"] = format!("Person{}", letters(i)).into();
-    // Inline: a record from the socket may name no file, and a manifest only files in its own
-    // folder (issue 18).
-    let inline = |p: &PathBuf| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap())
-    };
-    r["fingers"] = serde_json::json!({
-        "right_index": {"template": {"base64": inline(a)}},
-        "left_index": {"template": {"base64": inline(b)}},
-    });
-    r
-}
-
-/// `i` spelled in letters A-J (MRZ names take no digits).
-fn letters(i: u64) -> String {
-    format!("{i:04}")
-        .bytes()
-        .map(|d| char::from(b'A' + (d - b'0')))
-        .collect()
-}
+use test_support::{fixtures, process};
 
 fn write_manifest(dir: &Path, records: &[Value]) -> PathBuf {
     let path = dir.join("manifest.jsonl");
@@ -91,7 +43,7 @@ fn read_card(path: &Path) -> (LifeCycle, Option<Dg1AndSod>) {
     }
     let mut card = IdCard::new(SimTransport::new(sim));
     let mut s = card
-        .authenticate_terminal(&PersoKeys::test().terminal)
+        .authenticate_terminal(test_support::hsm::shared().as_ref())
         .unwrap();
     let dg1 = s.read_file(0x0101).unwrap();
     let sod = s.read_file(apdu::layout::EF_SOD).unwrap();
@@ -120,7 +72,10 @@ fn a_batch_with_qc_failures_and_duplicates_runs_to_the_end_with_a_report() {
     let readers = vec!["sim:0".to_string(), "sim:1".to_string()];
     let id = batch::submit(&journal, "test", &readers, &lines).unwrap();
 
-    let hopper = SimHopper::in_state_dir(&state);
+    // The issuer's masters in a SoftHSM token: the hopper's blank cards are keyed from it and
+    // personalization derives each card's key there.
+    let keys = test_support::hsm::shared();
+    let hopper = SimHopper::in_state_dir(&state, keys.clone());
     let audit = Mutex::new(Vec::new());
     let audit_fn =
         |kind: &str, details: Value| audit.lock().unwrap().push((kind.to_string(), details));
@@ -129,7 +84,7 @@ fn a_batch_with_qc_failures_and_duplicates_runs_to_the_end_with_a_report() {
         state_dir: state.clone(),
         profiles: &profiles,
         signer: &signer,
-        keys: PersoKeys::test(),
+        keys: &keys,
         source: &hopper,
         audit: Some(&audit_fn),
     };
@@ -191,7 +146,9 @@ fn a_batch_with_qc_failures_and_duplicates_runs_to_the_end_with_a_report() {
         .iter()
         .filter(|r| r.state == RecordState::Personalized)
     {
-        let secrets = PinMailer::lookup(&mailer, &r.card_serial).unwrap().unwrap();
+        let secrets = PinMailer::lookup(&mailer, &keys, &r.card_serial)
+            .unwrap()
+            .unwrap();
         assert!(!csv.contains(secrets.puk.as_str()));
         // The card holds the record, passive authentication passes.
         let (lcs, files) = read_card(&hopper.card_path(&r.card_serial));
@@ -259,7 +216,16 @@ fn kill_at(child: &mut Child, state: &Path, personalized: u64) -> bool {
 fn sigkill_at_several_points_of_a_200_card_batch_then_resume_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    pki::init(&state.join("pki")).unwrap();
+    // The batch processes and this test use one token: the shared test token, named to them
+    // by a daemon configuration file.
+    let keys = test_support::hsm::shared();
+    let config = dir.path().join("idcardd.toml");
+    std::fs::write(
+        &config,
+        test_support::hsm::config_toml(test_support::hsm::SHARED),
+    )
+    .unwrap();
+    pki::init(&state.join("pki"), &keys).unwrap();
     let mut records: Vec<Value> = (0..196).map(generated_record).collect();
     for bad in [
         "national-bad-check-digit.json",
@@ -271,7 +237,13 @@ fn sigkill_at_several_points_of_a_200_card_batch_then_resume_loses_and_doubles_n
     }
     let manifest = write_manifest(dir.path(), &records);
     let state_arg = state.display().to_string();
-    let common = ["--state-dir", state_arg.as_str()];
+    let config_arg = config.display().to_string();
+    let common = [
+        "--state-dir",
+        state_arg.as_str(),
+        "--config",
+        config_arg.as_str(),
+    ];
 
     let mut child = spawn_idcardd(
         &[
@@ -335,9 +307,9 @@ fn sigkill_at_several_points_of_a_200_card_batch_then_resume_loses_and_doubles_n
 
     // Every card in the hopper: personalized ones are exactly the journal's, each holding its
     // record's DG1; no card was left half-written.
-    let hopper = SimHopper::in_state_dir(&state);
+    let hopper = SimHopper::in_state_dir(&state, keys.clone());
     let mut on_cards = BTreeSet::new();
-    let signer = DocumentSigner::load(&state.join("pki")).unwrap();
+    let signer = DocumentSigner::load(&state.join("pki"), keys.clone()).unwrap();
     for entry in std::fs::read_dir(&hopper.dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "json") {
@@ -372,7 +344,10 @@ fn sigkill_at_several_points_of_a_200_card_batch_then_resume_loses_and_doubles_n
     // Every card's transport PIN is in the mailer.
     let mailer = state.join(batch::PIN_MAILER_FILE);
     for s in &serials {
-        assert!(PinMailer::lookup(&mailer, s).unwrap().is_some(), "{s}");
+        assert!(
+            PinMailer::lookup(&mailer, &keys, s).unwrap().is_some(),
+            "{s}"
+        );
     }
 }
 
@@ -391,9 +366,10 @@ fn api_personalizes_one_card_runs_a_batch_and_answers_status_lookups() {
     use issuance::journal::CardState;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_path_buf();
-    pki::init(&state.join("pki")).unwrap();
+    pki::init(&state.join("pki"), &test_support::hsm::shared()).unwrap();
     let mut config =
-        idcardd::service::ServiceConfig::new(state.clone(), vec!["sim:0".into(), "sim:1".into()]);
+        idcardd::service::ServiceConfig::new(state.clone(), vec!["sim:0".into(), "sim:1".into()])
+            .with_keys(test_support::hsm::shared_config());
     config.pki_dir = Some(state.join("pki"));
     let svc = idcardd::service::Service::open(config).unwrap();
 

@@ -43,7 +43,8 @@ fn office() -> Office {
     let mut config = ServiceConfig::new(
         dir.path().join("state"),
         vec!["sim:0".into(), "sim:1".into()],
-    );
+    )
+    .with_keys(test_support::hsm::shared_config());
     config.trust = vec![dir.path().join("pki/csca.pem")];
     config.pki_dir = Some(dir.path().join("pki"));
     let svc = Service::open(config).unwrap();
@@ -402,9 +403,11 @@ fn issue_18_a_forged_session_string_is_neither_journaled_nor_echoed() {
         ));
         assert_eq!(e.code, ErrorCode::SessionUnknown, "{id:?}");
     }
-    assert!(issuance::audit::verify(&office.svc.config.state_dir)
-        .unwrap()
-        .is_intact());
+    assert!(
+        issuance::audit::verify(&office.svc.config.state_dir, &office.svc.keys)
+            .unwrap()
+            .is_intact()
+    );
 }
 
 #[test]

@@ -12,11 +12,11 @@ use base64::Engine as _;
 use cardsim::Faults;
 use idcardd::api::{dispatch, ApiError, Call, ErrorCode};
 use idcardd::service::{Service, ServiceConfig};
-use issuance::personalize::{CardSecrets, PersoKeys, Plan};
+use issuance::personalize::{CardSecrets, Plan};
 use issuance::pki::{self, DocumentSigner, InitOptions};
 use serde_json::{json, Value};
 use test_support::perso::{self, national_plan, personalize_sim};
-use test_support::pki::{signer_in, temp_signer};
+use test_support::pki::signer_in;
 use test_support::{fixtures, paths};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -32,7 +32,9 @@ struct Office {
 
 fn config(dir: &Path, readers: usize) -> ServiceConfig {
     let names = (0..readers).map(|i| format!("sim:{i}")).collect();
-    let mut config = ServiceConfig::new(dir.join("state"), names);
+    // The office's keys are the shared test token's, which the test's own cards are keyed from.
+    let mut config =
+        ServiceConfig::new(dir.join("state"), names).with_keys(test_support::hsm::shared_config());
     config.trust = vec![dir.join("pki/csca.pem")];
     config.pki_dir = Some(dir.join("pki"));
     config
@@ -56,8 +58,10 @@ impl Office {
         self.svc.config.sim_dir.clone()
     }
 
-    fn card(&self, reader: usize) -> IdCard<cardsim::SimTransport> {
-        IdCard::new(issuance::readers::open_sim(&self.sim_dir(), reader).unwrap())
+    fn card(&self, reader: usize) -> IdCard<Box<dyn apdu::Transport>> {
+        IdCard::new(
+            issuance::readers::open_existing(&format!("sim:{reader}"), &self.sim_dir()).unwrap(),
+        )
     }
 
     /// Personalizes the card of `sim:N` with `plan` and records its secrets in the PIN mailer
@@ -154,9 +158,11 @@ fn begin_reads_and_authenticates_the_card_and_summarizes_the_holder() {
     let begin = begin.unwrap();
     assert_eq!(begin.len(), 1);
     assert!(!begin[0].details.contains("REZAEI") && !begin[0].details.contains("رضایی"));
-    assert!(issuance::audit::verify(&office.svc.config.state_dir)
-        .unwrap()
-        .is_intact());
+    assert!(
+        issuance::audit::verify(&office.svc.config.state_dir, &office.svc.keys)
+            .unwrap()
+            .is_intact()
+    );
 }
 
 #[test]
@@ -237,9 +243,11 @@ fn genuine_fixture_scans_are_accepted_and_impostors_refused_then_the_card_is_del
         );
     }
     assert!(entries.iter().any(|e| e.kind == "delivered"));
-    assert!(issuance::audit::verify(&office.svc.config.state_dir)
-        .unwrap()
-        .is_intact());
+    assert!(
+        issuance::audit::verify(&office.svc.config.state_dir, &office.svc.keys)
+            .unwrap()
+            .is_intact()
+    );
     let status = office
         .svc
         .delivery
@@ -532,9 +540,11 @@ fn a_card_pulled_during_activation_is_consistent_and_activation_completes_later(
             1
         );
     }
-    assert!(issuance::audit::verify(&office.svc.config.state_dir)
-        .unwrap()
-        .is_intact());
+    assert!(
+        issuance::audit::verify(&office.svc.config.state_dir, &office.svc.keys)
+            .unwrap()
+            .is_intact()
+    );
 }
 
 #[test]
@@ -552,7 +562,7 @@ fn a_card_activated_while_the_journal_said_pending_is_recorded_as_delivered() {
     {
         let mut card = office.card(0);
         let mut session = card
-            .authenticate_terminal(&PersoKeys::test().terminal)
+            .authenticate_terminal(office.svc.keys.as_ref())
             .unwrap();
         session
             .change_pin(secrets.transport_pin.as_bytes(), HOLDER_PIN.as_bytes())
@@ -712,7 +722,12 @@ fn a_tampered_data_group_fails_passive_authentication() {
 #[test]
 fn a_document_signer_from_another_csca_fails_passive_authentication() {
     let office = office(1);
-    let (_other, foreign) = temp_signer();
+    // Another issuer: its own token, so its CSCA key is not the office's.
+    let other = tempfile::tempdir().unwrap();
+    let foreign = test_support::pki::signer_in_token(
+        other.path(),
+        &test_support::hsm::token("foreign-csca").0,
+    );
     let e = begin_refusal(&office, &national_plan(&foreign));
     let reason = e.data.unwrap()["reason"].as_str().unwrap().to_string();
     assert!(
@@ -731,9 +746,10 @@ fn an_expired_document_signer_fails_passive_authentication() {
         ds_not_after: now - DAY,
         ..InitOptions::default()
     };
-    pki::init_with(old.path(), &options).unwrap();
+    let keys = test_support::hsm::shared();
+    pki::init_with(old.path(), &keys, &options).unwrap();
     // Signed while the DS was valid; checked now, after it expired. Its CSCA is trusted.
-    let signer = DocumentSigner::load_at(old.path(), now - 100 * DAY).unwrap();
+    let signer = DocumentSigner::load_at(old.path(), keys, now - 100 * DAY).unwrap();
     let office = office_with(1, |c| c.trust.push(old.path().join("csca.pem")));
     let e = begin_refusal(&office, &national_plan(&signer));
     assert_eq!(e.data.unwrap()["reason"], "expired_ds");
@@ -826,7 +842,9 @@ fn audit_verification_catches_an_edited_delivery_row() {
         .unwrap();
     office.activate(&session).unwrap();
     let state = office.svc.config.state_dir.clone();
-    assert!(issuance::audit::verify(&state).unwrap().is_intact());
+    assert!(issuance::audit::verify(&state, &office.svc.keys)
+        .unwrap()
+        .is_intact());
     // Someone turns the failed attempt into a match.
     let conn = rusqlite::Connection::open(state.join("audit.db")).unwrap();
     let seq: i64 = conn
@@ -841,7 +859,7 @@ fn audit_verification_catches_an_edited_delivery_row() {
         [seq],
     )
     .unwrap();
-    let report = issuance::audit::verify(&state).unwrap();
+    let report = issuance::audit::verify(&state, &office.svc.keys).unwrap();
     assert_eq!(report.first_bad_seq(), Some(seq));
     assert_eq!(
         report.problem,

@@ -50,8 +50,10 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
     std::fs::write(
         &config,
         format!(
-            "[pki]\ndir = {:?}\ntrust = [\"csca.pem\"]\n[delivery]\nmax_attempts = 3\n",
-            pki_dir.display().to_string()
+            "[pki]\ndir = {:?}\ntrust = [\"csca.pem\"]\n[delivery]\nmax_attempts = 3\n{}",
+            pki_dir.display().to_string(),
+            // The issuer's token: the one this test keyed and personalized the cards with.
+            test_support::hsm::config_toml(test_support::hsm::SHARED),
         ),
     )
     .unwrap();
@@ -144,9 +146,11 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
 
     let state_arg = state.display().to_string();
     let sim_arg = state.join("sim").display().to_string();
+    let config_arg = config.display().to_string();
     // Unblock the delivered card of sim:0 (PIN blocked first), PUK and PIN from the environment.
     {
-        let mut card = IdCard::new(issuance::readers::open_sim(&state.join("sim"), 0).unwrap());
+        let mut card =
+            IdCard::new(issuance::readers::open_existing("sim:0", &state.join("sim")).unwrap());
         for _ in 0..3 {
             assert!(card.verify_pin(b"0000").is_err());
         }
@@ -159,6 +163,8 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
             state_arg.clone(),
             "--sim-dir".to_string(),
             sim_arg.clone(),
+            "--config".to_string(),
+            config_arg.clone(),
         ]
     };
     let args = |cmd: &[&str], reader: &'static str, extra: &[&str]| -> Vec<String> {
@@ -181,7 +187,7 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains(secrets_0.puk.as_str()));
-    IdCard::new(issuance::readers::open_sim(&state.join("sim"), 0).unwrap())
+    IdCard::new(issuance::readers::open_existing("sim:0", &state.join("sim")).unwrap())
         .verify_pin(b"2468")
         .unwrap();
     let out = run(
@@ -189,16 +195,39 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
         &[],
     );
     assert!(out.status.success(), "{}", text(&out));
-    let mut card = IdCard::new(issuance::readers::open_sim(&state.join("sim"), 1).unwrap());
+    let mut card =
+        IdCard::new(issuance::readers::open_existing("sim:1", &state.join("sim")).unwrap());
     assert!(card.life_cycle().unwrap().is_terminated());
-    let mut card0 = IdCard::new(issuance::readers::open_sim(&state.join("sim"), 0).unwrap());
+    let mut card0 =
+        IdCard::new(issuance::readers::open_existing("sim:0", &state.join("sim")).unwrap());
     assert_eq!(card0.life_cycle().unwrap(), LifeCycle::Activated);
 
     // The audit trail holds the whole story and verifies.
-    let out = idcardd(&["audit", "verify", "--state-dir", &state_arg], &[]);
+    let out = idcardd(
+        &[
+            "audit",
+            "verify",
+            "--state-dir",
+            &state_arg,
+            "--config",
+            &config_arg,
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("intact"), "{}", text(&out));
-    let out = idcardd(&["audit", "show", "--state-dir", &state_arg, "--json"], &[]);
+    let out = idcardd(
+        &[
+            "audit",
+            "show",
+            "--state-dir",
+            &state_arg,
+            "--config",
+            &config_arg,
+            "--json",
+        ],
+        &[],
+    );
     let kinds: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -225,7 +254,17 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
         [],
     )
     .unwrap();
-    let out = idcardd(&["audit", "verify", "--state-dir", &state_arg], &[]);
+    let out = idcardd(
+        &[
+            "audit",
+            "verify",
+            "--state-dir",
+            &state_arg,
+            "--config",
+            &config_arg,
+        ],
+        &[],
+    );
     assert!(!out.status.success());
     assert!(text(&out).contains("BROKEN"), "{}", text(&out));
 }

@@ -407,7 +407,11 @@ fn issue_18_payload_attacks_leave_the_daemon_responsive() {
     // A Document Signer, so that personalization gets as far as data QC.
     let pki = files.path().join("pki");
     test_support::pki::signer_in(&pki);
-    let mut daemon = Daemon::start(&format!("[pki]\ndir = {:?}\n", pki));
+    let mut daemon = Daemon::start(&format!(
+        "[pki]\ndir = {:?}\n{}",
+        pki,
+        test_support::hsm::config_toml(test_support::hsm::SHARED)
+    ));
     let endpoint = daemon.endpoint();
     let fifo = files.path().join("fifo");
     assert!(Command::new("mkfifo")

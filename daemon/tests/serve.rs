@@ -444,9 +444,11 @@ fn applicant_records_with_a_bad_national_code_or_date_are_refused() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
+    // `pki init` made its keys in the embedded token of the folder above DIR.
     let daemon = Daemon::start(&format!(
-        "[pki]\ndir = \"{}\"\n",
-        pki.path().join("ds").display()
+        "[pki]\ndir = \"{}\"\n{}",
+        pki.path().join("ds").display(),
+        test_support::hsm::embedded_toml(pki.path())
     ));
     runtime().block_on(async {
         let mut c = Client::connect(&daemon.endpoint()).await;

@@ -70,11 +70,14 @@ pub enum ErrorKind {
     PinBlocked,
     /// The card's transport PIN is not on record and was not given.
     TransportPinUnknown,
+    /// The issuer's key store (HSM token) does not answer now; nothing was written with a
+    /// partial result and the operation can be retried once it is back.
+    KeyStoreUnavailable,
 }
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 29] = [
+    pub const ALL: [ErrorKind; 30] = [
         ErrorKind::Invalid,
         ErrorKind::TooLarge,
         ErrorKind::Internal,
@@ -104,6 +107,7 @@ impl ErrorKind {
         ErrorKind::PinRejected,
         ErrorKind::PinBlocked,
         ErrorKind::TransportPinUnknown,
+        ErrorKind::KeyStoreUnavailable,
     ];
 
     /// The stable snake_case name the audit trail records (the API's error name is the same).
@@ -138,6 +142,7 @@ impl ErrorKind {
             ErrorKind::PinRejected => "pin_rejected",
             ErrorKind::PinBlocked => "pin_blocked",
             ErrorKind::TransportPinUnknown => "transport_pin_unknown",
+            ErrorKind::KeyStoreUnavailable => "key_store_unavailable",
         }
     }
 }
@@ -198,9 +203,36 @@ impl From<apdu::Error> for Error {
                 ErrorKind::CardRemoved
             }
             apdu::Error::Transport(t) => transport_kind(t),
+            apdu::Error::KeyUnavailable(_) => ErrorKind::KeyStoreUnavailable,
             _ => ErrorKind::CardError,
         };
         Error::new(kind, e.to_string())
+    }
+}
+
+impl From<keystore::KeyStoreError> for Error {
+    /// An unreachable token is retryable ([`ErrorKind::KeyStoreUnavailable`]); anything else
+    /// (a missing key, a refused operation) is internal: the configuration must be fixed.
+    fn from(e: keystore::KeyStoreError) -> Error {
+        let kind = if e.is_unavailable() {
+            ErrorKind::KeyStoreUnavailable
+        } else {
+            ErrorKind::Internal
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
+impl From<crate::pki::PkiError> for Error {
+    /// A signer whose token does not answer is retryable; any other Document Signer problem
+    /// (certificate, chain, a key missing from the token) is internal.
+    fn from(e: crate::pki::PkiError) -> Error {
+        let kind = if e.is_unavailable() {
+            ErrorKind::KeyStoreUnavailable
+        } else {
+            ErrorKind::Internal
+        };
+        Error::new(kind, format!("Document Signer: {e}"))
     }
 }
 

@@ -7,9 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apdu::card::IdCard;
+use apdu::sm::CardKeys;
 use apdu::Transport;
 use cardsim::SimTransport;
 
@@ -20,9 +22,10 @@ use crate::sim_watch::{Changes, SimWatch};
 pub type Card = IdCard<Box<dyn Transport>>;
 
 /// The configured readers, each usable by one operation at a time.
-#[derive(Debug)]
 pub struct ReaderPool {
     sim_dir: PathBuf,
+    /// The keys a new simulated card is made with (the issuer's key store).
+    sim_keys: Arc<dyn CardKeys>,
     wait: Duration,
     busy: BTreeMap<String, AtomicBool>,
     /// Faults to inject into the next opening of a simulated reader (tests: a card pulled in
@@ -100,11 +103,27 @@ impl Drop for Held<'_> {
     }
 }
 
+impl std::fmt::Debug for ReaderPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderPool")
+            .field("sim_dir", &self.sim_dir)
+            .field("readers", &self.busy.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ReaderPool {
-    /// A pool over `names`; simulated cards keep their state in `sim_dir`.
-    pub fn new(names: &[String], sim_dir: PathBuf, wait: Duration) -> ReaderPool {
+    /// A pool over `names`; simulated cards keep their state in `sim_dir` and a new one is
+    /// made holding the card keys `sim_keys` gives for its serial.
+    pub fn new(
+        names: &[String],
+        sim_dir: PathBuf,
+        sim_keys: Arc<dyn CardKeys>,
+        wait: Duration,
+    ) -> ReaderPool {
         ReaderPool {
             sim_dir,
+            sim_keys,
             wait,
             busy: names
                 .iter()
@@ -143,19 +162,22 @@ impl ReaderPool {
             pending.remove(name)
         };
         let Some(n) = crate::readers::parse_sim_name(name)? else {
-            return Ok((crate::readers::open(name, &self.sim_dir)?, None));
+            return Ok((
+                crate::readers::open(name, &self.sim_dir, &self.sim_keys)?,
+                None,
+            ));
         };
         // Taken in every case: an operation with faults must not leave a kept card behind.
         let kept = self.take_kept(name);
         if let Some(faults) = faults {
-            let sim = crate::readers::open_sim(&self.sim_dir, n)?;
+            let sim = crate::readers::open_sim(&self.sim_dir, n, &self.sim_keys)?;
             sim.faults().set(faults);
             return Ok((Box::new(sim), None));
         }
         if let Some((transport, keep)) = kept {
             return Ok((Box::new(transport), Some(keep)));
         }
-        let sim = crate::readers::open_sim(&self.sim_dir, n)?;
+        let sim = crate::readers::open_sim(&self.sim_dir, n, &self.sim_keys)?;
         // What changed up to now (a card just created saved its file) is in the card loaded.
         self.kept
             .lock()
@@ -291,7 +313,12 @@ mod tests {
     fn service(dir: &std::path::Path) -> Service {
         let names = ["sim:0".to_string(), "sim:1".to_string()];
         Service {
-            readers: ReaderPool::new(&names, dir.join("sim"), Duration::from_millis(20)),
+            readers: ReaderPool::new(
+                &names,
+                dir.join("sim"),
+                Arc::new(cardsim::fixtures::TestMasters),
+                Duration::from_millis(20),
+            ),
         }
     }
 
@@ -339,9 +366,8 @@ mod tests {
             .unwrap();
 
         // The card's own write (a file created in a personalization session) leaves it kept.
-        let master = apdu::sm::AesKey::test_perso_master();
         let wrote = svc.readers.try_with_kept_card("sim:0", |c| {
-            Ok(c.authenticate_perso(&master)?
+            Ok(c.authenticate_perso(&cardsim::fixtures::TestMasters)?
                 .create_file(0x0101, Some(1), 64)?)
         });
         assert!(matches!(wrote, Some(Ok(()))), "{wrote:?}");

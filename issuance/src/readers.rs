@@ -4,12 +4,15 @@
 //! ```no_run
 //! use issuance::readers::{open, default_sim_dir};
 //! # fn main() -> issuance::Result<()> {
-//! let transport = open("sim:0", &default_sim_dir())?;
+//! let keys: std::sync::Arc<dyn apdu::sm::CardKeys> = std::sync::Arc::new(cardsim::fixtures::TestMasters);
+//! let transport = open("sim:0", &default_sim_dir(), &keys)?;
 //! # let _ = transport; Ok(()) }
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use apdu::sm::CardKeys;
 use apdu::transport::pcsc::{Pcsc, ReaderInfo};
 use apdu::{Transport, TransportError};
 use cardsim::{SimCard, SimConfig, SimTransport};
@@ -49,9 +52,9 @@ pub fn parse_sim_name(name: &str) -> Result<Option<usize>> {
     }
 }
 
-/// Opens the simulated card of `sim:N` (creating its state with the default configuration on
-/// first use).
-pub fn open_sim(sim_dir: &Path, n: usize) -> Result<SimTransport> {
+/// Opens the simulated card of `sim:N`, creating it on first use holding the card keys `keys`
+/// gives for its serial (the issuer's key store; the test masters in tests).
+pub fn open_sim(sim_dir: &Path, n: usize, keys: &Arc<dyn CardKeys>) -> Result<SimTransport> {
     // Card state files hold the card's PIN, PUK and keys: owner-only (issue 18).
     crate::store::private_dir(sim_dir).map_err(|e| {
         Error::new(
@@ -60,7 +63,11 @@ pub fn open_sim(sim_dir: &Path, n: usize) -> Result<SimTransport> {
         )
     })?;
     let path = sim_state_path(sim_dir, n);
-    let card = SimCard::open_or_create(&path, SimConfig::default()).map_err(|e| {
+    let config = SimConfig {
+        keys: Arc::clone(keys),
+        ..SimConfig::default()
+    };
+    let card = SimCard::open_or_create(&path, config).map_err(|e| {
         Error::new(
             ErrorKind::CardError,
             format!("cannot open the simulated card {}: {e}", path.display()),
@@ -69,10 +76,53 @@ pub fn open_sim(sim_dir: &Path, n: usize) -> Result<SimTransport> {
     Ok(SimTransport::with_name(card, format!("{SIM_PREFIX}{n}")))
 }
 
-/// Opens a reader by name: `sim:N` in process, anything else through PC/SC.
-pub fn open(name: &str, sim_dir: &Path) -> Result<Box<dyn Transport>> {
+/// Opens a reader by name without making anything: `sim:N` must be a simulated card that
+/// exists already in `sim_dir` (for commands that only look at a card), anything else is a
+/// PC/SC reader.
+pub fn open_existing(name: &str, sim_dir: &Path) -> Result<Box<dyn Transport>> {
     if let Some(n) = parse_sim_name(name)? {
-        return Ok(Box::new(open_sim(sim_dir, n)?));
+        let path = sim_state_path(sim_dir, n);
+        let card = SimCard::open(&path).map_err(|e| {
+            Error::new(
+                ErrorKind::ReaderNotFound,
+                format!("no simulated card {name} in {}: {e}", sim_dir.display()),
+            )
+        })?;
+        return Ok(Box::new(SimTransport::with_name(card, name)));
+    }
+    let pcsc = Pcsc::establish()?;
+    Ok(Box::new(pcsc.connect(name)?))
+}
+
+/// Opens a reader by name for a tool that only looks at or talks raw APDUs to a card
+/// (`idcardd card info`, `idcardd apdu`): `sim:N` is created when missing as the simulator makes
+/// a card on its own, keyed from its public test masters (it belongs to no issuer: the daemon
+/// makes its simulated cards with [`open`] and the issuer's keys); anything else is PC/SC.
+pub fn open_or_blank(name: &str, sim_dir: &Path) -> Result<Box<dyn Transport>> {
+    if let Some(n) = parse_sim_name(name)? {
+        crate::store::private_dir(sim_dir).map_err(|e| {
+            Error::new(
+                ErrorKind::CardError,
+                format!("cannot create {}: {e}", sim_dir.display()),
+            )
+        })?;
+        let path = sim_state_path(sim_dir, n);
+        let card = SimCard::open_or_create(&path, SimConfig::default()).map_err(|e| {
+            Error::new(
+                ErrorKind::CardError,
+                format!("cannot open the simulated card {}: {e}", path.display()),
+            )
+        })?;
+        return Ok(Box::new(SimTransport::with_name(card, name)));
+    }
+    open_existing(name, sim_dir)
+}
+
+/// Opens a reader by name: `sim:N` in process (a new simulated card is keyed by `keys`),
+/// anything else through PC/SC.
+pub fn open(name: &str, sim_dir: &Path, keys: &Arc<dyn CardKeys>) -> Result<Box<dyn Transport>> {
+    if let Some(n) = parse_sim_name(name)? {
+        return Ok(Box::new(open_sim(sim_dir, n, keys)?));
     }
     let pcsc = Pcsc::establish()?;
     let transport = pcsc.connect(name)?;
@@ -138,12 +188,18 @@ mod tests {
     fn sim_reader_keeps_its_card_between_opens() {
         let dir = tempfile::tempdir().unwrap();
         let serial = |t: Box<dyn Transport>| apdu::card::IdCard::new(t).info().unwrap().serial;
-        let a = open("sim:1", dir.path()).unwrap();
+        let keys: Arc<dyn CardKeys> = Arc::new(cardsim::fixtures::TestMasters);
+        assert!(
+            open_existing("sim:1", dir.path()).is_err(),
+            "nothing there yet"
+        );
+        let a = open("sim:1", dir.path(), &keys).unwrap();
         assert_eq!(a.reader_name(), "sim:1");
         let first = serial(a);
         assert!(sim_state_path(dir.path(), 1).is_file());
-        assert_eq!(serial(open("sim:1", dir.path()).unwrap()), first);
-        assert_ne!(serial(open("sim:0", dir.path()).unwrap()), first);
+        assert_eq!(serial(open("sim:1", dir.path(), &keys).unwrap()), first);
+        assert_eq!(serial(open_existing("sim:1", dir.path()).unwrap()), first);
+        assert_ne!(serial(open("sim:0", dir.path(), &keys).unwrap()), first);
         let listing = list(3, dir.path());
         assert!(listing.sim[0].created && listing.sim[1].created && !listing.sim[2].created);
     }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 /// A log with five entries, closed.
 fn log_with_five(dir: &Path) {
-    let log = AuditLog::open(dir).unwrap();
+    let log = AuditLog::open(dir, test_support::hsm::shared()).unwrap();
     for n in 1..=5 {
         log.append(
             "delivery.verify",
@@ -18,7 +18,7 @@ fn log_with_five(dir: &Path) {
         )
         .unwrap();
     }
-    let report = verify(dir).unwrap();
+    let report = verify(dir, &test_support::hsm::shared()).unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.entries, 5);
 }
@@ -31,9 +31,9 @@ fn db(dir: &Path) -> Connection {
 fn untouched_log_verifies_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     log_with_five(dir.path());
-    let log = AuditLog::open(dir.path()).unwrap();
+    let log = AuditLog::open(dir.path(), test_support::hsm::shared()).unwrap();
     assert_eq!(log.append("delivered", json!({"serial": "01"})).unwrap(), 6);
-    let report = verify(dir.path()).unwrap();
+    let report = verify(dir.path(), &test_support::hsm::shared()).unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(
         (report.entries, report.last_seq, report.head_seq),
@@ -51,7 +51,7 @@ fn edited_details_are_caught_at_that_entry() {
             [],
         )
         .unwrap();
-    let report = verify(dir.path()).unwrap();
+    let report = verify(dir.path(), &test_support::hsm::shared()).unwrap();
     assert_eq!(report.problem, Some(Problem::Edited { seq: 3 }));
     assert_eq!(report.first_bad_seq(), Some(3));
 }
@@ -64,7 +64,9 @@ fn edited_time_and_kind_are_caught() {
         .execute("UPDATE entries SET time_ms = time_ms - 1 WHERE seq = 2", [])
         .unwrap();
     assert_eq!(
-        verify(dir.path()).unwrap().problem,
+        verify(dir.path(), &test_support::hsm::shared())
+            .unwrap()
+            .problem,
         Some(Problem::Edited { seq: 2 })
     );
 
@@ -74,7 +76,9 @@ fn edited_time_and_kind_are_caught() {
         .execute("UPDATE entries SET kind = 'delivered' WHERE seq = 5", [])
         .unwrap();
     assert_eq!(
-        verify(dir.path()).unwrap().problem,
+        verify(dir.path(), &test_support::hsm::shared())
+            .unwrap()
+            .problem,
         Some(Problem::Edited { seq: 5 })
     );
 }
@@ -87,7 +91,9 @@ fn removed_entry_is_caught_as_a_gap() {
         .execute("DELETE FROM entries WHERE seq = 2", [])
         .unwrap();
     assert_eq!(
-        verify(dir.path()).unwrap().problem,
+        verify(dir.path(), &test_support::hsm::shared())
+            .unwrap()
+            .problem,
         Some(Problem::Removed {
             seq: 3,
             missing_from: 2,
@@ -105,7 +111,7 @@ fn removed_and_renumbered_entries_are_caught() {
         .unwrap();
     conn.execute("UPDATE entries SET seq = seq - 1 WHERE seq > 2", [])
         .unwrap();
-    let report = verify(dir.path()).unwrap();
+    let report = verify(dir.path(), &test_support::hsm::shared()).unwrap();
     // Entry 3 now sits at 2: intact content at the wrong position.
     assert_eq!(
         report.problem,
@@ -127,7 +133,7 @@ fn swapped_entries_are_caught_as_reordered() {
          UPDATE entries SET seq = 4 WHERE seq = 100;",
     )
     .unwrap();
-    let report = verify(dir.path()).unwrap();
+    let report = verify(dir.path(), &test_support::hsm::shared()).unwrap();
     assert_eq!(
         report.problem,
         Some(Problem::Reordered {
@@ -144,7 +150,7 @@ fn removed_last_entry_is_caught_by_the_head() {
     db(dir.path())
         .execute("DELETE FROM entries WHERE seq >= 4", [])
         .unwrap();
-    let report = verify(dir.path()).unwrap();
+    let report = verify(dir.path(), &test_support::hsm::shared()).unwrap();
     assert_eq!(
         report.problem,
         Some(Problem::Truncated {
@@ -153,8 +159,10 @@ fn removed_last_entry_is_caught_by_the_head() {
         })
     );
     // Opening the log does not paper over a truncation.
-    drop(AuditLog::open(dir.path()).unwrap());
-    assert!(!verify(dir.path()).unwrap().is_intact());
+    drop(AuditLog::open(dir.path(), test_support::hsm::shared()).unwrap());
+    assert!(!verify(dir.path(), &test_support::hsm::shared())
+        .unwrap()
+        .is_intact());
 }
 
 #[test]
@@ -163,7 +171,9 @@ fn removed_head_record_is_reported() {
     log_with_five(dir.path());
     std::fs::remove_file(dir.path().join(issuance::audit::HEAD_FILE)).unwrap();
     assert_eq!(
-        verify(dir.path()).unwrap().problem,
+        verify(dir.path(), &test_support::hsm::shared())
+            .unwrap()
+            .problem,
         Some(Problem::HeadMissing { seq: 5 })
     );
 }
@@ -183,7 +193,9 @@ fn forged_entry_without_the_key_is_caught() {
     )
     .unwrap();
     assert_eq!(
-        verify(dir.path()).unwrap().problem,
+        verify(dir.path(), &test_support::hsm::shared())
+            .unwrap()
+            .problem,
         Some(Problem::Edited { seq: 6 })
     );
 }
@@ -191,6 +203,6 @@ fn forged_entry_without_the_key_is_caught() {
 #[test]
 fn verify_without_a_log_is_an_error_not_a_new_log() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(verify(dir.path()).is_err());
+    assert!(verify(dir.path(), &test_support::hsm::shared()).is_err());
     assert!(!dir.path().join(DB_FILE).exists());
 }

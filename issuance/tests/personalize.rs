@@ -9,7 +9,7 @@ use apdu::fcp::LifeCycle;
 use cardsim::{FaultHandle, Faults, SimCard, SimConfig, SimTransport};
 use issuance::lds;
 use issuance::personalize::{
-    personalize, CardSecrets, Found, NoHooks, PersoError, PersoHooks, PersoKeys, Plan,
+    personalize, CardSecrets, Found, NoHooks, PersoError, PersoHooks, Plan,
 };
 use issuance::pki::{self, DocumentSigner};
 use test_support::paths;
@@ -21,9 +21,16 @@ fn plan_for(name: &str, signer: &DocumentSigner, doc: &str) -> Plan {
     perso::plan(&paths::applicants().join(name), signer, doc)
 }
 
+/// The issuer's keys: masters in the shared SoftHSM test token.
+fn keys() -> std::sync::Arc<keystore::KeyStore> {
+    test_support::hsm::shared()
+}
+
 fn fresh_card(seed: u64) -> (IdCard<SimTransport>, FaultHandle) {
+    // A blank card holding the keys the token derives for its serial (the card maker's load).
     let config = SimConfig {
         seed: Some(seed),
+        keys: keys(),
         ..SimConfig::default()
     };
     let reader = SimTransport::new(SimCard::create(None, config).unwrap());
@@ -34,9 +41,7 @@ fn fresh_card(seed: u64) -> (IdCard<SimTransport>, FaultHandle) {
 /// Reads every file of the plan back under a terminal session and passive-authenticates.
 fn read_back_and_verify(card: &mut IdCard<SimTransport>, plan: &Plan, signer: &DocumentSigner) {
     assert_eq!(card.life_cycle().unwrap(), LifeCycle::Deactivated);
-    let mut session = card
-        .authenticate_terminal(&PersoKeys::test().terminal)
-        .unwrap();
+    let mut session = card.authenticate_terminal(keys().as_ref()).unwrap();
     let mut groups = Vec::new();
     for f in &plan.files {
         let data = session.read_file(f.fid).unwrap();
@@ -70,7 +75,7 @@ fn fixture_applicants_are_personalized_read_back_and_passive_authenticated() {
     {
         let plan = plan_for(name, &signer, &format!("A{:08}", i + 1));
         let (mut card, _) = fresh_card(i as u64 + 1);
-        let outcome = personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks).unwrap();
+        let outcome = personalize(&mut card, &plan, keys().as_ref(), &mut NoHooks).unwrap();
         assert_eq!(outcome.found, Found::Fresh);
         assert_eq!(outcome.bytes_written, plan.total_bytes());
         // SELECT with the FCP (life cycle) and GET DATA serial, 2 authentication (GET
@@ -91,9 +96,7 @@ fn fixture_applicants_are_personalized_read_back_and_passive_authenticated() {
 
         // The transport PIN works for delivery: the holder replaces it, the card activates.
         let secrets = outcome.secrets.unwrap();
-        let mut session = card
-            .authenticate_terminal(&PersoKeys::test().terminal)
-            .unwrap();
+        let mut session = card.authenticate_terminal(keys().as_ref()).unwrap();
         session
             .change_pin(secrets.transport_pin.as_bytes(), b"4829")
             .unwrap();
@@ -107,11 +110,11 @@ fn a_personalized_card_is_not_overwritten_and_a_finished_one_is_recognised() {
     let plan = plan_for("national-valid-1.json", &signer, "A00000001");
     let other = plan_for("national-valid-2.json", &signer, "A00000002");
     let (mut card, faults) = fresh_card(7);
-    personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks).unwrap();
+    personalize(&mut card, &plan, keys().as_ref(), &mut NoHooks).unwrap();
     let before = faults.with_card(|c| c.app_file(0x0101));
 
     // Another record on the same card: refused, nothing written.
-    let err = personalize(&mut card, &other, &PersoKeys::test(), &mut NoHooks).unwrap_err();
+    let err = personalize(&mut card, &other, keys().as_ref(), &mut NoHooks).unwrap_err();
     assert!(
         matches!(err, PersoError::AlreadyPersonalized { .. }),
         "{err}"
@@ -119,7 +122,7 @@ fn a_personalized_card_is_not_overwritten_and_a_finished_one_is_recognised() {
     assert_eq!(faults.with_card(|c| c.app_file(0x0101)), before);
 
     // The same plan again (a crash after the card was finished): recognised, nothing written.
-    let again = personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks).unwrap();
+    let again = personalize(&mut card, &plan, keys().as_ref(), &mut NoHooks).unwrap();
     assert_eq!(again.found, Found::AlreadyDone);
     assert!(again.secrets.is_none());
     read_back_and_verify(&mut card, &plan, &signer);
@@ -148,7 +151,7 @@ fn tearing_at_every_apdu_leaves_a_card_that_is_found_incomplete_and_written_agai
     let (_pki, signer) = temp_signer();
     let plan = plan_for("national-valid-1.json", &signer, "A00000001");
     let (mut probe, _) = fresh_card(100);
-    let total = personalize(&mut probe, &plan, &PersoKeys::test(), &mut NoHooks)
+    let total = personalize(&mut probe, &plan, keys().as_ref(), &mut NoHooks)
         .unwrap()
         .apdus;
 
@@ -161,12 +164,12 @@ fn tearing_at_every_apdu_leaves_a_card_that_is_found_incomplete_and_written_agai
             tear_after: Some(n),
             ..Faults::default()
         });
-        let err = personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks).unwrap_err();
+        let err = personalize(&mut card, &plan, keys().as_ref(), &mut NoHooks).unwrap_err();
         assert!(err.is_card_removed(), "APDU {n}: {err}");
         faults.reinsert();
         let lcs = faults.with_card(|c| c.life_cycle());
         let mut hooks = Recorder::default();
-        let outcome = personalize(&mut card, &plan, &PersoKeys::test(), &mut hooks)
+        let outcome = personalize(&mut card, &plan, keys().as_ref(), &mut hooks)
             .unwrap_or_else(|e| panic!("after a tear at APDU {n}: {e}"));
         let expected = if n <= first_write {
             Found::Fresh
@@ -188,10 +191,10 @@ fn tearing_at_every_apdu_leaves_a_card_that_is_found_incomplete_and_written_agai
             tear_in_update: Some((n, plan.files[i].data.len() / 2)),
             ..Faults::default()
         });
-        let err = personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks).unwrap_err();
+        let err = personalize(&mut card, &plan, keys().as_ref(), &mut NoHooks).unwrap_err();
         assert!(err.is_card_removed(), "{err}");
         faults.reinsert();
-        let outcome = personalize(&mut card, &plan, &PersoKeys::test(), &mut NoHooks).unwrap();
+        let outcome = personalize(&mut card, &plan, keys().as_ref(), &mut NoHooks).unwrap();
         assert_eq!(outcome.found, Found::Incomplete);
         read_back_and_verify(&mut card, &plan, &signer);
     }

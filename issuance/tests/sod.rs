@@ -3,9 +3,9 @@
 //! it must name, plus OpenSSL's opinion of our CMS.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use issuance::lds::biometric::{build_dg2, build_dg3, parse_dg2, parse_dg3};
@@ -18,6 +18,8 @@ use issuance::lds::{
 use issuance::pki::{
     self, sign_sod, verify_sod, CscaCertificate, DocumentSigner, InitOptions, PaError, PkiError,
 };
+use keystore::KeyStore;
+use test_support::hsm;
 use test_support::pki::temp_signer;
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
@@ -226,26 +228,27 @@ fn every_truncated_or_mislabelled_data_group_is_an_error() {
 }
 
 fn init(dir: &Path) {
-    pki::init(dir).unwrap();
+    pki::init(dir, &hsm::shared()).unwrap();
+}
+
+/// A token with another CSCA key: a PKI made in it has a CSCA of the same name as the shared
+/// token's but another key (PKIs in one token share its CSCA key).
+fn other_token() -> Arc<KeyStore> {
+    hsm::token("other-csca").0
 }
 
 #[test]
 fn init_writes_a_test_pki_and_refuses_to_overwrite_it() {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path());
-    for f in ["csca.pem", "csca.der", "ds.pem", "ds.key", "README"] {
+    for f in ["csca.pem", "csca.der", "ds.pem", "README"] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
-    let mode = fs::metadata(dir.path().join("ds.key"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
-    assert!(fs::read_to_string(dir.path().join("README"))
-        .unwrap()
-        .contains("TEST ONLY"));
-    let key = fs::read_to_string(dir.path().join("ds.key")).unwrap();
-    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    // No key file: the keys are in the token.
+    assert!(!dir.path().join("ds.key").exists());
+    let readme = fs::read_to_string(dir.path().join("README")).unwrap();
+    assert!(readme.contains("TEST ONLY"));
+    assert!(readme.contains("idcardd-csca"), "{readme}");
     let csca = CscaCertificate::load(&dir.path().join("csca.der")).unwrap();
     assert_eq!(
         csca,
@@ -253,11 +256,11 @@ fn init_writes_a_test_pki_and_refuses_to_overwrite_it() {
     );
     assert!(csca.subject().contains("TEST CSCA"));
     assert!(matches!(
-        pki::init(dir.path()),
+        pki::init(dir.path(), &hsm::shared()),
         Err(PkiError::AlreadyExists(_))
     ));
-    let signer = DocumentSigner::load(dir.path()).unwrap();
-    assert!(!format!("{signer:?}").contains(key.lines().nth(1).unwrap()));
+    let signer = DocumentSigner::load(dir.path(), hsm::shared()).unwrap();
+    assert!(format!("{signer:?}").contains(&hex::encode(signer.key_id())));
     // The DS is not a CA: it is not accepted as a trust anchor.
     let ds_pem = dir.path().join("ds.pem");
     assert!(CscaCertificate::load(&ds_pem).is_err());
@@ -273,18 +276,18 @@ fn loading_refuses_an_expired_misused_or_foreign_ds() {
         csca_not_before: now - 5 * YEAR,
         ..InitOptions::default()
     };
-    pki::init_with(expired.path(), &options).unwrap();
-    let err = DocumentSigner::load(expired.path()).unwrap_err();
+    pki::init_with(expired.path(), &hsm::shared(), &options).unwrap();
+    let err = DocumentSigner::load(expired.path(), hsm::shared()).unwrap_err();
     assert!(matches!(err, PkiError::Expired { .. }), "{err}");
-    DocumentSigner::load_at(expired.path(), now - 2 * YEAR).unwrap();
+    DocumentSigner::load_at(expired.path(), hsm::shared(), now - 2 * YEAR).unwrap();
 
     let future = tempfile::tempdir().unwrap();
     let options = InitOptions {
         ds_not_before: now + YEAR,
         ..InitOptions::default()
     };
-    pki::init_with(future.path(), &options).unwrap();
-    let err = DocumentSigner::load(future.path()).unwrap_err();
+    pki::init_with(future.path(), &hsm::shared(), &options).unwrap();
+    let err = DocumentSigner::load(future.path(), hsm::shared()).unwrap_err();
     assert!(matches!(err, PkiError::NotYetValid { .. }), "{err}");
 
     let misused = tempfile::tempdir().unwrap();
@@ -292,25 +295,22 @@ fn loading_refuses_an_expired_misused_or_foreign_ds() {
         ds_digital_signature: false,
         ..InitOptions::default()
     };
-    pki::init_with(misused.path(), &options).unwrap();
-    let err = DocumentSigner::load(misused.path()).unwrap_err();
+    pki::init_with(misused.path(), &hsm::shared(), &options).unwrap();
+    let err = DocumentSigner::load(misused.path(), hsm::shared()).unwrap_err();
     assert!(matches!(err, PkiError::WrongKeyUsage), "{err}");
 
     // A DS next to another PKI's CSCA of the same name: the signature gives it away.
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     init(a.path());
-    init(b.path());
+    pki::init(b.path(), &other_token()).unwrap();
     fs::copy(b.path().join("csca.pem"), a.path().join("csca.pem")).unwrap();
-    let err = DocumentSigner::load(a.path()).unwrap_err();
+    let err = DocumentSigner::load(a.path(), hsm::shared()).unwrap_err();
     assert!(matches!(err, PkiError::WrongChain(_)), "{err}");
-    // And a key that is not the certificate's.
-    let c = tempfile::tempdir().unwrap();
-    init(c.path());
-    fs::remove_file(c.path().join("ds.key")).unwrap();
-    fs::copy(b.path().join("ds.key"), c.path().join("ds.key")).unwrap();
-    let err = DocumentSigner::load(c.path()).unwrap_err();
-    assert!(matches!(err, PkiError::KeyMismatch), "{err}");
+    // And a DS whose key is in another token.
+    let err = DocumentSigner::load(b.path(), hsm::shared()).unwrap_err();
+    assert!(matches!(err, PkiError::KeyNotInToken { .. }), "{err}");
+    DocumentSigner::load(b.path(), other_token()).unwrap();
 }
 
 #[test]
@@ -360,7 +360,7 @@ fn passive_authentication_names_what_is_wrong() {
 
     // Another PKI's CSCA of the same name: the DS certificate does not verify with it.
     let other = tempfile::tempdir().unwrap();
-    init(other.path());
+    pki::init(other.path(), &other_token()).unwrap();
     let other_csca = CscaCertificate::load(&other.path().join("csca.pem")).unwrap();
     let err = verify_sod(&sod, &refs(&dgs), std::slice::from_ref(&other_csca), now).unwrap_err();
     assert!(matches!(err, PaError::BadDsCertificate { .. }), "{err}");
@@ -372,7 +372,7 @@ fn passive_authentication_names_what_is_wrong() {
         country: "FR".into(),
         ..InitOptions::default()
     };
-    pki::init_with(foreign.path(), &options).unwrap();
+    pki::init_with(foreign.path(), &hsm::shared(), &options).unwrap();
     let fr = CscaCertificate::load(&foreign.path().join("csca.pem")).unwrap();
     let err = verify_sod(&sod, &refs(&dgs), &[fr], now).unwrap_err();
     assert!(matches!(err, PaError::UnknownCsca { .. }), "{err}");
@@ -413,8 +413,8 @@ fn an_sod_signed_by_an_expired_ds_is_refused() {
         csca_not_before: now - 5 * YEAR,
         ..InitOptions::default()
     };
-    pki::init_with(dir.path(), &options).unwrap();
-    let signer = DocumentSigner::load_at(dir.path(), now - 2 * YEAR).unwrap();
+    pki::init_with(dir.path(), &hsm::shared(), &options).unwrap();
+    let signer = DocumentSigner::load_at(dir.path(), hsm::shared(), now - 2 * YEAR).unwrap();
     let dgs = data_groups();
     let sod = sign_sod(&signer, &refs(&dgs)).unwrap();
     let csca = CscaCertificate::load(&dir.path().join("csca.pem")).unwrap();
@@ -497,7 +497,7 @@ fn openssl_cms_verify_accepts_our_sod() {
 
     // And it refuses the SOD against another CSCA.
     let other = tempfile::tempdir().unwrap();
-    init(other.path());
+    pki::init(other.path(), &other_token()).unwrap();
     let out = Command::new("openssl")
         .args(["cms", "-verify", "-inform", "DER", "-in"])
         .arg(&sod_der)

@@ -12,6 +12,7 @@
 //!
 //! With the `issuance` feature (for the tests of issuance, the daemon and the end-to-end crate),
 //! also the helpers built on the issuance core:
+//! - `hsm`: SoftHSM tokens holding the issuer's keys, one SoftHSM configuration per process.
 //! - `ids`: national codes with a valid check digit.
 //! - `pki`: a TEST-ONLY PKI in a folder and its Document Signer.
 //! - `perso`: personalization plans from fixture records, simulated cards personalized.
@@ -37,6 +38,8 @@ pub mod paths;
 pub mod process;
 pub mod python;
 
+#[cfg(feature = "issuance")]
+pub mod hsm;
 #[cfg(feature = "issuance")]
 pub mod ids;
 #[cfg(feature = "issuance")]

@@ -5,7 +5,7 @@ use std::path::Path;
 use apdu::card::IdCard;
 use issuance::applicant::qc::{check, MatcherCheck};
 use issuance::applicant::Applicant;
-use issuance::personalize::{personalize, CardSecrets, Issue, NoHooks, PersoKeys, PinMailer, Plan};
+use issuance::personalize::{personalize, CardSecrets, Issue, NoHooks, PinMailer, Plan};
 use issuance::pki::DocumentSigner;
 use issuance::profile::ProfileSet;
 
@@ -32,20 +32,68 @@ pub fn national_plan(signer: &DocumentSigner) -> Plan {
 }
 
 /// Personalizes simulated reader `sim:N` of `sim_dir` with `plan` (test keys) and appends the
-/// card's secrets to the PIN mailer file `pin_mailer`, where the daemon reads the transport
-/// PIN from.
+/// card's secrets to the PIN mailer file `pin_mailer` (sealed under the mailer key of the
+/// shared test token, [`crate::hsm::shared`]), where the daemon reads the transport PIN from.
 pub fn personalize_sim(
     sim_dir: &Path,
     reader: usize,
     plan: &Plan,
     pin_mailer: &Path,
 ) -> CardSecrets {
-    let mut card = IdCard::new(issuance::readers::open_sim(sim_dir, reader).unwrap());
-    let outcome = personalize(&mut card, plan, &PersoKeys::test(), &mut NoHooks).unwrap();
+    // The simulated card and the personalization both take their keys from the shared token.
+    let store = crate::hsm::shared();
+    let keys: std::sync::Arc<dyn apdu::sm::CardKeys> = store.clone();
+    let mut card = IdCard::new(issuance::readers::open_sim(sim_dir, reader, &keys).unwrap());
+    let outcome = personalize(&mut card, plan, &*store, &mut NoHooks).unwrap();
     let secrets = outcome.secrets.clone().unwrap();
-    PinMailer::open(pin_mailer)
+    PinMailer::open(pin_mailer, store)
         .unwrap()
         .append(&plan.tracking_code, &outcome.serial_hex(), &secrets)
         .unwrap();
     secrets
+}
+
+/// The fixture ISO templates that pass the national profile's QC minimums, one per synthetic
+/// finger (at least two).
+pub fn good_templates() -> &'static [std::path::PathBuf] {
+    static GOOD: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
+    GOOD.get_or_init(|| {
+        let profiles = ProfileSet::builtin().unwrap();
+        let policy = &profiles.get("national-id").unwrap().fingers;
+        let dir = paths::fingerprints().canonicalize().unwrap();
+        let good = crate::fixtures::usable_templates(&dir, policy.min_quality, policy.min_minutiae);
+        assert!(
+            good.len() >= 2,
+            "fewer than two usable fixture fingers in {}",
+            dir.display()
+        );
+        good
+    })
+}
+
+/// A valid national-id record `i` (tracking code `GEN-<i>`, a national code of its own, a
+/// surname in letters) whose two fingers are fixture ISO templates inline (no extraction:
+/// keeps QC fast; no file: a record from the socket may name none).
+pub fn generated_record(i: u64) -> serde_json::Value {
+    let mut r = crate::fixtures::applicant("national-valid-1.json");
+    let good = good_templates();
+    let a = &good[i as usize % good.len()];
+    let b = &good[(i as usize + 1) % good.len()];
+    r["tracking_code"] = format!("GEN-{i:04}").into();
+    r["national_code"] = crate::ids::national_code(i).into();
+    r["name"]["latin"]["last"] = format!("Person{}", letters(i)).into();
+    let inline = |p: &std::path::PathBuf| crate::data::base64(&std::fs::read(p).unwrap());
+    r["fingers"] = serde_json::json!({
+        "right_index": {"template": {"base64": inline(a)}},
+        "left_index": {"template": {"base64": inline(b)}},
+    });
+    r
+}
+
+/// `i` spelled in letters A-J (MRZ names take no digits).
+pub fn letters(i: u64) -> String {
+    format!("{i:04}")
+        .bytes()
+        .map(|d| char::from(b'A' + (d - b'0')))
+        .collect()
 }

@@ -20,17 +20,19 @@ mod select;
 mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use apdu::command::{Command, SHORT_MAX_NC, SHORT_MAX_NE};
 use apdu::error::Error;
 use apdu::fcp::LifeCycle;
 use apdu::layout::CHALLENGE_LEN;
-use apdu::sm::{AesKey, SmSession};
+use apdu::sm::{CardKeys, KeyRef, SmSession};
 use apdu::status::StatusWord;
 use apdu::transport::Capabilities;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::fixtures::TestMasters;
 use crate::fs::{Body, Node, NodeId};
 use crate::state::{CardState, Geometry};
 use crate::CardHandler;
@@ -39,7 +41,7 @@ type Sw = StatusWord;
 
 /// How a simulated card is made. The serial and the capacities are fixed at creation and kept
 /// in the state file; the master keys are used once, to diversify the card keys.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimConfig {
     /// The card serial; `None` draws it from `seed`, or at random when that is `None` too.
     pub serial: Option<[u8; 8]>,
@@ -53,15 +55,28 @@ pub struct SimConfig {
     pub max_response_data: usize,
     /// Bytes of card memory for files (each file also costs [`apdu::layout::FILE_OVERHEAD`]).
     pub memory_capacity: usize,
-    /// Issuer personalization master key the card's key 01 is diversified from.
-    pub perso_master: AesKey,
-    /// Issuer terminal master key the card's key 02 is diversified from.
-    pub terminal_master: AesKey,
+    /// Where the card's own keys 01 and 02 come from, asked once with the serial at creation
+    /// (the card maker loading the keys the issuer derived for this chip); the card then holds
+    /// them in its state. The issuer's key store in the daemon, [`TestMasters`] in tests.
+    pub keys: Arc<dyn CardKeys>,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("serial", &self.serial)
+            .field("seed", &self.seed)
+            .field("extended_length", &self.extended_length)
+            .field("max_command_data", &self.max_command_data)
+            .field("max_response_data", &self.max_response_data)
+            .field("memory_capacity", &self.memory_capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SimConfig {
-    /// Extended length, 4096-byte data fields, 256 KiB of file memory, the test master keys
-    /// ([`apdu::sm::TEST_PERSO_MASTER`], [`apdu::sm::TEST_TERMINAL_MASTER`]) and a random serial.
+    /// Extended length, 4096-byte data fields, 256 KiB of file memory, keys from the public
+    /// TEST masters ([`TestMasters`]) and a random serial.
     fn default() -> Self {
         SimConfig {
             serial: None,
@@ -70,8 +85,7 @@ impl Default for SimConfig {
             max_command_data: 4096,
             max_response_data: 4096,
             memory_capacity: 256 * 1024,
-            perso_master: AesKey::test_perso_master(),
-            terminal_master: AesKey::test_terminal_master(),
+            keys: Arc::new(TestMasters),
         }
     }
 }
@@ -210,8 +224,8 @@ impl SimCard {
         let state = CardState::fresh(
             serial,
             geometry,
-            &config.perso_master,
-            &config.terminal_master,
+            &config.keys.card_key(KeyRef::Personalization, &serial)?,
+            &config.keys.card_key(KeyRef::Terminal, &serial)?,
         );
         if let Some(p) = &state_path {
             state.save(p)?;

@@ -76,8 +76,11 @@ mod tests {
     #[test]
     fn reads_a_simulated_card_and_names_bad_params() {
         let dir = tempfile::tempdir().unwrap();
-        let svc =
-            Service::open(ServiceConfig::new(dir.path().into(), vec!["sim:0".into()])).unwrap();
+        let svc = Service::open(
+            ServiceConfig::new(dir.path().into(), vec!["sim:0".into()])
+                .with_keys(test_support::hsm::shared_config()),
+        )
+        .unwrap();
         let r = call(&svc, Call::json(json!({"reader": "sim:0"})))
             .unwrap()
             .result;

@@ -77,6 +77,8 @@ pub enum ErrorCode {
     PinBlocked,
     /// The card's transport PIN is not on record and was not given.
     TransportPinUnknown,
+    /// The issuer's key store (HSM token) does not answer: retry once it is back.
+    KeyStoreUnavailable,
 }
 
 impl ErrorCode {
@@ -117,6 +119,7 @@ impl ErrorCode {
             ErrorCode::PinRejected => 1512,
             ErrorCode::PinBlocked => 1513,
             ErrorCode::TransportPinUnknown => 1514,
+            ErrorCode::KeyStoreUnavailable => 1004,
         }
     }
 
@@ -157,6 +160,7 @@ impl ErrorCode {
             ErrorCode::PinRejected => "pin_rejected",
             ErrorCode::PinBlocked => "pin_blocked",
             ErrorCode::TransportPinUnknown => "transport_pin_unknown",
+            ErrorCode::KeyStoreUnavailable => "key_store_unavailable",
         }
     }
 }
@@ -247,6 +251,7 @@ impl ErrorCode {
             ErrorKind::PinRejected => ErrorCode::PinRejected,
             ErrorKind::PinBlocked => ErrorCode::PinBlocked,
             ErrorKind::TransportPinUnknown => ErrorCode::TransportPinUnknown,
+            ErrorKind::KeyStoreUnavailable => ErrorCode::KeyStoreUnavailable,
         }
     }
 }
@@ -308,6 +313,7 @@ mod tests {
             ErrorCode::PinRejected,
             ErrorCode::PinBlocked,
             ErrorCode::TransportPinUnknown,
+            ErrorCode::KeyStoreUnavailable,
         ];
         let mut codes: Vec<i64> = all.iter().map(|c| c.code()).collect();
         codes.sort_unstable();

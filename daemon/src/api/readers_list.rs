@@ -90,10 +90,10 @@ mod tests {
     #[test]
     fn simulated_readers_show_serials() {
         let dir = tempfile::tempdir().unwrap();
-        let svc = Service::open(ServiceConfig::new(
-            dir.path().into(),
-            vec!["sim:0".into(), "sim:1".into()],
-        ))
+        let svc = Service::open(
+            ServiceConfig::new(dir.path().into(), vec!["sim:0".into(), "sim:1".into()])
+                .with_keys(test_support::hsm::shared_config()),
+        )
         .unwrap();
         let r = call(&svc, Call::default()).unwrap().result;
         let list = r["readers"].as_array().unwrap();

@@ -2,7 +2,10 @@
 //!
 //! Request: `{"jsonrpc":"2.0","id":1,"method":"system.health"}`
 //! Reply: `{"status":"ok","uptime_s":12.5,"in_flight":1,"readers":[{"name":"sim:0","busy":false}],
-//! "journal":{"present":true},"pki":{"configured":true,"present":true},"trust":{"configured":1,"present":1}}`
+//! "journal":{"present":true},"pki":{"configured":true,"present":true},"trust":{"configured":1,"present":1},
+//! "keys":{"token":"idcardd","status":"ok","problems":[]}}`; `status` is `degraded` while the
+//! key store is `unavailable` (the token does not answer) or in `error` (a key missing or
+//! breaking the policy), each problem named in `keys.problems`.
 //!
 //! Cheap by design (no card I/O), so a kiosk or a monitor can poll it.
 
@@ -24,6 +27,7 @@ struct Health<'a> {
     journal: Present,
     pki: Configured,
     trust: TrustFiles,
+    keys: crate::service::KeysHealth,
 }
 
 #[derive(Serialize)]
@@ -54,9 +58,16 @@ struct TrustFiles {
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let _: serde::de::IgnoredAny = call.params()?;
     let names = svc.readers.names();
-    let setup = svc.stats.setup.get(&svc.config, Instant::now());
+    let now = Instant::now();
+    let setup = svc.stats.setup.get(&svc.config, now);
+    let keys = svc.stats.keys.get(&svc.keys, now);
     Reply::of(&Health {
-        status: "ok",
+        // Without its keys the daemon can neither personalize nor deliver.
+        status: if keys.status == "ok" {
+            "ok"
+        } else {
+            "degraded"
+        },
         uptime_s: (svc.stats.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         in_flight: svc.stats.in_flight.load(Ordering::Relaxed),
         readers: names
@@ -77,6 +88,7 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
             configured: svc.config.trust.len(),
             present: setup.trust,
         },
+        keys,
     })
 }
 
@@ -90,7 +102,8 @@ mod tests {
     fn reports_readers_and_missing_setup() {
         let dir = tempfile::tempdir().unwrap();
         let mut config =
-            ServiceConfig::new(dir.path().into(), vec!["sim:0".into(), "sim:1".into()]);
+            ServiceConfig::new(dir.path().into(), vec!["sim:0".into(), "sim:1".into()])
+                .with_keys(test_support::hsm::shared_config());
         config.pki_dir = Some(dir.path().join("nope"));
         let svc = Service::open(config).unwrap();
         let r = call(&svc, Call::default()).unwrap().result;
@@ -100,6 +113,8 @@ mod tests {
         assert_eq!(r["journal"]["present"], true);
         assert_eq!(r["pki"], json!({"configured": true, "present": false}));
         assert_eq!(r["in_flight"], 0);
+        assert_eq!(r["keys"]["status"], "ok", "{r}");
+        assert_eq!(r["keys"]["token"], test_support::hsm::SHARED);
         let bad = call(&svc, Call::json(json!([1, 2])));
         assert!(
             bad.is_ok(),
@@ -110,7 +125,11 @@ mod tests {
     #[test]
     fn setup_files_are_looked_at_again_after_the_ttl() {
         let dir = tempfile::tempdir().unwrap();
-        let svc = Service::open(ServiceConfig::new(dir.path().into(), vec![])).unwrap();
+        let svc = Service::open(
+            ServiceConfig::new(dir.path().into(), vec![])
+                .with_keys(test_support::hsm::shared_config()),
+        )
+        .unwrap();
         let journal = svc.config.state_dir.join(issuance::journal::FILE_NAME);
         let _ = std::fs::remove_file(&journal);
         let t0 = Instant::now();

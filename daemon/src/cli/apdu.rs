@@ -34,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|h| Command::from_hex(h).map_err(|e| anyhow::anyhow!("APDU {h:?}: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let sim_dir = args.sim_dir.unwrap_or_else(readers::default_sim_dir);
-    let mut channel = Channel::new(readers::open(&args.reader, &sim_dir)?);
+    let mut channel = Channel::new(readers::open_or_blank(&args.reader, &sim_dir)?);
     for cmd in &commands {
         println!("> {}", hex::encode_upper(cmd.to_bytes()?));
         let resp = channel

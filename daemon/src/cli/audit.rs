@@ -1,9 +1,13 @@
 //! `idcardd audit verify|show`: check and read the tamper-evident audit trail
-//! (see [`issuance::audit`]).
+//! (see [`issuance::audit`]). The chain's key is the token's: the key store is the embedded
+//! SoftHSM token of the state directory, or the `[keys]` table of the daemon configuration
+//! given with `--config`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use issuance::audit::{self, AuditEntry};
+use keystore::{KeyStore, KeyStoreConfig};
 
 /// Subcommands of `idcardd audit`.
 #[derive(Debug, clap::Subcommand)]
@@ -15,12 +19,83 @@ pub enum Command {
     Show(ShowArgs),
 }
 
+/// Where the state directory and the key store are: `--state-dir`, `--config`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// The daemon's state directory (default: the configuration's `state_dir`, else the
+    /// default state directory).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// The daemon's configuration file: its `[keys]` table names the token (absent: the
+    /// embedded SoftHSM token of the state directory) and its `state_dir` is the default.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn file(&self) -> anyhow::Result<Option<crate::server::config::FileConfig>> {
+        self.config
+            .as_deref()
+            .map(crate::server::config::FileConfig::load)
+            .transpose()
+    }
+
+    fn dir(&self, file: Option<&crate::server::config::FileConfig>) -> PathBuf {
+        self.state_dir
+            .clone()
+            .or_else(|| file.and_then(|f| f.state_dir.clone()))
+            .unwrap_or_else(crate::server::config::default_state_dir)
+    }
+
+    /// The state directory alone (no token).
+    pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        Ok(self.dir(self.file()?.as_ref()))
+    }
+
+    /// The state directory and the key store (opened, never created: `idcardd keys init`
+    /// makes the embedded one).
+    pub fn open(&self) -> anyhow::Result<(PathBuf, Arc<KeyStore>)> {
+        let file = self.file()?;
+        let dir = self.dir(file.as_ref());
+        let store = open_store(&dir, file.and_then(|f| f.keys).as_ref())?;
+        Ok((dir, store))
+    }
+}
+
+/// Opens the token of `configured`, else the embedded one of `state_dir`.
+pub fn open_store(
+    state_dir: &Path,
+    configured: Option<&KeyStoreConfig>,
+) -> anyhow::Result<Arc<KeyStore>> {
+    let config = match configured {
+        Some(c) => c.clone(),
+        None => KeyStoreConfig::embedded(state_dir),
+    };
+    let store = KeyStore::open(&config).map_err(|e| {
+        anyhow::anyhow!(
+            "key store (token {:?}{}): {e}",
+            config.token_label,
+            if configured.is_none() {
+                format!(", embedded in {}", state_dir.display())
+            } else {
+                String::new()
+            }
+        )
+    })?;
+    Ok(Arc::new(store))
+}
+
 /// Arguments of `idcardd audit verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The daemon's state directory (holds audit.db and audit.key).
+    /// The state directory (holds audit.db and audit.head) and the key store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Verify a trail chained by an earlier release with its key file (`audit.key` in the
+    /// state directory) instead of the token's key: what to run before archiving such a trail,
+    /// which this release refuses to open or continue.
     #[arg(long)]
-    pub state_dir: Option<PathBuf>,
+    pub legacy_key_file: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -29,9 +104,9 @@ pub struct VerifyArgs {
 /// Arguments of `idcardd audit show`.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// The daemon's state directory.
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
+    /// The state directory and the key store.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Only entries of this kind (e.g. `delivered`, `delivery.verify`, `terminated`).
     #[arg(long)]
     pub kind: Option<String>,
@@ -54,14 +129,32 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     }
 }
 
-fn state_dir(given: Option<PathBuf>) -> PathBuf {
-    given.unwrap_or_else(crate::server::config::default_state_dir)
-}
-
 fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let dir = state_dir(args.state_dir);
-    let report = audit::verify(&dir)
-        .map_err(|e| anyhow::anyhow!("cannot check the audit trail in {}: {e}", dir.display()))?;
+    let dir = args.store.state_dir()?;
+    if !dir.join(audit::DB_FILE).is_file() {
+        anyhow::bail!("no audit trail in {}", dir.display());
+    }
+    let key_file = dir.join(audit::KEY_FILE);
+    if !args.legacy_key_file && key_file.exists() {
+        // Said before the token is opened: such a directory may have no token yet.
+        anyhow::bail!(
+            "{}",
+            audit::AuditError::LegacyKeyFile {
+                path: key_file,
+                dir: dir.clone(),
+            }
+        );
+    }
+    let store = if args.legacy_key_file {
+        None
+    } else {
+        Some(args.store.open()?.1)
+    };
+    let report = match &store {
+        None => audit::verify_legacy(&dir),
+        Some(store) => audit::verify(&dir, store),
+    }
+    .map_err(|e| anyhow::anyhow!("cannot check the audit trail in {}: {e}", dir.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -111,11 +204,11 @@ fn utc(ms: i64) -> String {
 }
 
 fn show(args: ShowArgs) -> anyhow::Result<()> {
-    let dir = state_dir(args.state_dir);
+    let (dir, store) = args.store.open()?;
     if !dir.join(audit::DB_FILE).is_file() {
         anyhow::bail!("no audit trail in {}", dir.display());
     }
-    let log = audit::AuditLog::open(&dir)
+    let log = audit::AuditLog::open(&dir, store)
         .map_err(|e| anyhow::anyhow!("opening the audit trail in {}: {e}", dir.display()))?;
     let mut entries: Vec<AuditEntry> = log
         .entries()?

@@ -20,9 +20,10 @@ use crate::service::{Service, ServiceConfig};
 
 use issuance::batch::{self, Progress, Runner};
 use issuance::journal::{BatchState, Journal};
-use issuance::personalize::{NoHooks, PersoKeys};
+use issuance::personalize::NoHooks;
 use issuance::pki::DocumentSigner;
 use issuance::profile::ProfileSet;
+use keystore::KeyStore;
 
 /// Options every batch subcommand shares.
 #[derive(Debug, clap::Args)]
@@ -31,6 +32,10 @@ pub struct Common {
     /// the default simulated-card folder, e.g. ~/.local/state/idcardd).
     #[arg(long, global = true)]
     pub state_dir: Option<PathBuf>,
+    /// A daemon configuration file whose `[keys]` section names the issuer's token (default:
+    /// the embedded SoftHSM token of the state directory).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
 }
 
 /// Options of the subcommands that write cards.
@@ -169,8 +174,9 @@ pub fn parse_readers(spec: &str) -> anyhow::Result<Vec<String>> {
 
 /// The station's parts for a run in `dir`, from the composition root: the Document Signer
 /// from `--pki` (default `dir/pki`), profiles from `--profiles`.
-fn station(dir: &Path, write: &WriteOptions) -> anyhow::Result<Service> {
+fn station(dir: &Path, write: &WriteOptions, common: &Common) -> anyhow::Result<Service> {
     let mut config = ServiceConfig::new(dir.to_path_buf(), Vec::new());
+    config.keys = super::keys::configured_keys(common.config.as_deref())?;
     config.pki_dir = Some(write.pki.clone().unwrap_or_else(|| dir.join("pki")));
     config.profiles_dir = write.profiles.clone();
     Service::open(config)
@@ -184,7 +190,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             write,
             common,
         } => {
-            let svc = station(&state_dir(&common), &write)?;
+            let svc = station(&state_dir(&common), &write, &common)?;
             let journal = svc.batches.journal();
             let readers = parse_readers(write.readers.as_deref().unwrap_or("sim:1"))?;
             let records = batch::read_manifest(&manifest)?;
@@ -206,7 +212,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             write,
             common,
         } => {
-            let svc = station(&state_dir(&common), &write)?;
+            let svc = station(&state_dir(&common), &write, &common)?;
             let journal = svc.batches.journal();
             let row = match batch {
                 Some(id) => journal.batch(&id)?,
@@ -431,15 +437,15 @@ fn median(v: &[f64]) -> f64 {
     qa::timing::percentile(v, 0.5)
 }
 
-/// Personalizes `card` with `plan`, timed: seconds and APDUs.
+/// Personalizes `card` with `plan` and the card keys of `keys`, timed: seconds and APDUs.
 fn timed_personalization<T: apdu::Transport>(
     card: T,
     plan: &issuance::personalize::Plan,
+    keys: &KeyStore,
 ) -> anyhow::Result<(f64, u64)> {
     let mut id = apdu::card::IdCard::new(card);
     let start = std::time::Instant::now();
-    let outcome =
-        issuance::personalize::personalize(&mut id, plan, &PersoKeys::test(), &mut NoHooks)?;
+    let outcome = issuance::personalize::personalize(&mut id, plan, keys, &mut NoHooks)?;
     Ok((start.elapsed().as_secs_f64(), outcome.apdus))
 }
 
@@ -455,6 +461,7 @@ fn bench_pcsc(
     reader: &str,
     profiles: &ProfileSet,
     good: &[PathBuf],
+    keys: &Arc<KeyStore>,
 ) -> anyhow::Result<serde_json::Value> {
     use cardsim::vpcd::{VpcdBridge, VpcdConfig};
     use cardsim::vpcd_reader::VpcdListener;
@@ -463,8 +470,8 @@ fn bench_pcsc(
 
     let temp = tempfile::tempdir()?;
     let dir = temp.path();
-    issuance::pki::init(&dir.join("pki"))?;
-    let signer = DocumentSigner::load(&dir.join("pki"))?;
+    issuance::pki::init(&dir.join("pki"), keys)?;
+    let signer = DocumentSigner::load(&dir.join("pki"), Arc::clone(keys))?;
     let record = issuance::applicant::Applicant::from_json(&bench_record(&args.fixtures, good, 1)?)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let profile = profiles.get(&record.profile).context("profile")?;
@@ -480,7 +487,13 @@ fn bench_pcsc(
     let pcsc_ctx = apdu::transport::pcsc::Pcsc::establish().map_err(issuance::Error::from)?;
     let listener = VpcdListener::bind_loopback()?;
     let (mut through, mut socket, mut bare, mut apdus) = (Vec::new(), Vec::new(), Vec::new(), 0);
-    let new_card = |name: String| SimCard::create(Some(dir.join(name)), SimConfig::default());
+    let new_card = |name: String| {
+        let config = SimConfig {
+            keys: keys.clone(),
+            ..SimConfig::default()
+        };
+        SimCard::create(Some(dir.join(name)), config)
+    };
     for k in 0..args.pcsc_cards {
         let config = VpcdConfig {
             port: args.vpcd_port,
@@ -498,7 +511,7 @@ fn bench_pcsc(
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
         };
-        let (secs, n) = timed_personalization(transport, &plan)?;
+        let (secs, n) = timed_personalization(transport, &plan, keys)?;
         through.push(secs);
         apdus = n;
         bridge.stop()?;
@@ -513,7 +526,8 @@ fn bench_pcsc(
             ..Default::default()
         };
         let bridge = VpcdBridge::spawn(new_card(format!("socket-{k}.json"))?, config)?;
-        let (secs, n) = timed_personalization(listener.accept(Duration::from_secs(10))?, &plan)?;
+        let (secs, n) =
+            timed_personalization(listener.accept(Duration::from_secs(10))?, &plan, keys)?;
         socket.push(secs);
         if n != apdus {
             bail!("{n} APDUs over the vpcd socket, {apdus} through pcscd");
@@ -521,7 +535,7 @@ fn bench_pcsc(
         bridge.stop()?;
 
         let card = SimTransport::new(new_card(format!("bare-{k}.json"))?);
-        bare.push(timed_personalization(card, &plan)?.0);
+        bare.push(timed_personalization(card, &plan, keys)?.0);
     }
     let per_apdu_us = |a: &[f64], b: &[f64]| (median(a) - median(b)) * 1e6 / apdus.max(1) as f64;
     let figures = serde_json::json!({
@@ -576,6 +590,10 @@ fn bench_pcsc(
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let profiles = ProfileSet::builtin()?;
     let good = usable_templates(&args.fixtures, &profiles)?;
+    // One SoftHSM token for the whole bench (a process serves one SoftHSM configuration): the
+    // card keys, the DS key and the mailer key of every run below, as in production.
+    let keys_dir = tempfile::tempdir()?;
+    let keys = Arc::new(keystore::init_embedded(keys_dir.path())?.0);
     let mut results = Vec::new();
     for n in args
         .readers
@@ -586,21 +604,21 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         let n: usize = n.parse().with_context(|| format!("reader count {n:?}"))?;
         let temp = tempfile::tempdir()?;
         let dir = temp.path();
-        issuance::pki::init(&dir.join("pki"))?;
-        let signer = DocumentSigner::load(&dir.join("pki"))?;
+        issuance::pki::init(&dir.join("pki"), &keys)?;
+        let signer = DocumentSigner::load(&dir.join("pki"), Arc::clone(&keys))?;
         let journal = Journal::open_in(dir)?;
         let records = (0..args.cards)
             .map(|i| bench_record(&args.fixtures, &good, i).map(|r| (r, String::new())))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let readers: Vec<String> = (0..n).map(|i| format!("sim:{i}")).collect();
         let id = batch::submit(&journal, "bench", &readers, &records)?;
-        let source = batch::SimHopper::in_state_dir(dir);
+        let source = batch::SimHopper::in_state_dir(dir, keys.clone());
         let runner = Runner {
             journal: &journal,
             state_dir: dir.to_path_buf(),
             profiles: &profiles,
             signer: &signer,
-            keys: PersoKeys::test(),
+            keys: &keys,
             source: &source,
             audit: None,
         };
@@ -625,7 +643,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     }
 
     let pcsc = match &args.pcsc_reader {
-        Some(reader) => bench_pcsc(args, reader, &profiles, &good)?,
+        Some(reader) => bench_pcsc(args, reader, &profiles, &good, &keys)?,
         None => serde_json::Value::Null,
     };
     if args.json {

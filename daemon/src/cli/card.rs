@@ -32,6 +32,10 @@ pub struct LocalArgs {
     /// Directory of the simulated cards' state (default: $XDG_STATE_HOME/idcardd/sim).
     #[arg(long)]
     pub sim_dir: Option<PathBuf>,
+    /// A daemon configuration file whose `[keys]` section names the issuer's token (default:
+    /// the embedded SoftHSM token of the state directory).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Arguments of `idcardd card terminate`.
@@ -71,6 +75,7 @@ fn local_service(args: &LocalArgs) -> anyhow::Result<crate::service::Service> {
         .clone()
         .unwrap_or_else(crate::server::config::default_state_dir);
     let mut config = crate::service::ServiceConfig::new(state, vec![args.reader.clone()]);
+    config.keys = super::keys::configured_keys(args.config.as_deref())?;
     config.sim_dir = args
         .sim_dir
         .clone()
@@ -132,7 +137,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 /// `idcardd card info`.
 fn info(args: InfoArgs) -> anyhow::Result<()> {
     let sim_dir = args.sim_dir.unwrap_or_else(readers::default_sim_dir);
-    let transport = readers::open(&args.reader, &sim_dir)?;
+    let transport = readers::open_or_blank(&args.reader, &sim_dir)?;
     let info = IdCard::new(transport)
         .info()
         .map_err(|e| anyhow::anyhow!("reading card info from {:?}: {e}", args.reader))?;

@@ -312,7 +312,8 @@ fn reset_attempts(args: ResetArgs) -> anyhow::Result<()> {
     let serial = args.serial.to_ascii_uppercase();
     let before = store.card(&serial)?.failed_attempts;
     store.reset_attempts(&serial)?;
-    let audit = issuance::audit::AuditLog::open(&dir)?;
+    let keys = std::sync::Arc::new(crate::service::open_key_store(&dir, None)?);
+    let audit = issuance::audit::AuditLog::open(&dir, keys)?;
     audit.append(
         "delivery.attempts_reset",
         json!({"serial": serial, "supervisor": args.supervisor, "failed_attempts": before}),

@@ -130,6 +130,16 @@ struct Summary {
     /// Server-side split of `delivery.verify` (mean ms per stage, from `timing_ms`).
     verify_split_ms: Value,
     outcomes: Vec<RecordOutcome>,
+    /// The issuer's token the demo's keys are in.
+    key_store: Option<KeyStoreSummary>,
+}
+
+/// What the demo says of its key store: never a key, only that they are in the token.
+#[derive(Debug, Clone, Serialize)]
+struct KeyStoreSummary {
+    token: String,
+    objects: usize,
+    all_sensitive_and_not_extractable: bool,
 }
 
 /// Runs `idcardd demo`.
@@ -164,9 +174,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let records = load_records(&applicants_dir)?;
 
+    // The issuer's keys: the embedded SoftHSM token of the state directory (made on the first
+    // run), the same PKCS#11 path a production HSM takes.
+    let keys = std::sync::Arc::new(crate::service::open_key_store(&state_dir, None)?);
+    let listed = keys.list()?;
+    let key_store = KeyStoreSummary {
+        token: keys.config().token_label.clone(),
+        objects: listed.len(),
+        all_sensitive_and_not_extractable: listed
+            .iter()
+            .filter(|k| k.class != "public")
+            .all(|k| k.sensitive == Some(true) && k.extractable == Some(false)),
+    };
     let pki_dir = state_dir.join("pki");
     if !pki_dir.join("ds.pem").is_file() {
-        issuance::pki::init(&pki_dir).context("creating the test PKI")?;
+        issuance::pki::init(&pki_dir, &keys).context("creating the test PKI")?;
     }
     let readers: Vec<String> = (0..args.readers).map(|i| format!("sim:{i}")).collect();
     let mut config = ServiceConfig::new(state_dir.clone(), readers);
@@ -187,7 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let summary = runtime.block_on(async {
+    let mut summary = runtime.block_on(async {
         let svc = Arc::new(Service::open(config)?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let endpoint = server.endpoint.clone();
@@ -200,6 +222,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         outcome
     })?;
 
+    summary.key_store = Some(key_store);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -537,6 +560,7 @@ async fn drive(
         latency: timings.latency(),
         verify_split_ms: mean_split(&verify_splits),
         outcomes,
+        key_store: None,
     })
 }
 
@@ -550,7 +574,7 @@ fn kiosk_slot(svc: &Service) -> anyhow::Result<PathBuf> {
 /// Puts the personalized card `serial` into the kiosk reader: its state file moves from the
 /// production hopper into the reader's slot (a person carrying the card across the office).
 fn insert_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
-    let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir);
+    let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir, svc.keys.clone());
     let slot = kiosk_slot(svc)?;
     std::fs::create_dir_all(&svc.config.sim_dir)?;
     std::fs::rename(hopper.card_path(serial), &slot)
@@ -559,7 +583,7 @@ fn insert_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
 
 /// Takes the card out of the kiosk reader, back into the hopper folder.
 fn remove_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
-    let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir);
+    let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir, svc.keys.clone());
     std::fs::rename(kiosk_slot(svc)?, hopper.card_path(serial))
         .with_context(|| format!("taking card {serial} out of {KIOSK_READER}"))
 }
@@ -723,6 +747,15 @@ fn print_tables(s: &Summary, state_dir: &Path, kept: bool) {
         "idcardd demo: daemon on {} simulated readers, {} applicant records (fixtures/applicants)",
         s.readers, s.records
     );
+    if let Some(k) = &s.key_store {
+        println!(
+            "Issuer keys: PKCS#11 token {:?} (SoftHSM, {}/hsm), {} key objects, all sensitive and non-extractable: {}",
+            k.token,
+            state_dir.display(),
+            k.objects,
+            k.all_sensitive_and_not_extractable
+        );
+    }
     println!();
     println!(
         "{:<10} {:<13} {:<17} {:<4} {:>9} {:>8}  {:<13} outcome",

@@ -13,6 +13,8 @@ pub mod delivery;
 pub mod demo;
 pub mod extract;
 pub mod fixtures;
+pub mod keys;
+pub mod mailer;
 pub mod pki;
 pub mod readers;
 pub mod serve;
@@ -67,6 +69,12 @@ pub enum Command {
     /// The tamper-evident audit trail: verify, show.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// The issuer's keys in the PKCS#11 token (SoftHSM embedded, any HSM by configuration).
+    #[command(subcommand)]
+    Keys(keys::Command),
+    /// The PIN mailer: print the sealed PIN letters for the print shop.
+    #[command(subcommand)]
+    Mailer(mailer::Command),
 }
 
 /// Runs the parsed command.
@@ -85,5 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Delivery(cmd) => delivery::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
+        Command::Mailer(cmd) => mailer::run(cmd),
     }
 }

@@ -30,6 +30,12 @@ pub struct VpcdArgs {
     /// When creating a new card: short APDUs only (no extended length).
     #[arg(long)]
     pub short_only: bool,
+    /// When creating a new card: load it with the card keys the key store of this daemon
+    /// state directory derives for its serial (the card maker given the issuer's keys), so the
+    /// daemon can personalize it. Without it, the card holds keys from the public TEST masters
+    /// (`cardsim::fixtures`), which only tests and tools without an issuer use.
+    #[arg(long)]
+    pub keys_state_dir: Option<PathBuf>,
 }
 
 /// Runs `idcardd sim`.
@@ -41,10 +47,18 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 
 /// `idcardd sim vpcd`: the bridge on this thread; SIGTERM/SIGINT stop it cleanly.
 fn serve_vpcd(args: VpcdArgs) -> anyhow::Result<()> {
-    let config = SimConfig {
+    let mut config = SimConfig {
         extended_length: !args.short_only,
         ..SimConfig::default()
     };
+    if let Some(dir) = &args.keys_state_dir {
+        config.keys = std::sync::Arc::new(crate::service::open_key_store(dir, None)?);
+    } else if !args.state.exists() {
+        tracing::warn!(
+            "the new card holds keys from the public TEST masters: give --keys-state-dir to key \
+             it for a daemon"
+        );
+    }
     let config = if args.short_only {
         SimConfig {
             max_command_data: 255,

@@ -51,6 +51,10 @@ pub struct FileConfig {
     /// `[retention]`: how long the journal keeps applicants' biometrics.
     #[serde(default)]
     pub retention: RetentionSection,
+    /// `[keys]`: the issuer's PKCS#11 token (module, token_label, pin = { file = ".." } or
+    /// { env = "VAR" }, labels, softhsm_conf); absent: the embedded SoftHSM token of the state
+    /// directory.
+    pub keys: Option<keystore::KeyStoreConfig>,
 }
 
 /// `[retention]` of the file.
@@ -421,6 +425,7 @@ impl Settings {
             })
             .collect();
         service.pki_dir = file.pki.dir;
+        service.keys = file.keys;
         service.profiles_dir = flags.profiles_dir.clone().or(file.profiles_dir);
         let retention = issuance::journal::Retention::default();
         service.retention = issuance::journal::Retention {
@@ -541,7 +546,9 @@ mod tests {
         };
         let s = Settings::resolve(FileConfig::parse(&text).unwrap(), &flags).unwrap();
         assert_eq!(s.service.profiles_dir, Some(profiles));
-        let svc = crate::service::Service::open(s.service).unwrap();
+        let svc =
+            crate::service::Service::open(s.service.with_keys(test_support::hsm::shared_config()))
+                .unwrap();
         assert!(svc.profiles.get("pilot-id").is_some());
         assert!(svc.profiles.get("national-id").is_some());
     }

@@ -1,105 +1,105 @@
-//! The audit HMAC key: 32 random bytes in `audit.key` (mode 0600), zeroized in memory on drop.
+//! The audit HMAC key: the token's `idcardd-audit-hmac` secret (`CKM_SHA256_HMAC`), reached
+//! through the [`KeyStore`]. The key never leaves the token: whoever can rewrite `audit.db`
+//! and `audit.head` together still cannot compute a MAC that verifies.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::Path;
+use std::sync::Arc;
 
-use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
-use zeroize::Zeroizing;
+use keystore::{KeyStore, KeyStoreError};
 
-use super::{io_error, AuditError, MAC_LEN};
+use super::{AuditError, MAC_LEN};
 
-/// Length of the key in bytes.
-const KEY_LEN: usize = 32;
-
-/// The key that chains audit entries. `Debug` never shows it.
+/// The key that chains audit entries: a handle on the token holding it. `Debug` names the
+/// token, never a key.
+#[derive(Clone)]
 pub struct AuditKey {
-    bytes: Zeroizing<[u8; KEY_LEN]>,
+    store: Arc<KeyStore>,
 }
 
 impl std::fmt::Debug for AuditKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuditKey(REDACTED)")
+        write!(f, "AuditKey(token {:?})", self.store.config().token_label)
+    }
+}
+
+/// A token failure as an audit error: unavailable (retry later) or refused.
+pub(crate) fn token_error(e: KeyStoreError) -> AuditError {
+    if e.is_unavailable() {
+        AuditError::TokenUnavailable(e)
+    } else {
+        AuditError::Token(e)
+    }
+}
+
+/// What checks a MAC: the token's key ([`AuditKey`], or a bare `&KeyStore` for `verify`).
+pub(crate) trait MacCheck {
+    /// Whether `mac` is the HMAC of `message`; a token failure is an error, never `false`.
+    fn check(&self, message: &[u8], mac: &[u8]) -> Result<bool, AuditError>;
+}
+
+impl MacCheck for KeyStore {
+    fn check(&self, message: &[u8], mac: &[u8]) -> Result<bool, AuditError> {
+        if mac.len() != MAC_LEN {
+            return Ok(false);
+        }
+        self.audit_mac_verify(message, mac).map_err(token_error)
     }
 }
 
 impl AuditKey {
-    /// Reads the key at `path`; when absent and `may_create`, creates it (0600, from the
-    /// system random generator). `db` is named in the error when the key is missing but the
-    /// database already holds entries.
-    pub fn load_or_create(
-        path: &Path,
-        may_create: bool,
-        db: &Path,
-    ) -> Result<AuditKey, AuditError> {
-        match std::fs::read(path) {
-            Ok(raw) => {
-                let raw = Zeroizing::new(raw);
-                if raw.len() != KEY_LEN {
-                    return Err(AuditError::BadKey {
-                        path: path.to_path_buf(),
-                        expected: KEY_LEN,
-                        found: raw.len(),
-                    });
-                }
-                let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-                bytes.copy_from_slice(&raw);
-                Ok(AuditKey { bytes })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => Self::create(path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(AuditError::KeyMissing {
+    /// The audit key of `store`.
+    pub fn new(store: Arc<KeyStore>) -> AuditKey {
+        AuditKey { store }
+    }
+
+    /// The token the key lives in.
+    pub fn store(&self) -> &Arc<KeyStore> {
+        &self.store
+    }
+
+    /// HMAC-SHA256 of `message`, computed in the token.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuditError> {
+        let mac = self.store.audit_mac(message).map_err(token_error)?;
+        Ok(mac.to_vec())
+    }
+
+    /// Whether `mac` is the HMAC of `message` (`C_Verify` in the token). `Ok(false)` is a MAC
+    /// that does not match (an edited entry or another key); `Err` is the token failing.
+    pub fn check(&self, message: &[u8], mac: &[u8]) -> Result<bool, AuditError> {
+        MacCheck::check(&*self.store, message, mac)
+    }
+}
+
+impl MacCheck for AuditKey {
+    fn check(&self, message: &[u8], mac: &[u8]) -> Result<bool, AuditError> {
+        AuditKey::check(self, message, mac)
+    }
+}
+
+/// The key file of earlier releases (`audit.key`, 32 bytes), read only to verify a chain it
+/// made ([`super::verify_legacy`]); never used to write. Zeroized on drop.
+pub(crate) struct FileKey(zeroize::Zeroizing<[u8; 32]>);
+
+impl FileKey {
+    /// Reads the key file at `path`.
+    pub(crate) fn load(path: &std::path::Path) -> Result<FileKey, AuditError> {
+        let raw = zeroize::Zeroizing::new(std::fs::read(path).map_err(super::io_error(path))?);
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        if raw.len() != bytes.len() {
+            return Err(AuditError::BadKey {
                 path: path.to_path_buf(),
-                db: db.to_path_buf(),
-            }),
-            Err(e) => Err(io_error(path)(e)),
+                expected: bytes.len(),
+                found: raw.len(),
+            });
         }
+        bytes.copy_from_slice(&raw);
+        Ok(FileKey(bytes))
     }
+}
 
-    /// Loads an existing key (for `verify`, which must never create one).
-    pub fn load(path: &Path, db: &Path) -> Result<AuditKey, AuditError> {
-        Self::load_or_create(path, false, db)
-    }
-
-    fn create(path: &Path) -> Result<AuditKey, AuditError> {
-        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        SystemRandom::new()
-            .fill(bytes.as_mut())
-            .map_err(|_| AuditError::Random)?;
-        // create_new: two processes opening a fresh state directory at once must not end up
-        // with two keys; the loser reads the winner's.
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path);
-        match file {
-            Ok(mut f) => {
-                f.write_all(bytes.as_ref())
-                    .and_then(|_| f.sync_all())
-                    .map_err(io_error(path))?;
-                Ok(AuditKey { bytes })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::load_or_create(path, false, path)
-            }
-            Err(e) => Err(io_error(path)(e)),
-        }
-    }
-
-    /// HMAC-SHA256 of `message`.
-    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        // ring keeps its own copy of the key schedule only for the duration of this call.
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.bytes.as_ref());
-        let tag = hmac::sign(&key, message);
-        debug_assert_eq!(tag.as_ref().len(), MAC_LEN);
-        tag.as_ref().to_vec()
-    }
-
-    /// Whether `mac` is the HMAC of `message` (constant time).
-    pub fn check(&self, message: &[u8], mac: &[u8]) -> bool {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.bytes.as_ref());
-        hmac::verify(&key, message, mac).is_ok()
+impl MacCheck for FileKey {
+    fn check(&self, message: &[u8], mac: &[u8]) -> Result<bool, AuditError> {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.0.as_ref());
+        Ok(ring::hmac::verify(&key, message, mac).is_ok())
     }
 }
 
@@ -108,18 +108,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_hides_the_key_and_macs_verify() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k");
-        let key = AuditKey::load_or_create(&path, true, &path).unwrap();
-        assert_eq!(format!("{key:?}"), "AuditKey(REDACTED)");
-        let mac = key.sign(b"entry");
-        assert!(key.check(b"entry", &mac));
-        assert!(!key.check(b"entrY", &mac));
-        std::fs::write(&path, b"short").unwrap();
-        assert!(matches!(
-            AuditKey::load(&path, &path),
-            Err(AuditError::BadKey { found: 5, .. })
-        ));
+    fn debug_names_the_token_and_macs_verify_in_it() {
+        let key = AuditKey::new(test_support::hsm::shared());
+        let debug = format!("{key:?}");
+        assert!(debug.starts_with("AuditKey(token"), "{debug}");
+        let mac = key.sign(b"entry").unwrap();
+        assert_eq!(mac.len(), MAC_LEN);
+        assert!(key.check(b"entry", &mac).unwrap());
+        assert!(!key.check(b"entrY", &mac).unwrap());
+        assert!(!key.check(b"entry", &mac[..5]).unwrap());
+        let other = AuditKey::new(test_support::hsm::token("other").0);
+        assert!(!other.check(b"entry", &mac).unwrap());
     }
 }

@@ -1,13 +1,16 @@
 //! The tamper-evident audit trail of personalization and delivery events.
 //!
-//! Every entry is chained to the one before it with an HMAC-SHA256 under a key only the daemon
-//! holds, so editing, removing or reordering an entry breaks the chain and
-//! [`verify`] names the first bad entry.
+//! Every entry is chained to the one before it with an HMAC-SHA256 under the token's audit key
+//! (`CKM_SHA256_HMAC` through [`keystore::KeyStore::audit_mac`]; the key never leaves the
+//! token), so editing, removing or reordering an entry breaks the chain and [`verify`] names
+//! the first bad entry. Someone who rewrites `audit.db` and `audit.head` together cannot
+//! recompute the MACs without the token: a chain recomputed under any other key fails at its
+//! first rewritten entry ([`Problem::ForeignKey`] when no entry verifies at all).
 //!
-//! - [`AuditLog`]: the open log (`state_dir/audit.db`, SQLite in WAL mode) plus its key
-//!   (`state_dir/audit.key`, 32 random bytes, mode 0600, created on first open, zeroized in
-//!   memory on drop). [`AuditLog::append`] is thread-safe and safe across processes (the insert
-//!   runs in an immediate transaction).
+//! - [`AuditLog`]: the open log (`state_dir/audit.db`, SQLite in WAL mode) plus its key, an
+//!   [`AuditKey`] handle on the token. [`AuditLog::append`] is thread-safe and safe across
+//!   processes (the insert runs in an immediate transaction). A token that is unavailable makes
+//!   `append` fail with [`AuditError::TokenUnavailable`] and writes nothing.
 //! - [`AuditEntry`]: one row: `seq` (1, 2, 3, ...), `time_ms` (Unix milliseconds), `kind`
 //!   (e.g. `personalized`, `delivery.verify`, `delivered`), `details` (JSON text as written),
 //!   `prev_mac` (the previous entry's `mac`, 32 zero bytes for the first) and
@@ -21,36 +24,46 @@
 //! both files can still roll both back to an older consistent pair; catching that needs the
 //! head published outside the machine (future work).
 //!
+//! Earlier releases kept the key in a file, `state_dir/audit.key`. Such a chain cannot be
+//! verified by the token's key, so a state directory that still has `audit.key` is refused
+//! ([`AuditError::LegacyKeyFile`]) by [`AuditLog::open`] and [`verify`]: verify it with
+//! [`verify_legacy`] (`idcardd audit verify --legacy-key-file`), archive `audit.db`, `audit.head` and `audit.key` together, and remove them
+//! to start a token-keyed chain. Nothing is imported or deleted automatically.
+//!
 //! Entries never carry PINs, PUKs, keys, scans or templates: callers pass identifiers
 //! (serials, tracking codes, session ids), scores and decisions only.
 //!
 //! ```
 //! # fn main() -> Result<(), issuance::audit::AuditError> {
 //! let dir = tempfile::tempdir().unwrap();
-//! let log = issuance::audit::AuditLog::open(dir.path())?;
+//! let store = test_support::hsm::shared();
+//! let log = issuance::audit::AuditLog::open(dir.path(), store.clone())?;
 //! log.append("delivered", serde_json::json!({"serial": "0102030405060708"}))?;
-//! let report = issuance::audit::verify(dir.path())?;
+//! let report = issuance::audit::verify(dir.path(), &store)?;
 //! assert!(report.is_intact() && report.entries == 1);
 //! # Ok(()) }
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 
+use keystore::{KeyStore, KeyStoreError};
+
 mod key;
 mod verify;
 
 pub use key::AuditKey;
-pub use verify::{verify, AuditReport, Problem};
+pub use verify::{verify, verify_legacy, AuditReport, Problem};
 
 /// File name of the audit database inside the state directory.
 pub const DB_FILE: &str = "audit.db";
-/// File name of the HMAC key inside the state directory.
+/// File name of the HMAC key of earlier releases inside the state directory: its presence
+/// means a chain keyed by a file, which this release refuses ([`AuditError::LegacyKeyFile`]).
 pub const KEY_FILE: &str = "audit.key";
 /// File name of the head record (seq and mac of the last entry) inside the state directory.
 pub const HEAD_FILE: &str = "audit.head";
@@ -72,7 +85,15 @@ pub enum AuditError {
     /// The SQLite database failed.
     #[error("audit database: {0}")]
     Db(#[from] rusqlite::Error),
-    /// The key file exists but is not a 32-byte key.
+    /// The token holding the audit key is not reachable now (removed, HSM restarting):
+    /// nothing was written or checked; retry once it is back.
+    #[error("the audit key's token is unavailable (nothing was written or checked): {0}")]
+    TokenUnavailable(#[source] KeyStoreError),
+    /// The token answered but refused (the audit key is missing or has the wrong attributes,
+    /// the mechanism is not supported). Not cured by retrying.
+    #[error("the audit key's token refused: {0}")]
+    Token(#[source] KeyStoreError),
+    /// The key file of an earlier release is not a 32-byte key.
     #[error("{path}: not an audit key (expected {expected} bytes, found {found})")]
     BadKey {
         /// The key file.
@@ -82,20 +103,20 @@ pub enum AuditError {
         /// Bytes found.
         found: usize,
     },
-    /// The database has entries but the key that chained them is gone: a new key would make
-    /// every entry look forged, so the log refuses to open.
+    /// The state directory still has the key file of an earlier release: its chain was keyed
+    /// by that file and cannot be verified (or continued) with the token's key.
     #[error(
-        "{path} is missing but {db} has entries: restore the key (a new key cannot verify them)"
+        "{path} exists: this audit trail was chained with a key file by an earlier release and \
+         cannot be verified or continued with the token's audit key. Verify it with \
+         `idcardd audit verify --legacy-key-file` (or the previous release), archive audit.db, audit.head and audit.key of {dir} \
+         together, then remove them to start a token-keyed trail"
     )]
-    KeyMissing {
-        /// The missing key file.
+    LegacyKeyFile {
+        /// The key file of the earlier release.
         path: PathBuf,
-        /// The database that needs it.
-        db: PathBuf,
+        /// The state directory.
+        dir: PathBuf,
     },
-    /// The system random generator failed.
-    #[error("system random generator failed")]
-    Random,
     /// The details could not be serialized.
     #[error("serializing audit details: {0}")]
     Json(#[from] serde_json::Error),
@@ -132,7 +153,7 @@ pub struct AuditEntry {
     /// The previous entry's MAC (zeros for the first entry).
     #[serde(serialize_with = "hex_bytes")]
     pub prev_mac: Vec<u8>,
-    /// HMAC-SHA256 over this entry and `prev_mac`.
+    /// HMAC-SHA256 (the token's audit key) over this entry and `prev_mac`.
     #[serde(serialize_with = "hex_bytes")]
     pub mac: Vec<u8>,
 }
@@ -262,22 +283,33 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Refuses a state directory that still has the key file of an earlier release.
+pub(crate) fn refuse_legacy_key(state_dir: &Path) -> Result<(), AuditError> {
+    let path = state_dir.join(KEY_FILE);
+    match std::fs::symlink_metadata(&path) {
+        Ok(_) => Err(AuditError::LegacyKeyFile {
+            path,
+            dir: state_dir.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(&path)(e)),
+    }
+}
+
 impl AuditLog {
-    /// Opens (or creates) the audit log in `state_dir`. The key is created on first use; if
-    /// the database has entries but the key is missing, opening fails rather than start a
-    /// chain nobody can verify. A head record left behind by a process killed mid-append is
-    /// brought up to date.
-    pub fn open(state_dir: &Path) -> Result<AuditLog, AuditError> {
+    /// Opens (or creates) the audit log in `state_dir`, chained under the audit key of
+    /// `store`. A state directory that still has the `audit.key` file of an earlier release is
+    /// refused ([`AuditError::LegacyKeyFile`]). A head record left behind by a process killed
+    /// mid-append is brought up to date (when the token is reachable).
+    pub fn open(state_dir: &Path, store: Arc<KeyStore>) -> Result<AuditLog, AuditError> {
         // Owner-only, an existing looser directory tightened (issue 18).
         crate::store::private_dir(state_dir).map_err(io_error(state_dir))?;
-        for file in [KEY_FILE, HEAD_FILE] {
-            let path = state_dir.join(file);
-            crate::store::tighten_file(&path).map_err(io_error(&path))?;
-        }
+        refuse_legacy_key(state_dir)?;
+        let head_path = state_dir.join(HEAD_FILE);
+        crate::store::tighten_file(&head_path).map_err(io_error(&head_path))?;
         let db_path = state_dir.join(DB_FILE);
         let conn = open_db(&db_path)?;
-        let has_entries = last_entry(&conn)?.is_some();
-        let key = AuditKey::load_or_create(&state_dir.join(KEY_FILE), !has_entries, &db_path)?;
+        let key = AuditKey::new(store);
         let log = AuditLog {
             dir: state_dir.to_path_buf(),
             key,
@@ -285,6 +317,11 @@ impl AuditLog {
         };
         log.repair_head()?;
         Ok(log)
+    }
+
+    /// The audit key (a handle on the token).
+    pub fn key(&self) -> &AuditKey {
+        &self.key
     }
 
     /// The state directory the log lives in.
@@ -303,9 +340,11 @@ impl AuditLog {
         let (prev_seq, prev_mac) = last_entry(&tx)?.unwrap_or((0, vec![0; MAC_LEN]));
         let seq = prev_seq + 1;
         let time_ms = now_ms();
+        // Signed before the insert: a token that is away fails here and the transaction is
+        // rolled back (nothing written).
         let mac = self
             .key
-            .sign(&mac_input(seq, time_ms, kind, &details, &prev_mac));
+            .sign(&mac_input(seq, time_ms, kind, &details, &prev_mac))?;
         tx.execute(
             "INSERT INTO entries (seq, time_ms, kind, details, prev_mac, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -372,7 +411,10 @@ impl AuditLog {
         }
         let entries = read_entries(&conn)?;
         drop(conn);
-        let report = verify::check_chain(&self.key, &entries);
+        // A token that is away leaves the head as it is (verify reports it lagging).
+        let Ok(report) = verify::check_chain(&self.key, &entries) else {
+            return Ok(());
+        };
         if report.is_intact() {
             write_head(
                 &self.dir,
@@ -391,10 +433,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn store() -> Arc<KeyStore> {
+        test_support::hsm::shared()
+    }
+
     #[test]
     fn chain_links_each_entry_to_the_previous_mac() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(dir.path()).unwrap();
+        let log = AuditLog::open(dir.path(), store()).unwrap();
         assert_eq!(log.append("a", json!({"n": 1})).unwrap(), 1);
         assert_eq!(log.append("b", json!({"n": 2})).unwrap(), 2);
         let e = log.entries().unwrap();
@@ -405,56 +451,107 @@ mod tests {
         let head = read_head(dir.path()).unwrap().unwrap();
         assert_eq!(head.seq, 2);
         assert_eq!(head.mac, hex::encode(&e[1].mac));
+        // The MAC is the token's: no key file is written.
+        assert!(!dir.path().join(KEY_FILE).exists());
+        assert!(store()
+            .audit_mac_verify(
+                &mac_input(2, e[1].time_ms, "b", &e[1].details, &e[0].mac),
+                &e[1].mac
+            )
+            .unwrap());
     }
 
     #[test]
-    fn key_file_is_private_and_reused() {
-        use std::os::unix::fs::PermissionsExt as _;
+    fn a_legacy_key_file_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        drop(AuditLog::open(dir.path()).unwrap().append("a", json!({})));
-        let meta = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-        let key = std::fs::read(dir.path().join(KEY_FILE)).unwrap();
-        let log = AuditLog::open(dir.path()).unwrap();
-        log.append("b", json!({})).unwrap();
-        assert_eq!(std::fs::read(dir.path().join(KEY_FILE)).unwrap(), key);
-        assert!(verify(dir.path()).unwrap().is_intact());
+        let key = dir.path().join(KEY_FILE);
+        std::fs::write(&key, [7u8; 32]).unwrap();
+        let err = AuditLog::open(dir.path(), store()).unwrap_err();
+        assert!(matches!(err, AuditError::LegacyKeyFile { .. }), "{err}");
+        assert!(err.to_string().contains("previous release"), "{err}");
+        let err = verify(dir.path(), &store()).unwrap_err();
+        assert!(matches!(err, AuditError::LegacyKeyFile { .. }), "{err}");
+        assert_eq!(std::fs::read(&key).unwrap(), [7u8; 32]);
     }
 
     #[test]
-    fn refuses_to_start_a_new_key_over_existing_entries() {
+    fn a_legacy_chain_verifies_with_its_key_file() {
+        use ring::hmac;
         let dir = tempfile::tempdir().unwrap();
-        AuditLog::open(dir.path())
-            .unwrap()
-            .append("a", json!({}))
+        // A chain as an earlier release wrote it: HMAC under the 32 bytes of audit.key.
+        let raw = [9u8; 32];
+        let soft = hmac::Key::new(hmac::HMAC_SHA256, &raw);
+        let conn = open_db(&dir.path().join(DB_FILE)).unwrap();
+        let mut prev = vec![0u8; MAC_LEN];
+        for seq in 1..=3i64 {
+            let details = json!({"n": seq}).to_string();
+            let mac = hmac::sign(&soft, &mac_input(seq, 1000 + seq, "old", &details, &prev))
+                .as_ref()
+                .to_vec();
+            conn.execute(
+                "INSERT INTO entries (seq, time_ms, kind, details, prev_mac, mac)
+                 VALUES (?1, ?2, 'old', ?3, ?4, ?5)",
+                params![seq, 1000 + seq, details, prev, mac],
+            )
             .unwrap();
-        std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
-        let err = AuditLog::open(dir.path()).unwrap_err();
-        assert!(matches!(err, AuditError::KeyMissing { .. }), "{err}");
+            prev = mac;
+        }
+        write_head(
+            dir.path(),
+            &Head {
+                seq: 3,
+                mac: hex::encode(&prev),
+            },
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(KEY_FILE), raw).unwrap();
+        let report = verify_legacy(dir.path()).unwrap();
+        assert!(report.is_intact() && report.entries == 3, "{report:?}");
+        assert!(matches!(
+            AuditLog::open(dir.path(), store()),
+            Err(AuditError::LegacyKeyFile { .. })
+        ));
+        conn.execute("UPDATE entries SET details = '{}' WHERE seq = 2", [])
+            .unwrap();
+        let report = verify_legacy(dir.path()).unwrap();
+        assert_eq!(
+            report.problem,
+            Some(Problem::Edited { seq: 2 }),
+            "{report:?}"
+        );
+        // Archived and removed: the directory starts a token-keyed trail.
+        drop(conn);
+        for f in [KEY_FILE, DB_FILE, HEAD_FILE] {
+            std::fs::remove_file(dir.path().join(f)).unwrap();
+        }
+        let log = AuditLog::open(dir.path(), store()).unwrap();
+        log.append("new", json!({})).unwrap();
+        assert!(verify(dir.path(), &store()).unwrap().is_intact());
+        assert!(verify_legacy(dir.path()).is_err());
     }
 
     #[test]
     fn lagging_head_is_repaired_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(dir.path()).unwrap();
+        let log = AuditLog::open(dir.path(), store()).unwrap();
         log.append("a", json!({})).unwrap();
         let old_head = std::fs::read(dir.path().join(HEAD_FILE)).unwrap();
         log.append("b", json!({})).unwrap();
         drop(log);
         // As if the daemon died between the commit of entry 2 and the head update.
         std::fs::write(dir.path().join(HEAD_FILE), old_head).unwrap();
-        let report = verify(dir.path()).unwrap();
+        let report = verify(dir.path(), &store()).unwrap();
         assert!(report.is_intact(), "{report:?}");
         assert!(report.head_behind);
-        drop(AuditLog::open(dir.path()).unwrap());
-        let report = verify(dir.path()).unwrap();
+        drop(AuditLog::open(dir.path(), store()).unwrap());
+        let report = verify(dir.path(), &store()).unwrap();
         assert!(report.is_intact() && !report.head_behind, "{report:?}");
     }
 
     #[test]
     fn concurrent_appends_keep_one_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let log = std::sync::Arc::new(AuditLog::open(dir.path()).unwrap());
+        let log = Arc::new(AuditLog::open(dir.path(), store()).unwrap());
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let log = log.clone();
@@ -468,8 +565,119 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let report = verify(dir.path()).unwrap();
+        let report = verify(dir.path(), &store()).unwrap();
         assert!(report.is_intact(), "{report:?}");
         assert_eq!(report.entries, 40);
+    }
+
+    #[test]
+    fn a_chain_of_token_a_verifies_with_a_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), store()).unwrap();
+        for n in 0..3 {
+            log.append("a", json!({"n": n})).unwrap();
+        }
+        drop(log);
+        assert!(verify(dir.path(), &store()).unwrap().is_intact());
+        let other = test_support::hsm::token("other").0;
+        let report = verify(dir.path(), &other).unwrap();
+        assert_eq!(
+            report.problem,
+            Some(Problem::ForeignKey { seq: 1 }),
+            "{report:?}"
+        );
+        assert_eq!(report.first_bad_seq(), Some(1));
+        // Opening with the other token works (it is only a handle) but its appends do not
+        // continue A's chain.
+        let log = AuditLog::open(dir.path(), other.clone()).unwrap();
+        log.append("b", json!({})).unwrap();
+        drop(log);
+        let report = verify(dir.path(), &store()).unwrap();
+        assert_eq!(
+            report.problem,
+            Some(Problem::Edited { seq: 4 }),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn a_chain_recomputed_with_a_software_key_is_caught() {
+        use ring::hmac;
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), store()).unwrap();
+        for n in 0..4 {
+            log.append("personalized", json!({"n": n})).unwrap();
+        }
+        drop(log);
+        // The attacker rewrites entry 2 and recomputes the rest of the chain and the head with
+        // a key of their own, as they could when the key was a file.
+        let soft = hmac::Key::new(hmac::HMAC_SHA256, &[0x42; 32]);
+        let conn = open_db(&dir.path().join(DB_FILE)).unwrap();
+        let entries = read_entries(&conn).unwrap();
+        let mut prev = entries[0].mac.clone();
+        for e in &entries[1..] {
+            let details = if e.seq == 2 {
+                json!({"n": 99}).to_string()
+            } else {
+                e.details.clone()
+            };
+            let mac = hmac::sign(
+                &soft,
+                &mac_input(e.seq, e.time_ms, &e.kind, &details, &prev),
+            )
+            .as_ref()
+            .to_vec();
+            conn.execute(
+                "UPDATE entries SET details = ?1, prev_mac = ?2, mac = ?3 WHERE seq = ?4",
+                params![details, prev, mac, e.seq],
+            )
+            .unwrap();
+            prev = mac;
+        }
+        write_head(
+            dir.path(),
+            &Head {
+                seq: 4,
+                mac: hex::encode(&prev),
+            },
+        )
+        .unwrap();
+        let report = verify(dir.path(), &store()).unwrap();
+        assert_eq!(
+            report.problem,
+            Some(Problem::Edited { seq: 2 }),
+            "{report:?}"
+        );
+
+        // The whole chain recomputed with the software key: nothing verifies.
+        let mut prev = vec![0u8; MAC_LEN];
+        for e in read_entries(&conn).unwrap() {
+            let mac = hmac::sign(
+                &soft,
+                &mac_input(e.seq, e.time_ms, &e.kind, &e.details, &prev),
+            )
+            .as_ref()
+            .to_vec();
+            conn.execute(
+                "UPDATE entries SET prev_mac = ?1, mac = ?2 WHERE seq = ?3",
+                params![prev, mac, e.seq],
+            )
+            .unwrap();
+            prev = mac;
+        }
+        write_head(
+            dir.path(),
+            &Head {
+                seq: 4,
+                mac: hex::encode(&prev),
+            },
+        )
+        .unwrap();
+        let report = verify(dir.path(), &store()).unwrap();
+        assert_eq!(
+            report.problem,
+            Some(Problem::ForeignKey { seq: 1 }),
+            "{report:?}"
+        );
     }
 }

@@ -2,12 +2,13 @@
 
 use std::path::Path;
 
+use keystore::KeyStore;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use super::key::AuditKey;
-use super::{io_error, MAC_LEN};
-use super::{mac_input, read_entries, read_head, AuditEntry, AuditError, Head, DB_FILE, KEY_FILE};
+use super::key::MacCheck;
+use super::{io_error, refuse_legacy_key, MAC_LEN};
+use super::{mac_input, read_entries, read_head, AuditEntry, AuditError, Head, DB_FILE};
 
 /// What is wrong with the first bad entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,6 +18,12 @@ pub enum Problem {
     /// links.
     Edited {
         /// The entry.
+        seq: i64,
+    },
+    /// Not one entry verifies under the audit key: the trail was chained by another key
+    /// (another token, or entries forged wholesale by someone without the key).
+    ForeignKey {
+        /// The first entry.
         seq: i64,
     },
     /// Entries are missing before this one (a gap in the sequence numbers).
@@ -72,6 +79,7 @@ impl Problem {
     pub fn seq(&self) -> i64 {
         match *self {
             Problem::Edited { seq }
+            | Problem::ForeignKey { seq }
             | Problem::Removed { seq, .. }
             | Problem::Reordered { seq, .. }
             | Problem::Unlinked { seq }
@@ -87,6 +95,11 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Problem::Edited { seq } => write!(f, "entry {seq} was edited (its MAC does not match)"),
+            Problem::ForeignKey { seq } => write!(
+                f,
+                "from entry {seq} on no entry verifies under the audit key it was checked with: \
+                 the trail was chained by another key (another token or key file) or forged"
+            ),
             Problem::Removed {
                 seq,
                 missing_from,
@@ -147,9 +160,12 @@ impl AuditReport {
     }
 }
 
-/// Verifies the audit trail in `state_dir`: every MAC, every link, no gaps, and the head.
-/// Never creates anything: a missing database or key is an error.
-pub fn verify(state_dir: &Path) -> Result<AuditReport, AuditError> {
+/// Verifies the audit trail in `state_dir` with the audit key of `store`: every MAC, every
+/// link, no gaps, and the head. Never creates anything: a missing database is an error, and so
+/// is the key file of an earlier release ([`AuditError::LegacyKeyFile`]). A token that is
+/// unavailable is [`AuditError::TokenUnavailable`], never a broken report.
+pub fn verify(state_dir: &Path, store: &KeyStore) -> Result<AuditReport, AuditError> {
+    refuse_legacy_key(state_dir)?;
     let db = state_dir.join(DB_FILE);
     if !db.is_file() {
         return Err(io_error(&db)(std::io::Error::new(
@@ -162,11 +178,39 @@ pub fn verify(state_dir: &Path) -> Result<AuditReport, AuditError> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     let entries = read_entries(&conn)?;
-    let key = AuditKey::load(&state_dir.join(KEY_FILE), &db)?;
+    finish(state_dir, store, &entries)
+}
+
+/// Verifies a trail chained by an earlier release with the key file `state_dir/audit.key`
+/// (read only, never written or removed): what to run before archiving such a trail, since
+/// this release refuses to open or continue it ([`AuditError::LegacyKeyFile`]).
+pub fn verify_legacy(state_dir: &Path) -> Result<AuditReport, AuditError> {
+    let key = super::key::FileKey::load(&state_dir.join(super::KEY_FILE))?;
+    let db = state_dir.join(DB_FILE);
+    if !db.is_file() {
+        return Err(io_error(&db)(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no audit log here",
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let entries = read_entries(&conn)?;
+    finish(state_dir, &key, &entries)
+}
+
+/// The chain, then the head when the chain is intact.
+fn finish<K: MacCheck + ?Sized>(
+    state_dir: &Path,
+    key: &K,
+    entries: &[AuditEntry],
+) -> Result<AuditReport, AuditError> {
     let head = read_head(state_dir)?;
-    let mut report = check_chain(&key, &entries);
+    let mut report = check_chain(key, entries)?;
     if report.problem.is_none() {
-        check_head(&mut report, &entries, head.as_ref());
+        check_head(&mut report, entries, head.as_ref());
     } else {
         report.head_seq = head.map(|h| h.seq);
     }
@@ -174,7 +218,10 @@ pub fn verify(state_dir: &Path) -> Result<AuditReport, AuditError> {
 }
 
 /// Checks MACs, links and sequence numbers (not the head).
-pub(crate) fn check_chain(key: &AuditKey, entries: &[AuditEntry]) -> AuditReport {
+pub(crate) fn check_chain<K: MacCheck + ?Sized>(
+    key: &K,
+    entries: &[AuditEntry],
+) -> Result<AuditReport, AuditError> {
     let mut report = AuditReport {
         entries: entries.len() as u64,
         last_seq: entries.last().map(|e| e.seq),
@@ -188,10 +235,10 @@ pub(crate) fn check_chain(key: &AuditKey, entries: &[AuditEntry]) -> AuditReport
     for (expected_seq, e) in (1i64..).zip(entries) {
         if e.mac.len() != MAC_LEN || e.prev_mac.len() != MAC_LEN {
             report.problem = Some(Problem::Malformed { seq: e.seq });
-            return report;
+            return Ok(report);
         }
         let own = |seq| mac_input(seq, e.time_ms, &e.kind, &e.details, &e.prev_mac);
-        if !key.check(&own(e.seq), &e.mac) {
+        if !key.check(&own(e.seq), &e.mac)? {
             // Intact content at the wrong position is a move, not an edit. Searching every
             // position only happens once, for the first bad entry.
             let max = entries
@@ -199,15 +246,26 @@ pub(crate) fn check_chain(key: &AuditKey, entries: &[AuditEntry]) -> AuditReport
                 .map_or(0, |l| l.seq)
                 .max(entries.len() as i64)
                 + 1;
-            let written_as = (1..=max).find(|&s| s != e.seq && key.check(&own(s), &e.mac));
+            let mut written_as = None;
+            for s in (1..=max).filter(|&s| s != e.seq) {
+                if key.check(&own(s), &e.mac)? {
+                    written_as = Some(s);
+                    break;
+                }
+            }
             report.problem = Some(match written_as {
                 Some(written_as) => Problem::Reordered {
                     seq: e.seq,
                     written_as,
                 },
+                // The first entry already fails: if no entry verifies at its own position,
+                // the chain is another key's (or wholly forged), not one edited entry.
+                None if expected_seq == 1 && !any_verifies(key, &entries[1..])? => {
+                    Problem::ForeignKey { seq: e.seq }
+                }
                 None => Problem::Edited { seq: e.seq },
             });
-            return report;
+            return Ok(report);
         }
         if e.seq != expected_seq {
             report.problem = Some(Problem::Removed {
@@ -215,15 +273,26 @@ pub(crate) fn check_chain(key: &AuditKey, entries: &[AuditEntry]) -> AuditReport
                 missing_from: expected_seq,
                 missing_to: e.seq - 1,
             });
-            return report;
+            return Ok(report);
         }
         if e.prev_mac != prev_mac {
             report.problem = Some(Problem::Unlinked { seq: e.seq });
-            return report;
+            return Ok(report);
         }
         prev_mac.clone_from(&e.mac);
     }
-    report
+    Ok(report)
+}
+
+/// Whether any of `entries` verifies at its own position.
+fn any_verifies<K: MacCheck + ?Sized>(key: &K, entries: &[AuditEntry]) -> Result<bool, AuditError> {
+    for e in entries {
+        let input = mac_input(e.seq, e.time_ms, &e.kind, &e.details, &e.prev_mac);
+        if key.check(&input, &e.mac)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Compares the head record with a chain that verified.

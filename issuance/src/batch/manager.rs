@@ -14,18 +14,21 @@ use crate::audit::AuditLog;
 use crate::error::{Error, ErrorKind};
 use crate::events::Events;
 use crate::journal::{BatchState, Journal, RecordState};
-use crate::personalize::{Issue, PersoKeys};
+use crate::personalize::Issue;
 use crate::pki::DocumentSigner;
 use crate::profile::ProfileSet;
 use crate::reader_pool::ReaderPool;
+use keystore::KeyStore;
 
-/// Where runs keep their files and find the Document Signer.
+/// Where runs keep their files and find the Document Signer and the keys.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
     /// State directory (simulated card hopper, PIN mailer, reports).
     pub state_dir: PathBuf,
     /// Document Signer directory; `None`: personalization is refused.
     pub pki_dir: Option<PathBuf>,
+    /// The issuer's key store: card keys, the Document Signer's key, the mailer key.
+    pub keys: Arc<KeyStore>,
 }
 
 /// The journal and the batches running in the background.
@@ -107,13 +110,13 @@ impl BatchManager {
         let pki_dir = self.settings.pki_dir.as_ref().ok_or_else(|| {
             Error::internal("no Document Signer configured: personalization is refused")
         })?;
-        DocumentSigner::load(pki_dir).map_err(|e| Error::internal(format!("Document Signer: {e}")))
+        DocumentSigner::load(pki_dir, Arc::clone(&self.settings.keys)).map_err(Error::from)
     }
 
     /// Runs `f` with the runner every personalization of this station uses: the journal, the
     /// profiles, `signer`, the issuer keys, cards from the line's readers, the audit trail.
     fn with_runner<R>(&self, signer: &DocumentSigner, f: impl FnOnce(&Runner<'_>) -> R) -> R {
-        let source = LineSource::new(&self.settings.state_dir);
+        let source = LineSource::new(&self.settings.state_dir, self.settings.keys.clone());
         let audit_entry = |kind: &str, details: Value| {
             if let Err(e) = self.audit.append(kind, details) {
                 tracing::error!("audit append failed: {e}");
@@ -124,7 +127,7 @@ impl BatchManager {
             state_dir: self.settings.state_dir.clone(),
             profiles: &self.profiles,
             signer,
-            keys: PersoKeys::test(),
+            keys: &self.settings.keys,
             source: &source,
             audit: Some(&audit_entry),
         };
@@ -264,6 +267,11 @@ impl BatchManager {
                         Error::internal(event.reason.unwrap_or_default())
                     };
                     return finish(Err(err));
+                }
+                Prepared::KeyStoreAway(why) => {
+                    // One card on request is not waited for: the caller retries.
+                    let _ = journal.fail(claim.seq, &why);
+                    return finish(Err(Error::new(ErrorKind::KeyStoreUnavailable, why)));
                 }
             };
             let mailer = Mutex::new(None);

@@ -19,7 +19,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keystore::KeyStore;
 
 use serde::Serialize;
 
@@ -28,7 +31,7 @@ use crate::applicant::Applicant;
 use crate::journal::{BatchState, Claim, Counts, Journal, JournalError, RecordRow, RecordState};
 use crate::lds::Date;
 use crate::personalize::{
-    self, CardSecrets, Found, Issue, PersoError, PersoHooks, PersoKeys, PinMailer, Plan,
+    self, CardSecrets, Found, Issue, PersoError, PersoHooks, PinMailer, Plan,
 };
 use crate::pki::DocumentSigner;
 use crate::profile::ProfileSet;
@@ -57,8 +60,8 @@ pub struct Runner<'a> {
     pub profiles: &'a ProfileSet,
     /// Signs EF.SOD.
     pub signer: &'a DocumentSigner,
-    /// Issuer master keys.
-    pub keys: PersoKeys,
+    /// The issuer's key store: card keys, the PIN mailer's key.
+    pub keys: &'a Arc<KeyStore>,
     /// Where cards come from.
     pub source: &'a dyn CardSource,
     /// Appends an audit entry (`personalized`, `perso_failed`) with non-personal details.
@@ -207,6 +210,7 @@ struct BatchHooks<'a> {
     sod: &'a [u8],
     mailer: &'a std::sync::Mutex<Option<PinMailer>>,
     mailer_path: &'a Path,
+    keys: &'a Arc<KeyStore>,
 }
 
 impl PersoHooks for BatchHooks<'_> {
@@ -229,7 +233,7 @@ impl PersoHooks for BatchHooks<'_> {
     ) -> Result<(), PersoError> {
         let mut guard = self.mailer.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = Some(PinMailer::open(self.mailer_path)?);
+            *guard = Some(PinMailer::open(self.mailer_path, Arc::clone(self.keys))?);
         }
         guard.as_mut().map_or(Ok(()), |m| {
             m.append(self.tracking_code, &hex::encode_upper(serial), secrets)
@@ -248,6 +252,20 @@ pub enum Prepared {
     },
     /// Reached a final state without a card (QC rejected it, its files cannot be built).
     Finished(RecordEvent),
+    /// The SOD could not be signed because the key store did not answer: nothing was journaled.
+    KeyStoreAway(String),
+}
+
+/// Sleeps `wait`, waking early when `stop` is set.
+fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + wait;
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
 }
 
 /// What one worker learned about one record.
@@ -256,7 +274,16 @@ enum Step {
     Idle,
     /// One record reached a new state.
     Done(RecordEvent),
+    /// The key store did not answer; the record was given back unchanged (a card being written
+    /// stays journaled as such and is resumed): wait, then claim again.
+    KeyStoreAway(String),
 }
+
+/// The first wait of a worker whose key store is away; it doubles up to
+/// [`KEY_STORE_RETRY_MAX`] while the token stays away.
+pub const KEY_STORE_RETRY: Duration = Duration::from_millis(250);
+/// The longest wait between two attempts while the key store is away.
+pub const KEY_STORE_RETRY_MAX: Duration = Duration::from_secs(4);
 
 impl Runner<'_> {
     /// Runs (or resumes) batch `id` on `readers` until every record reached a final state, the
@@ -281,6 +308,7 @@ impl Runner<'_> {
                     let (owner, mailer, personalized, apdus) =
                         (&owner, &mailer, &personalized, &apdus);
                     scope.spawn(move || -> Result<(), BatchError> {
+                        let mut key_store_wait = KEY_STORE_RETRY;
                         loop {
                             if stop.load(Ordering::Relaxed)
                                 || self.journal.batch(id)?.state == BatchState::Cancelled
@@ -289,7 +317,22 @@ impl Runner<'_> {
                             }
                             match self.step(id, owner, reader, mailer)? {
                                 Step::Idle => return Ok(()),
+                                Step::KeyStoreAway(why) => {
+                                    if key_store_wait == KEY_STORE_RETRY {
+                                        tracing::warn!(
+                                            reader = %reader,
+                                            "batch {id} pauses on this reader until the key \
+                                             store is back: {why}"
+                                        );
+                                    }
+                                    sleep_unless_stopped(key_store_wait, stop);
+                                    key_store_wait = (key_store_wait * 2).min(KEY_STORE_RETRY_MAX);
+                                }
                                 Step::Done(event) => {
+                                    if key_store_wait != KEY_STORE_RETRY {
+                                        tracing::info!(reader = %reader, "key store back: batch {id} goes on");
+                                        key_store_wait = KEY_STORE_RETRY;
+                                    }
                                     if event.state == RecordState::Personalized
                                         && event.found != Some(Found::AlreadyDone)
                                     {
@@ -361,6 +404,10 @@ impl Runner<'_> {
         let (plan, issue) = match self.prepare(&claim, reader)? {
             Prepared::Ready { plan, issue } => (plan, issue),
             Prepared::Finished(event) => return Ok(Step::Done(event)),
+            Prepared::KeyStoreAway(why) => {
+                self.journal.release(claim.seq)?;
+                return Ok(Step::KeyStoreAway(why));
+            }
         };
         let want_serial = claim.resume.as_ref().map(|r| r.card_serial.as_str());
         let mut attempt = 0;
@@ -380,6 +427,10 @@ impl Runner<'_> {
             match self.write_card(id, &claim, reader, &plan, &issue, &mut card, mailer)? {
                 Ok(event) => return Ok(Step::Done(event)),
                 Err(e) if e.is_card_removed() && attempt < REMOVAL_RETRIES => continue,
+                Err(e) if e.is_key_store_unavailable() => {
+                    self.journal.release(claim.seq)?;
+                    return Ok(Step::KeyStoreAway(e.to_string()));
+                }
                 Err(PersoError::AlreadyPersonalized { serial, state })
                     if claim.resume.is_none() =>
                 {
@@ -447,6 +498,7 @@ impl Runner<'_> {
         };
         match built {
             Ok((plan, issue)) => Ok(Prepared::Ready { plan, issue }),
+            Err(e) if e.is_key_store_unavailable() => Ok(Prepared::KeyStoreAway(e.to_string())),
             Err(e) => Ok(Prepared::Finished(self.settle_error(claim, reader, &e)?)),
         }
     }
@@ -472,8 +524,9 @@ impl Runner<'_> {
             sod: plan.sod(),
             mailer,
             mailer_path: &self.state_dir.join(PIN_MAILER_FILE),
+            keys: self.keys,
         };
-        let outcome = match personalize::personalize(card, plan, &self.keys, &mut hooks) {
+        let outcome = match personalize::personalize(card, plan, self.keys.as_ref(), &mut hooks) {
             Ok(outcome) => outcome,
             Err(e) => return Ok(Err(e)),
         };

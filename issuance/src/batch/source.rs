@@ -7,6 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use apdu::sm::CardKeys;
 use apdu::Transport;
 use cardsim::{SimCard, SimConfig, SimTransport};
 use ring::rand::SecureRandom;
@@ -28,18 +31,30 @@ pub trait CardSource: Sync {
     fn card(&self, reader: &str, serial: Option<&str>) -> Result<Box<dyn Transport>>;
 }
 
-/// Simulated readers: a fresh simulated card per record, in `dir`.
-#[derive(Debug, Clone)]
+/// Simulated readers: a fresh simulated card per record, in `dir`, holding the card keys
+/// `keys` derives for its serial (the card maker loading the keys the issuer gave it).
+#[derive(Clone)]
 pub struct SimHopper {
     /// Folder of the simulated cards' state files.
     pub dir: PathBuf,
+    /// Where a new card's own keys come from (the issuer's key store).
+    pub keys: Arc<dyn CardKeys>,
+}
+
+impl std::fmt::Debug for SimHopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHopper")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimHopper {
     /// A hopper keeping its cards in `<state_dir>/cards`.
-    pub fn in_state_dir(state_dir: &Path) -> SimHopper {
+    pub fn in_state_dir(state_dir: &Path, keys: Arc<dyn CardKeys>) -> SimHopper {
         SimHopper {
             dir: state_dir.join("cards"),
+            keys,
         }
     }
 
@@ -65,6 +80,7 @@ impl CardSource for SimHopper {
                 let path = self.card_path(&hex::encode_upper(serial));
                 let config = SimConfig {
                     serial: Some(serial),
+                    keys: Arc::clone(&self.keys),
                     ..SimConfig::default()
                 };
                 SimCard::create(Some(path.clone()), config)
@@ -97,10 +113,10 @@ pub struct LineSource {
 }
 
 impl LineSource {
-    /// Simulated cards under `state_dir`, PC/SC for the other readers.
-    pub fn new(state_dir: &Path) -> LineSource {
+    /// Simulated cards under `state_dir` keyed by `keys`, PC/SC for the other readers.
+    pub fn new(state_dir: &Path, keys: Arc<dyn CardKeys>) -> LineSource {
         LineSource {
-            sim: SimHopper::in_state_dir(state_dir),
+            sim: SimHopper::in_state_dir(state_dir, keys),
             pcsc: PcscReaders,
         }
     }

@@ -9,9 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{
-    db_error, journal, read, refuse_state, set_journal_state, terminal_key, verify, Desk, Timing,
-};
+use super::{db_error, journal, read, refuse_state, set_journal_state, verify, Desk, Timing};
 use crate::batch::PIN_MAILER_FILE;
 use crate::error::{Error, ErrorKind};
 
@@ -45,7 +43,7 @@ pub(super) fn transport_pin(
     }
     let path = desk.state_dir.join(PIN_MAILER_FILE);
     let found = if path.is_file() {
-        crate::personalize::PinMailer::lookup(&path, serial)
+        crate::personalize::PinMailer::lookup(&path, desk.keys, serial)
             .map_err(|e| Error::internal(format!("PIN mailer: {e}")))?
     } else {
         None
@@ -154,7 +152,7 @@ pub fn activate(
             "activation_pending",
             json!({"session": session_id, "serial": serial}),
         )?;
-        let mut session = card.authenticate_terminal(&terminal_key())?;
+        let mut session = card.authenticate_terminal(desk.keys.as_ref())?;
         if was_pending {
             // An earlier attempt may have replaced the transport PIN before it was cut off:
             // ACTIVATE FILE succeeds only then, and costs no PIN try either way.

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{
-    date, db_error, journal, lcs_name, read, set_journal_state, terminal_key, CardRecord,
-    ChipTemplate, Desk, Timing,
+    date, db_error, journal, lcs_name, read, set_journal_state, CardRecord, ChipTemplate, Desk,
+    Timing,
 };
 use crate::error::{Error, ErrorKind};
 use crate::lds;
@@ -92,7 +92,7 @@ pub fn begin(desk: &Desk<'_>, reader: &str) -> Result<(BeginResult, FaceFrame), 
         let lcs = card.open_application()?;
         let serial = hex::encode_upper(card.serial()?);
         let files = if lcs == LifeCycle::Deactivated {
-            let mut session = card.authenticate_terminal(&terminal_key())?;
+            let mut session = card.authenticate_terminal(desk.keys.as_ref())?;
             Some(read::read_files(&mut session)?)
         } else {
             None

@@ -38,7 +38,6 @@
 use std::time::{Duration, Instant};
 
 use apdu::fcp::LifeCycle;
-use apdu::sm::AesKey;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -121,6 +120,8 @@ pub struct Desk<'a> {
     pub trust: &'a [std::path::PathBuf],
     /// The state directory (the PIN mailer file is read from it).
     pub state_dir: &'a std::path::Path,
+    /// The issuer's key store: the terminal key of each card, the PIN mailer's key.
+    pub keys: &'a std::sync::Arc<keystore::KeyStore>,
 }
 
 /// Delivery state the service keeps: open sessions and the per-card store.
@@ -157,12 +158,6 @@ impl Delivery {
             })?,
         })
     }
-}
-
-/// The terminal master key the card's key 02 is diversified from. The simulated card's public
-/// test key until the key store exists (like `crate::personalize::PersoKeys::test`).
-pub fn terminal_key() -> AesKey {
-    AesKey::test_terminal_master()
 }
 
 fn db_error(e: rusqlite::Error) -> Error {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::{db_error, journal, lcs_name, set_journal_state, terminal_key, Desk};
+use super::{db_error, journal, lcs_name, set_journal_state, Desk};
 use crate::error::{Error, ErrorKind};
 
 /// Why a card is terminated.
@@ -63,7 +63,7 @@ pub fn terminate(
                     .with_data(json!({"serial": serial})),
             );
         }
-        let mut session = card.authenticate_terminal(&terminal_key())?;
+        let mut session = card.authenticate_terminal(desk.keys.as_ref())?;
         session
             .channel()
             .transmit_ok(&apdu::commands::terminate_card_usage())?;

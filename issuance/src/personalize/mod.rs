@@ -28,17 +28,18 @@
 //! ```no_run
 //! use apdu::card::IdCard;
 //! use cardsim::{SimCard, SimConfig, SimTransport};
-//! use issuance::personalize::{personalize, NoHooks, PersoKeys, Plan};
-//! # fn demo(plan: &Plan) -> Result<(), issuance::personalize::PersoError> {
+//! use issuance::personalize::{personalize, NoHooks, Plan};
+//! # fn demo(plan: &Plan, keys: &keystore::KeyStore) -> Result<(), issuance::personalize::PersoError> {
+//! // The card keys come from the issuer's key store (the masters stay in its token).
 //! let mut card = IdCard::new(SimTransport::new(SimCard::create(None, SimConfig::default()).unwrap()));
-//! let outcome = personalize(&mut card, plan, &PersoKeys::test(), &mut NoHooks)?;
+//! let outcome = personalize(&mut card, plan, keys, &mut NoHooks)?;
 //! println!("{} in {} APDUs", outcome.serial_hex(), outcome.apdus);
 //! # Ok(()) }
 //! ```
 
 use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use apdu::sm::AesKey;
+use apdu::sm::CardKeys;
 use apdu::Transport;
 
 pub mod plan;
@@ -46,26 +47,6 @@ pub mod secrets;
 
 pub use plan::{Issue, Plan, PlanFile};
 pub use secrets::{CardSecrets, PinMailer};
-
-/// The issuer master keys personalization needs.
-#[derive(Debug, Clone)]
-pub struct PersoKeys {
-    /// Personalization master key (card key 01 is diversified from it).
-    pub perso: AesKey,
-    /// Terminal master key (card key 02): used only to recognise a card this plan finished.
-    pub terminal: AesKey,
-}
-
-impl PersoKeys {
-    /// The public test keys of the simulated card. Test and simulation only: production keys
-    /// come from the key store, which does not exist yet.
-    pub fn test() -> PersoKeys {
-        PersoKeys {
-            perso: AesKey::test_perso_master(),
-            terminal: AesKey::test_terminal_master(),
-        }
-    }
-}
 
 /// Why a personalization did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +81,21 @@ pub enum PersoError {
     /// The caller's hook refused to go on (journal or PIN mailer failure).
     #[error("{0}")]
     Hook(String),
+    /// The issuer's key store did not answer (signing the SOD, sealing the PIN letter): the
+    /// card was left as it was, to be written again once the token is back.
+    #[error("key store unavailable: {0}")]
+    KeyStoreUnavailable(String),
+}
+
+impl PersoError {
+    /// Whether the issuer's key store was away (a card key, the SOD signature, the PIN letter's
+    /// sealing): nothing is wrong with the record or the card, retry once the token is back.
+    pub fn is_key_store_unavailable(&self) -> bool {
+        matches!(
+            self,
+            PersoError::KeyStoreUnavailable(_) | PersoError::Card(apdu::Error::KeyUnavailable(_))
+        )
+    }
 }
 
 impl From<PersoError> for crate::Error {
@@ -107,10 +103,12 @@ impl From<PersoError> for crate::Error {
         use crate::ErrorKind as K;
         let kind = match &e {
             _ if e.is_card_removed() => K::CardRemoved,
+            _ if e.is_key_store_unavailable() => K::KeyStoreUnavailable,
             PersoError::AlreadyPersonalized { .. } => K::AlreadyPersonalized,
             PersoError::Terminated { .. } => K::WrongCardState,
             PersoError::Card(_) | PersoError::ReadBack { .. } => K::CardError,
             PersoError::Plan(_) | PersoError::Hook(_) => K::Internal,
+            PersoError::KeyStoreUnavailable(_) => K::KeyStoreUnavailable,
         };
         crate::Error::new(kind, e.to_string())
     }
@@ -195,7 +193,7 @@ impl PersoHooks for NoHooks {
 pub fn personalize<T: Transport>(
     card: &mut IdCard<T>,
     plan: &Plan,
-    keys: &PersoKeys,
+    keys: &dyn CardKeys,
     hooks: &mut dyn PersoHooks,
 ) -> Result<Outcome, PersoError> {
     let start = card.apdu_count();
@@ -206,7 +204,7 @@ pub fn personalize<T: Transport>(
         LifeCycle::Creation => Found::Fresh,
         LifeCycle::Initialisation => Found::Incomplete,
         LifeCycle::Deactivated => {
-            let mut session = card.authenticate_terminal(&keys.terminal)?;
+            let mut session = card.authenticate_terminal(keys)?;
             let sod = match session.read_file(apdu::layout::EF_SOD) {
                 Ok(sod) => sod,
                 // No readable EF.SOD: not this plan's card.
@@ -237,7 +235,7 @@ pub fn personalize<T: Transport>(
         }
     };
 
-    let mut session = card.authenticate_perso(&keys.perso)?;
+    let mut session = card.authenticate_perso(keys)?;
     hooks.before_write(&serial, found)?;
     if found == Found::Incomplete {
         let existing = session.file_list()?;

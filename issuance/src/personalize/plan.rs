@@ -85,7 +85,13 @@ impl Plan {
     ) -> Result<Plan, PersoError> {
         let groups = build_data_groups(applicant, profile, issue)?;
         let refs: Vec<(u8, &[u8])> = groups.iter().map(|(n, d)| (*n, d.as_slice())).collect();
-        let sod = pki::sign_sod(signer, &refs).map_err(|e| PersoError::Plan(e.to_string()))?;
+        let sod = pki::sign_sod(signer, &refs).map_err(|e| {
+            if e.is_unavailable() {
+                PersoError::KeyStoreUnavailable(e.to_string())
+            } else {
+                PersoError::Plan(e.to_string())
+            }
+        })?;
         Plan::assemble(&applicant.record.tracking_code, groups, sod, profile)
     }
 

@@ -147,3 +147,48 @@ pub(crate) fn check_ds(
         _ => Err(DsProblem::KeyUsage),
     }
 }
+
+/// A raw P-256 ECDSA signature `r || s` (64 bytes, what PKCS#11 `CKM_ECDSA` returns) as the
+/// DER ECDSA-Sig-Value `SEQUENCE { r INTEGER, s INTEGER }` that X.509 and CMS carry.
+pub(crate) fn ecdsa_der(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.len() != 64 {
+        return None;
+    }
+    let integer = |half: &[u8]| {
+        let start = half.iter().position(|&b| b != 0).unwrap_or(half.len() - 1);
+        let digits = &half[start..];
+        let pad = digits[0] & 0x80 != 0;
+        let mut out = vec![0x02, (digits.len() + usize::from(pad)) as u8];
+        if pad {
+            out.push(0x00);
+        }
+        out.extend_from_slice(digits);
+        out
+    };
+    let r = integer(&raw[..32]);
+    let s = integer(&raw[32..]);
+    let mut out = vec![0x30, (r.len() + s.len()) as u8];
+    out.extend(r);
+    out.extend(s);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ecdsa_der;
+
+    #[test]
+    fn raw_signature_becomes_der() {
+        let mut raw = [0u8; 64];
+        raw[31] = 0x01; // r = 1
+        raw[32] = 0x80; // s has its high bit set: a 0x00 is prepended
+        let der = ecdsa_der(&raw).unwrap();
+        assert_eq!(&der[..5], &[0x30, 3 + 35, 0x02, 0x01, 0x01]);
+        assert_eq!(&der[5..8], &[0x02, 33, 0x00]);
+        assert_eq!(der[8], 0x80);
+        assert_eq!(der.len(), 2 + 3 + 35);
+        assert!(ecdsa_der(&raw[..63]).is_none());
+        // Both zero still gives two one-byte INTEGERs.
+        assert_eq!(ecdsa_der(&[0u8; 64]).unwrap(), [0x30, 6, 2, 1, 0, 2, 1, 0]);
+    }
+}

@@ -1,19 +1,27 @@
 //! Document signing PKI and passive authentication (ICAO Doc 9303-11 §5.1, 9303-12).
 //!
 //! - [`init`] / [`init_with`] create a **test-only** PKI in a directory: a self-signed Country
-//!   Signing CA (CSCA) and a Document Signer (DS) certificate it issued, both ECDSA P-256.
-//! - [`DocumentSigner::load`] loads the DS key and certificate and checks the certificate
-//!   (validity, key usage, issued by the configured CSCA) before any card is signed.
+//!   Signing CA (CSCA) and a Document Signer (DS) certificate it issued (from a PKCS#10
+//!   request), both ECDSA P-256 whose private keys are generated in, and never leave, the
+//!   PKCS#11 token ([`keystore::KeyStore`]). The directory holds certificates only.
+//! - [`rotate`] issues a new DS (new token key, new certificate from the same CSCA) and keeps
+//!   the previous certificate as `ds-<serial hex>.pem`.
+//! - [`DocumentSigner::load`] loads the DS certificate, checks it (validity, key usage, issued
+//!   by the configured CSCA) and that the token holds its key, before any card is signed.
 //! - [`sign_sod`] builds EF.SOD: the LDS security object (SHA-256 of every data group) in a CMS
-//!   SignedData (RFC 5652) signed by the DS, wrapped in tag `77`.
+//!   SignedData (RFC 5652) signed by the DS in the token, wrapped in tag `77`.
 //! - [`verify_sod`] is passive authentication: data group hashes, signed attributes, the
 //!   signature, the DS certificate and its chain to a trusted [`CscaCertificate`].
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use std::time::SystemTime;
 //! use issuance::pki::{self, CscaCertificate, DocumentSigner};
-//! pki::init("pki".as_ref()).unwrap();
-//! let signer = DocumentSigner::load("pki".as_ref()).unwrap();
+//! let store = Arc::new(
+//!     keystore::KeyStore::open(&keystore::KeyStoreConfig::embedded("state".as_ref())).unwrap(),
+//! );
+//! pki::init("pki".as_ref(), &store).unwrap();
+//! let signer = DocumentSigner::load("pki".as_ref(), Arc::clone(&store)).unwrap();
 //! let dg1 = b"\x61\x03\x5F\x1F\x00".to_vec();
 //! let dg2 = b"\x75\x00".to_vec();
 //! let sod = pki::sign_sod(&signer, &[(1, &dg1), (2, &dg2)]).unwrap();
@@ -28,7 +36,10 @@ mod certs;
 mod crypto;
 mod sod;
 
-pub use certs::{init, init_with, CscaCertificate, DocumentSigner, InitOptions, PkiFiles};
+pub use certs::{
+    check_ds_certificate, init, init_with, rotate, CscaCertificate, DocumentSigner, InitOptions,
+    PkiFiles, Rotation,
+};
 pub use sod::{sign_sod, verify_sod, PassiveAuthReport};
 
 /// What can go wrong creating or loading the PKI, or signing.
@@ -71,9 +82,24 @@ pub enum PkiError {
     /// The DS certificate was not issued by the configured CSCA.
     #[error("DS certificate was not issued by the configured CSCA: {0}")]
     WrongChain(String),
-    /// The private key does not belong to the DS certificate.
-    #[error("ds.key does not match the public key of ds.pem")]
+    /// The token key found by the DS certificate's key id does not sign for its public key.
+    #[error("the token key with the key id of ds.pem does not match ds.pem's public key")]
     KeyMismatch,
+    /// The token has no private key for the DS (or CSCA) certificate.
+    #[error(
+        "the private key of the certificate (CKA_ID {key_id}) is not in token {token:?}: this \
+         PKI folder was made with another token (use the state directory or [keys] \
+         configuration it was made with)"
+    )]
+    KeyNotInToken {
+        /// The CKA_ID looked for, hex.
+        key_id: String,
+        /// The token's label.
+        token: String,
+    },
+    /// The token failed (unreachable, or refused the operation).
+    #[error("key store: {0}")]
+    KeyStore(#[source] keystore::KeyStoreError),
     /// A certificate uses an algorithm this module does not implement.
     #[error("unsupported algorithm {0}")]
     UnsupportedAlgorithm(String),
@@ -83,6 +109,20 @@ pub enum PkiError {
     /// Key generation, certificate creation or signing failed.
     #[error("crypto failure: {0}")]
     Crypto(String),
+}
+
+impl PkiError {
+    /// Whether the failure is the token being unreachable now (retry once it is back) rather
+    /// than a fault of the PKI files, the keys or the data.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, PkiError::KeyStore(e) if e.is_unavailable())
+    }
+}
+
+impl From<keystore::KeyStoreError> for PkiError {
+    fn from(e: keystore::KeyStoreError) -> PkiError {
+        PkiError::KeyStore(e)
+    }
 }
 
 /// Why passive authentication failed. Each variant is one distinct verdict.
@@ -142,8 +182,8 @@ pub enum PaError {
     DsKeyUsage,
 }
 
-/// Whether `dir` holds a Document Signer (key and certificate as `idcardd pki init` names
-/// them); says nothing of whether they load.
+/// Whether `dir` holds a Document Signer (the CSCA and DS certificates as `idcardd pki init`
+/// names them; the keys are in the token); says nothing of whether they load.
 pub fn signer_present(dir: &std::path::Path) -> bool {
-    dir.join(certs::DS_KEY).is_file() && dir.join(certs::DS_PEM).is_file()
+    dir.join(certs::CSCA_PEM).is_file() && dir.join(certs::DS_PEM).is_file()
 }

@@ -142,10 +142,8 @@ pub(crate) fn sign_sod_at(
     ])
     .map_err(der_err)?;
     let to_sign = signed_attrs.to_der().map_err(der_err)?;
-    let signature = signer
-        .key
-        .sign(&signer.rng, &to_sign)
-        .map_err(|_| PkiError::Crypto("ECDSA signing failed".into()))?;
+    // SHA-256 of the DER signed attributes, signed in the token by the DS key.
+    let signature = signer.sign(&to_sign)?;
 
     let ds = x509_cert::Certificate::from_der(&signer.cert_der).map_err(der_err)?;
     let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
@@ -158,7 +156,7 @@ pub(crate) fn sign_sod_at(
         digest_alg: algorithm(OID_SHA256),
         signed_attrs: Some(signed_attrs),
         signature_algorithm: algorithm(OID_ECDSA_SHA256),
-        signature: OctetString::new(signature.as_ref()).map_err(der_err)?,
+        signature: OctetString::new(signature).map_err(der_err)?,
         unsigned_attrs: None,
     };
     let signed_data = SignedData {
