@@ -9,8 +9,8 @@
 //!   release wrote it in clear: there is no software row).
 //! - `per_card/softhsm`: what personalization asks the token for per card: the card key, the
 //!   SOD signature and the sealed PIN letter.
-//! - `card_key_parallel/softhsm_4_threads`: four threads deriving at once (the session pool, no
-//!   lock around the token), per derivation.
+//! - `card_key_parallel/softhsm_{1,2,4}_threads`: 200 derivations split over 1, 2 or 4 threads
+//!   (the session pool, no lock around the token): how far they overlap.
 //!
 //! Run: `cargo bench -p idcardd-benches --bench keystore`. The token is made in a temporary
 //! folder with its own SoftHSM configuration; the bench is skipped when SoftHSM is missing.
@@ -90,26 +90,30 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // The same 200 derivations on 1, 2 and 4 threads: whether the pool lets them overlap.
     let mut g = c.benchmark_group("card_key_parallel");
-    const THREADS: u64 = 4;
-    const PER_THREAD: u64 = 50;
-    g.throughput(Throughput::Elements(THREADS * PER_THREAD));
+    const TOTAL: u64 = 200;
+    g.throughput(Throughput::Elements(TOTAL));
     g.sample_size(20);
-    g.bench_function("softhsm_4_threads", |b| {
-        b.iter(|| {
-            std::thread::scope(|s| {
-                for t in 0..THREADS {
-                    let store = &store;
-                    s.spawn(move || {
-                        for i in 0..PER_THREAD {
-                            let serial = [t as u8, i as u8, 0, 0, 0, 0, 0, 1];
-                            black_box(store.derive_card_key(KeyRef::Terminal, &serial).unwrap());
-                        }
-                    });
-                }
+    for threads in [1u64, 2, 4] {
+        g.bench_function(format!("softhsm_{threads}_threads"), |b| {
+            b.iter(|| {
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let store = &store;
+                        s.spawn(move || {
+                            for i in 0..TOTAL / threads {
+                                let serial = [t as u8, i as u8, 0, 0, 0, 0, 0, 1];
+                                black_box(
+                                    store.derive_card_key(KeyRef::Terminal, &serial).unwrap(),
+                                );
+                            }
+                        });
+                    }
+                })
             })
-        })
-    });
+        });
+    }
     g.finish();
 }
 

@@ -30,7 +30,7 @@ pub struct ServiceConfig {
     pub readers: Vec<String>,
     /// How long an operation waits for a busy reader before answering `busy`.
     pub reader_wait: Duration,
-    /// The Document Signer directory (`ds.key`, `ds.pem`, `csca.pem`, see `issuance::pki`) used
+    /// The Document Signer directory (`ds.pem`, `csca.pem`; the key is in the token; see `issuance::pki`) used
     /// to sign EF.SOD at personalization; `None`: personalization is refused.
     pub pki_dir: Option<PathBuf>,
     /// Trusted CSCA certificates (PEM files) for passive authentication at delivery.

@@ -177,6 +177,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The issuer's keys: the embedded SoftHSM token of the state directory (made on the first
     // run), the same PKCS#11 path a production HSM takes.
     let keys = std::sync::Arc::new(crate::service::open_key_store(&state_dir, None)?);
+    let pki_dir = state_dir.join("pki");
+    if !pki_dir.join("ds.pem").is_file() {
+        issuance::pki::init(&pki_dir, &keys).context("creating the test PKI")?;
+    }
     let listed = keys.list()?;
     let key_store = KeyStoreSummary {
         token: keys.config().token_label.clone(),
@@ -186,10 +190,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .filter(|k| k.class != "public")
             .all(|k| k.sensitive == Some(true) && k.extractable == Some(false)),
     };
-    let pki_dir = state_dir.join("pki");
-    if !pki_dir.join("ds.pem").is_file() {
-        issuance::pki::init(&pki_dir, &keys).context("creating the test PKI")?;
-    }
     let readers: Vec<String> = (0..args.readers).map(|i| format!("sim:{i}")).collect();
     let mut config = ServiceConfig::new(state_dir.clone(), readers);
     config.pki_dir = Some(pki_dir.clone());
