@@ -202,32 +202,23 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
         IdCard::new(issuance::readers::open_existing("sim:0", &state.join("sim")).unwrap());
     assert_eq!(card0.life_cycle().unwrap(), LifeCycle::Activated);
 
-    // The audit trail holds the whole story and verifies.
-    let out = idcardd(
-        &[
+    // The audit trail holds the whole story and verifies (with the token's key).
+    let audit = |cmd: &str, extra: &[&str]| {
+        let mut a = vec![
             "audit",
-            "verify",
+            cmd,
             "--state-dir",
             &state_arg,
             "--config",
             &config_arg,
-        ],
-        &[],
-    );
+        ];
+        a.extend_from_slice(extra);
+        idcardd(&a, &[])
+    };
+    let out = audit("verify", &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("intact"), "{}", text(&out));
-    let out = idcardd(
-        &[
-            "audit",
-            "show",
-            "--state-dir",
-            &state_arg,
-            "--config",
-            &config_arg,
-            "--json",
-        ],
-        &[],
-    );
+    let out = audit("show", &["--json"]);
     let kinds: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -254,17 +245,7 @@ fn a_kiosk_delivers_a_card_through_the_daemon_and_operators_terminate_unblock_an
         [],
     )
     .unwrap();
-    let out = idcardd(
-        &[
-            "audit",
-            "verify",
-            "--state-dir",
-            &state_arg,
-            "--config",
-            &config_arg,
-        ],
-        &[],
-    );
+    let out = audit("verify", &[]);
     assert!(!out.status.success());
     assert!(text(&out).contains("BROKEN"), "{}", text(&out));
 }

@@ -55,6 +55,15 @@ pub fn parse_sim_name(name: &str) -> Result<Option<usize>> {
 /// Opens the simulated card of `sim:N`, creating it on first use holding the card keys `keys`
 /// gives for its serial (the issuer's key store; the test masters in tests).
 pub fn open_sim(sim_dir: &Path, n: usize, keys: &Arc<dyn CardKeys>) -> Result<SimTransport> {
+    let config = SimConfig {
+        keys: Arc::clone(keys),
+        ..SimConfig::default()
+    };
+    open_or_create_sim(sim_dir, n, config)
+}
+
+/// The simulated card of `sim:N` in `sim_dir`, made with `config` when missing.
+fn open_or_create_sim(sim_dir: &Path, n: usize, config: SimConfig) -> Result<SimTransport> {
     // Card state files hold the card's PIN, PUK and keys: owner-only (issue 18).
     crate::store::private_dir(sim_dir).map_err(|e| {
         Error::new(
@@ -63,10 +72,6 @@ pub fn open_sim(sim_dir: &Path, n: usize, keys: &Arc<dyn CardKeys>) -> Result<Si
         )
     })?;
     let path = sim_state_path(sim_dir, n);
-    let config = SimConfig {
-        keys: Arc::clone(keys),
-        ..SimConfig::default()
-    };
     let card = SimCard::open_or_create(&path, config).map_err(|e| {
         Error::new(
             ErrorKind::CardError,
@@ -100,20 +105,11 @@ pub fn open_existing(name: &str, sim_dir: &Path) -> Result<Box<dyn Transport>> {
 /// makes its simulated cards with [`open`] and the issuer's keys); anything else is PC/SC.
 pub fn open_or_blank(name: &str, sim_dir: &Path) -> Result<Box<dyn Transport>> {
     if let Some(n) = parse_sim_name(name)? {
-        crate::store::private_dir(sim_dir).map_err(|e| {
-            Error::new(
-                ErrorKind::CardError,
-                format!("cannot create {}: {e}", sim_dir.display()),
-            )
-        })?;
-        let path = sim_state_path(sim_dir, n);
-        let card = SimCard::open_or_create(&path, SimConfig::default()).map_err(|e| {
-            Error::new(
-                ErrorKind::CardError,
-                format!("cannot open the simulated card {}: {e}", path.display()),
-            )
-        })?;
-        return Ok(Box::new(SimTransport::with_name(card, name)));
+        return Ok(Box::new(open_or_create_sim(
+            sim_dir,
+            n,
+            SimConfig::default(),
+        )?));
     }
     open_existing(name, sim_dir)
 }

@@ -90,15 +90,9 @@ pub fn init_softhsm(dir: &Path, label: &str) -> Result<(KeyStore, InitReport), K
     let so_path = dir.join(so_pin_file(label));
     let module = module::load(&config.module, config.softhsm_conf.as_deref())?;
     let pkcs11 = &module.ctx;
-    let exists = pkcs11
-        .get_slots_with_token()
+    let exists = module::token_slot(pkcs11, label)
         .map_err(|e| module_error(&config, e))?
-        .into_iter()
-        .any(|s| {
-            pkcs11
-                .get_token_info(s)
-                .is_ok_and(|t| t.token_initialized() && t.label() == label)
-        });
+        .is_some();
     if !exists {
         if pin_path.exists() || so_path.exists() {
             return Err(KeyStoreError::Config(format!(
@@ -125,15 +119,8 @@ pub fn init_softhsm(dir: &Path, label: &str) -> Result<(KeyStore, InitReport), K
             .init_token(slot, &so, label)
             .map_err(|e| module_error(&config, e))?;
         // SoftHSM moves an initialized token to a new slot id: find it again by label.
-        let slot = pkcs11
-            .get_slots_with_token()
+        let slot = module::token_slot(pkcs11, label)
             .map_err(|e| module_error(&config, e))?
-            .into_iter()
-            .find(|s| {
-                pkcs11
-                    .get_token_info(*s)
-                    .is_ok_and(|t| t.token_initialized() && t.label() == label)
-            })
             .ok_or_else(|| KeyStoreError::Config("the new token did not appear".into()))?;
         let session = pkcs11
             .open_rw_session(slot)

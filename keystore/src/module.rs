@@ -141,3 +141,15 @@ pub(crate) fn load(
     loaded.push(Arc::clone(&m));
     Ok(m)
 }
+
+/// The slot whose initialized token is labelled `label`.
+pub(crate) fn token_slot(
+    pkcs11: &cryptoki::context::Pkcs11,
+    label: &str,
+) -> Result<Option<cryptoki::slot::Slot>, cryptoki::error::Error> {
+    Ok(pkcs11.get_slots_with_token()?.into_iter().find(|s| {
+        pkcs11
+            .get_token_info(*s)
+            .is_ok_and(|t| t.token_initialized() && t.label() == label)
+    }))
+}

@@ -157,12 +157,7 @@ impl KeyStore {
     /// The slot holding the token, if the module shows it now.
     fn find_slot(&self) -> Result<Option<Slot>, CkError> {
         let _shared = self.module.gate();
-        let label = &self.config.token_label;
-        Ok(self.pkcs11().get_slots_with_token()?.into_iter().find(|s| {
-            self.pkcs11()
-                .get_token_info(*s)
-                .is_ok_and(|t| t.token_initialized() && t.label() == label)
-        }))
+        module::token_slot(self.pkcs11(), &self.config.token_label)
     }
 
     /// Finds the slot of the token and logs in (again). `first` decides how a missing token is

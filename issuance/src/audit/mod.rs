@@ -613,35 +613,41 @@ mod tests {
         // a key of their own, as they could when the key was a file.
         let soft = hmac::Key::new(hmac::HMAC_SHA256, &[0x42; 32]);
         let conn = open_db(&dir.path().join(DB_FILE)).unwrap();
-        let entries = read_entries(&conn).unwrap();
-        let mut prev = entries[0].mac.clone();
-        for e in &entries[1..] {
-            let details = if e.seq == 2 {
-                json!({"n": 99}).to_string()
+        // Re-chains the entries from `from` on (the one before keeps its MAC) with `soft`,
+        // rewriting entry 2's details when `edit`, and writes the matching head.
+        let rechain = |from: usize, edit: bool| {
+            let entries = read_entries(&conn).unwrap();
+            let mut prev = if from == 0 {
+                vec![0u8; MAC_LEN]
             } else {
-                e.details.clone()
+                entries[from - 1].mac.clone()
             };
-            let mac = hmac::sign(
-                &soft,
-                &mac_input(e.seq, e.time_ms, &e.kind, &details, &prev),
-            )
-            .as_ref()
-            .to_vec();
-            conn.execute(
-                "UPDATE entries SET details = ?1, prev_mac = ?2, mac = ?3 WHERE seq = ?4",
-                params![details, prev, mac, e.seq],
-            )
-            .unwrap();
-            prev = mac;
-        }
-        write_head(
-            dir.path(),
-            &Head {
+            for e in &entries[from..] {
+                let details = if edit && e.seq == 2 {
+                    json!({"n": 99}).to_string()
+                } else {
+                    e.details.clone()
+                };
+                let mac = hmac::sign(
+                    &soft,
+                    &mac_input(e.seq, e.time_ms, &e.kind, &details, &prev),
+                )
+                .as_ref()
+                .to_vec();
+                conn.execute(
+                    "UPDATE entries SET details = ?1, prev_mac = ?2, mac = ?3 WHERE seq = ?4",
+                    params![details, prev, mac, e.seq],
+                )
+                .unwrap();
+                prev = mac;
+            }
+            let head = Head {
                 seq: 4,
                 mac: hex::encode(&prev),
-            },
-        )
-        .unwrap();
+            };
+            write_head(dir.path(), &head).unwrap();
+        };
+        rechain(1, true);
         let report = verify(dir.path(), &store()).unwrap();
         assert_eq!(
             report.problem,
@@ -650,29 +656,7 @@ mod tests {
         );
 
         // The whole chain recomputed with the software key: nothing verifies.
-        let mut prev = vec![0u8; MAC_LEN];
-        for e in read_entries(&conn).unwrap() {
-            let mac = hmac::sign(
-                &soft,
-                &mac_input(e.seq, e.time_ms, &e.kind, &e.details, &prev),
-            )
-            .as_ref()
-            .to_vec();
-            conn.execute(
-                "UPDATE entries SET prev_mac = ?1, mac = ?2 WHERE seq = ?3",
-                params![prev, mac, e.seq],
-            )
-            .unwrap();
-            prev = mac;
-        }
-        write_head(
-            dir.path(),
-            &Head {
-                seq: 4,
-                mac: hex::encode(&prev),
-            },
-        )
-        .unwrap();
+        rechain(0, false);
         let report = verify(dir.path(), &store()).unwrap();
         assert_eq!(
             report.problem,

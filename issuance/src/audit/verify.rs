@@ -166,6 +166,13 @@ impl AuditReport {
 /// unavailable is [`AuditError::TokenUnavailable`], never a broken report.
 pub fn verify(state_dir: &Path, store: &KeyStore) -> Result<AuditReport, AuditError> {
     refuse_legacy_key(state_dir)?;
+    let entries = existing_entries(state_dir)?;
+    finish(state_dir, store, &entries)
+}
+
+/// Every entry of the audit database of `state_dir`, which must exist (verification never
+/// creates one).
+fn existing_entries(state_dir: &Path) -> Result<Vec<AuditEntry>, AuditError> {
     let db = state_dir.join(DB_FILE);
     if !db.is_file() {
         return Err(io_error(&db)(std::io::Error::new(
@@ -177,8 +184,7 @@ pub fn verify(state_dir: &Path, store: &KeyStore) -> Result<AuditReport, AuditEr
         &db,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    let entries = read_entries(&conn)?;
-    finish(state_dir, store, &entries)
+    read_entries(&conn)
 }
 
 /// Verifies a trail chained by an earlier release with the key file `state_dir/audit.key`
@@ -186,18 +192,7 @@ pub fn verify(state_dir: &Path, store: &KeyStore) -> Result<AuditReport, AuditEr
 /// this release refuses to open or continue it ([`AuditError::LegacyKeyFile`]).
 pub fn verify_legacy(state_dir: &Path) -> Result<AuditReport, AuditError> {
     let key = super::key::FileKey::load(&state_dir.join(super::KEY_FILE))?;
-    let db = state_dir.join(DB_FILE);
-    if !db.is_file() {
-        return Err(io_error(&db)(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "no audit log here",
-        )));
-    }
-    let conn = Connection::open_with_flags(
-        &db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let entries = read_entries(&conn)?;
+    let entries = existing_entries(state_dir)?;
     finish(state_dir, &key, &entries)
 }
 
