@@ -442,6 +442,37 @@ fn activate_is_refused_after_the_window_and_sessions_expire() {
 }
 
 #[test]
+fn with_the_mailer_read_by_its_print_step_only_the_kiosk_gives_the_transport_pin() {
+    let office = office_with(1, |c| c.delivery.transport_pin_from_mailer = false);
+    let secrets = office.personalize(0, &national_plan(&office.signer));
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    office
+        .verify(&session, 2, fixtures::scan("1_2.png"))
+        .unwrap();
+    // The sealed PIN letter is there, but delivery does not open it.
+    assert!(office
+        .svc
+        .config
+        .state_dir
+        .join("pin-mailer.jsonl")
+        .is_file());
+    assert_eq!(
+        code(office.activate(&session)),
+        ErrorCode::TransportPinUnknown
+    );
+    assert_eq!(office.life_cycle(0), LifeCycle::Deactivated);
+    // The holder's letter: the transport PIN typed at the kiosk.
+    office
+        .call(
+            "delivery.activate",
+            json!({"session": session, "new_pin": HOLDER_PIN,
+                   "transport_pin": secrets.transport_pin.as_str()}),
+        )
+        .unwrap();
+    assert_eq!(office.life_cycle(0), LifeCycle::Activated);
+}
+
+#[test]
 fn activate_is_refused_when_another_card_is_in_the_reader() {
     let office = office(2);
     let plan = national_plan(&office.signer);

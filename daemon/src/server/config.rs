@@ -132,6 +132,9 @@ pub struct DeliverySection {
     pub activate_window_s: Option<u64>,
     /// Seconds a delivery session lives without activity.
     pub session_ttl_s: Option<u64>,
+    /// Whether activation without `transport_pin` looks the card's transport PIN up in the
+    /// sealed PIN mailer (default true; false: only the mailer's print step reads it).
+    pub transport_pin_from_mailer: Option<bool>,
 }
 
 /// `idcardd serve` flags that win over the file.
@@ -451,6 +454,9 @@ impl Settings {
                 .session_ttl_s
                 .map(Duration::from_secs)
                 .unwrap_or(defaults.session_ttl),
+            transport_pin_from_mailer: d
+                .transport_pin_from_mailer
+                .unwrap_or(defaults.transport_pin_from_mailer),
         };
         if !(service.delivery.fmr > 0.0 && service.delivery.fmr < 1.0) {
             anyhow::bail!("delivery.fmr must be between 0 and 1, e.g. 0.001");

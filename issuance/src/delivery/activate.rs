@@ -42,7 +42,7 @@ pub(super) fn transport_pin(
         return Ok(pin);
     }
     let path = desk.state_dir.join(PIN_MAILER_FILE);
-    let found = if path.is_file() {
+    let found = if desk.policy.transport_pin_from_mailer && path.is_file() {
         crate::personalize::PinMailer::lookup(&path, desk.keys, serial)
             .map_err(|e| Error::internal(format!("PIN mailer: {e}")))?
     } else {

@@ -86,6 +86,10 @@ pub struct DeliveryPolicy {
     pub activate_window: Duration,
     /// How long a delivery session lives without activity.
     pub session_ttl: Duration,
+    /// Whether activation without a `transport_pin` opens the card's PIN letter in the PIN
+    /// mailer (through the token) to find it. `false`: the PIN mailer is read by its printing
+    /// step only, and the kiosk gives the transport PIN from the holder's letter.
+    pub transport_pin_from_mailer: bool,
 }
 
 impl Default for DeliveryPolicy {
@@ -95,6 +99,7 @@ impl Default for DeliveryPolicy {
             max_attempts: 3,
             activate_window: Duration::from_secs(120),
             session_ttl: Duration::from_secs(600),
+            transport_pin_from_mailer: true,
         }
     }
 }
