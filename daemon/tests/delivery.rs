@@ -949,3 +949,168 @@ fn status_lookup_reports_delivered_and_terminated_cards() {
         .unwrap();
     assert_eq!(status("NID-7002"), "terminated");
 }
+
+/// Personalizes the record `tracking` (fixture `national-valid-1`: always the same person) on
+/// `sim:N` through the API; its serial and document number.
+fn personalize_for(office: &Office, reader: usize, tracking: &str) -> (String, String) {
+    let record = record_for_api("national-valid-1.json", tracking);
+    let r = office
+        .call(
+            "card.personalize",
+            json!({"reader": format!("sim:{reader}"), "record": record}),
+        )
+        .unwrap();
+    (
+        r["serial"].as_str().unwrap().to_string(),
+        r["document_number"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Hands the card in `sim:N` over: begin, the holder's finger, activation.
+fn deliver(office: &Office, reader: usize) {
+    let session = office.begin(reader)["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    office
+        .verify(&session, 2, fixtures::scan("1_2.png"))
+        .unwrap();
+    office.activate(&session).unwrap();
+}
+
+#[test]
+fn issue_16_a_reissued_card_delivered_supersedes_the_old_one() {
+    let office = office(2);
+    let mut events = office.svc.events.subscribe();
+    let lookup = |tracking: &str| {
+        office
+            .call("status.lookup", json!({"tracking_code": tracking}))
+            .unwrap()["matches"][0]
+            .clone()
+    };
+    let document = |number: &str| {
+        office
+            .call("document.status", json!({"document_number": number}))
+            .unwrap()
+    };
+    // The first card of the person, delivered.
+    let (old_serial, old_doc) = personalize_for(&office, 0, "NID-8001");
+    assert_eq!(document(&old_doc)["status"], "not_delivered");
+    deliver(&office, 0);
+    assert_eq!(lookup("NID-8001")["status"], "delivered");
+    assert_eq!(document(&old_doc)["status"], "valid");
+    // A second application of the same person and kind: a reissue. The old card stays usable
+    // until the new one is delivered.
+    let (new_serial, new_doc) = personalize_for(&office, 1, "NID-8002");
+    assert_ne!(old_doc, new_doc);
+    assert_eq!(lookup("NID-8001")["status"], "delivered");
+    assert_eq!(lookup("NID-8002")["status"], "produced");
+    deliver(&office, 1);
+    assert_eq!(lookup("NID-8002")["status"], "delivered");
+    assert_eq!(lookup("NID-8001")["status"], "superseded");
+    assert_eq!(document(&old_doc)["status"], "superseded");
+    assert_eq!(document(&new_doc)["status"], "valid");
+    // The verifier learns the status and nothing else.
+    let reply = document(&old_doc);
+    let keys: Vec<&String> = reply.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["document_number", "status"], "{reply}");
+    assert_eq!(document("X12345678")["status"], "unknown");
+    // The card's history, the audit trail and the event say what happened.
+    let journal = office.svc.batches.journal();
+    let old = journal.card(&old_serial).unwrap().unwrap();
+    assert_eq!(old.superseded_by.as_deref(), Some(new_serial.as_str()));
+    let states: Vec<_> = journal
+        .card_history(&old_serial)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.state.as_str())
+        .collect();
+    assert_eq!(
+        states,
+        ["writing", "personalized", "delivered", "superseded"]
+    );
+    assert!(office.audit_kinds().contains(&"superseded".to_string()));
+    let mut superseded_event = false;
+    while let Ok(e) = events.try_recv() {
+        superseded_event |= e.topic == "card.superseded" && e.body["serial"] == old_serial.as_str();
+    }
+    assert!(superseded_event);
+}
+
+#[test]
+fn issue_16_a_card_reported_lost_is_revoked_and_not_handed_over() {
+    let office = office(2);
+    let mut events = office.svc.events.subscribe();
+    // One card delivered then lost; one lost before it was handed over.
+    let (_, delivered_doc) = personalize_for(&office, 0, "NID-8101");
+    deliver(&office, 0);
+    let (waiting_serial, _) = personalize_for(&office, 1, "NID-8102");
+    let r = office
+        .call(
+            "card.report_lost",
+            json!({"document_number": delivered_doc, "reason": "stolen"}),
+        )
+        .unwrap();
+    assert_eq!(r["state"], "revoked");
+    let r = office
+        .call(
+            "card.report_lost",
+            json!({"serial": waiting_serial, "reason": "lost"}),
+        )
+        .unwrap();
+    assert_eq!(r["reason"], "lost");
+    let status = office
+        .call("status.lookup", json!({"tracking_code": "NID-8101"}))
+        .unwrap()["matches"][0]
+        .clone();
+    assert_eq!(status["status"], "revoked");
+    assert_eq!(status["detail"]["reason"], "stolen");
+    assert_eq!(
+        office
+            .call("document.status", json!({"document_number": delivered_doc}))
+            .unwrap()["status"],
+        "revoked"
+    );
+    // Delivery refuses the revoked card in sim:1, and says why.
+    let e = office
+        .call("delivery.begin", json!({"reader": "sim:1"}))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CardRevoked, "{e:?}");
+    assert_eq!(office.life_cycle(1), LifeCycle::Deactivated);
+    // Twice, or an unknown card, or no card named: structured refusals.
+    assert_eq!(
+        code(office.call(
+            "card.report_lost",
+            json!({"serial": waiting_serial, "reason": "lost"})
+        )),
+        ErrorCode::WrongCardState
+    );
+    assert_eq!(
+        code(office.call(
+            "card.report_lost",
+            json!({"document_number": "Z99999999", "reason": "lost"})
+        )),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(office.call("card.report_lost", json!({"reason": "lost"}))),
+        ErrorCode::InvalidParams
+    );
+    assert_eq!(
+        code(office.call(
+            "card.report_lost",
+            json!({"serial": waiting_serial, "reason": "misplaced"})
+        )),
+        ErrorCode::InvalidParams
+    );
+    let kinds = office.audit_kinds();
+    assert_eq!(kinds.iter().filter(|k| *k == "revoked").count(), 2);
+    let mut revoked = 0;
+    while let Ok(e) = events.try_recv() {
+        if e.topic == "card.revoked" {
+            assert!(e.body["tracking_code"].is_string(), "{:?}", e.body);
+            revoked += 1;
+        }
+    }
+    assert_eq!(revoked, 2);
+}

@@ -73,11 +73,17 @@ pub enum ErrorKind {
     /// The issuer's key store (HSM token) does not answer now; nothing was written with a
     /// partial result and the operation can be retried once it is back.
     KeyStoreUnavailable,
+    /// The card was reported lost or stolen (revoked in the journal): it is not handed over.
+    CardRevoked,
+    /// A newer card of the same holder and kind was delivered: this one is not handed over.
+    CardSuperseded,
+    /// The card's validity ended: it is not handed over.
+    CardExpired,
 }
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 30] = [
+    pub const ALL: [ErrorKind; 33] = [
         ErrorKind::Invalid,
         ErrorKind::TooLarge,
         ErrorKind::Internal,
@@ -108,6 +114,9 @@ impl ErrorKind {
         ErrorKind::PinBlocked,
         ErrorKind::TransportPinUnknown,
         ErrorKind::KeyStoreUnavailable,
+        ErrorKind::CardRevoked,
+        ErrorKind::CardSuperseded,
+        ErrorKind::CardExpired,
     ];
 
     /// The stable snake_case name the audit trail records (the API's error name is the same).
@@ -143,6 +152,9 @@ impl ErrorKind {
             ErrorKind::PinBlocked => "pin_blocked",
             ErrorKind::TransportPinUnknown => "transport_pin_unknown",
             ErrorKind::KeyStoreUnavailable => "key_store_unavailable",
+            ErrorKind::CardRevoked => "card_revoked",
+            ErrorKind::CardSuperseded => "card_superseded",
+            ErrorKind::CardExpired => "card_expired",
         }
     }
 }

@@ -129,7 +129,7 @@ fn issue_18_biometrics_leave_the_journal_once_personalized() {
     let a = journal.claim_next("b1", "run-1", "sim:0").unwrap().unwrap();
     assert!(a.record_json.contains("base64"));
     journal
-        .begin_write(a.seq, "AA01", "D0001", "20260101", b"sod")
+        .begin_write(a.seq, "AA01", "D0001", "20260101", b"sod", &holder())
         .unwrap();
     // Mid-write the record is whole: a resumed run needs it.
     assert!(stored(&db, a.seq).to_string().contains("base64"));
@@ -140,7 +140,7 @@ fn issue_18_biometrics_leave_the_journal_once_personalized() {
     // resumed claim hands them back whole, so the card can be finished.
     let b = journal.claim_next("b1", "run-1", "sim:0").unwrap().unwrap();
     journal
-        .begin_write(b.seq, "AA02", "D0002", "20260101", b"sod")
+        .begin_write(b.seq, "AA02", "D0002", "20260101", b"sod", &holder())
         .unwrap();
     drop(journal);
     let journal = Journal::open_in(&state).unwrap();
@@ -186,7 +186,7 @@ fn issue_18_failed_records_keep_biometrics_for_the_retention_period() {
         .unwrap();
     let f = journal.claim_next("b", "r", "sim:0").unwrap().unwrap();
     journal
-        .begin_write(f.seq, "AB01", "D1", "20260101", b"s")
+        .begin_write(f.seq, "AB01", "D1", "20260101", b"s", &holder())
         .unwrap();
     journal.fail(f.seq, "card removed").unwrap();
     // Within 30 days: kept, for an operator to see what was wrong.
@@ -225,7 +225,7 @@ fn issue_18_a_personalized_record_keeps_biometrics_while_configured() {
         .unwrap();
     let k = journal.claim_next("b", "r", "sim:0").unwrap().unwrap();
     journal
-        .begin_write(k.seq, "AC01", "D1", "20260101", b"s")
+        .begin_write(k.seq, "AC01", "D1", "20260101", b"s", &holder())
         .unwrap();
     journal.finish(k.seq, "AC01", 1).unwrap();
     assert_eq!(journal.sweep_retention().unwrap(), 0);
@@ -340,4 +340,13 @@ fn issue_18_strip_biometrics_handles_odd_records() {
     assert!(v["photo"].as_str().unwrap().starts_with("sha256:"), "{v}");
     let as_string = serde_json::Value::String(record("NID-S", 3)).to_string();
     assert!(!strip_biometrics(&as_string).contains(&windows(&scan(3)).0));
+}
+
+/// Whose card a test card is (any person: retention does not look).
+fn holder() -> issuance::personalize::Holder {
+    issuance::personalize::Holder {
+        person: "0012345679".into(),
+        kind: "national-id".into(),
+        date_of_expiry: "20360101".into(),
+    }
 }

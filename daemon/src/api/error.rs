@@ -79,6 +79,12 @@ pub enum ErrorCode {
     TransportPinUnknown,
     /// The issuer's key store (HSM token) does not answer: retry once it is back.
     KeyStoreUnavailable,
+    /// The card was reported lost or stolen: not handed over.
+    CardRevoked,
+    /// A newer card of the same holder was delivered: not handed over.
+    CardSuperseded,
+    /// The card's validity ended: not handed over.
+    CardExpired,
 }
 
 impl ErrorCode {
@@ -120,6 +126,9 @@ impl ErrorCode {
             ErrorCode::PinBlocked => 1513,
             ErrorCode::TransportPinUnknown => 1514,
             ErrorCode::KeyStoreUnavailable => 1004,
+            ErrorCode::CardRevoked => 1515,
+            ErrorCode::CardSuperseded => 1516,
+            ErrorCode::CardExpired => 1517,
         }
     }
 
@@ -161,6 +170,9 @@ impl ErrorCode {
             ErrorCode::PinBlocked => "pin_blocked",
             ErrorCode::TransportPinUnknown => "transport_pin_unknown",
             ErrorCode::KeyStoreUnavailable => "key_store_unavailable",
+            ErrorCode::CardRevoked => "card_revoked",
+            ErrorCode::CardSuperseded => "card_superseded",
+            ErrorCode::CardExpired => "card_expired",
         }
     }
 }
@@ -252,6 +264,9 @@ impl ErrorCode {
             ErrorKind::PinBlocked => ErrorCode::PinBlocked,
             ErrorKind::TransportPinUnknown => ErrorCode::TransportPinUnknown,
             ErrorKind::KeyStoreUnavailable => ErrorCode::KeyStoreUnavailable,
+            ErrorKind::CardRevoked => ErrorCode::CardRevoked,
+            ErrorKind::CardSuperseded => ErrorCode::CardSuperseded,
+            ErrorKind::CardExpired => ErrorCode::CardExpired,
         }
     }
 }
@@ -314,6 +329,9 @@ mod tests {
             ErrorCode::PinBlocked,
             ErrorCode::TransportPinUnknown,
             ErrorCode::KeyStoreUnavailable,
+            ErrorCode::CardRevoked,
+            ErrorCode::CardSuperseded,
+            ErrorCode::CardExpired,
         ];
         let mut codes: Vec<i64> = all.iter().map(|c| c.code()).collect();
         codes.sort_unstable();

@@ -22,11 +22,13 @@ pub mod batch_status;
 pub mod batch_submit;
 pub mod card_info;
 pub mod card_personalize;
+pub mod card_report_lost;
 pub mod card_terminate;
 pub mod card_unblock;
 pub mod delivery_activate;
 pub mod delivery_begin;
 pub mod delivery_verify;
+pub mod document_status;
 mod error;
 pub mod matcher_compare;
 pub mod matcher_extract;
@@ -237,6 +239,8 @@ pub const METHODS: &[Method] = &[
     worker("batch.cancel", batch_cancel::call),
     worker("batch.report", batch_report::call),
     worker("status.lookup", status_lookup::call),
+    worker("document.status", document_status::call),
+    worker("card.report_lost", card_report_lost::call),
 ];
 
 /// The method called `name`.

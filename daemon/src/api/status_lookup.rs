@@ -8,7 +8,9 @@
 //! Reply: `{"matches":[{"tracking_code":"NID-0001","status":"produced","detail":null,
 //! "updated_at_ms":...}]}`. Statuses: `in_production`, `rejected` (data QC; `detail` lists the
 //! field paths and codes), `failed`, `produced` (personalized, on its way), `delivered`,
-//! `terminated`. No personal data comes back; nothing found is `not_found`.
+//! `superseded` (a newer card of the holder was delivered), `revoked` (reported lost or
+//! stolen; `detail.reason`), `terminated` (cancelled on the chip), `expired` (past its date of
+//! expiry). No personal data comes back; nothing found is `not_found`.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,11 +33,17 @@ struct Params {
     birth_date: Option<String>,
 }
 
-/// The public status of a journal row.
-fn status(r: &RecordRow) -> (&'static str, Value) {
+/// The public status of a journal row on `today` (`YYYYMMDD`).
+fn status(r: &RecordRow, today: &str) -> (&'static str, Value) {
+    let expired = r.card_expiry.as_deref().is_some_and(|d| d < today);
     match (r.state, r.card_state) {
-        (RecordState::Personalized, Some(CardState::Delivered)) => ("delivered", Value::Null),
         (RecordState::Personalized, Some(CardState::Terminated)) => ("terminated", Value::Null),
+        (RecordState::Personalized, Some(CardState::Superseded)) => ("superseded", Value::Null),
+        (RecordState::Personalized, Some(CardState::Revoked)) => {
+            ("revoked", json!({"reason": r.card_reason}))
+        }
+        (RecordState::Personalized, _) if expired => ("expired", Value::Null),
+        (RecordState::Personalized, Some(CardState::Delivered)) => ("delivered", Value::Null),
         (RecordState::Personalized, _) => ("produced", Value::Null),
         (RecordState::QcFailed, _) => (
             "rejected",
@@ -99,10 +107,11 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     if rows.is_empty() {
         return Err(ApiError::new(ErrorCode::NotFound, "no application matches"));
     }
+    let today = super::document_status::today();
     let matches: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let (status, detail) = status(r);
+            let (status, detail) = status(r, &today);
             json!({
                 "tracking_code": r.tracking_code,
                 "status": status,

@@ -211,6 +211,7 @@ struct BatchHooks<'a> {
     mailer: &'a std::sync::Mutex<Option<PinMailer>>,
     mailer_path: &'a Path,
     keys: &'a Arc<KeyStore>,
+    holder: &'a crate::personalize::Holder,
 }
 
 impl PersoHooks for BatchHooks<'_> {
@@ -222,6 +223,7 @@ impl PersoHooks for BatchHooks<'_> {
                 &self.issue.document_number,
                 &self.issue.date_of_issue.yyyymmdd(),
                 self.sod,
+                self.holder,
             )
             .map_err(|e| PersoError::Hook(e.to_string()))
     }
@@ -525,6 +527,7 @@ impl Runner<'_> {
             mailer,
             mailer_path: &self.state_dir.join(PIN_MAILER_FILE),
             keys: self.keys,
+            holder: &plan.holder,
         };
         let outcome = match personalize::personalize(card, plan, self.keys.as_ref(), &mut hooks) {
             Ok(outcome) => outcome,

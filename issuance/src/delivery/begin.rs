@@ -104,6 +104,7 @@ pub fn begin(desk: &Desk<'_>, reader: &str) -> Result<(BeginResult, FaceFrame), 
     let Some(files) = files else {
         return Err(refuse_state(desk, &serial, lcs, &record, None)?);
     };
+    refuse_unusable(desk, &serial, reader)?;
 
     let pa_start = Instant::now();
     let trust = read::load_trust(desk.trust)?;
@@ -300,4 +301,43 @@ pub(super) fn summarize(
         face: face_summary,
     };
     Ok((holder, face.map(|f| f.data), templates))
+}
+
+/// Refuses a card the production journal says must not be handed over: revoked (reported lost
+/// or stolen), superseded by a newer card of the same holder, or expired. A card the journal
+/// does not know (made elsewhere) is not refused here; passive authentication still applies.
+fn refuse_unusable(desk: &Desk<'_>, serial: &str, reader: &str) -> Result<(), Error> {
+    use crate::journal::CardState;
+    let Some(card) = desk
+        .journal
+        .card(serial)
+        .map_err(|e| Error::internal(format!("production journal: {e}")))?
+    else {
+        return Ok(());
+    };
+    let today = {
+        let t = crate::applicant::calendar::GregorianDate::today_utc();
+        format!("{:04}{:02}{:02}", t.year, t.month, t.day)
+    };
+    let (kind, why) = match card.state {
+        CardState::Revoked | CardState::Terminated => (
+            ErrorKind::CardRevoked,
+            format!(
+                "the card was revoked ({})",
+                card.reason.as_deref().unwrap_or("cancelled")
+            ),
+        ),
+        CardState::Superseded => (
+            ErrorKind::CardSuperseded,
+            "a newer card of this holder was delivered".to_string(),
+        ),
+        _ if card.expired(&today) => (ErrorKind::CardExpired, "the card has expired".to_string()),
+        _ => return Ok(()),
+    };
+    journal(
+        desk.audit,
+        "delivery.refused",
+        json!({"serial": serial, "reader": reader, "reason": kind.name()}),
+    )?;
+    Err(Error::new(kind, why))
 }

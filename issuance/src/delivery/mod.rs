@@ -177,10 +177,34 @@ fn set_journal_state(
     state: crate::journal::CardState,
     reason: Option<&str>,
 ) -> Result<(), Error> {
-    match desk.journal.set_card_state(serial, state, reason) {
-        Ok(()) | Err(crate::journal::JournalError::NotFound(_)) => Ok(()),
-        Err(e) => Err(Error::internal(format!("production journal: {e}"))),
+    let superseded = match desk.journal.set_card_state(serial, state, reason) {
+        Ok(superseded) => superseded,
+        Err(crate::journal::JournalError::NotFound(_)) => return Ok(()),
+        // Another station delivered the holder's other card first: this one stays superseded.
+        Err(crate::journal::JournalError::Conflict(why)) => {
+            return Err(Error::new(crate::ErrorKind::CardSuperseded, why))
+        }
+        Err(e) => return Err(Error::internal(format!("production journal: {e}"))),
+    };
+    // A reissued or renewed card delivered: the holder's older card is no longer usable.
+    for old in superseded {
+        journal(
+            desk.audit,
+            "superseded",
+            serde_json::json!({"serial": old, "superseded_by": serial}),
+        )?;
+        let tracking = desk
+            .journal
+            .card(&old)
+            .ok()
+            .flatten()
+            .map(|c| c.tracking_code);
+        desk.events.publish(
+            "card.superseded",
+            serde_json::json!({"serial": old, "tracking_code": tracking, "superseded_by": serial}),
+        );
     }
+    Ok(())
 }
 
 /// Appends to the audit log; a journal that cannot be written stops the operation.

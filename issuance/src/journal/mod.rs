@@ -155,8 +155,12 @@ pub enum CardState {
     Spoiled,
     /// Handed to the holder and activated.
     Delivered,
-    /// Cancelled (lost, stolen, replaced).
+    /// Cancelled on the chip (lost and found, stolen, replaced, damaged).
     Terminated,
+    /// A newer card of the same person and kind was delivered (`superseded_by` names it).
+    Superseded,
+    /// Reported lost or stolen: unusable although the chip is out of reach.
+    Revoked,
 }
 
 impl CardState {
@@ -168,6 +172,8 @@ impl CardState {
             CardState::Spoiled => "spoiled",
             CardState::Delivered => "delivered",
             CardState::Terminated => "terminated",
+            CardState::Superseded => "superseded",
+            CardState::Revoked => "revoked",
         }
     }
 
@@ -177,9 +183,60 @@ impl CardState {
             "personalized" => CardState::Personalized,
             "spoiled" => CardState::Spoiled,
             "delivered" => CardState::Delivered,
+            "superseded" => CardState::Superseded,
+            "revoked" => CardState::Revoked,
             _ => CardState::Terminated,
         }
     }
+
+    /// Whether the card may still be used (produced and not yet replaced, or delivered).
+    pub fn usable(self) -> bool {
+        matches!(self, CardState::Personalized | CardState::Delivered)
+    }
+}
+
+/// A card as the journal knows it (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardRow {
+    /// Card serial, hex.
+    pub serial: String,
+    /// The tracking code of the application it was made for.
+    pub tracking_code: String,
+    /// Its state now.
+    pub state: CardState,
+    /// Why (termination, revocation, spoiling), if said.
+    pub reason: Option<String>,
+    /// Whose card (national code, or for a foreign resident `FR:<permit>:<birth date>:<gender>`);
+    /// `None` for a card journaled before issue 16 whose record no longer says.
+    pub person: Option<String>,
+    /// Card kind (profile name).
+    pub kind: Option<String>,
+    /// Document number.
+    pub document_number: Option<String>,
+    /// Date of expiry, `YYYYMMDD` (`None` for cards made before issue 16).
+    pub date_of_expiry: Option<String>,
+    /// The card that superseded it.
+    pub superseded_by: Option<String>,
+    /// When its state last changed.
+    pub updated_at_ms: i64,
+}
+
+impl CardRow {
+    /// Whether the card's validity ended before `today` (`YYYYMMDD`).
+    pub fn expired(&self, today: &str) -> bool {
+        self.date_of_expiry.as_deref().is_some_and(|d| d < today)
+    }
+}
+
+/// One state in a card's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardEvent {
+    /// The state the card entered.
+    pub state: CardState,
+    /// Why, or for `superseded` the card that superseded it.
+    pub reason: Option<String>,
+    /// When.
+    pub at_ms: i64,
 }
 
 /// A record handed to a runner by [`Journal::claim_next`].
@@ -240,6 +297,10 @@ pub struct RecordRow {
     pub apdus: Option<i64>,
     /// Milliseconds since the epoch of the last change.
     pub updated_at_ms: i64,
+    /// The card's date of expiry (`YYYYMMDD`), once the journal knows it.
+    pub card_expiry: Option<String>,
+    /// Why the card left service (termination, revocation), if it did.
+    pub card_reason: Option<String>,
 }
 
 /// Counts per state of a batch.
@@ -345,6 +406,76 @@ CREATE TABLE IF NOT EXISTS cards (
     updated_at INTEGER NOT NULL
 );
 ";
+
+/// The journal's schema version (`PRAGMA user_version`): 2 since issue 16 (card history). A
+/// journal of a newer version is refused; an older one is migrated in place when opened.
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// Version 2 (issue 16): whose card each card is (person and kind), its document number and
+/// expiry, what superseded it, and every state it went through.
+const SCHEMA_V2: &str = "
+ALTER TABLE cards ADD COLUMN person TEXT;
+ALTER TABLE cards ADD COLUMN kind TEXT;
+ALTER TABLE cards ADD COLUMN document_number TEXT;
+ALTER TABLE cards ADD COLUMN date_of_expiry TEXT;
+ALTER TABLE cards ADD COLUMN superseded_by TEXT;
+CREATE TABLE IF NOT EXISTS card_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    serial TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS card_events_serial ON card_events(serial, id);
+CREATE INDEX IF NOT EXISTS cards_person ON cards(person, kind);
+CREATE INDEX IF NOT EXISTS cards_document ON cards(document_number);
+-- Cards journaled by an earlier version: whose they are, from their records.
+UPDATE cards SET
+    person = (SELECT COALESCE(NULLIF(r.national_code, ''),
+                  'FR:' || json_extract(r.record_json, '$.foreign_resident.residence_permit_number')
+                  || ':' || r.birth_date || ':' || json_extract(r.record_json, '$.gender'))
+              FROM records r WHERE r.seq = cards.record_seq),
+    kind = (SELECT json_extract(r.record_json, '$.profile') FROM records r WHERE r.seq = cards.record_seq),
+    document_number = (SELECT r.document_number FROM records r WHERE r.seq = cards.record_seq);
+INSERT INTO card_events (serial, state, reason, at_ms)
+    SELECT serial, state, reason, updated_at FROM cards;
+PRAGMA user_version = 2;
+";
+
+/// Brings the journal on `conn` to [`SCHEMA_VERSION`] in one transaction, or refuses a newer one.
+fn migrate(conn: &mut rusqlite::Connection) -> Result<(), JournalError> {
+    let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(JournalError::Conflict(format!(
+            "the journal has schema version {version}, newer than this idcardd understands \
+             ({SCHEMA_VERSION}): it was written by a newer release; use that release or newer"
+        )));
+    }
+    if version < 2 {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated it meanwhile.
+        let now: i32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Appends a state to a card's history.
+fn card_event(
+    tx: &rusqlite::Transaction<'_>,
+    serial: &str,
+    state: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        "INSERT INTO card_events (serial, state, reason, at_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![serial, state, reason, now],
+    )
+}
 
 /// Run after [`SCHEMA`]: journals made before issue 18 lack the column.
 const RETENTION_INDEX: &str = "
@@ -487,6 +618,8 @@ impl Journal {
             conn.execute_batch("ALTER TABLE records ADD COLUMN biometrics_removed_at INTEGER;")?;
         }
         conn.execute_batch(RETENTION_INDEX)?;
+        let mut conn = conn;
+        migrate(&mut conn)?;
         let journal = Journal {
             conn: Mutex::new(conn),
             retention,
@@ -770,6 +903,7 @@ impl Journal {
     /// `checking | writing -> writing` on card `serial`, journaling what the card will hold,
     /// and the card row, in one transaction, before the card is touched. Refused when the
     /// journal knows the card as personalized, delivered or terminated for another record.
+    #[allow(clippy::too_many_arguments)]
     pub fn begin_write(
         &self,
         seq: i64,
@@ -777,6 +911,7 @@ impl Journal {
         document_number: &str,
         date_of_issue: &str,
         sod: &[u8],
+        holder: &crate::personalize::Holder,
     ) -> Result<(), JournalError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -816,12 +951,24 @@ impl Journal {
             )?;
         }
         tx.execute(
-            "INSERT INTO cards (serial, tracking_code, record_seq, state, updated_at)
-             VALUES (?1, ?2, ?3, 'writing', ?4)
+            "INSERT INTO cards (serial, tracking_code, record_seq, state, updated_at, person, kind,
+                 document_number, date_of_expiry)
+             VALUES (?1, ?2, ?3, 'writing', ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT(serial) DO UPDATE SET tracking_code = ?2, record_seq = ?3,
-                state = 'writing', reason = NULL, updated_at = ?4",
-            params![serial, tracking, seq, now],
+                state = 'writing', reason = NULL, updated_at = ?4, person = ?5, kind = ?6,
+                document_number = ?7, date_of_expiry = ?8, superseded_by = NULL",
+            params![
+                serial,
+                tracking,
+                seq,
+                now,
+                holder.person,
+                holder.kind,
+                document_number,
+                holder.date_of_expiry
+            ],
         )?;
+        card_event(&tx, serial, "writing", None, now)?;
         tx.execute(
             "UPDATE records SET state = 'writing', card_serial = ?2, document_number = ?3,
                 date_of_issue = ?4, sod = ?5, attempts = attempts + 1, updated_at = ?6
@@ -843,13 +990,20 @@ impl Journal {
             tx.execute(
                 "UPDATE cards SET state = 'personalized', updated_at = ?2 WHERE serial = ?1",
                 params![serial, now],
-            )
+            )?;
+            card_event(tx, serial, "personalized", None, now)
         })
     }
 
     /// `checking | writing -> failed(reason)`; a card being written is marked `spoiled`.
     pub fn fail(&self, seq: i64, reason: &str) -> Result<(), JournalError> {
         self.transition(seq, &["checking", "writing", "pending"], |tx, now| {
+            tx.execute(
+                "INSERT INTO card_events (serial, state, reason, at_ms)
+                 SELECT serial, 'spoiled', ?2, ?3 FROM cards
+                 WHERE record_seq = ?1 AND state = 'writing'",
+                params![seq, reason, now],
+            )?;
             tx.execute(
                 "UPDATE cards SET state = 'spoiled', reason = ?2, updated_at = ?3
                  WHERE record_seq = ?1 AND state = 'writing'",
@@ -894,21 +1048,149 @@ impl Journal {
     }
 
     /// Delivery and cancellation: sets the card's state (`Delivered`, `Terminated`, ...) with
-    /// an optional reason, so the status lookup reports it.
+    /// an optional reason, so the status lookup reports it, and appends it to the card's
+    /// history. Delivering a card supersedes, in the same transaction, every other usable card
+    /// of the same person and kind (a reissue or renewal replacing the old card): per person
+    /// and kind at most one card is usable. Returns the serials superseded now. Delivering a
+    /// card that is no longer usable (superseded, revoked, terminated: another station
+    /// delivered the holder's other card first) changes nothing and is a conflict.
     pub fn set_card_state(
         &self,
         serial: &str,
         state: CardState,
         reason: Option<&str>,
-    ) -> Result<(), JournalError> {
-        let n = self.conn().execute(
+    ) -> Result<Vec<String>, JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        if state == CardState::Delivered {
+            let current: Option<String> = tx
+                .query_row("SELECT state FROM cards WHERE serial = ?1", [serial], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(current) = current {
+                let current = CardState::parse(&current);
+                if !current.usable() && current != CardState::Writing {
+                    return Err(JournalError::Conflict(format!(
+                        "card {serial} is {}: it is not usable any more",
+                        current.as_str()
+                    )));
+                }
+            }
+        }
+        let n = tx.execute(
             "UPDATE cards SET state = ?2, reason = ?3, updated_at = ?4 WHERE serial = ?1",
-            params![serial, state.as_str(), reason, now_ms()],
+            params![serial, state.as_str(), reason, now],
         )?;
         if n == 0 {
             return Err(JournalError::NotFound(format!("card {serial}")));
         }
+        card_event(&tx, serial, state.as_str(), reason, now)?;
+        let mut superseded = Vec::new();
+        if state == CardState::Delivered {
+            let mut q = tx.prepare(
+                "SELECT o.serial FROM cards c JOIN cards o
+                   ON o.person = c.person AND o.kind = c.kind AND o.serial != c.serial
+                 WHERE c.serial = ?1 AND c.person IS NOT NULL
+                   AND o.state IN ('personalized', 'delivered')",
+            )?;
+            superseded = q
+                .query_map([serial], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            drop(q);
+            for old in &superseded {
+                tx.execute(
+                    "UPDATE cards SET state = 'superseded', superseded_by = ?2,
+                        reason = 'a newer card was delivered', updated_at = ?3 WHERE serial = ?1",
+                    params![old, serial, now],
+                )?;
+                card_event(&tx, old, "superseded", Some(serial), now)?;
+            }
+        }
+        tx.commit()?;
+        Ok(superseded)
+    }
+
+    /// Revokes a card reported lost or stolen (`reason`) in the journal, the chip being out of
+    /// reach: it is no longer usable, the status lookup and the document-status check say
+    /// `revoked`. A card already terminated, superseded or revoked is a conflict; one the
+    /// journal does not know is not found.
+    pub fn revoke(&self, serial: &str, reason: &str) -> Result<(), JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM cards WHERE serial = ?1", [serial], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(state) = state else {
+            return Err(JournalError::NotFound(format!("card {serial}")));
+        };
+        if !CardState::parse(&state).usable() {
+            return Err(JournalError::Conflict(format!(
+                "card {serial} is {state}: only a usable card can be revoked"
+            )));
+        }
+        let now = now_ms();
+        tx.execute(
+            "UPDATE cards SET state = 'revoked', reason = ?2, updated_at = ?3 WHERE serial = ?1",
+            params![serial, reason, now],
+        )?;
+        card_event(&tx, serial, "revoked", Some(reason), now)?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// The card with document number `document_number`, if the journal made one.
+    pub fn card_by_document(&self, document_number: &str) -> Result<Option<CardRow>, JournalError> {
+        self.card_where("document_number = ?1", document_number)
+    }
+
+    /// The card with serial `serial`, if the journal knows it.
+    pub fn card(&self, serial: &str) -> Result<Option<CardRow>, JournalError> {
+        self.card_where("serial = ?1", serial)
+    }
+
+    fn card_where(&self, filter: &str, arg: &str) -> Result<Option<CardRow>, JournalError> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT serial, tracking_code, state, reason, person, kind, document_number,
+                    date_of_expiry, superseded_by, updated_at
+             FROM cards WHERE {filter} ORDER BY updated_at DESC LIMIT 1"
+        );
+        Ok(conn
+            .query_row(&sql, [arg], |r| {
+                Ok(CardRow {
+                    serial: r.get(0)?,
+                    tracking_code: r.get(1)?,
+                    state: CardState::parse(&r.get::<_, String>(2)?),
+                    reason: r.get(3)?,
+                    person: r.get(4)?,
+                    kind: r.get(5)?,
+                    document_number: r.get(6)?,
+                    date_of_expiry: r.get(7)?,
+                    superseded_by: r.get(8)?,
+                    updated_at_ms: r.get(9)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Every state card `serial` went through, oldest first.
+    pub fn card_history(&self, serial: &str) -> Result<Vec<CardEvent>, JournalError> {
+        let conn = self.conn();
+        let mut q = conn.prepare(
+            "SELECT state, reason, at_ms FROM card_events WHERE serial = ?1 ORDER BY id",
+        )?;
+        let rows = q.query_map([serial], |r| {
+            Ok(CardEvent {
+                state: CardState::parse(&r.get::<_, String>(0)?),
+                reason: r.get(1)?,
+                at_ms: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The card's state, if the journal knows the card.
@@ -953,7 +1235,7 @@ impl Journal {
         let sql = format!(
             "SELECT r.batch_id, r.seq, r.tracking_code, r.state, r.reader, r.card_serial,
                     c.state, r.document_number, r.reason, r.qc_issues, r.attempts, r.apdus,
-                    r.updated_at
+                    r.updated_at, c.date_of_expiry, c.reason
              FROM records r LEFT JOIN cards c
                 ON c.serial = r.card_serial AND c.record_seq = r.seq
              WHERE {filter} ORDER BY r.seq"
@@ -975,6 +1257,8 @@ impl Journal {
                 attempts: r.get(10)?,
                 apdus: r.get(11)?,
                 updated_at_ms: r.get(12)?,
+                card_expiry: r.get(13)?,
+                card_reason: r.get(14)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

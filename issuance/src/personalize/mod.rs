@@ -45,7 +45,7 @@ use apdu::Transport;
 pub mod plan;
 pub mod secrets;
 
-pub use plan::{Issue, Plan, PlanFile};
+pub use plan::{Holder, Issue, Plan, PlanFile};
 pub use secrets::{CardSecrets, PinMailer};
 
 /// Why a personalization did not finish.

@@ -62,6 +62,48 @@ pub struct Plan {
     pub files: Vec<PlanFile>,
     /// Transport PIN length in digits, from the profile's PIN policy.
     pub transport_pin_len: usize,
+    /// Whose card of which kind it is, and until when: what the card history keeps.
+    pub holder: Holder,
+}
+
+/// Whose card a plan makes (issue 16): the person, the card kind, the expiry. Per person and
+/// kind at most one card is usable at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The person: the national code, or for a foreign resident without one
+    /// `FR:<residence permit>:<birth date>:<gender>` (household members share the permit
+    /// number; the record carries no foreign-national identifier of its own yet).
+    pub person: String,
+    /// The card kind: the profile's name.
+    pub kind: String,
+    /// Date of expiry (MRZ), `YYYYMMDD`.
+    pub date_of_expiry: String,
+}
+
+impl Holder {
+    /// The holder of `applicant`'s card of `profile`'s kind issued by `issue`.
+    fn of(
+        applicant: &ValidatedApplicant,
+        profile: &Profile,
+        issue: &Issue,
+    ) -> Result<Holder, PersoError> {
+        let r = &applicant.record;
+        let person = match (&r.national_code, &r.foreign_resident) {
+            (Some(code), _) if !code.trim().is_empty() => code.trim().to_string(),
+            (_, Some(f)) => format!(
+                "FR:{}:{}:{}",
+                f.residence_permit_number.trim(),
+                r.birth_date.trim(),
+                r.gender.trim()
+            ),
+            _ => return Err(PersoError::Plan("the record names no person".into())),
+        };
+        Ok(Holder {
+            person,
+            kind: profile.name.clone(),
+            date_of_expiry: add_years(issue.date_of_issue, profile.validity_years)?.yyyymmdd(),
+        })
+    }
 }
 
 /// FID and SFI of data group `dg` (ICAO 9303-10: `01 0n`, SFI n).
@@ -92,7 +134,14 @@ impl Plan {
                 PersoError::Plan(e.to_string())
             }
         })?;
-        Plan::assemble(&applicant.record.tracking_code, groups, sod, profile)
+        let holder = Holder::of(applicant, profile, issue)?;
+        Plan::assemble(
+            &applicant.record.tracking_code,
+            groups,
+            sod,
+            profile,
+            holder,
+        )
     }
 
     /// Like [`Plan::build`] but with an EF.SOD signed earlier (a resumed card): the SOD must
@@ -114,7 +163,14 @@ impl Plan {
             std::time::SystemTime::now(),
         )
         .map_err(|e| PersoError::Plan(format!("the journal's EF.SOD no longer fits: {e}")))?;
-        Plan::assemble(&applicant.record.tracking_code, groups, sod, profile)
+        let holder = Holder::of(applicant, profile, issue)?;
+        Plan::assemble(
+            &applicant.record.tracking_code,
+            groups,
+            sod,
+            profile,
+            holder,
+        )
     }
 
     fn assemble(
@@ -122,6 +178,7 @@ impl Plan {
         groups: Vec<(u8, Vec<u8>)>,
         sod: Vec<u8>,
         profile: &Profile,
+        holder: Holder,
     ) -> Result<Plan, PersoError> {
         let numbers: Vec<u8> = groups.iter().map(|(n, _)| *n).collect();
         let com = lds::com::build_com(&numbers).map_err(|e| PersoError::Plan(e.to_string()))?;
@@ -154,6 +211,7 @@ impl Plan {
             tracking_code: tracking_code.to_string(),
             files,
             transport_pin_len,
+            holder,
         })
     }
 
