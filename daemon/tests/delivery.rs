@@ -953,7 +953,17 @@ fn status_lookup_reports_delivered_and_terminated_cards() {
 /// Personalizes the record `tracking` (fixture `national-valid-1`: always the same person) on
 /// `sim:N` through the API; its serial and document number.
 fn personalize_for(office: &Office, reader: usize, tracking: &str) -> (String, String) {
-    let record = record_for_api("national-valid-1.json", tracking);
+    personalize_record(office, reader, "national-valid-1.json", tracking)
+}
+
+/// Personalizes fixture record `name` as `tracking` on `sim:N`; its serial and document number.
+fn personalize_record(
+    office: &Office,
+    reader: usize,
+    name: &str,
+    tracking: &str,
+) -> (String, String) {
+    let record = record_for_api(name, tracking);
     let r = office
         .call(
             "card.personalize",
@@ -1113,4 +1123,139 @@ fn issue_16_a_card_reported_lost_is_revoked_and_not_handed_over() {
         }
     }
     assert_eq!(revoked, 2);
+}
+
+#[test]
+fn issue_16_cards_are_dispatched_received_at_their_office_and_only_then_handed_over() {
+    let office = office_with(2, |c| c.delivery.office = Some("THR-12".into()));
+    let mut events = office.svc.events.subscribe();
+    let lookup = |tracking: &str| {
+        office
+            .call("status.lookup", json!({"tracking_code": tracking}))
+            .unwrap()["matches"][0]
+            .clone()
+    };
+    let (a, _) = personalize_for(&office, 0, "NID-8201");
+    // Another person's card.
+    let (b, _) = personalize_record(&office, 1, "national-valid-2.json", "NID-8202");
+    // Not received here yet: not handed over.
+    let e = office
+        .call("delivery.begin", json!({"reader": "sim:0"}))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CardNotAtOffice, "{e:?}");
+
+    // A dispatch naming an unknown card, or a card twice: refused whole, nothing written.
+    let e = office
+        .call(
+            "dispatch.create",
+            json!({"office": "THR-12", "serials": [a, "00000000DEADBEEF"]}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::DispatchRefused);
+    assert_eq!(
+        e.data.unwrap()["problems"],
+        json!([{"serial": "00000000DEADBEEF", "problem": "unknown"}])
+    );
+    assert_eq!(lookup("NID-8201")["status"], "produced");
+    // Card a goes to THR-12, card b to another office.
+    let to_here = office
+        .call(
+            "dispatch.create",
+            json!({"office": "THR-12", "serials": [a]}),
+        )
+        .unwrap();
+    let to_there = office
+        .call(
+            "dispatch.create",
+            json!({"office": "ISF-03", "serials": [b]}),
+        )
+        .unwrap();
+    assert_eq!(to_here["cards"][0]["tracking_code"], "NID-8201");
+    let s = lookup("NID-8201");
+    assert_eq!(
+        (&s["status"], &s["detail"]["office"]),
+        (&json!("dispatched"), &json!("THR-12"))
+    );
+    // Dispatching it again: refused.
+    let e = office
+        .call(
+            "dispatch.create",
+            json!({"office": "THR-12", "serials": [a]}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.data.unwrap()["problems"][0]["problem"],
+        "already_dispatched"
+    );
+    // The other office's dispatch received here: refused, nothing changes.
+    let e = office
+        .call(
+            "dispatch.receive",
+            json!({"dispatch_id": to_there["dispatch_id"], "serials": [b]}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::WrongOffice);
+    assert_eq!(lookup("NID-8202")["status"], "dispatched");
+    // Our dispatch, scanned with a stray card: received, the stray reported.
+    let r = office
+        .call(
+            "dispatch.receive",
+            json!({"dispatch_id": to_here["dispatch_id"], "serials": [a, "0102030405060708"]}),
+        )
+        .unwrap();
+    assert_eq!(r["received"][0]["serial"], a.as_str());
+    assert_eq!(r["unexpected"], json!(["0102030405060708"]));
+    assert_eq!(r["missing"], json!([]));
+    let s = lookup("NID-8201");
+    assert_eq!(
+        (&s["status"], &s["detail"]["office"]),
+        (&json!("ready_for_pickup"), &json!("THR-12"))
+    );
+    // Scanned again (another desk of the office): already received, nothing twice.
+    let again = office
+        .call(
+            "dispatch.receive",
+            json!({"dispatch_id": to_here["dispatch_id"], "serials": [a]}),
+        )
+        .unwrap();
+    assert_eq!(again["already_received"], json!([a]));
+    assert_eq!(again["received"], json!([]));
+    // Now it is handed over; card b (sent elsewhere) is not.
+    deliver(&office, 0);
+    assert_eq!(lookup("NID-8201")["status"], "delivered");
+    let e = office
+        .call("delivery.begin", json!({"reader": "sim:1"}))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CardNotAtOffice, "{e:?}");
+    let states: Vec<_> = office
+        .svc
+        .batches
+        .journal()
+        .card_history(&a)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.state.as_str())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "writing",
+            "personalized",
+            "dispatched",
+            "received",
+            "delivered"
+        ]
+    );
+    let mut ready = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if e.topic == "card.ready_for_pickup" {
+            ready.push(e.body);
+        }
+    }
+    assert_eq!(
+        ready,
+        [json!({"tracking_code": "NID-8201", "serial": a, "office": "THR-12"})]
+    );
+    let kinds = office.audit_kinds();
+    assert!(kinds.contains(&"dispatched".to_string()) && kinds.contains(&"received".to_string()));
 }

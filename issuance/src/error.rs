@@ -79,11 +79,17 @@ pub enum ErrorKind {
     CardSuperseded,
     /// The card's validity ended: it is not handed over.
     CardExpired,
+    /// The card was not received at this office (not dispatched here, or not scanned in yet).
+    CardNotAtOffice,
+    /// A dispatch names cards that cannot go (unknown, not produced, already dispatched).
+    DispatchRefused,
+    /// A dispatch received at an office it was not sent to.
+    WrongOffice,
 }
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 33] = [
+    pub const ALL: [ErrorKind; 36] = [
         ErrorKind::Invalid,
         ErrorKind::TooLarge,
         ErrorKind::Internal,
@@ -117,6 +123,9 @@ impl ErrorKind {
         ErrorKind::CardRevoked,
         ErrorKind::CardSuperseded,
         ErrorKind::CardExpired,
+        ErrorKind::CardNotAtOffice,
+        ErrorKind::DispatchRefused,
+        ErrorKind::WrongOffice,
     ];
 
     /// The stable snake_case name the audit trail records (the API's error name is the same).
@@ -155,6 +164,9 @@ impl ErrorKind {
             ErrorKind::CardRevoked => "card_revoked",
             ErrorKind::CardSuperseded => "card_superseded",
             ErrorKind::CardExpired => "card_expired",
+            ErrorKind::CardNotAtOffice => "card_not_at_office",
+            ErrorKind::DispatchRefused => "dispatch_refused",
+            ErrorKind::WrongOffice => "wrong_office",
         }
     }
 }

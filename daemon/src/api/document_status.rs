@@ -40,7 +40,11 @@ pub fn verdict(card: &CardRow, today: &str) -> &'static str {
         CardState::Superseded => "superseded",
         _ if card.expired(today) => "expired",
         CardState::Delivered => "valid",
-        CardState::Personalized | CardState::Writing | CardState::Spoiled => "not_delivered",
+        CardState::Personalized
+        | CardState::Dispatched
+        | CardState::Received
+        | CardState::Writing
+        | CardState::Spoiled => "not_delivered",
     }
 }
 

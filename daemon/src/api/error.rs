@@ -85,6 +85,12 @@ pub enum ErrorCode {
     CardSuperseded,
     /// The card's validity ended: not handed over.
     CardExpired,
+    /// The card was not received at this office.
+    CardNotAtOffice,
+    /// A dispatch names cards that cannot go; `data.problems` says which and why.
+    DispatchRefused,
+    /// A dispatch received at an office it was not sent to.
+    WrongOffice,
 }
 
 impl ErrorCode {
@@ -129,6 +135,9 @@ impl ErrorCode {
             ErrorCode::CardRevoked => 1515,
             ErrorCode::CardSuperseded => 1516,
             ErrorCode::CardExpired => 1517,
+            ErrorCode::CardNotAtOffice => 1518,
+            ErrorCode::DispatchRefused => 1519,
+            ErrorCode::WrongOffice => 1520,
         }
     }
 
@@ -173,6 +182,9 @@ impl ErrorCode {
             ErrorCode::CardRevoked => "card_revoked",
             ErrorCode::CardSuperseded => "card_superseded",
             ErrorCode::CardExpired => "card_expired",
+            ErrorCode::CardNotAtOffice => "card_not_at_office",
+            ErrorCode::DispatchRefused => "dispatch_refused",
+            ErrorCode::WrongOffice => "wrong_office",
         }
     }
 }
@@ -267,6 +279,9 @@ impl ErrorCode {
             ErrorKind::CardRevoked => ErrorCode::CardRevoked,
             ErrorKind::CardSuperseded => ErrorCode::CardSuperseded,
             ErrorKind::CardExpired => ErrorCode::CardExpired,
+            ErrorKind::CardNotAtOffice => ErrorCode::CardNotAtOffice,
+            ErrorKind::DispatchRefused => ErrorCode::DispatchRefused,
+            ErrorKind::WrongOffice => ErrorCode::WrongOffice,
         }
     }
 }
@@ -332,6 +347,9 @@ mod tests {
             ErrorCode::CardRevoked,
             ErrorCode::CardSuperseded,
             ErrorCode::CardExpired,
+            ErrorCode::CardNotAtOffice,
+            ErrorCode::DispatchRefused,
+            ErrorCode::WrongOffice,
         ];
         let mut codes: Vec<i64> = all.iter().map(|c| c.code()).collect();
         codes.sort_unstable();

@@ -28,6 +28,8 @@ pub mod card_unblock;
 pub mod delivery_activate;
 pub mod delivery_begin;
 pub mod delivery_verify;
+pub mod dispatch_create;
+pub mod dispatch_receive;
 pub mod document_status;
 mod error;
 pub mod matcher_compare;
@@ -241,6 +243,8 @@ pub const METHODS: &[Method] = &[
     worker("status.lookup", status_lookup::call),
     worker("document.status", document_status::call),
     worker("card.report_lost", card_report_lost::call),
+    worker("dispatch.create", dispatch_create::call),
+    worker("dispatch.receive", dispatch_receive::call),
 ];
 
 /// The method called `name`.

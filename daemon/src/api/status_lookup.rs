@@ -8,6 +8,7 @@
 //! Reply: `{"matches":[{"tracking_code":"NID-0001","status":"produced","detail":null,
 //! "updated_at_ms":...}]}`. Statuses: `in_production`, `rejected` (data QC; `detail` lists the
 //! field paths and codes), `failed`, `produced` (personalized, on its way), `delivered`,
+//! `dispatched` (`detail.office`), `ready_for_pickup` (received at `detail.office`),
 //! `superseded` (a newer card of the holder was delivered), `revoked` (reported lost or
 //! stolen; `detail.reason`), `terminated` (cancelled on the chip), `expired` (past its date of
 //! expiry). No personal data comes back; nothing found is `not_found`.
@@ -43,6 +44,12 @@ fn status(r: &RecordRow, today: &str) -> (&'static str, Value) {
             ("revoked", json!({"reason": r.card_reason}))
         }
         (RecordState::Personalized, _) if expired => ("expired", Value::Null),
+        (RecordState::Personalized, Some(CardState::Dispatched)) => {
+            ("dispatched", json!({"office": r.card_office}))
+        }
+        (RecordState::Personalized, Some(CardState::Received)) => {
+            ("ready_for_pickup", json!({"office": r.card_office}))
+        }
         (RecordState::Personalized, Some(CardState::Delivered)) => ("delivered", Value::Null),
         (RecordState::Personalized, _) => ("produced", Value::Null),
         (RecordState::QcFailed, _) => (

@@ -135,6 +135,8 @@ pub struct DeliverySection {
     /// Whether activation without `transport_pin` looks the card's transport PIN up in the
     /// sealed PIN mailer (default true; false: only the mailer's print step reads it).
     pub transport_pin_from_mailer: Option<bool>,
+    /// This station's office: cards are handed over only once received here.
+    pub office: Option<String>,
 }
 
 /// `idcardd serve` flags that win over the file.
@@ -457,6 +459,7 @@ impl Settings {
             transport_pin_from_mailer: d
                 .transport_pin_from_mailer
                 .unwrap_or(defaults.transport_pin_from_mailer),
+            office: d.office,
         };
         if !(service.delivery.fmr > 0.0 && service.delivery.fmr < 1.0) {
             anyhow::bail!("delivery.fmr must be between 0 and 1, e.g. 0.001");

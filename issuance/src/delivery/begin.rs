@@ -332,7 +332,24 @@ fn refuse_unusable(desk: &Desk<'_>, serial: &str, reader: &str) -> Result<(), Er
             "a newer card of this holder was delivered".to_string(),
         ),
         _ if card.expired(&today) => (ErrorKind::CardExpired, "the card has expired".to_string()),
-        _ => return Ok(()),
+        state => match &desk.policy.office {
+            Some(office)
+                if state != CardState::Received || card.office.as_deref() != Some(office) =>
+            {
+                (
+                    ErrorKind::CardNotAtOffice,
+                    format!(
+                        "the card was not received at office {office} ({}{})",
+                        state.as_str(),
+                        card.office
+                            .as_deref()
+                            .map(|o| format!(", sent to {o}"))
+                            .unwrap_or_default()
+                    ),
+                )
+            }
+            _ => return Ok(()),
+        },
     };
     journal(
         desk.audit,

@@ -90,6 +90,9 @@ pub struct DeliveryPolicy {
     /// mailer (through the token) to find it. `false`: the PIN mailer is read by its printing
     /// step only, and the kiosk gives the transport PIN from the holder's letter.
     pub transport_pin_from_mailer: bool,
+    /// This station's office. When set, a card the journal knows is handed over only once it
+    /// was received here (`dispatch.receive`); unset (one station doing everything), not asked.
+    pub office: Option<String>,
 }
 
 impl Default for DeliveryPolicy {
@@ -100,6 +103,7 @@ impl Default for DeliveryPolicy {
             activate_window: Duration::from_secs(120),
             session_ttl: Duration::from_secs(600),
             transport_pin_from_mailer: true,
+            office: None,
         }
     }
 }

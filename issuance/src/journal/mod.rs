@@ -55,6 +55,9 @@ pub enum JournalError {
     /// The transition is not allowed from the current state.
     #[error("{0}")]
     Conflict(String),
+    /// A dispatch received at an office it was not sent to.
+    #[error("{0}")]
+    WrongOffice(String),
 }
 
 impl From<JournalError> for crate::Error {
@@ -153,6 +156,10 @@ pub enum CardState {
     Personalized,
     /// Left incomplete by a failed record; may be written again for another record.
     Spoiled,
+    /// Sent to an office in a dispatch.
+    Dispatched,
+    /// Received at the office it was sent to: ready for pickup.
+    Received,
     /// Handed to the holder and activated.
     Delivered,
     /// Cancelled on the chip (lost and found, stolen, replaced, damaged).
@@ -170,6 +177,8 @@ impl CardState {
             CardState::Writing => "writing",
             CardState::Personalized => "personalized",
             CardState::Spoiled => "spoiled",
+            CardState::Dispatched => "dispatched",
+            CardState::Received => "received",
             CardState::Delivered => "delivered",
             CardState::Terminated => "terminated",
             CardState::Superseded => "superseded",
@@ -182,6 +191,8 @@ impl CardState {
             "writing" => CardState::Writing,
             "personalized" => CardState::Personalized,
             "spoiled" => CardState::Spoiled,
+            "dispatched" => CardState::Dispatched,
+            "received" => CardState::Received,
             "delivered" => CardState::Delivered,
             "superseded" => CardState::Superseded,
             "revoked" => CardState::Revoked,
@@ -189,9 +200,16 @@ impl CardState {
         }
     }
 
-    /// Whether the card may still be used (produced and not yet replaced, or delivered).
+    /// Whether the card may still be used (produced and not yet replaced, on its way, at the
+    /// office, or delivered).
     pub fn usable(self) -> bool {
-        matches!(self, CardState::Personalized | CardState::Delivered)
+        matches!(
+            self,
+            CardState::Personalized
+                | CardState::Dispatched
+                | CardState::Received
+                | CardState::Delivered
+        )
     }
 }
 
@@ -219,6 +237,10 @@ pub struct CardRow {
     pub superseded_by: Option<String>,
     /// When its state last changed.
     pub updated_at_ms: i64,
+    /// The dispatch it was sent in.
+    pub dispatch_id: Option<String>,
+    /// The office it was sent to.
+    pub office: Option<String>,
 }
 
 impl CardRow {
@@ -226,6 +248,66 @@ impl CardRow {
     pub fn expired(&self, today: &str) -> bool {
         self.date_of_expiry.as_deref().is_some_and(|d| d < today)
     }
+}
+
+/// A card in a dispatch manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DispatchedCard {
+    /// Card serial.
+    pub serial: String,
+    /// The application's tracking code.
+    pub tracking_code: String,
+    /// Document number.
+    pub document_number: Option<String>,
+}
+
+/// Produced cards sent to an office together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dispatch {
+    /// Dispatch id.
+    pub id: String,
+    /// The office the cards go to.
+    pub office: String,
+    /// The manifest.
+    pub cards: Vec<DispatchedCard>,
+    /// When it was made.
+    pub created_at_ms: i64,
+}
+
+/// Why a card cannot be dispatched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DispatchProblem {
+    /// The serial as given.
+    pub serial: String,
+    /// `unknown`, `not_produced`, `already_dispatched`, `named twice`, or the card's state
+    /// (`delivered`, `revoked`, ...).
+    pub problem: String,
+}
+
+impl DispatchProblem {
+    fn new(serial: &str, problem: &str) -> DispatchProblem {
+        DispatchProblem {
+            serial: serial.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// What an office's receipt of a dispatch found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// The dispatch.
+    pub dispatch_id: String,
+    /// The office.
+    pub office: String,
+    /// Cards of the manifest received now: ready for pickup.
+    pub received: Vec<DispatchedCard>,
+    /// Cards of the manifest received by an earlier scan.
+    pub already_received: Vec<String>,
+    /// Cards of the manifest not scanned in.
+    pub missing: Vec<String>,
+    /// Cards scanned in that the manifest does not list (not changed).
+    pub unexpected: Vec<String>,
 }
 
 /// One state in a card's history.
@@ -301,6 +383,8 @@ pub struct RecordRow {
     pub card_expiry: Option<String>,
     /// Why the card left service (termination, revocation), if it did.
     pub card_reason: Option<String>,
+    /// The office the card was sent to, once dispatched.
+    pub card_office: Option<String>,
 }
 
 /// Counts per state of a batch.
@@ -419,6 +503,15 @@ ALTER TABLE cards ADD COLUMN kind TEXT;
 ALTER TABLE cards ADD COLUMN document_number TEXT;
 ALTER TABLE cards ADD COLUMN date_of_expiry TEXT;
 ALTER TABLE cards ADD COLUMN superseded_by TEXT;
+ALTER TABLE cards ADD COLUMN dispatch_id TEXT;
+ALTER TABLE cards ADD COLUMN office TEXT;
+CREATE TABLE IF NOT EXISTS dispatches (
+    id TEXT PRIMARY KEY,
+    office TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    received_at INTEGER
+);
 CREATE TABLE IF NOT EXISTS card_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     serial TEXT NOT NULL,
@@ -461,6 +554,14 @@ fn migrate(conn: &mut rusqlite::Connection) -> Result<(), JournalError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Two random bytes (dispatch ids: milliseconds plus these).
+fn rand_u16() -> u16 {
+    use ring::rand::SecureRandom as _;
+    let mut r = [0u8; 2];
+    let _ = ring::rand::SystemRandom::new().fill(&mut r);
+    u16::from_be_bytes(r)
 }
 
 /// Appends a state to a card's history.
@@ -1093,7 +1194,7 @@ impl Journal {
                 "SELECT o.serial FROM cards c JOIN cards o
                    ON o.person = c.person AND o.kind = c.kind AND o.serial != c.serial
                  WHERE c.serial = ?1 AND c.person IS NOT NULL
-                   AND o.state IN ('personalized', 'delivered')",
+                   AND o.state IN ('personalized', 'dispatched', 'received', 'delivered')",
             )?;
             superseded = q
                 .query_map([serial], |r| r.get::<_, String>(0))?
@@ -1156,7 +1257,7 @@ impl Journal {
         let conn = self.conn();
         let sql = format!(
             "SELECT serial, tracking_code, state, reason, person, kind, document_number,
-                    date_of_expiry, superseded_by, updated_at
+                    date_of_expiry, superseded_by, updated_at, dispatch_id, office
              FROM cards WHERE {filter} ORDER BY updated_at DESC LIMIT 1"
         );
         Ok(conn
@@ -1172,9 +1273,152 @@ impl Journal {
                     date_of_expiry: r.get(7)?,
                     superseded_by: r.get(8)?,
                     updated_at_ms: r.get(9)?,
+                    dispatch_id: r.get(10)?,
+                    office: r.get(11)?,
                 })
             })
             .optional()?)
+    }
+
+    /// Sends the produced cards `serials` to `office` as one dispatch (id `Dnnn..`), with its
+    /// manifest. Every card must be known, personalized and not yet dispatched: otherwise
+    /// nothing is written and every card's problem comes back (`Ok(Err(problems))`).
+    pub fn create_dispatch(
+        &self,
+        office: &str,
+        serials: &[String],
+    ) -> Result<Result<Dispatch, Vec<DispatchProblem>>, JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut problems = Vec::new();
+        let mut cards = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for serial in serials {
+            if !seen.insert(serial.as_str()) {
+                problems.push(DispatchProblem::new(serial, "named twice"));
+                continue;
+            }
+            let row: Option<(String, String, Option<String>)> = tx
+                .query_row(
+                    "SELECT state, tracking_code, document_number FROM cards WHERE serial = ?1",
+                    [serial],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            match row {
+                None => problems.push(DispatchProblem::new(serial, "unknown")),
+                Some((state, tracking_code, document_number)) => match CardState::parse(&state) {
+                    CardState::Personalized => cards.push(DispatchedCard {
+                        serial: serial.clone(),
+                        tracking_code,
+                        document_number,
+                    }),
+                    CardState::Dispatched | CardState::Received => {
+                        problems.push(DispatchProblem::new(serial, "already_dispatched"))
+                    }
+                    CardState::Writing | CardState::Spoiled => {
+                        problems.push(DispatchProblem::new(serial, "not_produced"))
+                    }
+                    other => problems.push(DispatchProblem::new(serial, other.as_str())),
+                },
+            }
+        }
+        if cards.is_empty() && problems.is_empty() {
+            problems.push(DispatchProblem::new("", "no cards named"));
+        }
+        if !problems.is_empty() {
+            return Ok(Err(problems));
+        }
+        let now = now_ms();
+        let id = format!("D{now}-{:04x}", rand_u16());
+        let manifest = serde_json::to_string(&cards).unwrap_or_default();
+        tx.execute(
+            "INSERT INTO dispatches (id, office, manifest, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, office, manifest, now],
+        )?;
+        for c in &cards {
+            tx.execute(
+                "UPDATE cards SET state = 'dispatched', dispatch_id = ?2, office = ?3,
+                    updated_at = ?4 WHERE serial = ?1",
+                params![c.serial, id, office, now],
+            )?;
+            card_event(&tx, &c.serial, "dispatched", Some(&id), now)?;
+        }
+        tx.commit()?;
+        Ok(Ok(Dispatch {
+            id,
+            office: office.to_string(),
+            cards,
+            created_at_ms: now,
+        }))
+    }
+
+    /// The office `office` scans in the cards of dispatch `id`: those of the manifest become
+    /// `received` (ready for pickup), the report says which were received now, which earlier,
+    /// which are missing (in the manifest, not scanned) and which are unexpected (scanned, not
+    /// in the manifest; left unchanged). A dispatch sent to another office is a conflict and
+    /// changes nothing.
+    pub fn receive_dispatch(
+        &self,
+        id: &str,
+        office: &str,
+        scanned: &[String],
+    ) -> Result<Receipt, JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (to, manifest): (String, String) = tx
+            .query_row(
+                "SELECT office, manifest FROM dispatches WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| JournalError::NotFound(format!("dispatch {id}")))?;
+        if to != office {
+            return Err(JournalError::WrongOffice(format!(
+                "dispatch {id} was sent to office {to}, not {office}"
+            )));
+        }
+        let cards: Vec<DispatchedCard> = serde_json::from_str(&manifest)
+            .map_err(|e| JournalError::Conflict(format!("dispatch {id} manifest: {e}")))?;
+        let now = now_ms();
+        let mut receipt = Receipt {
+            dispatch_id: id.to_string(),
+            office: office.to_string(),
+            ..Receipt::default()
+        };
+        let scanned: std::collections::BTreeSet<&str> =
+            scanned.iter().map(String::as_str).collect();
+        for card in &cards {
+            if !scanned.contains(card.serial.as_str()) {
+                receipt.missing.push(card.serial.clone());
+                continue;
+            }
+            let n = tx.execute(
+                "UPDATE cards SET state = 'received', updated_at = ?2
+                 WHERE serial = ?1 AND state = 'dispatched'",
+                params![card.serial, now],
+            )?;
+            if n == 1 {
+                card_event(&tx, &card.serial, "received", Some(office), now)?;
+                receipt.received.push(card.clone());
+            } else {
+                receipt.already_received.push(card.serial.clone());
+            }
+        }
+        receipt.unexpected = scanned
+            .iter()
+            .filter(|s| !cards.iter().any(|c| c.serial == **s))
+            .map(|s| s.to_string())
+            .collect();
+        if receipt.missing.is_empty() {
+            tx.execute(
+                "UPDATE dispatches SET received_at = ?2 WHERE id = ?1 AND received_at IS NULL",
+                params![id, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(receipt)
     }
 
     /// Every state card `serial` went through, oldest first.
@@ -1235,7 +1479,7 @@ impl Journal {
         let sql = format!(
             "SELECT r.batch_id, r.seq, r.tracking_code, r.state, r.reader, r.card_serial,
                     c.state, r.document_number, r.reason, r.qc_issues, r.attempts, r.apdus,
-                    r.updated_at, c.date_of_expiry, c.reason
+                    r.updated_at, c.date_of_expiry, c.reason, c.office
              FROM records r LEFT JOIN cards c
                 ON c.serial = r.card_serial AND c.record_seq = r.seq
              WHERE {filter} ORDER BY r.seq"
@@ -1259,6 +1503,7 @@ impl Journal {
                 updated_at_ms: r.get(12)?,
                 card_expiry: r.get(13)?,
                 card_reason: r.get(14)?,
+                card_office: r.get(15)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
