@@ -165,7 +165,7 @@ fn default_endpoint() -> String {
 }
 
 /// Calls one method on the daemon.
-fn call(
+pub(crate) fn call(
     conn: &Connection,
     method: &str,
     params: Value,

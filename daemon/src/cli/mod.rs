@@ -9,6 +9,7 @@ pub mod bench;
 pub mod bench_echo;
 pub mod bench_truth;
 pub mod card;
+pub mod cards;
 pub mod delivery;
 pub mod demo;
 pub mod extract;
@@ -75,6 +76,10 @@ pub enum Command {
     /// The PIN mailer: print the sealed PIN letters for the print shop.
     #[command(subcommand)]
     Mailer(mailer::Command),
+    /// After production, through the daemon: dispatch to an office, receipt there, a card
+    /// reported lost, a document's status.
+    #[command(subcommand)]
+    Cards(cards::Command),
 }
 
 /// Runs the parsed command.
@@ -95,5 +100,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Mailer(cmd) => mailer::run(cmd),
+        Command::Cards(cmd) => cards::run(cmd),
     }
 }
