@@ -1259,3 +1259,85 @@ fn issue_16_cards_are_dispatched_received_at_their_office_and_only_then_handed_o
     let kinds = office.audit_kinds();
     assert!(kinds.contains(&"dispatched".to_string()) && kinds.contains(&"received".to_string()));
 }
+
+#[test]
+fn issue_16_a_free_zone_card_is_renewed_after_an_officers_approval() {
+    let office = office(2);
+    let personalize = |reader: usize, record: Value| {
+        office.call(
+            "card.personalize",
+            json!({"reader": format!("sim:{reader}"), "record": record}),
+        )
+    };
+    let lookup = |tracking: &str| {
+        office
+            .call("status.lookup", json!({"tracking_code": tracking}))
+            .unwrap()["matches"][0]
+            .clone()
+    };
+    // The first free-zone card, delivered (finger 3 enrolled as right index).
+    let first = personalize(0, record_for_api("free-zone-valid-1.json", "FZ-9001")).unwrap();
+    let first_doc = first["document_number"].as_str().unwrap().to_string();
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    office
+        .verify(&session, 2, fixtures::scan("3_3.png"))
+        .unwrap();
+    office.activate(&session).unwrap();
+
+    let renewal = |tracking: &str, of: &str, approved: bool| {
+        let mut r = record_for_api("free-zone-valid-1.json", tracking);
+        r["renewal"] = json!({"of_document": of, "officer": "OFF-7", "approved": approved,
+                              "missing": if approved { json!([]) } else { json!(["lease contract", "photo"]) }});
+        r
+    };
+    // Rejected by the officer: the record is rejected with what is missing.
+    let e = personalize(1, renewal("FZ-9002", &first_doc, false)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::QcFailed);
+    let problems = e.data.unwrap()["problems"].clone();
+    assert_eq!(problems[0]["code"], "renewal_rejected", "{problems}");
+    assert!(problems[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("lease contract, photo"));
+    let s = lookup("FZ-9002");
+    assert_eq!(s["status"], "rejected");
+    assert_eq!(s["detail"][0]["path"], "renewal.approved");
+    // A renewal naming no card of this person: a structured refusal, no card written.
+    let e = personalize(1, renewal("FZ-9003", "D99999999", true)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::QcFailed);
+    assert_eq!(
+        e.data.unwrap()["problems"][0]["code"],
+        "renewal_without_card"
+    );
+    // Refused before any card was touched.
+    let card_1 = office.sim_dir().join("card-1.json");
+    assert!(!card_1.exists() || office.life_cycle(1) == LifeCycle::Creation);
+    // A national card is not renewed by request.
+    let mut national = record_for_api("national-valid-1.json", "NID-9004");
+    national["renewal"] = json!({"of_document": first_doc, "officer": "OFF-7", "approved": true});
+    let e = personalize(1, national).unwrap_err();
+    assert_eq!(e.data.unwrap()["problems"][0]["path"], "renewal");
+
+    // Approved: the same identity on a new card with a new validity; delivering it supersedes
+    // the first card.
+    let second = personalize(1, renewal("FZ-9005", &first_doc, true)).unwrap();
+    assert_ne!(second["document_number"], first["document_number"]);
+    let session = office.begin(1)["session"].as_str().unwrap().to_string();
+    office
+        .verify(&session, 2, fixtures::scan("3_4.png"))
+        .unwrap();
+    office.activate(&session).unwrap();
+    assert_eq!(lookup("FZ-9005")["status"], "delivered");
+    assert_eq!(lookup("FZ-9001")["status"], "superseded");
+    // Renewing the superseded card again is refused.
+    let e = personalize(0, renewal("FZ-9006", &first_doc, true)).unwrap_err();
+    let problems = e.data.unwrap()["problems"].clone();
+    assert_eq!(problems[0]["code"], "renewal_without_card");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("superseded"),
+        "{problems}"
+    );
+}

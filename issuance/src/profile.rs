@@ -110,6 +110,23 @@ struct RawProfile {
     /// See [`Profile::citizen_groups`].
     #[serde(default)]
     free_zone: Option<RawFreeZone>,
+    /// See [`Profile::renewal`].
+    #[serde(default)]
+    renewal: RenewalRule,
+}
+
+/// How a card of a kind is renewed (issue 16): data of the profile, not code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RenewalRule {
+    /// A new application of a person who has (or lost) a card of the kind is a reissue: the
+    /// new card supersedes the old one when it is delivered. No renewal request is taken.
+    #[default]
+    Reissue,
+    /// A renewal request names the card it renews and carries an officer's decision: approved
+    /// (with the officer's id), or rejected with what is missing (the record is rejected with
+    /// it, and the status lookup says so).
+    OfficerApproval,
 }
 
 /// The `[fingers]` table as written.
@@ -192,6 +209,8 @@ pub struct Profile {
     pub pin: PinPolicy,
     /// Free-zone citizen groups an applicant may choose (empty for other cards).
     pub citizen_groups: Vec<CitizenGroup>,
+    /// How a card of this kind is renewed (`renewal = "reissue"` or `"officer_approval"`).
+    pub renewal: RenewalRule,
 }
 
 impl Profile {
@@ -369,6 +388,7 @@ impl Profile {
             },
             pin,
             citizen_groups,
+            renewal: raw.renewal,
         })
     }
 }

@@ -124,6 +124,24 @@ pub struct FingerSample {
     pub template: Option<Blob>,
 }
 
+/// A renewal request: the card it renews and the officer's decision (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalRequest {
+    /// Document number of the card being renewed (same person, same kind, still usable).
+    #[serde(default)]
+    pub of_document: String,
+    /// The reviewing officer's id.
+    #[serde(default)]
+    pub officer: String,
+    /// The officer's decision.
+    #[serde(default)]
+    pub approved: bool,
+    /// When rejected: what the applicant must bring (documents, fields).
+    #[serde(default)]
+    pub missing: Vec<String>,
+}
+
 /// Fields only the free-zone citizen card has.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +216,9 @@ pub struct Applicant {
     /// Foreign-resident card fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub foreign_resident: Option<ForeignResidentFields>,
+    /// A renewal request (kinds renewed after an officer's review, e.g. free-zone cards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<RenewalRequest>,
     /// Which files `path` fields may name (not part of the JSON): none unless the caller says
     /// so; [`Applicant::load`] sets [`FileAccess::Local`].
     #[serde(skip)]

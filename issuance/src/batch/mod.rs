@@ -482,6 +482,20 @@ impl Runner<'_> {
                 )));
             }
         };
+        if let Some(renewal) = &valid.record.renewal {
+            if let Err(why) = self.renewable(&valid, profile, &renewal.of_document) {
+                let issues = serde_json::json!([{
+                    "path": "renewal.of_document",
+                    "code": QcCode::RenewalWithoutCard.as_str(),
+                    "message": why,
+                }]);
+                self.journal.qc_failed(claim.seq, &issues)?;
+                return Ok(Prepared::Finished(event(
+                    RecordState::QcFailed,
+                    Some(QcCode::RenewalWithoutCard.as_str().into()),
+                )));
+            }
+        }
         let built = match &claim.resume {
             Some(r) => Date::parse_yyyymmdd(&r.date_of_issue)
                 .ok_or_else(|| PersoError::Plan(format!("issue date {:?}", r.date_of_issue)))
@@ -592,6 +606,39 @@ impl Runner<'_> {
                 }),
             );
         }
+    }
+
+    /// Whether the card with document number `of_document` can be renewed by `applicant`: it
+    /// exists, is this person's card of this kind, and is still usable.
+    fn renewable(
+        &self,
+        applicant: &qc::ValidatedApplicant,
+        profile: &crate::profile::Profile,
+        of_document: &str,
+    ) -> Result<(), String> {
+        let number = of_document.trim().to_ascii_uppercase();
+        let card = self
+            .journal
+            .card_by_document(&number)
+            .map_err(|e| format!("journal: {e}"))?
+            .ok_or_else(|| format!("no card with document number {number} was issued here"))?;
+        let person = crate::personalize::Holder::person_of(applicant);
+        if card.person.is_none()
+            || card.person != person
+            || card.kind.as_deref() != Some(&profile.name)
+        {
+            return Err(format!(
+                "document {number} is not this person's {} card",
+                profile.name
+            ));
+        }
+        if !card.state.usable() {
+            return Err(format!(
+                "card {number} is {}: it cannot be renewed (apply for a new card)",
+                card.state.as_str()
+            ));
+        }
+        Ok(())
     }
 
     /// Parses and QC-checks a claimed record against its profile.

@@ -81,25 +81,30 @@ pub struct Holder {
 }
 
 impl Holder {
+    /// The person an applicant is (see [`Holder::person`]), if the record says.
+    pub fn person_of(applicant: &ValidatedApplicant) -> Option<String> {
+        let r = &applicant.record;
+        match (&r.national_code, &r.foreign_resident) {
+            (Some(code), _) if !code.trim().is_empty() => Some(code.trim().to_string()),
+            (_, Some(f)) => Some(format!(
+                "FR:{}:{}:{}",
+                f.residence_permit_number.trim(),
+                r.birth_date.trim(),
+                r.gender.trim()
+            )),
+            _ => None,
+        }
+    }
+
     /// The holder of `applicant`'s card of `profile`'s kind issued by `issue`.
     fn of(
         applicant: &ValidatedApplicant,
         profile: &Profile,
         issue: &Issue,
     ) -> Result<Holder, PersoError> {
-        let r = &applicant.record;
-        let person = match (&r.national_code, &r.foreign_resident) {
-            (Some(code), _) if !code.trim().is_empty() => code.trim().to_string(),
-            (_, Some(f)) => format!(
-                "FR:{}:{}:{}",
-                f.residence_permit_number.trim(),
-                r.birth_date.trim(),
-                r.gender.trim()
-            ),
-            _ => return Err(PersoError::Plan("the record names no person".into())),
-        };
         Ok(Holder {
-            person,
+            person: Holder::person_of(applicant)
+                .ok_or_else(|| PersoError::Plan("the record names no person".into()))?,
             kind: profile.name.clone(),
             date_of_expiry: add_years(issue.date_of_issue, profile.validity_years)?.yyyymmdd(),
         })

@@ -301,3 +301,50 @@ pub(super) fn check_foreign_resident(a: &Applicant, profile: &Profile, r: &mut Q
         }
     }
 }
+
+/// A renewal request: only for kinds renewed after an officer's review, naming the card it
+/// renews, approved by an officer; a rejected one reports what is missing. (Whether the named
+/// card exists and is this person's is the journal's to say, when the record is produced.)
+pub(super) fn check_renewal(a: &Applicant, profile: &Profile, r: &mut QcReport) {
+    use crate::profile::RenewalRule;
+    let Some(renewal) = &a.renewal else {
+        return;
+    };
+    if profile.renewal != RenewalRule::OfficerApproval {
+        let msg = format!(
+            "{} cards are not renewed by request: a new application is a reissue",
+            profile.name
+        );
+        r.push("renewal", QcCode::UnexpectedField, msg);
+        return;
+    }
+    if renewal.of_document.trim().is_empty() {
+        let msg = "a renewal names the document number of the card it renews".to_string();
+        r.push("renewal.of_document", QcCode::MissingField, msg);
+    }
+    if !renewal.approved {
+        let missing: Vec<String> = renewal
+            .missing
+            .iter()
+            .map(|m| m.chars().take(MAX_MISSING_CHARS).collect())
+            .take(MAX_MISSING_ITEMS)
+            .collect();
+        let msg = if missing.is_empty() {
+            "the officer did not approve the renewal".to_string()
+        } else {
+            format!(
+                "the officer did not approve the renewal; missing: {}",
+                missing.join(", ")
+            )
+        };
+        r.push("renewal.approved", QcCode::RenewalRejected, msg);
+    } else if renewal.officer.trim().is_empty() {
+        let msg = "an approved renewal names the approving officer".to_string();
+        r.push("renewal.officer", QcCode::MissingField, msg);
+    }
+}
+
+/// Most items of a rejected renewal's `missing` list reported.
+const MAX_MISSING_ITEMS: usize = 16;
+/// Longest item reported, in characters.
+const MAX_MISSING_CHARS: usize = 80;

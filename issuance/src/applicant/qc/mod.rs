@@ -29,7 +29,7 @@ use biometric::{check_face, check_fingers};
 pub use biometric::{BiometricCheck, MatcherCheck};
 use identity::{
     check_address, check_birth_date, check_foreign_resident, check_free_zone, check_gender,
-    check_names, check_national_code, check_postal, check_serial,
+    check_names, check_national_code, check_postal, check_renewal, check_serial,
 };
 
 /// Largest image or template file read for one sample: anything bigger is not a scan.
@@ -92,6 +92,10 @@ pub enum QcCode {
     UnknownCitizenGroup,
     /// The nationality is not an ISO 3166-1 alpha-3 code of a foreign country.
     InvalidNationality,
+    /// A renewal the officer did not approve (the message lists what is missing).
+    RenewalRejected,
+    /// A renewal that names no card of this person and kind that can be renewed.
+    RenewalWithoutCard,
 }
 
 impl QcCode {
@@ -121,6 +125,8 @@ impl QcCode {
             QcCode::TemplateEncode => "template_encode",
             QcCode::UnknownCitizenGroup => "unknown_citizen_group",
             QcCode::InvalidNationality => "invalid_nationality",
+            QcCode::RenewalRejected => "renewal_rejected",
+            QcCode::RenewalWithoutCard => "renewal_without_card",
         }
     }
 }
@@ -307,6 +313,7 @@ pub fn check_on(
     let face_jpeg = check_face(a, profile, &mut r);
     check_free_zone(a, profile, &mut r);
     check_foreign_resident(a, profile, &mut r);
+    check_renewal(a, profile, &mut r);
     let fingers = check_fingers(a, profile, bio, &mut r);
     match (birth, gender) {
         (Some((birth_date, age)), Some(gender)) if r.issues.is_empty() => Ok(ValidatedApplicant {
