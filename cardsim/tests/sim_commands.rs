@@ -650,6 +650,44 @@ fn reads_of_data_groups_need_a_session_and_dg3_the_terminal() {
     assert_eq!((r.sw, r.data), (Sw::Success, pattern(700, 4)));
 }
 
+#[test]
+fn dg4_iris_is_read_like_dg3_only_under_the_terminal_session() {
+    let mut h = Host::new();
+    h.select_app();
+    h.perso();
+    assert_eq!(h.create_ef(layout::EF_DG4, 300), Sw::Success);
+    h.ok(&commands::update_binary(0, &pattern(300, 6)).unwrap());
+    // Before issuance the personalization session reads it back.
+    let r = read(&mut h, layout::EF_DG4, 300);
+    assert_eq!((r.sw, r.data), (Sw::Success, pattern(300, 6)));
+    h.delivered();
+    // Plain (no session): refused, as DG3.
+    h.select_app();
+    for fid in [layout::EF_DG3, layout::EF_DG4] {
+        assert_eq!(
+            read(&mut h, fid, 1).sw,
+            Sw::SecurityStatusNotSatisfied,
+            "{fid:04X}"
+        );
+    }
+    // The personalization session after issuance: DG1 yes, DG3 and DG4 no.
+    h.select_app();
+    h.perso();
+    assert_eq!(read(&mut h, layout::EF_DG1, 93).sw, Sw::Success);
+    for fid in [layout::EF_DG3, layout::EF_DG4] {
+        assert_eq!(
+            read(&mut h, fid, 1).sw,
+            Sw::SecurityStatusNotSatisfied,
+            "{fid:04X}"
+        );
+    }
+    // The terminal session reads it.
+    h.select_app();
+    h.terminal();
+    let r = read(&mut h, layout::EF_DG4, 300);
+    assert_eq!((r.sw, r.data), (Sw::Success, pattern(300, 6)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Life cycle.
 

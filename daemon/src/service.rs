@@ -359,6 +359,7 @@ impl Service {
             trust: &self.config.trust,
             state_dir: &self.config.state_dir,
             keys: &self.keys,
+            profiles: &self.profiles,
         }
     }
 }

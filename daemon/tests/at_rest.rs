@@ -264,9 +264,20 @@ fn issue_18_nothing_personal_is_left_readable_or_in_the_logs() {
         pins.push(v["transport_pin"].as_str().unwrap().to_string());
         puks.push(v["puk"].as_str().unwrap().to_string());
     }
+    // The demo's later steps make two more cards (a replacement, a renewal).
+    let later = summary["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            let step = h["step"].as_str().unwrap_or("");
+            step.starts_with("replacement") || step.starts_with("renewal approved")
+        })
+        .count() as u64;
+    assert_eq!(later, 2, "{summary:#}");
     assert_eq!(
         puks.len() as u64,
-        personalized,
+        personalized + later,
         "one mailer letter per card"
     );
     let is_card = |p: &Path| p.starts_with(dir.join("sim")) || p.starts_with(dir.join("cards"));

@@ -905,10 +905,12 @@ fn record_for_api(name: &str, tracking_code: &str) -> Value {
     let mut record = fixtures::applicant(name);
     record["tracking_code"] = json!(tracking_code);
     for finger in record["fingers"].as_object_mut().unwrap().values_mut() {
-        if let Some(path) = finger["scan"]["path"].as_str() {
-            let bytes = std::fs::read(dir.join(path)).unwrap();
-            finger["scan"] =
-                json!({"base64": base64::engine::general_purpose::STANDARD.encode(bytes)});
+        for kind in ["scan", "template"] {
+            if let Some(path) = finger[kind]["path"].as_str() {
+                let bytes = std::fs::read(dir.join(path)).unwrap();
+                finger[kind] =
+                    json!({"base64": base64::engine::general_purpose::STANDARD.encode(bytes)});
+            }
         }
     }
     record
@@ -1340,4 +1342,201 @@ fn issue_16_a_free_zone_card_is_renewed_after_an_officers_approval() {
             .contains("superseded"),
         "{problems}"
     );
+}
+
+/// The foreign-resident household of the fixtures (7730012): the head (foreign-valid-1, marked
+/// head) personalized in `sim:0`, a member (foreign-valid-2) in `sim:1`.
+fn household(office: &Office) -> (String, String) {
+    let mut head = record_for_api("foreign-valid-1.json", "FR-9001");
+    head["foreign_resident"]["household_head"] = json!(true);
+    let member = record_for_api("foreign-valid-2.json", "FR-9002");
+    let mut serials = Vec::new();
+    for (reader, record) in [(0, head), (1, member)] {
+        let r = office
+            .call(
+                "card.personalize",
+                json!({"reader": format!("sim:{reader}"), "record": record}),
+            )
+            .unwrap();
+        serials.push(r["serial"].as_str().unwrap().to_string());
+    }
+    (serials[0].clone(), serials[1].clone())
+}
+
+#[test]
+fn issue_16_the_household_head_collects_the_households_cards() {
+    let office = office(3);
+    let (head, member) = household(&office);
+    let journal = office.svc.batches.journal();
+    // Every card of the household kind ends on the profile's fixed yearly date (20 March).
+    for serial in [&head, &member] {
+        let card = journal.card(serial).unwrap().unwrap();
+        assert!(
+            card.date_of_expiry.as_deref().unwrap().ends_with("0320"),
+            "{card:?}"
+        );
+        assert_eq!(card.household.as_deref(), Some("7730012"));
+    }
+    assert!(journal.card(&head).unwrap().unwrap().household_head);
+    // The household goes to the office together.
+    let sent = office
+        .call(
+            "dispatch.create",
+            json!({"office": "THR-12", "household": "7730012"}),
+        )
+        .unwrap();
+    let sent: Vec<&str> = sent["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, [head.as_str(), member.as_str()]);
+
+    // The head's card, and the head's finger (right index, finger 2).
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    let e = office
+        .call(
+            "delivery.handover",
+            json!({"session": session, "reader": "sim:1"}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotVerified, "{e:?}");
+    office
+        .verify(&session, 2, fixtures::scan("2_2.png"))
+        .unwrap();
+    // The member's card on the head's verification, then the member's own PIN.
+    let handed = office
+        .call(
+            "delivery.handover",
+            json!({"session": session, "reader": "sim:1"}),
+        )
+        .unwrap();
+    assert_eq!(handed["serial"], member.as_str());
+    let member_session = handed["session"].as_str().unwrap().to_string();
+    office.activate(&member_session).unwrap();
+    office.activate(&session).unwrap();
+    assert_eq!(office.life_cycle(0), LifeCycle::Activated);
+    assert_eq!(office.life_cycle(1), LifeCycle::Activated);
+    // The journal and the audit trail say on what the member's card was activated.
+    let history = journal.card_history(&member).unwrap();
+    let delivered = history.last().unwrap();
+    assert_eq!(delivered.state.as_str(), "delivered");
+    assert!(
+        delivered.reason.as_deref().unwrap().contains(&head),
+        "{delivered:?}"
+    );
+    let entries = office.svc.audit.entries().unwrap();
+    let basis: Vec<(String, String)> = entries
+        .iter()
+        .filter(|e| e.kind == "delivered")
+        .map(|e| {
+            let d: Value = serde_json::from_str(&e.details).unwrap();
+            (
+                d["serial"].as_str().unwrap().to_string(),
+                d["activated_on"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        basis.contains(&(member.clone(), "head_verification".into())),
+        "{basis:?}"
+    );
+    assert!(
+        basis.contains(&(head.clone(), "own_finger".into())),
+        "{basis:?}"
+    );
+    assert!(office
+        .audit_kinds()
+        .contains(&"delivery.handover".to_string()));
+    for tracking in ["FR-9001", "FR-9002"] {
+        let s = office
+            .call("status.lookup", json!({"tracking_code": tracking}))
+            .unwrap();
+        assert_eq!(s["matches"][0]["status"], "delivered");
+    }
+}
+
+#[test]
+fn issue_16_household_refusals() {
+    let office = office(3);
+    let (_head, _member) = household(&office);
+    // A card of another household is not handed over on this head's verification.
+    office
+        .call(
+            "card.personalize",
+            json!({"reader": "sim:2", "record": record_for_api("national-valid-2.json", "NID-9101")}),
+        )
+        .unwrap();
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    office
+        .verify(&session, 2, fixtures::scan("2_2.png"))
+        .unwrap();
+    let e = office
+        .call(
+            "delivery.handover",
+            json!({"session": session, "reader": "sim:2"}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotInHousehold, "{e:?}");
+    assert_eq!(office.life_cycle(2), LifeCycle::Deactivated);
+    // A member's session is not a head's.
+    let member_session = office.begin(1)["session"].as_str().unwrap().to_string();
+    let e = office
+        .call(
+            "delivery.handover",
+            json!({"session": member_session, "reader": "sim:0"}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotVerified, "{e:?}");
+    // A member already holding a usable card of household 7730012 cannot join another one.
+    let mut moved = record_for_api("foreign-valid-2.json", "FR-9003");
+    moved["foreign_resident"]["household_code"] = json!("8840021");
+    let e = office
+        .call(
+            "card.personalize",
+            json!({"reader": "sim:2", "record": moved}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::QcFailed);
+    let problems = e.data.unwrap()["problems"].clone();
+    assert_eq!(problems[0]["code"], "household_conflict", "{problems}");
+    // A household with nothing produced: nothing to dispatch.
+    let e = office
+        .call(
+            "dispatch.create",
+            json!({"office": "THR-12", "household": "8840021"}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::DispatchRefused);
+}
+
+#[test]
+fn issue_16_when_the_kind_wants_each_members_finger_the_head_cannot_collect() {
+    let profiles = tempfile::tempdir().unwrap();
+    let text = issuance::profile::BUILTIN
+        .iter()
+        .find(|(name, _)| *name == "foreign-resident")
+        .unwrap()
+        .1
+        .replace(
+            "member_activation = \"head_verification\"",
+            "member_activation = \"own_finger\"",
+        );
+    std::fs::write(profiles.path().join("foreign-resident.toml"), text).unwrap();
+    let dir = profiles.path().to_path_buf();
+    let office = office_with(2, move |c| c.profiles_dir = Some(dir));
+    let (_head, _member) = household(&office);
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    office
+        .verify(&session, 2, fixtures::scan("2_2.png"))
+        .unwrap();
+    let e = office
+        .call(
+            "delivery.handover",
+            json!({"session": session, "reader": "sim:1"}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::MemberVerificationRequired, "{e:?}");
+    assert_eq!(office.life_cycle(1), LifeCycle::Deactivated);
 }

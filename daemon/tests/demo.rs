@@ -72,6 +72,39 @@ fn demo_runs_the_whole_chain_through_the_socket() {
             _ => {}
         }
     }
+    // After production (issue 16): a lost card replaced, a free-zone card renewed.
+    let history: Vec<(String, String, String)> = s["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["tracking_code"].as_str().unwrap().to_string(),
+                h["status"].as_str().unwrap().to_string(),
+                h["document_status"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    let at = |code: &str| {
+        history
+            .iter()
+            .rev()
+            .find(|(c, _, _)| c == code)
+            .map(|(_, s, d)| (s.as_str(), d.as_str()))
+    };
+    assert_eq!(at("NID-0001"), Some(("revoked", "revoked")), "{history:?}");
+    assert_eq!(
+        at("NID-0001-R"),
+        Some(("delivered", "valid")),
+        "{history:?}"
+    );
+    assert_eq!(at("FZ-0001-X"), Some(("rejected", "-")), "{history:?}");
+    assert_eq!(at("FZ-0001-R"), Some(("delivered", "valid")), "{history:?}");
+    assert_eq!(
+        at("FZ-0001"),
+        Some(("superseded", "superseded")),
+        "{history:?}"
+    );
     let latency = s["latency"].as_array().unwrap();
     for method in ["delivery.begin", "delivery.verify", "delivery.activate"] {
         assert!(

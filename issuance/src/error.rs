@@ -85,11 +85,16 @@ pub enum ErrorKind {
     DispatchRefused,
     /// A dispatch received at an office it was not sent to.
     WrongOffice,
+    /// A household handover names a card that is not of the head's household (or the session
+    /// is not a household head's).
+    NotInHousehold,
+    /// The kind's rule wants each household member's own finger: no handover on the head's.
+    MemberVerificationRequired,
 }
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 36] = [
+    pub const ALL: [ErrorKind; 38] = [
         ErrorKind::Invalid,
         ErrorKind::TooLarge,
         ErrorKind::Internal,
@@ -126,6 +131,8 @@ impl ErrorKind {
         ErrorKind::CardNotAtOffice,
         ErrorKind::DispatchRefused,
         ErrorKind::WrongOffice,
+        ErrorKind::NotInHousehold,
+        ErrorKind::MemberVerificationRequired,
     ];
 
     /// The stable snake_case name the audit trail records (the API's error name is the same).
@@ -167,6 +174,8 @@ impl ErrorKind {
             ErrorKind::CardNotAtOffice => "card_not_at_office",
             ErrorKind::DispatchRefused => "dispatch_refused",
             ErrorKind::WrongOffice => "wrong_office",
+            ErrorKind::NotInHousehold => "not_in_household",
+            ErrorKind::MemberVerificationRequired => "member_verification_required",
         }
     }
 }

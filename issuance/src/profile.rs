@@ -41,7 +41,7 @@ pub const BUILTIN: [(&str, &str); 3] = [
 
 /// Applicant fields a profile can require (paths as in the applicant record). The tracking
 /// code, birth date and gender are always required.
-pub const KNOWN_FIELDS: [&str; 10] = [
+pub const KNOWN_FIELDS: [&str; 11] = [
     "national_code",
     "name.fa",
     "name.latin",
@@ -50,6 +50,7 @@ pub const KNOWN_FIELDS: [&str; 10] = [
     "postal_code",
     "address",
     "face",
+    "iris",
     "free_zone.citizen_group",
     "foreign_resident",
 ];
@@ -113,6 +114,39 @@ struct RawProfile {
     /// See [`Profile::renewal`].
     #[serde(default)]
     renewal: RenewalRule,
+    /// See [`Profile::household`].
+    #[serde(default)]
+    household: Option<RawHousehold>,
+}
+
+/// The `[household]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHousehold {
+    /// See [`HouseholdRule::expires_on`]: `"MM-DD"`.
+    expires_on: String,
+    /// See [`HouseholdRule::member_activation`].
+    member_activation: MemberActivation,
+}
+
+/// How a household member's card is activated at a household delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberActivation {
+    /// On the household head's verification, in the head's delivery session.
+    HeadVerification,
+    /// Only on the member's own finger (an ordinary delivery of the member's card).
+    OwnFinger,
+}
+
+/// The yearly household renewal of a kind (foreign-resident cards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HouseholdRule {
+    /// Every card of the kind expires on this (Gregorian) month and day: the first one after
+    /// its date of issue.
+    pub expires_on: (u8, u8),
+    /// How members' cards are activated when the head collects them.
+    pub member_activation: MemberActivation,
 }
 
 /// How a card of a kind is renewed (issue 16): data of the profile, not code.
@@ -123,6 +157,10 @@ pub enum RenewalRule {
     /// new card supersedes the old one when it is delivered. No renewal request is taken.
     #[default]
     Reissue,
+    /// The whole household renews every year (`[household]`): members are identified by
+    /// household code, a person's cards stay in one household, every card ends on the fixed
+    /// yearly date, the head collects the household's cards.
+    HouseholdYearly,
     /// A renewal request names the card it renews and carries an officer's decision: approved
     /// (with the officer's id), or rejected with what is missing (the record is rejected with
     /// it, and the status lookup says so).
@@ -209,8 +247,11 @@ pub struct Profile {
     pub pin: PinPolicy,
     /// Free-zone citizen groups an applicant may choose (empty for other cards).
     pub citizen_groups: Vec<CitizenGroup>,
-    /// How a card of this kind is renewed (`renewal = "reissue"` or `"officer_approval"`).
+    /// How a card of this kind is renewed (`renewal = "reissue"`, `"officer_approval"` or
+    /// `"household_yearly"`).
     pub renewal: RenewalRule,
+    /// The household rule (`[household]`), for `renewal = "household_yearly"` only.
+    pub household: Option<HouseholdRule>,
 }
 
 impl Profile {
@@ -276,6 +317,13 @@ impl Profile {
             return Err(invalid(
                 "data_groups",
                 "DG2 (face) and the required field \"face\" go together".into(),
+            ));
+        }
+        let needs_iris = raw.required_fields.iter().any(|f| f == "iris");
+        if data_groups.contains(&4) != needs_iris {
+            return Err(invalid(
+                "data_groups",
+                "DG4 (iris) and the required field \"iris\" go together".into(),
             ));
         }
         let fingers = &raw.fingers;
@@ -372,6 +420,40 @@ impl Profile {
                 "the field free_zone.citizen_group and a list of citizen groups go together".into(),
             ));
         }
+        let household = match (raw.renewal, raw.household) {
+            (RenewalRule::HouseholdYearly, Some(h)) => {
+                let parsed = h.expires_on.split_once('-').and_then(|(m, d)| {
+                    let (m, d) = (m.parse::<u8>().ok()?, d.parse::<u8>().ok()?);
+                    crate::lds::Date::new(2001, m, d).map(|_| (m, d))
+                });
+                let Some(expires_on) = parsed else {
+                    return Err(invalid(
+                        "household.expires_on",
+                        format!(
+                            "{:?} is not a month and day MM-DD (29 February is not allowed)",
+                            h.expires_on
+                        ),
+                    ));
+                };
+                Some(HouseholdRule {
+                    expires_on,
+                    member_activation: h.member_activation,
+                })
+            }
+            (RenewalRule::HouseholdYearly, None) => {
+                return Err(invalid(
+                    "household",
+                    "renewal = \"household_yearly\" needs a [household] table".into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(invalid(
+                    "household",
+                    "a [household] table goes with renewal = \"household_yearly\"".into(),
+                ))
+            }
+            (_, None) => None,
+        };
         Ok(Profile {
             name: raw.name,
             description: raw.description,
@@ -389,6 +471,7 @@ impl Profile {
             pin,
             citizen_groups,
             renewal: raw.renewal,
+            household,
         })
     }
 }

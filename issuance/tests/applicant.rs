@@ -513,6 +513,7 @@ fn qc_age_and_profile_specific_fields() {
     let r = check_on(&a, &builtin("foreign-resident"), &MatcherCheck, TODAY).unwrap_err();
     let expected = set(&[
         ("foreign_resident", "missing_field"),
+        ("iris", "missing_field"),
         ("fingers.right_thumb", "missing_field"),
         ("fingers.right_index", "missing_field"),
         ("fingers.left_thumb", "missing_field"),

@@ -1,7 +1,7 @@
 //! Issue 16: a journal written by the previous release (`fixtures/journals/journal-3a72818.sqlite`,
 //! schema version 0) opens with this one, is migrated in place to version 2 and loses nothing;
 //! a journal from a newer release is refused; two deliveries of the same person's cards at once
-//! leave exactly one usable.
+//! leave exactly one usable; one dispatch received at two desks at once is received once.
 
 use std::sync::Arc;
 
@@ -120,5 +120,43 @@ fn two_cards_of_one_person_delivered_at_once_leave_exactly_one_usable() {
                 .any(|r| matches!(r, Err(issuance::journal::JournalError::Conflict(_)))),
             "{results:?}"
         );
+    }
+}
+
+#[test]
+fn one_dispatch_received_at_two_desks_at_once_is_received_once() {
+    for _ in 0..20 {
+        let (_dir, path) = old_journal();
+        let journal = Arc::new(Journal::open(&path).unwrap());
+        let serials = vec![
+            "DE3EDCFD0815EEB2".to_string(),
+            "D0217B5057A3CE61".to_string(),
+        ];
+        let dispatch = journal
+            .create_dispatch("THR-12", &serials)
+            .unwrap()
+            .unwrap();
+        let desks: Vec<_> = (0..2)
+            .map(|_| {
+                let (journal, id, serials) =
+                    (Arc::clone(&journal), dispatch.id.clone(), serials.clone());
+                std::thread::spawn(move || journal.receive_dispatch(&id, "THR-12", &serials))
+            })
+            .collect();
+        let receipts: Vec<_> = desks
+            .into_iter()
+            .map(|t| t.join().unwrap().unwrap())
+            .collect();
+        let received: usize = receipts.iter().map(|r| r.received.len()).sum();
+        let already: usize = receipts.iter().map(|r| r.already_received.len()).sum();
+        assert_eq!((received, already), (2, 2), "{receipts:?}");
+        for s in &serials {
+            let events = journal.card_history(s).unwrap();
+            let received = events
+                .iter()
+                .filter(|e| e.state == CardState::Received)
+                .count();
+            assert_eq!(received, 1, "{events:?}");
+        }
     }
 }

@@ -59,7 +59,9 @@ fn read_back_and_verify(card: &mut IdCard<SimTransport>, plan: &Plan, signer: &D
         SystemTime::now(),
     )
     .unwrap();
-    assert_eq!(report.checked, vec![1, 2, 3, 11, 12]);
+    // Every data group the plan writes, DG4 (iris, terminal session only) included.
+    let written: Vec<u8> = plan.files.iter().filter_map(|f| f.dg).collect();
+    assert_eq!(report.checked, written);
 }
 
 #[test]
@@ -87,6 +89,15 @@ fn fixture_applicants_are_personalized_read_back_and_passive_authenticated() {
             "{name}"
         );
         read_back_and_verify(&mut card, &plan, &signer);
+        let dg4 = plan.data_group(4);
+        assert_eq!(dg4.is_some(), name.starts_with("foreign-"), "{name}");
+        if let Some(dg4) = dg4 {
+            let eyes = lds::iris::parse_dg4(dg4).unwrap();
+            assert_eq!(
+                eyes.iter().map(|e| e.eye).collect::<Vec<_>>(),
+                [lds::Eye::Right, lds::Eye::Left]
+            );
+        }
 
         // DG1 and DG11 carry the applicant: Latin names in the MRZ, Persian in DG11.
         let mrz = lds::mrz::parse_dg1(plan.data_group(1).unwrap()).unwrap();

@@ -348,5 +348,6 @@ fn holder() -> issuance::personalize::Holder {
         person: "0012345679".into(),
         kind: "national-id".into(),
         date_of_expiry: "20360101".into(),
+        household: None,
     }
 }

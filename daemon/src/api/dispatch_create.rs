@@ -1,7 +1,8 @@
 //! `dispatch.create`: produced cards go to an office together, as one dispatch with a manifest.
 //!
 //! Request: `{"method":"dispatch.create","params":{"office":"THR-12",
-//! "serials":["3F00A1B2C3D4E5F6","..."]}}`.
+//! "serials":["3F00A1B2C3D4E5F6","..."]}}`, or `{"office":"THR-12","household":"7730012"}`:
+//! every produced card of a household (foreign-resident yearly renewal) goes together.
 //! Reply: `{"dispatch_id":"D1796..-1a2b","office":"THR-12","cards":[{"serial","tracking_code",
 //! "document_number"}]}`; each card becomes `dispatched` (status lookup: `dispatched` to the
 //! office); event `dispatch.created` (`{"dispatch_id","office","cards":N}`).
@@ -25,7 +26,11 @@ struct Params {
     /// The office the cards go to.
     office: String,
     /// Card serials (hex).
+    #[serde(default)]
     serials: Vec<String>,
+    /// Or a household code: every produced card of the household goes, together.
+    #[serde(default)]
+    household: Option<String>,
 }
 
 /// Journals the dispatch.
@@ -42,6 +47,27 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     for s in &p.serials {
         super::identifier("serial", s, 16)?;
         serials.push(s.to_ascii_uppercase());
+    }
+    if let Some(household) = &p.household {
+        super::identifier("household", household, 32)?;
+        if !serials.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParams,
+                "give serials or household, not both",
+            ));
+        }
+        serials = svc
+            .batches
+            .journal()
+            .household_cards(household)
+            .map_err(issuance::Error::from)?;
+        if serials.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::DispatchRefused,
+                format!("household {household} has no produced card waiting to be dispatched"),
+            )
+            .with_data(json!({"problems": [{"serial": "", "problem": "no produced card"}]})));
+        }
     }
     let made = svc
         .batches

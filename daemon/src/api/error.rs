@@ -91,6 +91,10 @@ pub enum ErrorCode {
     DispatchRefused,
     /// A dispatch received at an office it was not sent to.
     WrongOffice,
+    /// A household handover of a card outside the head's household.
+    NotInHousehold,
+    /// The kind wants each member's own finger.
+    MemberVerificationRequired,
 }
 
 impl ErrorCode {
@@ -138,6 +142,8 @@ impl ErrorCode {
             ErrorCode::CardNotAtOffice => 1518,
             ErrorCode::DispatchRefused => 1519,
             ErrorCode::WrongOffice => 1520,
+            ErrorCode::NotInHousehold => 1521,
+            ErrorCode::MemberVerificationRequired => 1522,
         }
     }
 
@@ -185,6 +191,8 @@ impl ErrorCode {
             ErrorCode::CardNotAtOffice => "card_not_at_office",
             ErrorCode::DispatchRefused => "dispatch_refused",
             ErrorCode::WrongOffice => "wrong_office",
+            ErrorCode::NotInHousehold => "not_in_household",
+            ErrorCode::MemberVerificationRequired => "member_verification_required",
         }
     }
 }
@@ -282,6 +290,8 @@ impl ErrorCode {
             ErrorKind::CardNotAtOffice => ErrorCode::CardNotAtOffice,
             ErrorKind::DispatchRefused => ErrorCode::DispatchRefused,
             ErrorKind::WrongOffice => ErrorCode::WrongOffice,
+            ErrorKind::NotInHousehold => ErrorCode::NotInHousehold,
+            ErrorKind::MemberVerificationRequired => ErrorCode::MemberVerificationRequired,
         }
     }
 }
@@ -350,6 +360,8 @@ mod tests {
             ErrorCode::CardNotAtOffice,
             ErrorCode::DispatchRefused,
             ErrorCode::WrongOffice,
+            ErrorCode::NotInHousehold,
+            ErrorCode::MemberVerificationRequired,
         ];
         let mut codes: Vec<i64> = all.iter().map(|c| c.code()).collect();
         codes.sort_unstable();

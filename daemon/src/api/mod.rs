@@ -27,6 +27,7 @@ pub mod card_terminate;
 pub mod card_unblock;
 pub mod delivery_activate;
 pub mod delivery_begin;
+pub mod delivery_handover;
 pub mod delivery_verify;
 pub mod dispatch_create;
 pub mod dispatch_receive;
@@ -233,6 +234,7 @@ pub const METHODS: &[Method] = &[
     worker("delivery.begin", delivery_begin::call),
     worker("delivery.verify", delivery_verify::call),
     worker("delivery.activate", delivery_activate::call),
+    worker("delivery.handover", delivery_handover::call),
     worker("card.terminate", card_terminate::call),
     worker("card.unblock", card_unblock::call),
     worker("card.personalize", card_personalize::call),

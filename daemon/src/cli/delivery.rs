@@ -22,6 +22,9 @@ use crate::client::{Answer, Client};
 pub enum Command {
     /// Read and authenticate the card in a reader; print the holder summary and a session id.
     Begin(BeginArgs),
+    /// Household delivery: on the household head's verified session, read a member's card
+    /// in another reader and open its session (activate it with the member's PIN).
+    Handover(HandoverArgs),
     /// Compare live scan(s) with the chip's templates in a session.
     Verify(VerifyArgs),
     /// Set the holder's PIN and activate the verified card (new PIN from --pin-file,
@@ -44,6 +47,23 @@ pub struct Connection {
     /// Print the raw JSON result.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `idcardd delivery handover`.
+#[derive(Debug, clap::Args)]
+pub struct HandoverArgs {
+    /// The household head's verified delivery session.
+    #[arg(long)]
+    pub session: String,
+    /// The reader holding the member's card.
+    #[arg(long, short)]
+    pub reader: String,
+    /// Write the face image from the member's chip here.
+    #[arg(long)]
+    pub face_out: Option<PathBuf>,
+    /// Daemon connection.
+    #[command(flatten)]
+    pub conn: Connection,
 }
 
 /// Arguments of `idcardd delivery begin`.
@@ -188,6 +208,15 @@ pub(crate) fn call(
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Begin(args) => begin(args),
+        Command::Handover(args) => {
+            let answer = call(
+                &args.conn,
+                "delivery.handover",
+                json!({"session": args.session, "reader": args.reader}),
+                vec![],
+            )?;
+            print_opened(&answer, args.face_out.as_deref(), args.conn.json)
+        }
         Command::Verify(args) => verify(args),
         Command::Activate(args) => activate(args),
         Command::ResetAttempts(args) => reset_attempts(args),
@@ -201,11 +230,21 @@ fn begin(args: BeginArgs) -> anyhow::Result<()> {
         json!({"reader": args.reader}),
         vec![],
     )?;
+    print_opened(&answer, args.face_out.as_deref(), args.conn.json)
+}
+
+/// Prints a session opened on a card (delivery.begin, delivery.handover): the holder summary
+/// and the session id; the face image to `face_out`.
+fn print_opened(
+    answer: &Answer,
+    face_out: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
     let r = &answer.result;
-    if let (Some(path), Some(face)) = (&args.face_out, answer.frames.first()) {
+    if let (Some(path), Some(face)) = (face_out, answer.frames.first()) {
         std::fs::write(path, face).with_context(|| format!("writing {}", path.display()))?;
     }
-    if args.conn.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());
     }

@@ -1,6 +1,7 @@
 //! `idcardd demo`: the whole issuance chain on simulated readers, no hardware needed.
 //!
-//! 1. A test PKI (CSCA + Document Signer, `issuance::pki::init`) in the demo's state directory.
+//! 1. The issuer's keys in the state directory's SoftHSM token and a test PKI (CSCA +
+//!    Document Signer, `issuance::pki::init`) in it.
 //! 2. The daemon (`crate::server::serve`) on a private ipc endpoint with `--readers` simulated
 //!    readers; everything after this goes through its socket with [`crate::client::Client`],
 //!    the way a line controller and a kiosk would.
@@ -13,7 +14,11 @@
 //!    second impression of the enrolled finger (accepted), `delivery.activate` with the
 //!    holder's new PIN. The last personalized card is reported lost instead and terminated
 //!    with `card.terminate`; `status.lookup` then shows delivered and terminated cards.
-//! 5. A table and a summary; `--json` prints the summary as one object.
+//! 5. After production (issue 16): the first delivered national card is reported lost
+//!    (`card.report_lost`) and replaced (the replacement produced and delivered); the first
+//!    delivered free-zone card is renewed with an officer's approval (the old card superseded)
+//!    after a renewal the officer rejected; `status.lookup` and `document.status` each time.
+//! 6. A table and a summary; `--json` prints the summary as one object.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,8 +135,23 @@ struct Summary {
     /// Server-side split of `delivery.verify` (mean ms per stage, from `timing_ms`).
     verify_split_ms: Value,
     outcomes: Vec<RecordOutcome>,
+    /// After production: a lost card replaced, a free-zone card renewed (issue 16).
+    history: Vec<HistoryStep>,
     /// The issuer's token the demo's keys are in.
     key_store: Option<KeyStoreSummary>,
+}
+
+/// One step of a card's later life, as the demo shows it.
+#[derive(Debug, Clone, Serialize)]
+struct HistoryStep {
+    /// What was done.
+    step: String,
+    /// The application it concerns.
+    tracking_code: String,
+    /// What `status.lookup` answers for it afterwards.
+    status: String,
+    /// What `document.status` answers for its card afterwards (a verifier's view).
+    document_status: Option<String>,
 }
 
 /// What the demo says of its key store: never a key, only that they are in the token.
@@ -229,6 +249,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print_tables(&summary, &state_dir, args.state_dir.is_some());
     }
     Ok(())
+}
+
+impl RecordOutcome {
+    /// An outcome with nothing known yet.
+    fn empty(tracking_code: &str) -> RecordOutcome {
+        RecordOutcome {
+            tracking_code: tracking_code.to_string(),
+            state: "personalized".into(),
+            serial: None,
+            reason: None,
+            passive_auth: None,
+            impostor_score: None,
+            impostor_decision: None,
+            genuine_score: None,
+            genuine_decision: None,
+            outcome: String::new(),
+            status: None,
+        }
+    }
 }
 
 /// One fixture record: the applicant (blobs inlined) and the scans the kiosk will use.
@@ -488,17 +527,10 @@ async fn drive(
         };
         let tracking_code = text("tracking_code").unwrap_or_default();
         let mut outcome = RecordOutcome {
-            tracking_code: tracking_code.clone(),
             state: text("state").unwrap_or_default(),
             serial: text("card_serial"),
             reason: text("reason"),
-            passive_auth: None,
-            impostor_score: None,
-            impostor_decision: None,
-            genuine_score: None,
-            genuine_decision: None,
-            outcome: String::new(),
-            status: None,
+            ..RecordOutcome::empty(&tracking_code)
         };
         let state = outcome.state.clone();
         match (outcome.serial.clone(), state.as_str()) {
@@ -559,9 +591,209 @@ async fn drive(
         cards_per_minute: personalized_n as f64 / batch_seconds.max(1e-9) * 60.0,
         latency: timings.latency(),
         verify_split_ms: mean_split(&verify_splits),
+        history: later_life(&mut client, &mut timings, svc, &records, &lines, &outcomes).await?,
         outcomes,
         key_store: None,
     })
+}
+
+/// Produces one record as a one-record batch and returns its report line.
+async fn produce(
+    client: &mut Client,
+    timings: &mut Timings,
+    record: Value,
+) -> anyhow::Result<Value> {
+    let submitted = timings
+        .call(client, "batch.submit", json!({"records": [record]}), vec![])
+        .await?;
+    let batch_id = submitted.result["batch_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    loop {
+        let status = client
+            .call("batch.status", json!({"batch_id": batch_id}), vec![])
+            .await?;
+        if status.result["running"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = client
+        .call("batch.report", json!({"batch_id": batch_id}), vec![])
+        .await?
+        .result;
+    Ok(report["records"][0].clone())
+}
+
+/// `status.lookup` and `document.status` of an application and its card, for the table.
+async fn where_now(
+    client: &mut Client,
+    tracking_code: &str,
+    document: Option<&str>,
+) -> (String, Option<String>) {
+    let status = match client
+        .call(
+            "status.lookup",
+            json!({"tracking_code": tracking_code}),
+            vec![],
+        )
+        .await
+    {
+        Ok(a) => a.result["matches"][0]["status"]
+            .as_str()
+            .unwrap_or("-")
+            .to_string(),
+        Err(e) => format!("({})", e.name),
+    };
+    let document_status = match document {
+        Some(d) => client
+            .call("document.status", json!({"document_number": d}), vec![])
+            .await
+            .ok()
+            .and_then(|a| a.result["status"].as_str().map(str::to_string)),
+        None => None,
+    };
+    (status, document_status)
+}
+
+/// After production (issue 16): the holder of the first delivered national card reports it
+/// lost and gets a replacement (the old one revoked, the new one delivered); the first
+/// delivered free-zone card is renewed after an officer's approval (the old one superseded),
+/// and a renewal the officer rejected shows what is missing.
+async fn later_life(
+    client: &mut Client,
+    timings: &mut Timings,
+    svc: &Service,
+    records: &[Record],
+    lines: &[Value],
+    outcomes: &[RecordOutcome],
+) -> anyhow::Result<Vec<HistoryStep>> {
+    let mut steps = Vec::new();
+    let delivered = |prefix: &str| {
+        outcomes
+            .iter()
+            .find(|o| o.outcome == "delivered" && o.tracking_code.starts_with(prefix))
+            .and_then(|o| {
+                let line = lines
+                    .iter()
+                    .find(|l| l["tracking_code"] == o.tracking_code.as_str())?;
+                let record = records
+                    .iter()
+                    .find(|r| r.tracking_code == o.tracking_code)?;
+                Some((
+                    o.tracking_code.clone(),
+                    line["document_number"].as_str()?.to_string(),
+                    record,
+                ))
+            })
+    };
+    // A lost national card, replaced.
+    if let Some((code, document, record)) = delivered("NID-") {
+        timings
+            .call(
+                client,
+                "card.report_lost",
+                json!({"document_number": document, "reason": "lost"}),
+                vec![],
+            )
+            .await?;
+        let (status, doc) = where_now(client, &code, Some(&document)).await;
+        steps.push(HistoryStep {
+            step: "reported lost: revoked".into(),
+            tracking_code: code.clone(),
+            status,
+            document_status: doc,
+        });
+        let replacement_code = format!("{code}-R");
+        let mut json = record.json.clone();
+        json["tracking_code"] = json!(replacement_code);
+        let line = produce(client, timings, json.clone()).await?;
+        if let Some(serial) = line["card_serial"].as_str() {
+            let replacement = Record {
+                tracking_code: replacement_code.clone(),
+                json,
+                live: record.live.clone(),
+                impostor: None,
+            };
+            let mut outcome = RecordOutcome::empty(&replacement_code);
+            insert_card(svc, serial)?;
+            let done = deliver(
+                client,
+                timings,
+                Some(&replacement),
+                &mut outcome,
+                &mut Vec::new(),
+            )
+            .await;
+            remove_card(svc, serial)?;
+            done?;
+            let (status, doc) =
+                where_now(client, &replacement_code, line["document_number"].as_str()).await;
+            steps.push(HistoryStep {
+                step: format!("replacement: {}", outcome.outcome),
+                tracking_code: replacement_code,
+                status,
+                document_status: doc,
+            });
+        }
+    }
+    // A free-zone card renewed after the officer's review; a renewal rejected.
+    if let Some((code, document, record)) = delivered("FZ-") {
+        let mut rejected = record.json.clone();
+        rejected["tracking_code"] = json!(format!("{code}-X"));
+        rejected["renewal"] = json!({"of_document": document, "officer": "OFF-DEMO",
+                                     "approved": false, "missing": ["lease contract"]});
+        produce(client, timings, rejected).await?;
+        let (status, _) = where_now(client, &format!("{code}-X"), None).await;
+        steps.push(HistoryStep {
+            step: "renewal rejected by the officer (missing: lease contract)".into(),
+            tracking_code: format!("{code}-X"),
+            status,
+            document_status: None,
+        });
+        let renewal_code = format!("{code}-R");
+        let mut json = record.json.clone();
+        json["tracking_code"] = json!(renewal_code);
+        json["renewal"] = json!({"of_document": document, "officer": "OFF-DEMO", "approved": true});
+        let line = produce(client, timings, json.clone()).await?;
+        if let Some(serial) = line["card_serial"].as_str() {
+            let renewed = Record {
+                tracking_code: renewal_code.clone(),
+                json,
+                live: record.live.clone(),
+                impostor: None,
+            };
+            let mut outcome = RecordOutcome::empty(&renewal_code);
+            insert_card(svc, serial)?;
+            let done = deliver(
+                client,
+                timings,
+                Some(&renewed),
+                &mut outcome,
+                &mut Vec::new(),
+            )
+            .await;
+            remove_card(svc, serial)?;
+            done?;
+            let (status, doc) =
+                where_now(client, &renewal_code, line["document_number"].as_str()).await;
+            steps.push(HistoryStep {
+                step: format!("renewal approved: {}", outcome.outcome),
+                tracking_code: renewal_code,
+                status,
+                document_status: doc,
+            });
+            let (status, doc) = where_now(client, &code, Some(&document)).await;
+            steps.push(HistoryStep {
+                step: "the renewed card".into(),
+                tracking_code: code,
+                status,
+                document_status: doc,
+            });
+        }
+    }
+    Ok(steps)
 }
 
 /// The kiosk reader's card slot (a simulated reader keeps its card in `card-N.json`).
@@ -785,6 +1017,19 @@ fn print_tables(s: &Summary, state_dir: &Path, kept: bool) {
         );
     }
     println!();
+    if !s.history.is_empty() {
+        println!();
+        println!("After production (status.lookup by tracking code; document.status as a verifier sees the card):");
+        for h in &s.history {
+            println!(
+                "  {:<12} {:<60} status {:<12} document {}",
+                h.tracking_code,
+                h.step,
+                h.status,
+                h.document_status.as_deref().unwrap_or("-")
+            );
+        }
+    }
     println!("PA: passive authentication at delivery.begin. Scores: impostor = another person's finger (must be refused), genuine = a second impression of the holder's finger. status: status.lookup by tracking code.");
     println!(
         "records {}  personalized {}  qc_failed {}  failed {}  delivered {}  impostors refused {}  terminated {}",

@@ -124,6 +124,18 @@ pub struct FingerSample {
     pub template: Option<Blob>,
 }
 
+/// The iris images taken at enrolment (DG4 of kinds that carry it): PNG or JPEG, one per eye.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IrisSamples {
+    /// The right eye's image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub right: Option<Blob>,
+    /// The left eye's image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<Blob>,
+}
+
 /// A renewal request: the card it renews and the officer's decision (issue 16).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +176,9 @@ pub struct ForeignResidentFields {
     /// Household code: members of one household are identified and renewed together.
     #[serde(default)]
     pub household_code: String,
+    /// This member is the household head, who collects the household's cards.
+    #[serde(default)]
+    pub household_head: bool,
 }
 
 /// One applicant record, as registration sends it to production.
@@ -210,6 +225,9 @@ pub struct Applicant {
     /// QC checks and enrols only the fingers the profile lists and ignores the others.
     #[serde(default)]
     pub fingers: BTreeMap<Finger, FingerSample>,
+    /// Iris images (`right`, `left`), for kinds whose profile requires `iris` (DG4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iris: Option<IrisSamples>,
     /// Free-zone citizen card fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_zone: Option<FreeZoneFields>,

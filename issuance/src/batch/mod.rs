@@ -482,6 +482,18 @@ impl Runner<'_> {
                 )));
             }
         };
+        if let Some(why) = self.in_another_household(&valid, profile)? {
+            let issues = serde_json::json!([{
+                "path": "foreign_resident.household_code",
+                "code": QcCode::HouseholdConflict.as_str(),
+                "message": why,
+            }]);
+            self.journal.qc_failed(claim.seq, &issues)?;
+            return Ok(Prepared::Finished(event(
+                RecordState::QcFailed,
+                Some(QcCode::HouseholdConflict.as_str().into()),
+            )));
+        }
         if let Some(renewal) = &valid.record.renewal {
             if let Err(why) = self.renewable(&valid, profile, &renewal.of_document) {
                 let issues = serde_json::json!([{
@@ -606,6 +618,32 @@ impl Runner<'_> {
                 }),
             );
         }
+    }
+
+    /// For household kinds: why the applicant cannot be in this household (the journal has a
+    /// usable card of theirs in another one), if so.
+    fn in_another_household(
+        &self,
+        applicant: &qc::ValidatedApplicant,
+        profile: &crate::profile::Profile,
+    ) -> Result<Option<String>, BatchError> {
+        let (Some(_), Some(f), Some(person)) = (
+            profile.household,
+            applicant.record.foreign_resident.as_ref(),
+            crate::personalize::Holder::person_of(applicant),
+        ) else {
+            return Ok(None);
+        };
+        let household = f.household_code.trim();
+        let others = self
+            .journal
+            .other_households(&person, &profile.name, household)?;
+        Ok((!others.is_empty()).then(|| {
+            format!(
+                "this member holds a usable card of household {} and cannot join household {household}",
+                others.join(", ")
+            )
+        }))
     }
 
     /// Whether the card with document number `of_document` can be renewed by `applicant`: it

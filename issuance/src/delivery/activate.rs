@@ -104,9 +104,10 @@ pub fn activate(
             s.serial.clone(),
             s.document_number.clone(),
             s.verified_at,
+            s.verified_by.clone(),
         ))
     });
-    let (reader, serial, document_number, verified_at) = match bound {
+    let (reader, serial, document_number, verified_at, verified_by) = match bound {
         Ok(b) => b,
         Err(e) => return Err(refuse(e.kind, e.message, "")?),
     };
@@ -242,12 +243,23 @@ pub fn activate(
         Step::Activated { pin_already_set } => (pin_already_set, false),
     };
     delivery.store.mark_delivered(&serial).map_err(db_error)?;
-    set_journal_state(desk, &serial, crate::journal::CardState::Delivered, None)?;
+    // What the handover rested on: the holder's own finger, or the household head's.
+    let basis = verified_by
+        .as_ref()
+        .map(|head| format!("activated on the household head's verification ({head})"));
+    set_journal_state(
+        desk,
+        &serial,
+        crate::journal::CardState::Delivered,
+        basis.as_deref(),
+    )?;
     journal(
         audit,
         "delivered",
         json!({"session": session_id, "serial": serial, "document_number": document_number,
-               "reader": reader, "recovered": recovered, "pin_already_set": pin_already_set}),
+               "reader": reader, "recovered": recovered, "pin_already_set": pin_already_set,
+               "activated_on": if verified_by.is_some() { "head_verification" } else { "own_finger" },
+               "head_serial": verified_by}),
     )?;
     delivery.sessions.close(session_id);
     desk.events.publish(

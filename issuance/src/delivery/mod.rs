@@ -50,6 +50,7 @@ use crate::reader_pool::ReaderPool;
 
 mod activate;
 mod begin;
+mod handover;
 pub mod read;
 pub mod session;
 pub mod store;
@@ -59,6 +60,7 @@ mod verify;
 pub use activate::{activate, ActivateResult};
 use begin::refuse_state;
 pub use begin::{begin, BeginResult, FaceFrame, FaceSummary, HolderSummary};
+pub use handover::handover;
 pub use terminate::{terminate, unblock, TerminateReason, TerminateResult};
 pub use verify::{
     check_session, is_session_id, scan_from_base64, verify, FingerScore, LiveScan, VerifyResult,
@@ -131,6 +133,8 @@ pub struct Desk<'a> {
     pub state_dir: &'a std::path::Path,
     /// The issuer's key store: the terminal key of each card, the PIN mailer's key.
     pub keys: &'a std::sync::Arc<keystore::KeyStore>,
+    /// The card profiles (a household kind's rule for its members' cards).
+    pub profiles: &'a crate::profile::ProfileSet,
 }
 
 /// Delivery state the service keeps: open sessions and the per-card store.

@@ -56,6 +56,9 @@ pub struct Session {
     pub verifying: bool,
     /// The card was activated: the session can do nothing more.
     pub closed: bool,
+    /// Set for a household member's card handed over on the household head's verification:
+    /// the head's card serial (see `delivery::handover`).
+    pub verified_by: Option<String>,
 }
 
 /// Why a session lookup failed.
@@ -115,6 +118,7 @@ impl Sessions {
                 verified_at: None,
                 verifying: false,
                 closed: false,
+                verified_by: None,
             },
         );
         Ok(id)

@@ -241,6 +241,10 @@ pub struct CardRow {
     pub dispatch_id: Option<String>,
     /// The office it was sent to.
     pub office: Option<String>,
+    /// For household kinds: the household code.
+    pub household: Option<String>,
+    /// For household kinds: whether the holder is the household head.
+    pub household_head: bool,
 }
 
 impl CardRow {
@@ -505,6 +509,9 @@ ALTER TABLE cards ADD COLUMN date_of_expiry TEXT;
 ALTER TABLE cards ADD COLUMN superseded_by TEXT;
 ALTER TABLE cards ADD COLUMN dispatch_id TEXT;
 ALTER TABLE cards ADD COLUMN office TEXT;
+ALTER TABLE cards ADD COLUMN household TEXT;
+ALTER TABLE cards ADD COLUMN household_head INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS cards_household ON cards(household, kind);
 CREATE TABLE IF NOT EXISTS dispatches (
     id TEXT PRIMARY KEY,
     office TEXT NOT NULL,
@@ -1053,11 +1060,12 @@ impl Journal {
         }
         tx.execute(
             "INSERT INTO cards (serial, tracking_code, record_seq, state, updated_at, person, kind,
-                 document_number, date_of_expiry)
-             VALUES (?1, ?2, ?3, 'writing', ?4, ?5, ?6, ?7, ?8)
+                 document_number, date_of_expiry, household, household_head)
+             VALUES (?1, ?2, ?3, 'writing', ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(serial) DO UPDATE SET tracking_code = ?2, record_seq = ?3,
                 state = 'writing', reason = NULL, updated_at = ?4, person = ?5, kind = ?6,
-                document_number = ?7, date_of_expiry = ?8, superseded_by = NULL",
+                document_number = ?7, date_of_expiry = ?8, superseded_by = NULL,
+                household = ?9, household_head = ?10",
             params![
                 serial,
                 tracking,
@@ -1066,7 +1074,9 @@ impl Journal {
                 holder.person,
                 holder.kind,
                 document_number,
-                holder.date_of_expiry
+                holder.date_of_expiry,
+                holder.household.as_ref().map(|(h, _)| h.as_str()),
+                holder.household.as_ref().is_some_and(|(_, head)| *head),
             ],
         )?;
         card_event(&tx, serial, "writing", None, now)?;
@@ -1257,7 +1267,8 @@ impl Journal {
         let conn = self.conn();
         let sql = format!(
             "SELECT serial, tracking_code, state, reason, person, kind, document_number,
-                    date_of_expiry, superseded_by, updated_at, dispatch_id, office
+                    date_of_expiry, superseded_by, updated_at, dispatch_id, office, household,
+                    household_head
              FROM cards WHERE {filter} ORDER BY updated_at DESC LIMIT 1"
         );
         Ok(conn
@@ -1275,6 +1286,8 @@ impl Journal {
                     updated_at_ms: r.get(9)?,
                     dispatch_id: r.get(10)?,
                     office: r.get(11)?,
+                    household: r.get(12)?,
+                    household_head: r.get(13)?,
                 })
             })
             .optional()?)
@@ -1419,6 +1432,36 @@ impl Journal {
         }
         tx.commit()?;
         Ok(receipt)
+    }
+
+    /// The usable cards of `kind` whose holder is `person`, in other households than
+    /// `household` (a member in two households is refused).
+    pub fn other_households(
+        &self,
+        person: &str,
+        kind: &str,
+        household: &str,
+    ) -> Result<Vec<String>, JournalError> {
+        let conn = self.conn();
+        let mut q = conn.prepare(
+            "SELECT DISTINCT household FROM cards WHERE person = ?1 AND kind = ?2
+               AND household IS NOT NULL AND household != ?3
+               AND state IN ('personalized', 'dispatched', 'received', 'delivered')",
+        )?;
+        let rows = q.query_map(params![person, kind, household], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The serials of the produced (not yet dispatched) cards of household `household` of
+    /// `kind`: what goes to the office together.
+    pub fn household_cards(&self, household: &str) -> Result<Vec<String>, JournalError> {
+        let conn = self.conn();
+        let mut q = conn.prepare(
+            "SELECT serial FROM cards WHERE household = ?1 AND state = 'personalized'
+             ORDER BY household_head DESC, serial",
+        )?;
+        let rows = q.query_map([household], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every state card `serial` went through, oldest first.

@@ -16,13 +16,13 @@ use apdu::tlv::{Tag, Tlv};
 use super::{decode_outer, required, LdsError};
 
 /// ICAO header version (`80`): 1.1.
-const HEADER_VERSION: [u8; 2] = [0x01, 0x01];
+pub(super) const HEADER_VERSION: [u8; 2] = [0x01, 0x01];
 /// CBEFF biometric type (`81`) of a face: facial features.
 const TYPE_FACE: u8 = 0x02;
 /// CBEFF biometric type (`81`) of a finger.
 const TYPE_FINGER: u8 = 0x08;
 /// Format owner (`87`): ISO/IEC JTC 1/SC 37.
-const FORMAT_OWNER: [u8; 2] = [0x01, 0x01];
+pub(super) const FORMAT_OWNER: [u8; 2] = [0x01, 0x01];
 /// Format type (`88`) of an ISO/IEC 19794-5 face record.
 const FORMAT_FACE: [u8; 2] = [0x00, 0x08];
 /// Format type (`88`) this profile writes for an ISO/IEC 19794-2 finger record.
@@ -185,7 +185,7 @@ pub fn finger_position(subtype: u8) -> Option<u8> {
     (0..=10).find(|&p| finger_subtype(p) == Some(subtype))
 }
 
-fn header(kind: u8, subtype: Option<u8>, format: [u8; 2]) -> Tlv {
+pub(super) fn header(kind: u8, subtype: Option<u8>, format: [u8; 2]) -> Tlv {
     let mut h = vec![
         Tlv::primitive(Tag(0x80), HEADER_VERSION),
         Tlv::primitive(Tag(0x81), [kind]),
@@ -198,7 +198,7 @@ fn header(kind: u8, subtype: Option<u8>, format: [u8; 2]) -> Tlv {
     Tlv::constructed(Tag(0xA1), h)
 }
 
-fn group(outer: u32, entries: Vec<Tlv>) -> Vec<u8> {
+pub(super) fn group(outer: u32, entries: Vec<Tlv>) -> Vec<u8> {
     let mut children = vec![Tlv::primitive(Tag(0x02), [entries.len() as u8])];
     children.extend(entries);
     Tlv::constructed(Tag(outer), vec![Tlv::constructed(Tag(0x7F61), children)]).encode()
@@ -247,11 +247,11 @@ pub fn build_dg3(fingers: &[FingerTemplate]) -> Result<Vec<u8>, LdsError> {
 }
 
 /// One biometric entry: the header's subtype (`82`) if any, and the data block (`5F2E`).
-type Entry = (Option<u8>, Vec<u8>);
+pub(super) type Entry = (Option<u8>, Vec<u8>);
 
 /// The entries of a biometric group: each one's header and data block, after checking the
 /// count and the header's type, owner and format.
-fn parse_group(
+pub(super) fn parse_group(
     bytes: &[u8],
     outer: u32,
     what: &'static str,

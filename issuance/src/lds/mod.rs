@@ -5,6 +5,7 @@
 //! - [`mrz`]: DG1 (tag `61`): the TD1 machine readable zone with ICAO 9303-3 check digits.
 //! - [`biometric`]: DG2 (tag `75`, ISO/IEC 19794-5 face) and DG3 (tag `63`, ISO/IEC 19794-2
 //!   finger minutiae) as ISO/IEC 7816-11 biometric information templates.
+//! - [`iris`]: DG4 (tag `76`, ISO/IEC 19794-6:2005 iris images), built like DG3.
 //! - [`details`]: DG11 (tag `6B`, personal details) and DG12 (tag `6C`, document details).
 //!
 //! Inputs are plain structs ([`PersonalData`], [`DocumentData`], [`FaceImage`],
@@ -43,9 +44,11 @@ use apdu::tlv::{Tag, Tlv};
 pub mod biometric;
 pub mod com;
 pub mod details;
+pub mod iris;
 pub mod mrz;
 
 pub use biometric::{FaceImage, FingerTemplate, ImageFormat};
+pub use iris::{Eye, IrisImage, IrisImageFormat};
 
 /// Why a data group could not be built or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

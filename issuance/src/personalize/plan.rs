@@ -78,6 +78,8 @@ pub struct Holder {
     pub kind: String,
     /// Date of expiry (MRZ), `YYYYMMDD`.
     pub date_of_expiry: String,
+    /// For kinds renewed per household: the household code, and whether this is the head.
+    pub household: Option<(String, bool)>,
 }
 
 impl Holder {
@@ -106,7 +108,14 @@ impl Holder {
             person: Holder::person_of(applicant)
                 .ok_or_else(|| PersoError::Plan("the record names no person".into()))?,
             kind: profile.name.clone(),
-            date_of_expiry: add_years(issue.date_of_issue, profile.validity_years)?.yyyymmdd(),
+            date_of_expiry: expiry(issue.date_of_issue, profile)?.yyyymmdd(),
+            household: profile.household.and_then(|_| {
+                applicant
+                    .record
+                    .foreign_resident
+                    .as_ref()
+                    .map(|f| (f.household_code.trim().to_string(), f.household_head))
+            }),
         })
     }
 }
@@ -252,6 +261,24 @@ fn lds_err(e: lds::LdsError) -> PersoError {
 }
 
 /// `date` plus `years` (29 February becomes 28 February in a common year).
+/// The date of expiry of a card of `profile` issued on `issued`: the first of the profile's
+/// fixed yearly date after it (household kinds), else `validity_years` later.
+fn expiry(issued: Date, profile: &Profile) -> Result<Date, PersoError> {
+    let Some(rule) = profile.household else {
+        return add_years(issued, profile.validity_years);
+    };
+    let (month, day) = rule.expires_on;
+    let this_year = Date::new(issued.year, month, day)
+        .ok_or_else(|| PersoError::Plan(format!("no {month:02}-{day:02} in {}", issued.year)))?;
+    if this_year > issued {
+        Ok(this_year)
+    } else {
+        Date::new(issued.year + 1, month, day).ok_or_else(|| {
+            PersoError::Plan(format!("no {month:02}-{day:02} after {}", issued.year))
+        })
+    }
+}
+
 fn add_years(date: Date, years: u32) -> Result<Date, PersoError> {
     let year = u32::from(date.year) + years;
     let year = u16::try_from(year).map_err(|_| PersoError::Plan("expiry year overflows".into()))?;
@@ -305,7 +332,7 @@ fn build_data_groups(
         document_number: issue.document_number.clone(),
         issuing_state: ISSUING_STATE.to_string(),
         date_of_issue: issue.date_of_issue,
-        date_of_expiry: add_years(issue.date_of_issue, profile.validity_years)?,
+        date_of_expiry: expiry(issue.date_of_issue, profile)?,
         issuing_authority: ISSUING_AUTHORITY.to_string(),
     };
     let mut out = Vec::new();
@@ -343,6 +370,12 @@ fn build_data_groups(
                     });
                 }
                 lds::biometric::build_dg3(&fingers).map_err(lds_err)?
+            }
+            4 => {
+                if a.iris.is_empty() {
+                    return Err(PersoError::Plan("DG4 needs iris images".into()));
+                }
+                lds::iris::build_dg4(&a.iris).map_err(lds_err)?
             }
             11 => lds::details::build_dg11(&person).map_err(lds_err)?,
             12 => lds::details::build_dg12(&doc).map_err(lds_err)?,

@@ -2,6 +2,7 @@
 //! minutiae, the card template).
 
 use matcher::compare::{self, Scratch, Threshold};
+use matcher::image::GrayImage;
 use matcher::params::DEFAULT_DPI;
 use matcher::template::{self, CardFormat, IsoRecord};
 use matcher::Fingerprint;
@@ -10,6 +11,7 @@ use super::files::read_blob;
 use super::{EnrolledFinger, QcCode, QcReport};
 use crate::applicant::{Applicant, FingerSample};
 use crate::finger::Finger;
+use crate::lds::{Eye, IrisImage, IrisImageFormat};
 use crate::profile::Profile;
 
 /// What QC needs from a fingerprint engine.
@@ -76,6 +78,149 @@ pub(super) fn check_face(a: &Applicant, profile: &Profile, r: &mut QcReport) -> 
         return None;
     }
     Some(bytes)
+}
+
+/// Largest iris image (bytes as DG4 stores it: the JPEG, or a PNG's raw gray levels) accepted
+/// per eye: two eyes and their headers stay below the 65 535 bytes of an EF.
+pub const IRIS_MAX_BYTES: usize = 30_000;
+
+/// Iris images, when the profile requires `iris` (DG4): both eyes present, each a JPEG (stored
+/// as given) or a PNG (decoded to 8-bit gray with the matcher's OpenCV decoder and stored raw:
+/// ISO/IEC 19794-6:2005 has no PNG format), at most [`IRIS_MAX_BYTES`] as stored. Records of
+/// other kinds may carry iris images; they are neither read nor checked (as unlisted fingers).
+pub(super) fn check_iris(a: &Applicant, profile: &Profile, r: &mut QcReport) -> Vec<IrisImage> {
+    if !profile.requires("iris") {
+        return Vec::new();
+    }
+    let Some(iris) = &a.iris else {
+        r.push(
+            "iris",
+            QcCode::MissingField,
+            format!("iris images are required by {}", profile.name),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (eye, blob, path) in [
+        (Eye::Right, &iris.right, "iris.right"),
+        (Eye::Left, &iris.left, "iris.left"),
+    ] {
+        let Some(blob) = blob else {
+            r.push(
+                path,
+                QcCode::MissingField,
+                format!("{path} is required by {}", profile.name),
+            );
+            continue;
+        };
+        let Some(bytes) = read_blob(a, blob, path, r) else {
+            continue;
+        };
+        if let Some(image) = iris_image(eye, bytes, path, r) {
+            if image.data.len() > IRIS_MAX_BYTES {
+                r.push(
+                    path,
+                    QcCode::ImageTooLarge,
+                    format!(
+                        "{} bytes as stored ({:?} {}x{} px), at most {IRIS_MAX_BYTES}",
+                        image.data.len(),
+                        image.format,
+                        image.width,
+                        image.height
+                    ),
+                );
+                continue;
+            }
+            out.push(image);
+        }
+    }
+    out
+}
+
+/// One eye's image as DG4 stores it, or an `invalid_image` problem.
+fn iris_image(eye: Eye, bytes: Vec<u8>, path: &str, r: &mut QcReport) -> Option<IrisImage> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        let frame = jpeg_frame(&bytes).filter(|&(w, h, _)| w > 0 && h > 0);
+        let format = match frame {
+            Some((_, _, 1)) => Some(IrisImageFormat::MonoJpeg),
+            Some((_, _, 3)) => Some(IrisImageFormat::RgbJpeg),
+            _ => None,
+        };
+        return match (frame, format, bytes.ends_with(&[0xFF, 0xD9])) {
+            (Some((width, height, _)), Some(format), true) => Some(IrisImage {
+                eye,
+                format,
+                width,
+                height,
+                data: bytes,
+            }),
+            _ => {
+                r.push(
+                    path,
+                    QcCode::InvalidImage,
+                    "not a readable JPEG (no frame header of 1 or 3 components, or no EOI)",
+                );
+                None
+            }
+        };
+    }
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        r.push(path, QcCode::InvalidImage, "neither a PNG nor a JPEG");
+        return None;
+    }
+    match GrayImage::decode(&bytes) {
+        Ok(gray) => {
+            let (Ok(width), Ok(height)) =
+                (u16::try_from(gray.width()), u16::try_from(gray.height()))
+            else {
+                r.push(path, QcCode::ImageTooLarge, "wider or higher than 65535 px");
+                return None;
+            };
+            Some(IrisImage {
+                eye,
+                format: IrisImageFormat::MonoRaw,
+                width,
+                height,
+                data: gray.pixels().to_vec(),
+            })
+        }
+        Err(e) => {
+            r.push(
+                path,
+                QcCode::InvalidImage,
+                format!("cannot decode the PNG: {e}"),
+            );
+            None
+        }
+    }
+}
+
+/// Width, height and component count from a JPEG's start-of-frame segment (SOF0-SOF15 except
+/// DHT, JPG and DAC), read before the first scan.
+fn jpeg_frame(jpeg: &[u8]) -> Option<(u16, u16, u8)> {
+    let mut i = 2;
+    while i + 4 <= jpeg.len() {
+        if jpeg[i] != 0xFF {
+            return None;
+        }
+        let marker = jpeg[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            let seg = jpeg.get(i + 4..i + 2 + len)?;
+            let height = u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]);
+            let width = u16::from_be_bytes([*seg.get(3)?, *seg.get(4)?]);
+            return Some((width, height, *seg.get(5)?));
+        }
+        if marker == 0xDA || len < 2 {
+            return None;
+        }
+        i += 2 + len;
+    }
+    None
 }
 
 /// The profile's fingers: present, readable, good enough, distinct, encodable.

@@ -25,8 +25,8 @@ mod biometric;
 mod files;
 mod identity;
 
-use biometric::{check_face, check_fingers};
-pub use biometric::{BiometricCheck, MatcherCheck};
+use biometric::{check_face, check_fingers, check_iris};
+pub use biometric::{BiometricCheck, MatcherCheck, IRIS_MAX_BYTES};
 use identity::{
     check_address, check_birth_date, check_foreign_resident, check_free_zone, check_gender,
     check_names, check_national_code, check_postal, check_renewal, check_serial,
@@ -72,9 +72,11 @@ pub enum QcCode {
     /// inline), or a path outside the folder an operator's manifest may read from (`..`, an
     /// absolute path elsewhere, a FIFO, device or directory). Nothing was read.
     PathNotAllowed,
-    /// The face image is not a JPEG.
+    /// The face image is not a JPEG, or an iris image (`iris.right`, `iris.left`) is not a
+    /// readable PNG or JPEG.
     InvalidImage,
-    /// The face image is larger than the profile allows.
+    /// The face image is larger than the profile allows, or an iris image larger than
+    /// [`IRIS_MAX_BYTES`] as DG4 stores it.
     ImageTooLarge,
     /// A scan gives no usable fingerprint or a template does not decode.
     FingerprintUnreadable,
@@ -96,6 +98,8 @@ pub enum QcCode {
     RenewalRejected,
     /// A renewal that names no card of this person and kind that can be renewed.
     RenewalWithoutCard,
+    /// A household member who holds a usable card of another household.
+    HouseholdConflict,
 }
 
 impl QcCode {
@@ -127,6 +131,7 @@ impl QcCode {
             QcCode::InvalidNationality => "invalid_nationality",
             QcCode::RenewalRejected => "renewal_rejected",
             QcCode::RenewalWithoutCard => "renewal_without_card",
+            QcCode::HouseholdConflict => "household_conflict",
         }
     }
 }
@@ -279,6 +284,8 @@ pub struct ValidatedApplicant {
     pub face_jpeg: Option<Vec<u8>>,
     /// The profile's fingers in profile order, ready for DG3.
     pub fingers: Vec<EnrolledFinger>,
+    /// The iris images (right, then left) as DG4 stores them, when the profile requires `iris`.
+    pub iris: Vec<crate::lds::IrisImage>,
 }
 
 /// Checks `applicant` against `profile` as of today (UTC).
@@ -311,6 +318,7 @@ pub fn check_on(
     let postal_code = check_postal(a, profile, &mut r);
     check_address(a, profile, &mut r);
     let face_jpeg = check_face(a, profile, &mut r);
+    let iris = check_iris(a, profile, &mut r);
     check_free_zone(a, profile, &mut r);
     check_foreign_resident(a, profile, &mut r);
     check_renewal(a, profile, &mut r);
@@ -327,6 +335,7 @@ pub fn check_on(
             postal_code,
             face_jpeg,
             fingers,
+            iris,
         }),
         _ => Err(r),
     }
