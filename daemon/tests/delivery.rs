@@ -1540,3 +1540,50 @@ fn issue_16_when_the_kind_wants_each_members_finger_the_head_cannot_collect() {
     assert_eq!(e.code, ErrorCode::MemberVerificationRequired, "{e:?}");
     assert_eq!(office.life_cycle(1), LifeCycle::Deactivated);
 }
+
+#[test]
+fn issue_16_an_expired_card_is_not_handed_over_and_says_so() {
+    let office = office(2);
+    let mut events = office.svc.events.subscribe();
+    let (serial, document) = personalize_for(&office, 0, "NID-9301");
+    // Its validity ended (the journal's date of expiry moved into the past).
+    let db = office
+        .svc
+        .config
+        .state_dir
+        .join(issuance::journal::FILE_NAME);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE cards SET date_of_expiry = '20200101' WHERE serial = ?1",
+            [&serial],
+        )
+        .unwrap();
+    let e = office
+        .call("delivery.begin", json!({"reader": "sim:0"}))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CardExpired, "{e:?}");
+    let status = office
+        .call("status.lookup", json!({"tracking_code": "NID-9301"}))
+        .unwrap();
+    assert_eq!(status["matches"][0]["status"], "expired");
+    let doc = office
+        .call("document.status", json!({"document_number": document}))
+        .unwrap();
+    assert_eq!(doc["status"], "expired");
+    // A card delivered: the event names the tracking code, for the SMS gateway.
+    personalize_record(&office, 1, "national-valid-2.json", "NID-9302");
+    let session = office.begin(1)["session"].as_str().unwrap().to_string();
+    // national-valid-2 enrolled finger 3 as its right index.
+    office
+        .verify(&session, 2, fixtures::scan("3_2.png"))
+        .unwrap();
+    office.activate(&session).unwrap();
+    let mut delivered = None;
+    while let Ok(e) = events.try_recv() {
+        if e.topic == "card.delivered" {
+            delivered = Some(e.body);
+        }
+    }
+    assert_eq!(delivered.unwrap()["tracking_code"], "NID-9302");
+}

@@ -262,9 +262,17 @@ pub fn activate(
                "head_serial": verified_by}),
     )?;
     delivery.sessions.close(session_id);
+    // The SMS gateway tells the applicant: by tracking code.
+    let tracking_code = desk
+        .journal
+        .card(&serial)
+        .ok()
+        .flatten()
+        .map(|c| c.tracking_code);
     desk.events.publish(
         "card.delivered",
-        json!({"reader": reader, "serial": serial, "recovered": recovered}),
+        json!({"reader": reader, "serial": serial, "recovered": recovered,
+               "tracking_code": tracking_code}),
     );
     Ok(ActivateResult {
         delivered: true,
