@@ -13,7 +13,10 @@
 //!    authentication), `delivery.verify` with another applicant's finger (refused), with a
 //!    second impression of the enrolled finger (accepted), `delivery.activate` with the
 //!    holder's new PIN. The last personalized card is reported lost instead and terminated
-//!    with `card.terminate`; `status.lookup` then shows delivered and terminated cards.
+//!    with `card.terminate`; `status.lookup` then shows delivered and terminated cards. A
+//!    foreign-resident household head collects the household members' cards: the head is
+//!    verified, each member's card (in a second reader) is handed over with
+//!    `delivery.handover` and activated with its own PIN.
 //! 5. After production (issue 16): the first delivered national card is reported lost
 //!    (`card.report_lost`) and replaced (the replacement produced and delivered); the first
 //!    delivered free-zone card is renewed with an officer's approval (the old card superseded)
@@ -128,6 +131,8 @@ struct Summary {
     failed: usize,
     delivered: usize,
     impostors_refused: usize,
+    /// Household members' cards collected by the household head (`delivery.handover`).
+    household_handovers: usize,
     terminated: usize,
     batch_seconds: f64,
     cards_per_minute: f64,
@@ -518,6 +523,46 @@ async fn drive(
         .map(|(i, _)| i)
         .collect();
     let lost = personalized.last().copied();
+    // Households (foreign-resident): each member's card goes to the head when the head is
+    // delivered (a second kiosk reader holds the member's card).
+    let household_of = |tracking: &str| -> Option<(String, bool)> {
+        let r = &records.iter().find(|r| r.tracking_code == tracking)?.json["foreign_resident"];
+        let code = r["household_code"].as_str().filter(|c| !c.is_empty())?;
+        Some((code.to_string(), r["household_head"] == json!(true)))
+    };
+    let member_reader = (readers >= 2).then(|| "sim:1".to_string());
+    let produced = |i: usize, l: &Value| {
+        l["state"] == "personalized" && Some(i) != lost && l["card_serial"].is_string()
+    };
+    let heads: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| produced(*i, l))
+        .filter_map(|(_, l)| {
+            let t = l["tracking_code"].as_str()?;
+            household_of(t)
+                .filter(|(_, head)| *head)
+                .map(|(code, _)| code)
+        })
+        .collect();
+    let members_of = |code: &str| -> Vec<(String, String)> {
+        lines
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| produced(*i, l))
+            .filter_map(|(_, l)| {
+                let t = l["tracking_code"].as_str()?;
+                let (c, head) = household_of(t)?;
+                (c == code && !head).then(|| {
+                    (
+                        l["card_serial"].as_str().unwrap_or_default().to_string(),
+                        t.to_string(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let mut handed: Vec<(String, String)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let text = |key: &str| {
             line[key]
@@ -533,7 +578,44 @@ async fn drive(
             ..RecordOutcome::empty(&tracking_code)
         };
         let state = outcome.state.clone();
+        let household = household_of(&tracking_code);
+        let collected_by_head = member_reader.is_some()
+            && household
+                .as_ref()
+                .is_some_and(|(code, head)| !head && heads.contains(code));
         match (outcome.serial.clone(), state.as_str()) {
+            (Some(_), "personalized") if collected_by_head && Some(i) != lost => {
+                let result = handed
+                    .iter()
+                    .find(|(t, _)| *t == tracking_code)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| "not handed over".into());
+                outcome.passive_auth = Some("ok".into());
+                outcome.genuine_decision = Some("head_verification".into());
+                outcome.outcome = result;
+            }
+            (Some(serial), "personalized")
+                if Some(i) != lost
+                    && member_reader.is_some()
+                    && household.as_ref().is_some_and(|(_, head)| *head) =>
+            {
+                let record = records.iter().find(|r| r.tracking_code == tracking_code);
+                let (code, _) = household.clone().unwrap_or_default();
+                insert_card(svc, &serial)?;
+                let result = deliver_household(
+                    &mut client,
+                    &mut timings,
+                    svc,
+                    record,
+                    &mut outcome,
+                    &members_of(&code),
+                    member_reader.as_deref().unwrap_or("sim:1"),
+                    &mut verify_splits,
+                )
+                .await;
+                remove_card(svc, &serial)?;
+                handed.extend(result?);
+            }
             (Some(serial), "personalized") => {
                 let record = records.iter().find(|r| r.tracking_code == tracking_code);
                 insert_card(svc, &serial)?;
@@ -586,6 +668,7 @@ async fn drive(
         failed: count(&|o| o.state == "failed"),
         delivered: count(&|o| o.outcome == "delivered"),
         impostors_refused: count(&|o| o.impostor_decision.as_deref() == Some("refused")),
+        household_handovers: count(&|o| o.genuine_decision.as_deref() == Some("head_verification")),
         terminated: count(&|o| o.outcome.starts_with("terminated")),
         batch_seconds,
         cards_per_minute: personalized_n as f64 / batch_seconds.max(1e-9) * 60.0,
@@ -797,27 +880,35 @@ async fn later_life(
 }
 
 /// The kiosk reader's card slot (a simulated reader keeps its card in `card-N.json`).
-fn kiosk_slot(svc: &Service) -> anyhow::Result<PathBuf> {
-    let n = issuance::readers::parse_sim_name(KIOSK_READER)?
-        .context("the kiosk reader is simulated")?;
+fn slot(svc: &Service, reader: &str) -> anyhow::Result<PathBuf> {
+    let n = issuance::readers::parse_sim_name(reader)?.context("the kiosk reader is simulated")?;
     Ok(issuance::readers::sim_state_path(&svc.config.sim_dir, n))
 }
 
 /// Puts the personalized card `serial` into the kiosk reader: its state file moves from the
 /// production hopper into the reader's slot (a person carrying the card across the office).
 fn insert_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
-    let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir, svc.keys.clone());
-    let slot = kiosk_slot(svc)?;
-    std::fs::create_dir_all(&svc.config.sim_dir)?;
-    std::fs::rename(hopper.card_path(serial), &slot)
-        .with_context(|| format!("putting card {serial} into {KIOSK_READER}"))
+    insert_card_at(svc, serial, KIOSK_READER)
 }
 
 /// Takes the card out of the kiosk reader, back into the hopper folder.
 fn remove_card(svc: &Service, serial: &str) -> anyhow::Result<()> {
+    remove_card_from(svc, serial, KIOSK_READER)
+}
+
+/// Puts card `serial` into simulated `reader`.
+fn insert_card_at(svc: &Service, serial: &str, reader: &str) -> anyhow::Result<()> {
     let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir, svc.keys.clone());
-    std::fs::rename(kiosk_slot(svc)?, hopper.card_path(serial))
-        .with_context(|| format!("taking card {serial} out of {KIOSK_READER}"))
+    std::fs::create_dir_all(&svc.config.sim_dir)?;
+    std::fs::rename(hopper.card_path(serial), slot(svc, reader)?)
+        .with_context(|| format!("putting card {serial} into {reader}"))
+}
+
+/// Takes card `serial` out of simulated `reader`, back into the hopper folder.
+fn remove_card_from(svc: &Service, serial: &str, reader: &str) -> anyhow::Result<()> {
+    let hopper = issuance::batch::SimHopper::in_state_dir(&svc.config.state_dir, svc.keys.clone());
+    std::fs::rename(slot(svc, reader)?, hopper.card_path(serial))
+        .with_context(|| format!("taking card {serial} out of {reader}"))
 }
 
 /// Reads a scan file for a `delivery.verify` frame.
@@ -834,6 +925,80 @@ async fn deliver(
     outcome: &mut RecordOutcome,
     splits: &mut Vec<Value>,
 ) -> anyhow::Result<()> {
+    if let Some(session) = begin_and_verify(client, timings, record, outcome, splits).await? {
+        outcome.outcome = activate(client, timings, &session).await;
+    }
+    Ok(())
+}
+
+/// `delivery.activate` with the holder's new PIN: `delivered`, or why not.
+async fn activate(client: &mut Client, timings: &mut Timings, session: &str) -> String {
+    match timings
+        .call(
+            client,
+            "delivery.activate",
+            json!({"session": session, "new_pin": HOLDER_PIN}),
+            vec![],
+        )
+        .await
+    {
+        Ok(_) => "delivered".into(),
+        Err(e) => format!("activation refused: {} ({})", e.message, e.name),
+    }
+}
+
+/// The household head collects the household's cards (issue 16): the head's card in the kiosk
+/// reader is read and the head verified, each member's card in `member_reader` is handed over
+/// on that verification (`delivery.handover`) and activated with its own PIN, then the head's.
+/// Returns each member's outcome, by tracking code.
+#[allow(clippy::too_many_arguments)]
+async fn deliver_household(
+    client: &mut Client,
+    timings: &mut Timings,
+    svc: &Service,
+    head: Option<&Record>,
+    outcome: &mut RecordOutcome,
+    members: &[(String, String)],
+    member_reader: &str,
+    splits: &mut Vec<Value>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut handed = Vec::new();
+    let Some(session) = begin_and_verify(client, timings, head, outcome, splits).await? else {
+        return Ok(handed);
+    };
+    for (serial, tracking) in members {
+        insert_card_at(svc, serial, member_reader)?;
+        let result = match timings
+            .call(
+                client,
+                "delivery.handover",
+                json!({"session": session, "reader": member_reader}),
+                vec![],
+            )
+            .await
+        {
+            Ok(a) => {
+                let member_session = a.result["session"].as_str().unwrap_or_default().to_string();
+                activate(client, timings, &member_session).await
+            }
+            Err(e) => format!("handover refused: {} ({})", e.message, e.name),
+        };
+        remove_card_from(svc, serial, member_reader)?;
+        handed.push((tracking.clone(), result));
+    }
+    outcome.outcome = activate(client, timings, &session).await;
+    Ok(handed)
+}
+
+/// `delivery.begin` on the kiosk reader, an impostor's finger (refused) and the holder's
+/// (accepted): the verified session, or `None` with the outcome saying why not.
+async fn begin_and_verify(
+    client: &mut Client,
+    timings: &mut Timings,
+    record: Option<&Record>,
+    outcome: &mut RecordOutcome,
+    splits: &mut Vec<Value>,
+) -> anyhow::Result<Option<String>> {
     let begun = match timings
         .call(
             client,
@@ -847,7 +1012,7 @@ async fn deliver(
         Err(e) => {
             outcome.passive_auth = Some(e.name.clone());
             outcome.outcome = format!("refused at delivery.begin: {}", e.message);
-            return Ok(());
+            return Ok(None);
         }
     };
     outcome.passive_auth = Some("ok".into());
@@ -857,7 +1022,7 @@ async fn deliver(
         .to_string();
     let Some((finger, live)) = record.and_then(|r| r.live.clone()) else {
         outcome.outcome = "no live scan for this record's fingers: not delivered".into();
-        return Ok(());
+        return Ok(None);
     };
     if let Some(impostor) = record.and_then(|r| r.impostor.as_ref()) {
         let answer = timings
@@ -915,21 +1080,9 @@ async fn deliver(
     }
     if !matched {
         outcome.outcome = "holder not verified: card kept for a supervisor".into();
-        return Ok(());
+        return Ok(None);
     }
-    outcome.outcome = match timings
-        .call(
-            client,
-            "delivery.activate",
-            json!({"session": session, "new_pin": HOLDER_PIN}),
-            vec![],
-        )
-        .await
-    {
-        Ok(_) => "delivered".into(),
-        Err(e) => format!("activation refused: {} ({})", e.message, e.name),
-    };
-    Ok(())
+    Ok(Some(session))
 }
 
 /// The holder reported the card lost before delivery: terminate it.
@@ -1030,10 +1183,10 @@ fn print_tables(s: &Summary, state_dir: &Path, kept: bool) {
             );
         }
     }
-    println!("PA: passive authentication at delivery.begin. Scores: impostor = another person's finger (must be refused), genuine = a second impression of the holder's finger. status: status.lookup by tracking code.");
+    println!("PA: passive authentication at delivery.begin. Scores: impostor = another person's finger (must be refused), genuine = a second impression of the holder's finger (head_verification: a household member's card collected by the verified household head). status: status.lookup by tracking code.");
     println!(
-        "records {}  personalized {}  qc_failed {}  failed {}  delivered {}  impostors refused {}  terminated {}",
-        s.records, s.personalized, s.qc_failed, s.failed, s.delivered, s.impostors_refused, s.terminated
+        "records {}  personalized {}  qc_failed {}  failed {}  delivered {} ({} collected by the household head)  impostors refused {}  terminated {}",
+        s.records, s.personalized, s.qc_failed, s.failed, s.delivered, s.household_handovers, s.impostors_refused, s.terminated
     );
     println!(
         "batch: {:.1} s, {:.0} cards/min on {} reader(s)",
