@@ -709,6 +709,47 @@ async fn produce(
     Ok(report["records"][0].clone())
 }
 
+/// Produces applicant `json` (another application of `like`'s holder) and delivers the card
+/// with `like`'s scans: the delivery's outcome and the card's document number, or `None` when
+/// no card was made.
+async fn produce_and_deliver(
+    client: &mut Client,
+    timings: &mut Timings,
+    svc: &Service,
+    json: Value,
+    like: &Record,
+) -> anyhow::Result<Option<(String, Option<String>)>> {
+    let line = produce(client, timings, json.clone()).await?;
+    let Some(serial) = line["card_serial"].as_str() else {
+        return Ok(None);
+    };
+    let record = Record {
+        tracking_code: json["tracking_code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        json,
+        live: like.live.clone(),
+        impostor: None,
+    };
+    let mut outcome = RecordOutcome::empty(&record.tracking_code);
+    insert_card(svc, serial)?;
+    let done = deliver(
+        client,
+        timings,
+        Some(&record),
+        &mut outcome,
+        &mut Vec::new(),
+    )
+    .await;
+    remove_card(svc, serial)?;
+    done?;
+    Ok(Some((
+        outcome.outcome,
+        line["document_number"].as_str().map(str::to_string),
+    )))
+}
+
 /// `status.lookup` and `document.status` of an application and its card, for the table.
 async fn where_now(
     client: &mut Client,
@@ -791,30 +832,12 @@ async fn later_life(
         let replacement_code = format!("{code}-R");
         let mut json = record.json.clone();
         json["tracking_code"] = json!(replacement_code);
-        let line = produce(client, timings, json.clone()).await?;
-        if let Some(serial) = line["card_serial"].as_str() {
-            let replacement = Record {
-                tracking_code: replacement_code.clone(),
-                json,
-                live: record.live.clone(),
-                impostor: None,
-            };
-            let mut outcome = RecordOutcome::empty(&replacement_code);
-            insert_card(svc, serial)?;
-            let done = deliver(
-                client,
-                timings,
-                Some(&replacement),
-                &mut outcome,
-                &mut Vec::new(),
-            )
-            .await;
-            remove_card(svc, serial)?;
-            done?;
-            let (status, doc) =
-                where_now(client, &replacement_code, line["document_number"].as_str()).await;
+        if let Some((outcome, doc)) =
+            produce_and_deliver(client, timings, svc, json, record).await?
+        {
+            let (status, doc) = where_now(client, &replacement_code, doc.as_deref()).await;
             steps.push(HistoryStep {
-                step: format!("replacement: {}", outcome.outcome),
+                step: format!("replacement: {outcome}"),
                 tracking_code: replacement_code,
                 status,
                 document_status: doc,
@@ -839,30 +862,12 @@ async fn later_life(
         let mut json = record.json.clone();
         json["tracking_code"] = json!(renewal_code);
         json["renewal"] = json!({"of_document": document, "officer": "OFF-DEMO", "approved": true});
-        let line = produce(client, timings, json.clone()).await?;
-        if let Some(serial) = line["card_serial"].as_str() {
-            let renewed = Record {
-                tracking_code: renewal_code.clone(),
-                json,
-                live: record.live.clone(),
-                impostor: None,
-            };
-            let mut outcome = RecordOutcome::empty(&renewal_code);
-            insert_card(svc, serial)?;
-            let done = deliver(
-                client,
-                timings,
-                Some(&renewed),
-                &mut outcome,
-                &mut Vec::new(),
-            )
-            .await;
-            remove_card(svc, serial)?;
-            done?;
-            let (status, doc) =
-                where_now(client, &renewal_code, line["document_number"].as_str()).await;
+        if let Some((outcome, doc)) =
+            produce_and_deliver(client, timings, svc, json, record).await?
+        {
+            let (status, doc) = where_now(client, &renewal_code, doc.as_deref()).await;
             steps.push(HistoryStep {
-                step: format!("renewal approved: {}", outcome.outcome),
+                step: format!("renewal approved: {outcome}"),
                 tracking_code: renewal_code,
                 status,
                 document_status: doc,

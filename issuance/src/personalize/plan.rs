@@ -409,31 +409,9 @@ fn mrz_name(name: &str) -> String {
         .join(" ")
 }
 
-/// Width and height from a JPEG's start-of-frame segment (SOF0-SOF15 except DHT/JPG/DAC).
+/// Width and height from a JPEG's start-of-frame segment.
 fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
-    let mut i = 2;
-    while i + 4 <= jpeg.len() {
-        if jpeg[i] != 0xFF {
-            return None;
-        }
-        let marker = jpeg[i + 1];
-        if marker == 0xFF {
-            i += 1;
-            continue;
-        }
-        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
-        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            let seg = jpeg.get(i + 4..i + 2 + len)?;
-            let height = u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]);
-            let width = u16::from_be_bytes([*seg.get(3)?, *seg.get(4)?]);
-            return Some((width, height));
-        }
-        if marker == 0xDA || len < 2 {
-            return None;
-        }
-        i += 2 + len;
-    }
-    None
+    crate::lds::jpeg_frame(jpeg).map(|(w, h, _)| (w, h))
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ pub(super) fn check_iris(a: &Applicant, profile: &Profile, r: &mut QcReport) -> 
 /// One eye's image as DG4 stores it, or an `invalid_image` problem.
 fn iris_image(eye: Eye, bytes: Vec<u8>, path: &str, r: &mut QcReport) -> Option<IrisImage> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        let frame = jpeg_frame(&bytes).filter(|&(w, h, _)| w > 0 && h > 0);
+        let frame = crate::lds::jpeg_frame(&bytes).filter(|&(w, h, _)| w > 0 && h > 0);
         let format = match frame {
             Some((_, _, 1)) => Some(IrisImageFormat::MonoJpeg),
             Some((_, _, 3)) => Some(IrisImageFormat::RgbJpeg),
@@ -193,34 +193,6 @@ fn iris_image(eye: Eye, bytes: Vec<u8>, path: &str, r: &mut QcReport) -> Option<
             None
         }
     }
-}
-
-/// Width, height and component count from a JPEG's start-of-frame segment (SOF0-SOF15 except
-/// DHT, JPG and DAC), read before the first scan.
-fn jpeg_frame(jpeg: &[u8]) -> Option<(u16, u16, u8)> {
-    let mut i = 2;
-    while i + 4 <= jpeg.len() {
-        if jpeg[i] != 0xFF {
-            return None;
-        }
-        let marker = jpeg[i + 1];
-        if marker == 0xFF {
-            i += 1;
-            continue;
-        }
-        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
-        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            let seg = jpeg.get(i + 4..i + 2 + len)?;
-            let height = u16::from_be_bytes([*seg.get(1)?, *seg.get(2)?]);
-            let width = u16::from_be_bytes([*seg.get(3)?, *seg.get(4)?]);
-            return Some((width, height, *seg.get(5)?));
-        }
-        if marker == 0xDA || len < 2 {
-            return None;
-        }
-        i += 2 + len;
-    }
-    None
 }
 
 /// The profile's fingers: present, readable, good enough, distinct, encodable.
