@@ -486,32 +486,13 @@ async fn drive(
         .await?;
 
     let batch_start = Instant::now();
-    let submitted = timings
-        .call(
-            &mut client,
-            "batch.submit",
-            json!({"records": records.iter().map(|r| r.json.clone()).collect::<Vec<_>>()}),
-            vec![],
-        )
-        .await?;
-    let batch_id = submitted.result["batch_id"]
-        .as_str()
-        .context("batch.submit answered no batch_id")?
-        .to_string();
-    loop {
-        let status = client
-            .call("batch.status", json!({"batch_id": batch_id}), vec![])
-            .await?;
-        if status.result["running"] == json!(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let report = run_batch(
+        &mut client,
+        &mut timings,
+        records.iter().map(|r| r.json.clone()).collect(),
+    )
+    .await?;
     let batch_seconds = batch_start.elapsed().as_secs_f64();
-    let report = client
-        .call("batch.report", json!({"batch_id": batch_id}), vec![])
-        .await?
-        .result;
     let lines = report["records"].as_array().cloned().unwrap_or_default();
 
     let mut outcomes = Vec::new();
@@ -680,18 +661,18 @@ async fn drive(
     })
 }
 
-/// Produces one record as a one-record batch and returns its report line.
-async fn produce(
+/// `batch.submit` of `records`, waiting on `batch.status` until the run ends: the report.
+async fn run_batch(
     client: &mut Client,
     timings: &mut Timings,
-    record: Value,
+    records: Vec<Value>,
 ) -> anyhow::Result<Value> {
     let submitted = timings
-        .call(client, "batch.submit", json!({"records": [record]}), vec![])
+        .call(client, "batch.submit", json!({"records": records}), vec![])
         .await?;
     let batch_id = submitted.result["batch_id"]
         .as_str()
-        .unwrap_or_default()
+        .context("batch.submit answered no batch_id")?
         .to_string();
     loop {
         let status = client
@@ -702,11 +683,19 @@ async fn produce(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let report = client
+    Ok(client
         .call("batch.report", json!({"batch_id": batch_id}), vec![])
         .await?
-        .result;
-    Ok(report["records"][0].clone())
+        .result)
+}
+
+/// Produces one record as a one-record batch and returns its report line.
+async fn produce(
+    client: &mut Client,
+    timings: &mut Timings,
+    record: Value,
+) -> anyhow::Result<Value> {
+    Ok(run_batch(client, timings, vec![record]).await?["records"][0].clone())
 }
 
 /// Produces applicant `json` (another application of `like`'s holder) and delivers the card
