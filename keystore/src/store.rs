@@ -281,8 +281,7 @@ impl KeyStore {
         operation: &str,
         f: impl FnOnce(&Session) -> Result<R, CkError>,
     ) -> Result<R, KeyStoreError> {
-        let generation = self.login(false)?;
-        let _shared = self.module.gate();
+        let (generation, _shared) = self.login_and_hold()?;
         let pooled = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let mut stale = Vec::new();
@@ -343,6 +342,24 @@ impl KeyStore {
         }
     }
 
+    /// Logs in (again if needed) and holds the module's gate shared, making sure no
+    /// re-initialization slipped in between: a session of an earlier epoch is never used
+    /// (its handle may name another store's new session).
+    fn login_and_hold(&self) -> Result<(u64, std::sync::RwLockReadGuard<'_, ()>), KeyStoreError> {
+        loop {
+            let generation = self.login(false)?;
+            let shared = self.module.gate();
+            if self.current_epoch() {
+                return Ok((generation, shared));
+            }
+        }
+    }
+
+    /// Whether this store's login belongs to the module's current epoch.
+    fn current_epoch(&self) -> bool {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner()).epoch == self.module.epoch()
+    }
+
     /// Runs `f` on a read-write session of its own while no other operation of this process
     /// uses the module ([`Module::exclusive`]): how token objects are created.
     pub(crate) fn with_exclusive_rw_session<R>(
@@ -350,8 +367,15 @@ impl KeyStore {
         operation: &str,
         f: impl FnOnce(&Session) -> Result<R, CkError>,
     ) -> Result<R, KeyStoreError> {
-        let generation = self.login(false)?;
-        let _alone = self.module.exclusive();
+        let mut generation = self.login(false)?;
+        let mut alone = self.module.exclusive();
+        while !self.current_epoch() {
+            // The module was started again between the login and the lock: log in again.
+            drop(alone);
+            generation = self.login(false)?;
+            alone = self.module.exclusive();
+        }
+        let _alone = alone;
         let slot = self.conn.lock().unwrap_or_else(|p| p.into_inner()).slot;
         let Some(slot) = slot else {
             return Err(self.unavailable("logged out meanwhile".into()));
