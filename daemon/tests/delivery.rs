@@ -1363,6 +1363,24 @@ fn household(office: &Office) -> (String, String) {
     (serials[0].clone(), serials[1].clone())
 }
 
+/// The household head's card in `sim:0` read and the head's finger (right index, finger 2)
+/// verified: the head's session.
+fn verified_head(office: &Office) -> String {
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    office
+        .verify(&session, 2, fixtures::scan("2_2.png"))
+        .unwrap();
+    session
+}
+
+/// `delivery.handover` of the card in `reader` on head session `session`.
+fn handover(office: &Office, session: &str, reader: &str) -> Result<Value, ApiError> {
+    office.call(
+        "delivery.handover",
+        json!({"session": session, "reader": reader}),
+    )
+}
+
 #[test]
 fn issue_16_the_household_head_collects_the_households_cards() {
     let office = office(3);
@@ -1395,23 +1413,13 @@ fn issue_16_the_household_head_collects_the_households_cards() {
 
     // The head's card, and the head's finger (right index, finger 2).
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    let e = office
-        .call(
-            "delivery.handover",
-            json!({"session": session, "reader": "sim:1"}),
-        )
-        .unwrap_err();
+    let e = handover(&office, &session, "sim:1").unwrap_err();
     assert_eq!(e.code, ErrorCode::NotVerified, "{e:?}");
     office
         .verify(&session, 2, fixtures::scan("2_2.png"))
         .unwrap();
     // The member's card on the head's verification, then the member's own PIN.
-    let handed = office
-        .call(
-            "delivery.handover",
-            json!({"session": session, "reader": "sim:1"}),
-        )
-        .unwrap();
+    let handed = handover(&office, &session, "sim:1").unwrap();
     assert_eq!(handed["serial"], member.as_str());
     let member_session = handed["session"].as_str().unwrap().to_string();
     office.activate(&member_session).unwrap();
@@ -1468,26 +1476,13 @@ fn issue_16_household_refusals() {
             json!({"reader": "sim:2", "record": record_for_api("national-valid-2.json", "NID-9101")}),
         )
         .unwrap();
-    let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    office
-        .verify(&session, 2, fixtures::scan("2_2.png"))
-        .unwrap();
-    let e = office
-        .call(
-            "delivery.handover",
-            json!({"session": session, "reader": "sim:2"}),
-        )
-        .unwrap_err();
+    let session = verified_head(&office);
+    let e = handover(&office, &session, "sim:2").unwrap_err();
     assert_eq!(e.code, ErrorCode::NotInHousehold, "{e:?}");
     assert_eq!(office.life_cycle(2), LifeCycle::Deactivated);
     // A member's session is not a head's.
     let member_session = office.begin(1)["session"].as_str().unwrap().to_string();
-    let e = office
-        .call(
-            "delivery.handover",
-            json!({"session": member_session, "reader": "sim:0"}),
-        )
-        .unwrap_err();
+    let e = handover(&office, &member_session, "sim:0").unwrap_err();
     assert_eq!(e.code, ErrorCode::NotVerified, "{e:?}");
     // A member already holding a usable card of household 7730012 cannot join another one.
     let mut moved = record_for_api("foreign-valid-2.json", "FR-9003");
@@ -1527,16 +1522,8 @@ fn issue_16_when_the_kind_wants_each_members_finger_the_head_cannot_collect() {
     let dir = profiles.path().to_path_buf();
     let office = office_with(2, move |c| c.profiles_dir = Some(dir));
     let (_head, _member) = household(&office);
-    let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    office
-        .verify(&session, 2, fixtures::scan("2_2.png"))
-        .unwrap();
-    let e = office
-        .call(
-            "delivery.handover",
-            json!({"session": session, "reader": "sim:1"}),
-        )
-        .unwrap_err();
+    let session = verified_head(&office);
+    let e = handover(&office, &session, "sim:1").unwrap_err();
     assert_eq!(e.code, ErrorCode::MemberVerificationRequired, "{e:?}");
     assert_eq!(office.life_cycle(1), LifeCycle::Deactivated);
 }

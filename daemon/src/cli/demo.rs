@@ -619,19 +619,7 @@ async fn drive(
             (_, state) => outcome.outcome = format!("not personalized ({state})"),
         }
         if !tracking_code.is_empty() {
-            outcome.status = match client
-                .call(
-                    "status.lookup",
-                    json!({"tracking_code": tracking_code}),
-                    vec![],
-                )
-                .await
-            {
-                Ok(a) => a.result["matches"][0]["status"]
-                    .as_str()
-                    .map(str::to_string),
-                Err(e) => Some(format!("({})", e.name)),
-            };
+            outcome.status = Some(where_now(&mut client, &tracking_code, None).await.0);
         }
         outcomes.push(outcome);
     }

@@ -148,14 +148,7 @@ impl Plan {
                 PersoError::Plan(e.to_string())
             }
         })?;
-        let holder = Holder::of(applicant, profile, issue)?;
-        Plan::assemble(
-            &applicant.record.tracking_code,
-            groups,
-            sod,
-            profile,
-            holder,
-        )
+        Plan::assemble(applicant, profile, issue, groups, sod)
     }
 
     /// Like [`Plan::build`] but with an EF.SOD signed earlier (a resumed card): the SOD must
@@ -177,23 +170,18 @@ impl Plan {
             std::time::SystemTime::now(),
         )
         .map_err(|e| PersoError::Plan(format!("the journal's EF.SOD no longer fits: {e}")))?;
-        let holder = Holder::of(applicant, profile, issue)?;
-        Plan::assemble(
-            &applicant.record.tracking_code,
-            groups,
-            sod,
-            profile,
-            holder,
-        )
+        Plan::assemble(applicant, profile, issue, groups, sod)
     }
 
+    /// The plan of `applicant`'s card: EF.COM, `groups`, `sod`, and whose card it is.
     fn assemble(
-        tracking_code: &str,
+        applicant: &ValidatedApplicant,
+        profile: &Profile,
+        issue: &Issue,
         groups: Vec<(u8, Vec<u8>)>,
         sod: Vec<u8>,
-        profile: &Profile,
-        holder: Holder,
     ) -> Result<Plan, PersoError> {
+        let holder = Holder::of(applicant, profile, issue)?;
         let numbers: Vec<u8> = groups.iter().map(|(n, _)| *n).collect();
         let com = lds::com::build_com(&numbers).map_err(|e| PersoError::Plan(e.to_string()))?;
         let mut files = vec![PlanFile {
@@ -222,7 +210,7 @@ impl Plan {
             .clamp(usize::from(pin.min_length), usize::from(pin.max_length))
             .clamp(4, 12);
         Ok(Plan {
-            tracking_code: tracking_code.to_string(),
+            tracking_code: applicant.record.tracking_code.clone(),
             files,
             transport_pin_len,
             holder,
