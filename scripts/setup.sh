@@ -12,6 +12,7 @@ PKGS=(
   libsqlite3-dev openssl python3 python3-zmq
   libzmq3-dev                                      # libzmq for the server transport (zmq crate)
   softhsm2                                         # the embedded PKCS#11 token of the issuer's keys
+  postgresql                                       # test servers for the PostgreSQL journal (test_support::pg)
   fonts-dejavu-core                                # text in PNG plots
 )
 missing=()

@@ -73,6 +73,9 @@ pub enum ErrorKind {
     /// The issuer's key store (HSM token) does not answer now; nothing was written with a
     /// partial result and the operation can be retried once it is back.
     KeyStoreUnavailable,
+    /// The journal's database (the line's PostgreSQL server) does not answer now; nothing was
+    /// written and the operation can be retried once it is back.
+    JournalUnavailable,
     /// The card was reported lost or stolen (revoked in the journal): it is not handed over.
     CardRevoked,
     /// A newer card of the same holder and kind was delivered: this one is not handed over.
@@ -94,7 +97,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 38] = [
+    pub const ALL: [ErrorKind; 39] = [
         ErrorKind::Invalid,
         ErrorKind::TooLarge,
         ErrorKind::Internal,
@@ -125,6 +128,7 @@ impl ErrorKind {
         ErrorKind::PinBlocked,
         ErrorKind::TransportPinUnknown,
         ErrorKind::KeyStoreUnavailable,
+        ErrorKind::JournalUnavailable,
         ErrorKind::CardRevoked,
         ErrorKind::CardSuperseded,
         ErrorKind::CardExpired,
@@ -168,6 +172,7 @@ impl ErrorKind {
             ErrorKind::PinBlocked => "pin_blocked",
             ErrorKind::TransportPinUnknown => "transport_pin_unknown",
             ErrorKind::KeyStoreUnavailable => "key_store_unavailable",
+            ErrorKind::JournalUnavailable => "journal_unavailable",
             ErrorKind::CardRevoked => "card_revoked",
             ErrorKind::CardSuperseded => "card_superseded",
             ErrorKind::CardExpired => "card_expired",

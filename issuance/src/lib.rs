@@ -15,6 +15,8 @@
 //! - [`delivery`]: at the office, the holder's live finger against the chip, then activation;
 //!   lost cards terminated, PINs unblocked. Workflows take a [`delivery::Desk`]: the narrow
 //!   set of things they touch.
+//! - [`db`]: the one way the stores reach their database: the embedded SQLite file of one
+//!   station, or the PostgreSQL server a line of stations shares.
 //! - [`audit`]: the HMAC-chained, tamper-evident trail every step writes to.
 //! - [`reader_pool::ReaderPool`]: the configured readers, one operation at a time each;
 //!   [`readers`] opens one by name (`sim:N` is a [`cardsim`] card, anything else PC/SC).
@@ -36,6 +38,7 @@
 pub mod applicant;
 pub mod audit;
 pub mod batch;
+pub mod db;
 pub mod delivery;
 mod error;
 pub mod events;

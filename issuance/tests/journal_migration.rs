@@ -19,7 +19,7 @@ fn old_journal() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-fn user_version(path: &std::path::Path) -> i32 {
+fn user_version(path: &std::path::Path) -> i64 {
     rusqlite::Connection::open(path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))

@@ -9,6 +9,9 @@
 //! - [`process`]: run a binary to completion, read its output.
 //! - [`python`]: a python3 that has pyzmq, for the tests that drive the daemon from Python.
 //! - [`images`]: hand-made TIFFs whose headers say what an image-limit test needs.
+//! - [`pg`]: a throwaway PostgreSQL server (initdb + pg_ctl in a temporary directory, run as
+//!   the `postgres` user when the tests run as root) that can be stopped, restarted and have
+//!   its connections killed; [`pg::skip_unless_available`] when PostgreSQL is not installed.
 //!
 //! With the `issuance` feature (for the tests of issuance, the daemon and the end-to-end crate),
 //! also the helpers built on the issuance core:
@@ -35,6 +38,7 @@ pub mod data;
 pub mod fixtures;
 pub mod images;
 pub mod paths;
+pub mod pg;
 pub mod process;
 pub mod python;
 

@@ -20,6 +20,9 @@ use crate::profile::ProfileSet;
 use crate::reader_pool::ReaderPool;
 use keystore::KeyStore;
 
+/// How often a station of a line looks for batches to join.
+pub const JOIN_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Where runs keep their files and find the Document Signer and the keys.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
@@ -204,6 +207,49 @@ impl BatchManager {
                 .remove(&id);
         });
         Ok(())
+    }
+
+    /// Joins every running batch of the journal with `readers`, until `stop` is set: on a
+    /// line, a batch submitted at any station is worked on by every station's readers. Looks
+    /// again every [`JOIN_POLL`]; a journal that does not answer is tried again later.
+    pub fn join_line(
+        self: &Arc<Self>,
+        readers: Vec<String>,
+        events: Events,
+        stop: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        let me = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("line-join".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match me.journal.running_batches() {
+                        Ok(ids) => {
+                            for id in ids.iter().filter(|id| !me.is_running(id)) {
+                                match me.start(id, readers.clone(), events.clone()) {
+                                    Ok(()) => tracing::info!("joined batch {id}"),
+                                    Err(e) => tracing::debug!("joining batch {id}: {e}"),
+                                }
+                            }
+                        }
+                        Err(e) => tracing::debug!("looking for batches to join: {e}"),
+                    }
+                    let until = std::time::Instant::now() + JOIN_POLL;
+                    while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                }
+                // Runs in progress stop claiming; records they hold are finished.
+                for flag in me
+                    .running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            })
+            .expect("spawning the line-join thread")
     }
 
     /// Personalizes the card in `reader` from one applicant `record`, journaled as a one-record

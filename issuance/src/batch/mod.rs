@@ -212,6 +212,8 @@ struct BatchHooks<'a> {
     mailer_path: &'a Path,
     keys: &'a Arc<KeyStore>,
     holder: &'a crate::personalize::Holder,
+    /// Why the journal refused the write (unavailable, taken over): not the card's fault.
+    journal_error: Option<JournalError>,
 }
 
 impl PersoHooks for BatchHooks<'_> {
@@ -225,7 +227,13 @@ impl PersoHooks for BatchHooks<'_> {
                 self.sod,
                 self.holder,
             )
-            .map_err(|e| PersoError::Hook(e.to_string()))
+            .map_err(|e| {
+                let message = e.to_string();
+                if e.is_unavailable() || matches!(e, JournalError::TakenOver(_)) {
+                    self.journal_error = Some(e);
+                }
+                PersoError::Hook(message)
+            })
     }
 
     fn secrets_chosen(
@@ -279,7 +287,18 @@ enum Step {
     /// The key store did not answer; the record was given back unchanged (a card being written
     /// stays journaled as such and is resumed): wait, then claim again.
     KeyStoreAway(String),
+    /// The journal did not answer; the record claimed (if any) is given back once it is back
+    /// (a card being written stays journaled as such and is resumed).
+    JournalAway(Option<i64>, String),
+    /// Another station took the record over (this one's lease ran out): claim another.
+    TakenOver(String),
 }
+
+/// The first wait of a worker whose journal is away; it doubles up to [`KEY_STORE_RETRY_MAX`].
+pub const JOURNAL_RETRY: Duration = Duration::from_millis(250);
+/// How often a worker with nothing to claim looks again while records of its batch are held
+/// by another station or another reader.
+pub const LINE_POLL: Duration = Duration::from_millis(250);
 
 /// The first wait of a worker whose key store is away; it doubles up to
 /// [`KEY_STORE_RETRY_MAX`] while the token stays away.
@@ -311,14 +330,58 @@ impl Runner<'_> {
                         (&owner, &mailer, &personalized, &apdus);
                     scope.spawn(move || -> Result<(), BatchError> {
                         let mut key_store_wait = KEY_STORE_RETRY;
+                        let mut journal_wait = JOURNAL_RETRY;
+                        // A record claimed when the journal went away: given back first.
+                        let mut held: Option<i64> = None;
                         loop {
-                            if stop.load(Ordering::Relaxed)
-                                || self.journal.batch(id)?.state == BatchState::Cancelled
-                            {
+                            if stop.load(Ordering::Relaxed) {
                                 return Ok(());
                             }
-                            match self.step(id, owner, reader, mailer)? {
-                                Step::Idle => return Ok(()),
+                            let step = held
+                                .map_or(Ok(()), |seq| self.journal.release(seq).map_err(Into::into))
+                                .and_then(|()| {
+                                    held = None;
+                                    if self.journal.batch(id)?.state == BatchState::Cancelled {
+                                        return Ok(None);
+                                    }
+                                    self.step(id, owner, reader, mailer).map(Some)
+                                });
+                            let step = match step {
+                                Ok(None) => return Ok(()),
+                                Ok(Some(step)) => step,
+                                Err(BatchError::Journal(e)) if e.is_unavailable() => {
+                                    Step::JournalAway(None, e.to_string())
+                                }
+                                Err(e) => return Err(e),
+                            };
+                            match step {
+                                Step::Idle => {
+                                    // Records still held elsewhere (another station, another
+                                    // reader of this one) may come back: wait for them.
+                                    match self.journal.counts(id) {
+                                        Ok(c) if c.pending + c.writing == 0 => return Ok(()),
+                                        Ok(_) => sleep_unless_stopped(LINE_POLL, stop),
+                                        Err(e) if e.is_unavailable() => {
+                                            sleep_unless_stopped(journal_wait, stop)
+                                        }
+                                        Err(e) => return Err(e.into()),
+                                    }
+                                }
+                                Step::JournalAway(seq, why) => {
+                                    held = held.or(seq);
+                                    if journal_wait == JOURNAL_RETRY {
+                                        tracing::warn!(
+                                            reader = %reader,
+                                            "batch {id} pauses on this reader until the journal \
+                                             is back: {why}"
+                                        );
+                                    }
+                                    sleep_unless_stopped(journal_wait, stop);
+                                    journal_wait = (journal_wait * 2).min(KEY_STORE_RETRY_MAX);
+                                }
+                                Step::TakenOver(why) => {
+                                    tracing::warn!(reader = %reader, "batch {id}: {why}");
+                                }
                                 Step::KeyStoreAway(why) => {
                                     if key_store_wait == KEY_STORE_RETRY {
                                         tracing::warn!(
@@ -335,6 +398,10 @@ impl Runner<'_> {
                                         tracing::info!(reader = %reader, "key store back: batch {id} goes on");
                                         key_store_wait = KEY_STORE_RETRY;
                                     }
+                                    if journal_wait != JOURNAL_RETRY {
+                                        tracing::info!(reader = %reader, "journal back: batch {id} goes on");
+                                        journal_wait = JOURNAL_RETRY;
+                                    }
                                     if event.state == RecordState::Personalized
                                         && event.found != Some(Found::AlreadyDone)
                                     {
@@ -342,12 +409,14 @@ impl Runner<'_> {
                                         apdus
                                             .fetch_add(event.apdus.unwrap_or(0), Ordering::Relaxed);
                                     }
-                                    let counts = self.journal.counts(id)?;
-                                    progress(&Progress {
-                                        batch_id: id.to_string(),
-                                        counts,
-                                        event,
-                                    });
+                                    // Progress is best effort: the record is journaled already.
+                                    if let Ok(counts) = self.journal.counts(id) {
+                                        progress(&Progress {
+                                            batch_id: id.to_string(),
+                                            counts,
+                                            event,
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -403,6 +472,25 @@ impl Runner<'_> {
         let Some(claim) = self.journal.claim_next(id, owner, reader)? else {
             return Ok(Step::Idle);
         };
+        match self.work(id, owner, reader, mailer, &claim) {
+            Err(BatchError::Journal(e)) if e.is_unavailable() => {
+                Ok(Step::JournalAway(Some(claim.seq), e.to_string()))
+            }
+            Err(BatchError::Journal(JournalError::TakenOver(why))) => Ok(Step::TakenOver(why)),
+            other => other,
+        }
+    }
+
+    /// Handles one claimed record.
+    fn work(
+        &self,
+        id: &str,
+        _owner: &str,
+        reader: &str,
+        mailer: &std::sync::Mutex<Option<PinMailer>>,
+        claim: &Claim,
+    ) -> Result<Step, BatchError> {
+        let claim = claim.clone();
         let (plan, issue) = match self.prepare(&claim, reader)? {
             Prepared::Ready { plan, issue } => (plan, issue),
             Prepared::Finished(event) => return Ok(Step::Done(event)),
@@ -554,10 +642,17 @@ impl Runner<'_> {
             mailer_path: &self.state_dir.join(PIN_MAILER_FILE),
             keys: self.keys,
             holder: &plan.holder,
+            journal_error: None,
         };
         let outcome = match personalize::personalize(card, plan, self.keys.as_ref(), &mut hooks) {
             Ok(outcome) => outcome,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                // Nothing was written: the journal refused before the card was touched.
+                if let Some(refused) = hooks.journal_error.take() {
+                    return Err(BatchError::Journal(refused));
+                }
+                return Ok(Err(e));
+            }
         };
         let serial = outcome.serial_hex();
         self.journal.finish(claim.seq, &serial, outcome.apdus)?;

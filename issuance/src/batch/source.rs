@@ -3,7 +3,8 @@
 //! On a production line an operator (or a card feeder) puts a blank card in each reader; a
 //! simulated line has a hopper of simulated cards instead: every record gets a new simulated
 //! card kept in `<state_dir>/cards/<SERIAL>.json`, and a record resumed after a crash gets the
-//! card its serial names back.
+//! card its serial names back (a record taken over from another station of a line, whose card
+//! is not in this hopper, gets a new one).
 
 use std::path::{Path, PathBuf};
 
@@ -67,7 +68,17 @@ impl SimHopper {
 impl CardSource for SimHopper {
     fn card(&self, reader: &str, serial: Option<&str>) -> Result<Box<dyn Transport>> {
         crate::store::private_dir(&self.dir).map_err(|e| card_file("creating", &self.dir, e))?;
-        let card = match serial {
+        // A card being written at another station of the line (which died) is in that
+        // station's reader, not here: like an operator with a blank card, take a new one; the
+        // journal marks the other card spoiled when this one is journaled.
+        let here = serial.filter(|s| self.card_path(s).exists());
+        if let (Some(serial), None) = (serial, here) {
+            tracing::warn!(
+                reader = %reader,
+                "card {serial} is not in this station's hopper: the record goes on a new card"
+            );
+        }
+        let card = match here {
             Some(serial) => {
                 let path = self.card_path(serial);
                 SimCard::open(&path).map_err(|e| card_file("opening", &path, e))?

@@ -32,13 +32,17 @@
 //! bytes do not linger in free pages or old WAL frames.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
+
+use crate::db::{args, Backend, Db, DbError, Row, Tx, Value};
+
+mod schema;
+pub use schema::SCHEMA_VERSION;
 
 /// File name of the journal in the state directory.
 pub const FILE_NAME: &str = "journal.sqlite";
@@ -46,9 +50,10 @@ pub const FILE_NAME: &str = "journal.sqlite";
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    /// SQLite failed (I/O, corruption, constraint).
-    #[error("journal: {0}")]
-    Sql(#[from] rusqlite::Error),
+    /// The database failed or is unavailable ([`DbError::Unavailable`]: nothing was
+    /// written; wait and try again).
+    #[error(transparent)]
+    Db(#[from] DbError),
     /// No such batch, record or card.
     #[error("{0} not found")]
     NotFound(String),
@@ -58,6 +63,23 @@ pub enum JournalError {
     /// A dispatch received at an office it was not sent to.
     #[error("{0}")]
     WrongOffice(String),
+    /// Another station holds the record now: this station's lease ran out (it was cut off
+    /// from the database) and the line took its claims over. Drop the record and claim again.
+    #[error("{0}")]
+    TakenOver(String),
+}
+
+impl JournalError {
+    /// The database could not be reached: nothing was written, the same call may pass later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, JournalError::Db(DbError::Unavailable(_)))
+    }
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> JournalError {
+        JournalError::Db(e.into())
+    }
 }
 
 impl From<JournalError> for crate::Error {
@@ -65,6 +87,9 @@ impl From<JournalError> for crate::Error {
         match e {
             JournalError::NotFound(what) => {
                 crate::Error::new(crate::ErrorKind::NotFound, format!("{what} not found"))
+            }
+            JournalError::Db(e @ DbError::Unavailable(_)) => {
+                crate::Error::new(crate::ErrorKind::JournalUnavailable, e.to_string())
             }
             other => crate::Error::internal(other.to_string()),
         }
@@ -323,6 +348,8 @@ pub struct CardEvent {
     pub reason: Option<String>,
     /// When.
     pub at_ms: i64,
+    /// The station that made the change (`None` before issue 17).
+    pub station: Option<String>,
 }
 
 /// A record handed to a runner by [`Journal::claim_next`].
@@ -389,6 +416,8 @@ pub struct RecordRow {
     pub card_reason: Option<String>,
     /// The office the card was sent to, once dispatched.
     pub card_office: Option<String>,
+    /// The station that claimed it last (and, once personalized, made its card).
+    pub station: Option<String>,
 }
 
 /// Counts per state of a batch.
@@ -430,137 +459,10 @@ pub struct BatchRow {
     pub created_at_ms: i64,
 }
 
-/// Moves every committed page into the database and empties the WAL, so that the frames that
-/// still held removed data are gone from disk. Best effort: a reader in another process may
-/// keep part of it until the next checkpoint.
-fn truncate_wal(conn: &Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-        tracing::warn!("journal: checkpoint after removing biometrics failed: {e}");
-    }
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS batches (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    readers TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    batch_id TEXT NOT NULL REFERENCES batches(id),
-    tracking_code TEXT NOT NULL,
-    record_json TEXT NOT NULL,
-    base_dir TEXT NOT NULL,
-    national_code TEXT,
-    birth_certificate_serial TEXT,
-    birth_date TEXT,
-    state TEXT NOT NULL,
-    owner TEXT,
-    reader TEXT,
-    card_serial TEXT,
-    reason TEXT,
-    qc_issues TEXT,
-    document_number TEXT,
-    date_of_issue TEXT,
-    sod BLOB,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    apdus INTEGER,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    biometrics_removed_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS records_batch_state ON records(batch_id, state, seq);
-CREATE INDEX IF NOT EXISTS records_tracking ON records(tracking_code);
-CREATE INDEX IF NOT EXISTS records_national ON records(national_code);
-DROP INDEX IF EXISTS records_once;
--- Records without a tracking code (rejected by QC) are not identities: two may be checked at once.
-CREATE UNIQUE INDEX IF NOT EXISTS records_once_by_code ON records(tracking_code)
-    WHERE state IN ('checking', 'writing', 'personalized') AND tracking_code != '';
-CREATE TABLE IF NOT EXISTS cards (
-    serial TEXT PRIMARY KEY,
-    tracking_code TEXT NOT NULL,
-    record_seq INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT,
-    updated_at INTEGER NOT NULL
-);
-";
-
-/// The journal's schema version (`PRAGMA user_version`): 2 since issue 16 (card history). A
-/// journal of a newer version is refused; an older one is migrated in place when opened.
-pub const SCHEMA_VERSION: i32 = 2;
-
-/// Version 2 (issue 16): whose card each card is (person and kind), its document number and
-/// expiry, what superseded it, and every state it went through.
-const SCHEMA_V2: &str = "
-ALTER TABLE cards ADD COLUMN person TEXT;
-ALTER TABLE cards ADD COLUMN kind TEXT;
-ALTER TABLE cards ADD COLUMN document_number TEXT;
-ALTER TABLE cards ADD COLUMN date_of_expiry TEXT;
-ALTER TABLE cards ADD COLUMN superseded_by TEXT;
-ALTER TABLE cards ADD COLUMN dispatch_id TEXT;
-ALTER TABLE cards ADD COLUMN office TEXT;
-ALTER TABLE cards ADD COLUMN household TEXT;
-ALTER TABLE cards ADD COLUMN household_head INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS cards_household ON cards(household, kind);
-CREATE TABLE IF NOT EXISTS dispatches (
-    id TEXT PRIMARY KEY,
-    office TEXT NOT NULL,
-    manifest TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    received_at INTEGER
-);
-CREATE TABLE IF NOT EXISTS card_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    serial TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT,
-    at_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS card_events_serial ON card_events(serial, id);
-CREATE INDEX IF NOT EXISTS cards_person ON cards(person, kind);
-CREATE INDEX IF NOT EXISTS cards_document ON cards(document_number);
--- Cards journaled by an earlier version: whose they are, from their records.
-UPDATE cards SET
-    person = (SELECT COALESCE(NULLIF(r.national_code, ''),
-                  'FR:' || json_extract(r.record_json, '$.foreign_resident.residence_permit_number')
-                  || ':' || r.birth_date || ':' || json_extract(r.record_json, '$.gender'))
-              FROM records r WHERE r.seq = cards.record_seq),
-    kind = (SELECT json_extract(r.record_json, '$.profile') FROM records r WHERE r.seq = cards.record_seq),
-    document_number = (SELECT r.document_number FROM records r WHERE r.seq = cards.record_seq);
-INSERT INTO card_events (serial, state, reason, at_ms)
-    SELECT serial, state, reason, updated_at FROM cards;
-PRAGMA user_version = 2;
-";
-
-/// Brings the journal on `conn` to [`SCHEMA_VERSION`] in one transaction, or refuses a newer one.
-fn migrate(conn: &mut rusqlite::Connection) -> Result<(), JournalError> {
-    let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(JournalError::Conflict(format!(
-            "the journal has schema version {version}, newer than this idcardd understands \
-             ({SCHEMA_VERSION}): it was written by a newer release; use that release or newer"
-        )));
-    }
-    if version < 2 {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Another process may have migrated it meanwhile.
-        let now: i32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if now < 2 {
-            tx.execute_batch(SCHEMA_V2)?;
-        }
-        tx.commit()?;
-    }
-    Ok(())
 }
 
 /// Two random bytes (dispatch ids: milliseconds plus these).
@@ -570,26 +472,6 @@ fn rand_u16() -> u16 {
     let _ = ring::rand::SystemRandom::new().fill(&mut r);
     u16::from_be_bytes(r)
 }
-
-/// Appends a state to a card's history.
-fn card_event(
-    tx: &rusqlite::Transaction<'_>,
-    serial: &str,
-    state: &str,
-    reason: Option<&str>,
-    now: i64,
-) -> rusqlite::Result<usize> {
-    tx.execute(
-        "INSERT INTO card_events (serial, state, reason, at_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![serial, state, reason, now],
-    )
-}
-
-/// Run after [`SCHEMA`]: journals made before issue 18 lack the column.
-const RETENTION_INDEX: &str = "
-CREATE INDEX IF NOT EXISTS records_biometrics_kept ON records(state, updated_at)
-    WHERE biometrics_removed_at IS NULL;
-";
 
 /// How long the journal keeps applicants' biometrics (see the module documentation). The
 /// daemon's `[retention]` settings.
@@ -673,36 +555,214 @@ pub const LONG_TEXT: usize = 1024;
 
 /// Strips the biometrics of every record whose retention is over (see [`Retention`]); returns
 /// how many records were rewritten.
-fn sweep(conn: &Connection, retention: &Retention, now: i64) -> rusqlite::Result<usize> {
+fn sweep(tx: &mut dyn Tx, retention: &Retention, now: i64) -> Result<usize, DbError> {
     let (personalized, failed) = retention.cutoffs(now);
-    let due: Vec<(i64, String)> = {
-        let mut q = conn.prepare(
-            "SELECT seq, record_json FROM records WHERE biometrics_removed_at IS NULL
-               AND ((state = 'personalized' AND updated_at <= ?1)
-                 OR (state IN ('qc_failed', 'failed') AND updated_at <= ?2))",
-        )?;
-        let rows = q.query_map(params![personalized, failed], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut set = conn.prepare(
-        "UPDATE records SET record_json = ?2, biometrics_removed_at = ?3 WHERE seq = ?1",
+    let due = tx.query(
+        "SELECT seq, record_json FROM records WHERE biometrics_removed_at IS NULL
+           AND ((state = 'personalized' AND updated_at <= ?1)
+             OR (state IN ('qc_failed', 'failed') AND updated_at <= ?2))",
+        args![personalized, failed],
     )?;
-    for (seq, json) in &due {
-        set.execute(params![seq, strip_biometrics(json), now])?;
+    for row in &due {
+        tx.execute(
+            "UPDATE records SET record_json = ?2, biometrics_removed_at = ?3 WHERE seq = ?1",
+            args![row.int(0)?, strip_biometrics(&row.text(1)?), now],
+        )?;
     }
     Ok(due.len())
 }
 
-/// The journal. Shared between threads (one connection behind a mutex: journal writes are
-/// tiny next to card I/O).
+/// How a journal identifies its station and how long its claims outlive its silence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationSettings {
+    /// This station's identity, recorded with every transition (config `station_id`).
+    pub station_id: String,
+    /// How long after its last renewal a station's claims move to other stations.
+    pub lease: Duration,
+}
+
+impl Default for StationSettings {
+    fn default() -> StationSettings {
+        StationSettings {
+            station_id: default_station_id(),
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
+
+/// The default lease of a station's claims (config `[line] lease_s`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+/// The host name, the default station id.
+pub fn default_station_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "station".into())
+}
+
+/// Where the journal lives and who this station is: the daemon's `journal`,
+/// `journal_password`, `station_id` and `[line]` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// `postgres://user@host:port/database` for a line's shared journal; `None`: the
+    /// station's own SQLite file, `<state_dir>/journal.sqlite`.
+    pub url: Option<String>,
+    /// Where the database password comes from (never the URL, never argv).
+    pub password: Option<crate::db::Credentials>,
+    /// PostgreSQL connections kept open (default 4).
+    pub pool_size: Option<u32>,
+    /// This station's identity (default: the host name).
+    pub station_id: Option<String>,
+    /// How long a silent station's claims stay its own (default [`DEFAULT_LEASE`]).
+    pub lease: Option<Duration>,
+    /// Whether this station works on every running batch of the journal with its own readers
+    /// (default: yes on a shared journal, no on a station's own).
+    pub join_batches: Option<bool>,
+}
+
+impl JournalConfig {
+    /// Whether the journal is a line's shared database.
+    pub fn is_shared(&self) -> bool {
+        self.url.is_some()
+    }
+
+    /// Whether this station joins every running batch.
+    pub fn joins_batches(&self) -> bool {
+        self.join_batches.unwrap_or(self.is_shared())
+    }
+
+    /// The station's identity and lease.
+    pub fn station(&self) -> StationSettings {
+        StationSettings {
+            station_id: self.station_id.clone().unwrap_or_else(default_station_id),
+            lease: self.lease.unwrap_or(DEFAULT_LEASE),
+        }
+    }
+
+    /// Opens the journal: the shared database, or `<state_dir>/journal.sqlite` (the directory
+    /// made owner-only).
+    pub fn open(&self, state_dir: &Path, retention: Retention) -> Result<Journal, JournalError> {
+        let db = match &self.url {
+            None => {
+                crate::store::private_dir(state_dir).map_err(|e| {
+                    JournalError::Conflict(format!("cannot create {}: {e}", state_dir.display()))
+                })?;
+                Db::open_sqlite(&state_dir.join(FILE_NAME))?
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let password = self.password.as_ref().map(|c| c.read()).transpose()?;
+                Db::connect_postgres(
+                    url,
+                    crate::db::PgOptions {
+                        password,
+                        pool_size: self.pool_size,
+                        connect_timeout: None,
+                    },
+                )?
+            }
+            Some(other) => {
+                return Err(JournalError::Conflict(format!(
+                    "journal {other:?}: give a postgres://user@host:port/database URL, or leave \
+                     it out for the station's own SQLite journal"
+                )))
+            }
+        };
+        Journal::on(db, retention, self.station())
+    }
+}
+
+/// The journal: batches, records, cards and their history, dispatches, stations, on one
+/// [`Db`] (the station's SQLite file or the line's PostgreSQL database).
 #[derive(Debug)]
 pub struct Journal {
-    /// The one connection.
-    conn: Mutex<Connection>,
+    db: Db,
     /// When biometrics leave the journal.
     retention: Retention,
+    station: StationSettings,
+    /// When this station last renewed its lease (`None`: never).
+    renewed: Mutex<Option<Instant>>,
+}
+
+/// Brings the journal to [`SCHEMA_VERSION`] in one transaction, or refuses a newer one.
+fn migrate(tx: &mut dyn Tx) -> Result<(), JournalError> {
+    Db::lock_schema(tx)?;
+    let version = Db::schema_version(tx)?;
+    if version > SCHEMA_VERSION {
+        return Err(JournalError::Conflict(format!(
+            "the journal has schema version {version}, newer than this idcardd understands \
+             ({SCHEMA_VERSION}): it was written by a newer release; use that release or newer"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let backend = tx.backend();
+    let exists = match backend {
+        Backend::Sqlite => {
+            tx.query_one(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'batches'",
+                &[],
+            )?
+            .int(0)?
+                > 0
+        }
+        Backend::Postgres => version > 0,
+    };
+    if !exists {
+        tx.batch(&Db::schema_sql(backend, schema::CURRENT))?;
+    } else {
+        // Only SQLite journals are older than the PostgreSQL backend.
+        if version < 2 {
+            tx.batch(schema::SQLITE_V1)?;
+            let has_column = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM pragma_table_info('records')
+                     WHERE name = 'biometrics_removed_at'",
+                    &[],
+                )?
+                .int(0)?
+                > 0;
+            if !has_column {
+                tx.batch("ALTER TABLE records ADD COLUMN biometrics_removed_at INTEGER;")?;
+            }
+            tx.batch(schema::SQLITE_RETENTION_INDEX)?;
+            tx.batch(schema::SQLITE_V2)?;
+        }
+        tx.batch(&Db::schema_sql(backend, schema::V3))?;
+    }
+    Db::set_schema_version(tx, SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Appends a state to a card's history.
+fn card_event(
+    tx: &mut dyn Tx,
+    serial: &str,
+    state: &str,
+    reason: Option<&str>,
+    station: &str,
+    now: i64,
+) -> Result<u64, DbError> {
+    tx.execute(
+        "INSERT INTO card_events (serial, state, reason, at_ms, station)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        args![serial, state, reason, now, station],
+    )
+}
+
+/// Stations whose lease runs: `station NOT IN (..)` of this makes a claim of a silent station.
+const LIVE_STATIONS: &str = "SELECT station_id FROM stations WHERE lease_until >= ?3";
+
+fn batch_row(r: &Row) -> Result<BatchRow, DbError> {
+    Ok(BatchRow {
+        id: r.text(0)?,
+        source: r.text(1)?,
+        readers: r.text(2)?,
+        state: BatchState::parse(&r.text(3)?),
+        created_at_ms: r.int(4)?,
+    })
 }
 
 impl Journal {
@@ -715,22 +775,27 @@ impl Journal {
     /// Opens (creating) the journal at `path` with `retention`, applying it to the records
     /// already there (journals written before issue 18 kept every image).
     pub fn open_with(path: &Path, retention: Retention) -> Result<Journal, JournalError> {
-        let conn = crate::store::open_sqlite(path, SCHEMA)?;
-        let has_column: bool = conn.query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('records')
-             WHERE name = 'biometrics_removed_at'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_column {
-            conn.execute_batch("ALTER TABLE records ADD COLUMN biometrics_removed_at INTEGER;")?;
-        }
-        conn.execute_batch(RETENTION_INDEX)?;
-        let mut conn = conn;
-        migrate(&mut conn)?;
-        let journal = Journal {
-            conn: Mutex::new(conn),
+        Journal::on(
+            Db::open_sqlite(path)?,
             retention,
+            StationSettings::default(),
+        )
+    }
+
+    /// The journal on `db` (the line's PostgreSQL database or a station's SQLite file):
+    /// migrated to [`SCHEMA_VERSION`] (a newer one is refused), `retention` applied, claims
+    /// made as `station`.
+    pub fn on(
+        db: Db,
+        retention: Retention,
+        station: StationSettings,
+    ) -> Result<Journal, JournalError> {
+        db.write(|tx| migrate(tx))?;
+        let journal = Journal {
+            db,
+            retention,
+            station,
+            renewed: Mutex::new(None),
         };
         journal.sweep_retention()?;
         Ok(journal)
@@ -750,27 +815,85 @@ impl Journal {
         Journal::open_with(&state_dir.join(FILE_NAME), retention)
     }
 
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// This station's identity.
+    pub fn station_id(&self) -> &str {
+        &self.station.station_id
+    }
+
+    /// How long this station's claims outlive its silence.
+    pub fn lease(&self) -> Duration {
+        self.station.lease
+    }
+
     /// The retention rule this journal applies.
     pub fn retention(&self) -> Retention {
         self.retention
     }
 
+    /// Renews this station's lease (every third of it, by [`Journal::keep_lease`]): its claims
+    /// stay its own until `lease` after the last renewal.
+    pub fn renew_lease(&self) -> Result<(), JournalError> {
+        let now = now_ms();
+        let until = now + self.station.lease.as_millis() as i64;
+        self.db.write(|tx| {
+            tx.execute(
+                "INSERT INTO stations (station_id, lease_until, started_at, seen_at)
+                 VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (station_id) DO UPDATE SET lease_until = ?2, seen_at = ?3",
+                args![self.station_id(), until, now],
+            )
+        })?;
+        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Whether this station may take and write records now: its lease was renewed less than
+    /// two thirds of a lease ago, so no other station can have taken its claims.
+    pub fn lease_held(&self) -> bool {
+        self.renewed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < self.station.lease * 2 / 3)
+    }
+
+    /// Renews the lease every third of it until `stop` is set, on a thread of its own; `up`
+    /// is told each time whether the database answered.
+    pub fn keep_lease(
+        self: &std::sync::Arc<Self>,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        up: impl Fn(Result<(), &JournalError>) + Send + 'static,
+    ) -> std::thread::JoinHandle<()> {
+        let journal = std::sync::Arc::clone(self);
+        std::thread::Builder::new()
+            .name("journal-lease".into())
+            .spawn(move || {
+                let every = journal.station.lease / 3;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = journal.renew_lease();
+                    up(r.as_ref().map(|_| ()));
+                    let until = Instant::now() + every;
+                    while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            })
+            .expect("spawning the journal lease thread")
+    }
+
     /// Applies the retention rule now (it is also applied at open and whenever a record
     /// reaches a final state); returns how many records lost their biometrics.
     pub fn sweep_retention(&self) -> Result<usize, JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = sweep(&tx, &self.retention, now_ms())?;
-        tx.commit()?;
+        let n = self.db.write(|tx| sweep(tx, &self.retention, now_ms()))?;
         if n > 0 {
-            truncate_wal(&conn);
+            self.db.after_scrub();
         }
         Ok(n)
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves no half transaction (SQLite rolls back).
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Creates batch `id` with its records (JSON text, base directory), all `pending`, in one
@@ -782,218 +905,269 @@ impl Journal {
         readers: &[String],
         records: &[(String, String)],
     ) -> Result<(), JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO batches (id, source, readers, state, created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'running', ?4, ?4)",
-            params![id, source, readers.join(","), now],
-        )?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO records (batch_id, tracking_code, record_json, base_dir,
-                    national_code, birth_certificate_serial, birth_date, state, created_at,
-                    updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)",
+        self.db.write(|tx| {
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO batches (id, source, readers, state, created_at, updated_at, station)
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?4, ?5)",
+                args![id, source, readers.join(","), now, self.station_id()],
             )?;
             for (json, base_dir) in records {
                 let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
                 let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-                insert.execute(params![
-                    id,
-                    text("tracking_code").unwrap_or_default(),
-                    json,
-                    base_dir,
-                    text("national_code"),
-                    text("birth_certificate_serial"),
-                    text("birth_date"),
-                    now
-                ])?;
+                tx.execute(
+                    "INSERT INTO records (batch_id, tracking_code, record_json, base_dir,
+                        national_code, birth_certificate_serial, birth_date, state, created_at,
+                        updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)",
+                    args![
+                        id,
+                        text("tracking_code").unwrap_or_default(),
+                        json,
+                        base_dir,
+                        text("national_code"),
+                        text("birth_certificate_serial"),
+                        text("birth_date"),
+                        now
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok::<_, JournalError>(())
+        })
     }
 
     /// The batch row.
     pub fn batch(&self, id: &str) -> Result<BatchRow, JournalError> {
-        self.conn()
-            .query_row(
-                "SELECT id, source, readers, state, created_at FROM batches WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(BatchRow {
-                        id: r.get(0)?,
-                        source: r.get(1)?,
-                        readers: r.get(2)?,
-                        state: BatchState::parse(&r.get::<_, String>(3)?),
-                        created_at_ms: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?
+        self.db
+            .read(|tx| {
+                tx.query_opt(
+                    "SELECT id, source, readers, state, created_at FROM batches WHERE id = ?1",
+                    args![id],
+                )?
+                .as_ref()
+                .map(batch_row)
+                .transpose()
+            })?
             .ok_or_else(|| JournalError::NotFound(format!("batch {id:?}")))
     }
 
     /// Every batch, newest first.
     pub fn batches(&self) -> Result<Vec<BatchRow>, JournalError> {
-        let conn = self.conn();
-        let mut q = conn.prepare(
-            "SELECT id, source, readers, state, created_at FROM batches
-             ORDER BY created_at DESC, id DESC",
-        )?;
-        let rows = q.query_map([], |r| {
-            Ok(BatchRow {
-                id: r.get(0)?,
-                source: r.get(1)?,
-                readers: r.get(2)?,
-                state: BatchState::parse(&r.get::<_, String>(3)?),
-                created_at_ms: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.db.read(|tx| {
+            tx.query(
+                "SELECT id, source, readers, state, created_at FROM batches
+                 ORDER BY created_at DESC, id DESC",
+                &[],
+            )?
+            .iter()
+            .map(batch_row)
+            .collect::<Result<Vec<_>, DbError>>()
+        })?)
     }
 
     /// Sets the batch state.
     pub fn set_batch_state(&self, id: &str, state: BatchState) -> Result<(), JournalError> {
-        let n = self.conn().execute(
-            "UPDATE batches SET state = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, state.as_str(), now_ms()],
-        )?;
+        let n = self.db.write(|tx| {
+            tx.execute(
+                "UPDATE batches SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                args![id, state.as_str(), now_ms()],
+            )
+        })?;
         if n == 0 {
             return Err(JournalError::NotFound(format!("batch {id:?}")));
         }
         Ok(())
     }
 
-    /// Starts a run of batch `id` by runner `owner`: claims left by a dead run are released
-    /// (`checking` back to `pending`; `writing` kept, to be resumed on its card).
+    /// Starts a run of batch `id` by runner `owner` of this station: claims left by an earlier
+    /// run of this station, or by a station whose lease ran out, are released (`checking`
+    /// back to `pending`; `writing` kept, to be resumed on its card). Claims of other live
+    /// stations stay theirs.
     pub fn start_run(&self, id: &str, owner: &str) -> Result<(), JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE records SET state = 'pending', owner = NULL, updated_at = ?3
-             WHERE batch_id = ?1 AND state = 'checking' AND owner IS NOT ?2",
-            params![id, owner, now_ms()],
+        self.db.write(|tx| {
+            let now = now_ms();
+            let stale =
+                format!("(station IS NULL OR station = ?4 OR station NOT IN ({LIVE_STATIONS}))");
+            tx.execute(
+                &format!(
+                    "UPDATE records SET state = 'pending', owner = NULL, station = NULL,
+                        updated_at = ?3
+                     WHERE batch_id = ?1 AND state = 'checking' AND owner IS DISTINCT FROM ?2
+                       AND {stale}"
+                ),
+                args![id, owner, now, self.station_id()],
+            )?;
+            tx.execute(
+                &format!(
+                    "UPDATE records SET owner = NULL WHERE batch_id = ?1 AND state = 'writing'
+                       AND owner IS DISTINCT FROM ?2 AND {stale} AND ?3 = ?3"
+                ),
+                args![id, owner, now, self.station_id()],
+            )?;
+            tx.execute(
+                "UPDATE batches SET state = 'running', updated_at = ?2 WHERE id = ?1",
+                args![id, now],
+            )?;
+            Ok::<_, JournalError>(())
+        })
+    }
+
+    /// Releases the claims of stations whose lease ran out (`checking` back to `pending`,
+    /// `writing` left for another station to resume); returns how many moved.
+    fn take_over_silent(tx: &mut dyn Tx, id: &str, me: &str, now: i64) -> Result<u64, DbError> {
+        let dead =
+            format!("station IS NOT NULL AND station != ?2 AND station NOT IN ({LIVE_STATIONS})");
+        let a = tx.execute(
+            &format!(
+                "UPDATE records SET state = 'pending', owner = NULL, station = NULL,
+                    updated_at = ?3
+                 WHERE batch_id = ?1 AND state = 'checking' AND {dead}"
+            ),
+            args![id, me, now],
         )?;
-        tx.execute(
-            "UPDATE records SET owner = NULL WHERE batch_id = ?1 AND state = 'writing'
-             AND owner IS NOT ?2",
-            params![id, owner],
+        let b = tx.execute(
+            &format!(
+                "UPDATE records SET owner = NULL WHERE batch_id = ?1 AND state = 'writing'
+                   AND owner IS NOT NULL AND {dead}"
+            ),
+            args![id, me, now],
         )?;
-        tx.execute(
-            "UPDATE batches SET state = 'running', updated_at = ?2 WHERE id = ?1",
-            params![id, now_ms()],
-        )?;
-        tx.commit()?;
-        Ok(())
+        if a + b > 0 {
+            tracing::warn!(
+                "batch {id}: {} record(s) of a silent station moved to the line",
+                a + b
+            );
+        }
+        Ok(a + b)
     }
 
     /// Atomically hands the next record of batch `id` to `owner` on `reader`: first a record a
     /// dead run left `writing` (to finish on its card), then the oldest `pending` one. A
     /// pending record whose tracking code is already claimed or personalized elsewhere is
-    /// failed as a duplicate on the way. `None`: nothing left to claim.
+    /// failed as a duplicate on the way. Records another station holds are skipped (row locks
+    /// on PostgreSQL); those of a station whose lease ran out are taken over first. `None`:
+    /// nothing left to claim now. Refused while this station's lease is not held (the
+    /// database was away): its claims may have moved.
     pub fn claim_next(
         &self,
         id: &str,
         owner: &str,
         reader: &str,
     ) -> Result<Option<Claim>, JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !self.lease_held() {
+            self.renew_lease()?;
+        }
+        // Two stations claiming two records with the same tracking code at once: the second
+        // one's claim breaks the unique index; it runs again and finds the code taken.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.db.write(|tx| self.claim_once(tx, id, owner, reader)) {
+                Err(JournalError::Db(DbError::Constraint(_))) if attempts < 5 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn claim_once(
+        &self,
+        tx: &mut dyn Tx,
+        id: &str,
+        owner: &str,
+        reader: &str,
+    ) -> Result<Option<Claim>, JournalError> {
         let now = now_ms();
-        let resumable = tx
-            .query_row(
-                "SELECT seq, tracking_code, record_json, base_dir, card_serial,
-                        document_number, date_of_issue, sod
-                 FROM records WHERE batch_id = ?1 AND state = 'writing' AND owner IS NULL
-                 ORDER BY seq LIMIT 1",
-                [id],
-                |r| {
-                    Ok(Claim {
-                        seq: r.get(0)?,
-                        tracking_code: r.get(1)?,
-                        record_json: r.get(2)?,
-                        base_dir: r.get(3)?,
-                        resume: Some(ResumeWrite {
-                            card_serial: r.get(4)?,
-                            document_number: r.get(5)?,
-                            date_of_issue: r.get(6)?,
-                            sod: r.get(7)?,
-                        }),
-                    })
-                },
-            )
-            .optional()?;
-        if let Some(claim) = resumable {
+        let me = self.station_id();
+        Journal::take_over_silent(tx, id, me, now)?;
+        let resumable = tx.query_opt(
+            "SELECT seq, tracking_code, record_json, base_dir, card_serial,
+                    document_number, date_of_issue, sod
+             FROM records WHERE batch_id = ?1 AND state = 'writing' AND owner IS NULL
+             ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+            args![id],
+        )?;
+        if let Some(r) = resumable {
+            let claim = Claim {
+                seq: r.int(0)?,
+                tracking_code: r.text(1)?,
+                record_json: r.text(2)?,
+                base_dir: r.text(3)?,
+                resume: Some(ResumeWrite {
+                    card_serial: r.text(4)?,
+                    document_number: r.text(5)?,
+                    date_of_issue: r.text(6)?,
+                    sod: r.blob(7)?,
+                }),
+            };
             tx.execute(
-                "UPDATE records SET owner = ?2, reader = ?3, updated_at = ?4 WHERE seq = ?1",
-                params![claim.seq, owner, reader, now],
+                "UPDATE records SET owner = ?2, reader = ?3, station = ?5, updated_at = ?4
+                 WHERE seq = ?1",
+                args![claim.seq, owner, reader, now, me],
             )?;
-            tx.commit()?;
             return Ok(Some(claim));
         }
         loop {
-            let next = tx
-                .query_row(
-                    "SELECT seq, tracking_code, record_json, base_dir FROM records
-                     WHERE batch_id = ?1 AND state = 'pending' ORDER BY seq LIMIT 1",
-                    [id],
-                    |r| {
-                        Ok(Claim {
-                            seq: r.get(0)?,
-                            tracking_code: r.get(1)?,
-                            record_json: r.get(2)?,
-                            base_dir: r.get(3)?,
-                            resume: None,
-                        })
-                    },
-                )
-                .optional()?;
-            let Some(claim) = next else {
-                tx.commit()?;
+            let Some(r) = tx.query_opt(
+                "SELECT seq, tracking_code, record_json, base_dir FROM records
+                 WHERE batch_id = ?1 AND state = 'pending' ORDER BY seq LIMIT 1
+                 FOR UPDATE SKIP LOCKED",
+                args![id],
+            )?
+            else {
                 return Ok(None);
             };
-            let taken: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT batch_id, state FROM records WHERE tracking_code = ?1
-                     AND tracking_code != '' AND seq != ?2
-                     AND state IN ('checking', 'writing', 'personalized') LIMIT 1",
-                    params![claim.tracking_code, claim.seq],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((batch, state)) = taken {
+            let claim = Claim {
+                seq: r.int(0)?,
+                tracking_code: r.text(1)?,
+                record_json: r.text(2)?,
+                base_dir: r.text(3)?,
+                resume: None,
+            };
+            let taken = tx.query_opt(
+                "SELECT batch_id, state FROM records WHERE tracking_code = ?1
+                 AND tracking_code != '' AND seq != ?2
+                 AND state IN ('checking', 'writing', 'personalized') LIMIT 1",
+                args![&claim.tracking_code, claim.seq],
+            )?;
+            if let Some(t) = taken {
                 tx.execute(
                     "UPDATE records SET state = 'failed', reason = ?2, reader = ?3,
-                        updated_at = ?4 WHERE seq = ?1",
-                    params![
+                        station = ?5, updated_at = ?4 WHERE seq = ?1",
+                    args![
                         claim.seq,
-                        format!("duplicate: this tracking code is {state} in batch {batch}"),
+                        format!(
+                            "duplicate: this tracking code is {} in batch {}",
+                            t.text(1)?,
+                            t.text(0)?
+                        ),
                         reader,
-                        now
+                        now,
+                        me
                     ],
                 )?;
                 continue;
             }
             tx.execute(
-                "UPDATE records SET state = 'checking', owner = ?2, reader = ?3, updated_at = ?4
+                "UPDATE records SET state = 'checking', owner = ?2, reader = ?3, station = ?5,
+                    updated_at = ?4
                  WHERE seq = ?1",
-                params![claim.seq, owner, reader, now],
+                args![claim.seq, owner, reader, now, me],
             )?;
-            tx.commit()?;
             return Ok(Some(claim));
         }
     }
 
-    /// Puts a claimed record back to `pending` (its reader could not take it).
+    /// Puts a claimed record back: `checking` to `pending`; a `writing` one stays `writing`
+    /// without an owner, for whichever run takes it next to resume on its card.
     pub fn release(&self, seq: i64) -> Result<(), JournalError> {
-        self.conn().execute(
-            "UPDATE records SET state = CASE state WHEN 'checking' THEN 'pending' ELSE state END,
-                owner = NULL, updated_at = ?2 WHERE seq = ?1",
-            params![seq, now_ms()],
-        )?;
+        self.db.write(|tx| {
+            tx.execute(
+                "UPDATE records SET state = CASE state WHEN 'checking' THEN 'pending' ELSE state END,
+                    station = CASE state WHEN 'checking' THEN NULL ELSE station END,
+                    owner = NULL, updated_at = ?2 WHERE seq = ?1 AND (station IS NULL OR station = ?3)",
+                args![seq, now_ms(), self.station_id()],
+            )
+        })?;
         Ok(())
     }
 
@@ -1003,14 +1177,34 @@ impl Journal {
             tx.execute(
                 "UPDATE records SET state = 'qc_failed', qc_issues = ?2, reason = 'data QC',
                     owner = NULL, updated_at = ?3 WHERE seq = ?1",
-                params![seq, issues.to_string(), now],
+                args![seq, issues.to_string(), now],
             )
         })
     }
 
+    /// The record's state and station, locked for this transaction; a record another
+    /// station holds is a conflict (its lease ran out and the line took it over).
+    fn lock_record(&self, tx: &mut dyn Tx, seq: i64) -> Result<Row, JournalError> {
+        let row = tx
+            .query_opt(
+                "SELECT state, tracking_code, card_serial, station FROM records WHERE seq = ?1
+                 FOR UPDATE",
+                args![seq],
+            )?
+            .ok_or_else(|| JournalError::NotFound(format!("record {seq}")))?;
+        if let Some(other) = row.opt_text(3)?.filter(|s| s != self.station_id()) {
+            return Err(JournalError::TakenOver(format!(
+                "record {seq} is held by station {other}: this station's lease ran out and the \
+                 line took it over"
+            )));
+        }
+        Ok(row)
+    }
+
     /// `checking | writing -> writing` on card `serial`, journaling what the card will hold,
     /// and the card row, in one transaction, before the card is touched. Refused when the
-    /// journal knows the card as personalized, delivered or terminated for another record.
+    /// journal knows the card as personalized, delivered or terminated for another record, or
+    /// when another station holds the record now.
     #[allow(clippy::too_many_arguments)]
     pub fn begin_write(
         &self,
@@ -1021,109 +1215,118 @@ impl Journal {
         sod: &[u8],
         holder: &crate::personalize::Holder,
     ) -> Result<(), JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = now_ms();
-        let (state, tracking, old_serial): (String, String, Option<String>) = tx
-            .query_row(
-                "SELECT state, tracking_code, card_serial FROM records WHERE seq = ?1",
-                [seq],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?
-            .ok_or_else(|| JournalError::NotFound(format!("record {seq}")))?;
-        if state != "checking" && state != "writing" {
-            return Err(JournalError::Conflict(format!(
-                "record {seq} is {state}, not checking or writing"
-            )));
+        if !self.lease_held() {
+            self.renew_lease()?;
         }
-        let card: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT record_seq, state FROM cards WHERE serial = ?1",
-                [serial],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        if let Some((other, cs)) = card {
-            if other != seq && !matches!(cs.as_str(), "spoiled" | "writing") {
+        let me = self.station_id();
+        self.db.write(|tx| {
+            let now = now_ms();
+            let row = self.lock_record(tx, seq)?;
+            let (state, tracking, old_serial) = (row.text(0)?, row.text(1)?, row.opt_text(2)?);
+            if state != "checking" && state != "writing" {
                 return Err(JournalError::Conflict(format!(
-                    "card {serial} is {cs} for another record"
+                    "record {seq} is {state}, not checking or writing"
                 )));
             }
-        }
-        if let Some(old) = old_serial.filter(|s| s != serial) {
+            if let Some(card) = tx.query_opt(
+                "SELECT record_seq, state FROM cards WHERE serial = ?1 FOR UPDATE",
+                args![serial],
+            )? {
+                let (other, cs) = (card.int(0)?, card.text(1)?);
+                if other != seq && !matches!(cs.as_str(), "spoiled" | "writing") {
+                    return Err(JournalError::Conflict(format!(
+                        "card {serial} is {cs} for another record"
+                    )));
+                }
+            }
+            if let Some(old) = old_serial.filter(|s| s != serial) {
+                let n = tx.execute(
+                    "UPDATE cards SET state = 'spoiled', reason = 'replaced by another card',
+                        updated_at = ?2 WHERE serial = ?1 AND state = 'writing'",
+                    args![&old, now],
+                )?;
+                if n > 0 {
+                    card_event(
+                        tx,
+                        &old,
+                        "spoiled",
+                        Some("replaced by another card"),
+                        me,
+                        now,
+                    )?;
+                }
+            }
             tx.execute(
-                "UPDATE cards SET state = 'spoiled', reason = 'replaced by another card',
-                    updated_at = ?2 WHERE serial = ?1 AND state = 'writing'",
-                params![old, now],
+                "INSERT INTO cards (serial, tracking_code, record_seq, state, updated_at, person,
+                     kind, document_number, date_of_expiry, household, household_head, station)
+                 VALUES (?1, ?2, ?3, 'writing', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (serial) DO UPDATE SET tracking_code = ?2, record_seq = ?3,
+                    state = 'writing', reason = NULL, updated_at = ?4, person = ?5, kind = ?6,
+                    document_number = ?7, date_of_expiry = ?8, superseded_by = NULL,
+                    household = ?9, household_head = ?10, station = ?11",
+                args![
+                    serial,
+                    &tracking,
+                    seq,
+                    now,
+                    holder.person.as_str(),
+                    holder.kind.as_str(),
+                    document_number,
+                    holder.date_of_expiry.as_str(),
+                    holder.household.as_ref().map(|(h, _)| h.as_str()),
+                    holder.household.as_ref().is_some_and(|(_, head)| *head),
+                    me,
+                ],
             )?;
-        }
-        tx.execute(
-            "INSERT INTO cards (serial, tracking_code, record_seq, state, updated_at, person, kind,
-                 document_number, date_of_expiry, household, household_head)
-             VALUES (?1, ?2, ?3, 'writing', ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT(serial) DO UPDATE SET tracking_code = ?2, record_seq = ?3,
-                state = 'writing', reason = NULL, updated_at = ?4, person = ?5, kind = ?6,
-                document_number = ?7, date_of_expiry = ?8, superseded_by = NULL,
-                household = ?9, household_head = ?10",
-            params![
-                serial,
-                tracking,
-                seq,
-                now,
-                holder.person,
-                holder.kind,
-                document_number,
-                holder.date_of_expiry,
-                holder.household.as_ref().map(|(h, _)| h.as_str()),
-                holder.household.as_ref().is_some_and(|(_, head)| *head),
-            ],
-        )?;
-        card_event(&tx, serial, "writing", None, now)?;
-        tx.execute(
-            "UPDATE records SET state = 'writing', card_serial = ?2, document_number = ?3,
-                date_of_issue = ?4, sod = ?5, attempts = attempts + 1, updated_at = ?6
-             WHERE seq = ?1",
-            params![seq, serial, document_number, date_of_issue, sod, now],
-        )?;
-        tx.commit()?;
-        Ok(())
+            card_event(tx, serial, "writing", None, me, now)?;
+            tx.execute(
+                "UPDATE records SET state = 'writing', card_serial = ?2, document_number = ?3,
+                    date_of_issue = ?4, sod = ?5, attempts = attempts + 1, updated_at = ?6,
+                    station = ?7
+                 WHERE seq = ?1",
+                args![seq, serial, document_number, date_of_issue, sod, now, me],
+            )?;
+            Ok(())
+        })
     }
 
     /// `writing -> personalized` and the card `personalized`, in one transaction.
     pub fn finish(&self, seq: i64, serial: &str, apdus: u64) -> Result<(), JournalError> {
+        let me = self.station_id().to_string();
         self.transition(seq, &["writing"], |tx, now| {
             tx.execute(
                 "UPDATE records SET state = 'personalized', reason = NULL, owner = NULL,
                     apdus = ?3, updated_at = ?4 WHERE seq = ?1 AND card_serial = ?2",
-                params![seq, serial, apdus as i64, now],
+                args![seq, serial, apdus as i64, now],
             )?;
             tx.execute(
                 "UPDATE cards SET state = 'personalized', updated_at = ?2 WHERE serial = ?1",
-                params![serial, now],
+                args![serial, now],
             )?;
-            card_event(tx, serial, "personalized", None, now)
+            card_event(tx, serial, "personalized", None, &me, now)
         })
     }
 
     /// `checking | writing -> failed(reason)`; a card being written is marked `spoiled`.
     pub fn fail(&self, seq: i64, reason: &str) -> Result<(), JournalError> {
+        let me = self.station_id().to_string();
         self.transition(seq, &["checking", "writing", "pending"], |tx, now| {
             tx.execute(
-                "INSERT INTO card_events (serial, state, reason, at_ms)
-                 SELECT serial, 'spoiled', ?2, ?3 FROM cards
+                "INSERT INTO card_events (serial, state, reason, at_ms, station)
+                 SELECT serial, 'spoiled', CAST(?2 AS TEXT), CAST(?3 AS BIGINT),
+                        CAST(?4 AS TEXT) FROM cards
                  WHERE record_seq = ?1 AND state = 'writing'",
-                params![seq, reason, now],
+                args![seq, reason, now, &me],
             )?;
             tx.execute(
                 "UPDATE cards SET state = 'spoiled', reason = ?2, updated_at = ?3
                  WHERE record_seq = ?1 AND state = 'writing'",
-                params![seq, reason, now],
+                args![seq, reason, now],
             )?;
             tx.execute(
                 "UPDATE records SET state = 'failed', reason = ?2, owner = NULL, updated_at = ?3
                  WHERE seq = ?1",
-                params![seq, reason, now],
+                args![seq, reason, now],
             )
         })
     }
@@ -1132,28 +1335,22 @@ impl Journal {
         &self,
         seq: i64,
         from: &[&str],
-        f: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> rusqlite::Result<usize>,
+        mut f: impl FnMut(&mut dyn Tx, i64) -> Result<u64, DbError>,
     ) -> Result<(), JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state: String = tx
-            .query_row("SELECT state FROM records WHERE seq = ?1", [seq], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| JournalError::NotFound(format!("record {seq}")))?;
-        if !from.contains(&state.as_str()) {
-            return Err(JournalError::Conflict(format!(
-                "record {seq} is {state}, expected one of {from:?}"
-            )));
-        }
-        let now = now_ms();
-        f(&tx, now)?;
-        // A record reaching a final state may be due (at once, with the default retention).
-        let swept = sweep(&tx, &self.retention, now)?;
-        tx.commit()?;
+        let swept = self.db.write(|tx| {
+            let state = self.lock_record(tx, seq)?.text(0)?;
+            if !from.contains(&state.as_str()) {
+                return Err(JournalError::Conflict(format!(
+                    "record {seq} is {state}, expected one of {from:?}"
+                )));
+            }
+            let now = now_ms();
+            f(tx, now)?;
+            // A record reaching a final state may be due (at once, with the default retention).
+            Ok(sweep(tx, &self.retention, now)?)
+        })?;
         if swept > 0 {
-            truncate_wal(&conn);
+            self.db.after_scrub();
         }
         Ok(())
     }
@@ -1164,24 +1361,31 @@ impl Journal {
     /// of the same person and kind (a reissue or renewal replacing the old card): per person
     /// and kind at most one card is usable. Returns the serials superseded now. Delivering a
     /// card that is no longer usable (superseded, revoked, terminated: another station
-    /// delivered the holder's other card first) changes nothing and is a conflict.
+    /// delivered the holder's other card first) changes nothing and is a conflict; so is
+    /// delivering a card another station delivered meanwhile.
     pub fn set_card_state(
         &self,
         serial: &str,
         state: CardState,
         reason: Option<&str>,
     ) -> Result<Vec<String>, JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = now_ms();
-        if state == CardState::Delivered {
-            let current: Option<String> = tx
-                .query_row("SELECT state FROM cards WHERE serial = ?1", [serial], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if let Some(current) = current {
-                let current = CardState::parse(&current);
+        let me = self.station_id();
+        self.db.write(|tx| {
+            let now = now_ms();
+            let current = tx
+                .query_opt(
+                    "SELECT state, person, kind FROM cards WHERE serial = ?1 FOR UPDATE",
+                    args![serial],
+                )?
+                .ok_or_else(|| JournalError::NotFound(format!("card {serial}")))?;
+            let (person, kind) = (current.opt_text(1)?, current.opt_text(2)?);
+            if state == CardState::Delivered {
+                let current = CardState::parse(&current.text(0)?);
+                if current == CardState::Delivered {
+                    return Err(JournalError::Conflict(format!(
+                        "card {serial} is delivered already"
+                    )));
+                }
                 if !current.usable() && current != CardState::Writing {
                     return Err(JournalError::Conflict(format!(
                         "card {serial} is {}: it is not usable any more",
@@ -1189,38 +1393,35 @@ impl Journal {
                     )));
                 }
             }
-        }
-        let n = tx.execute(
-            "UPDATE cards SET state = ?2, reason = ?3, updated_at = ?4 WHERE serial = ?1",
-            params![serial, state.as_str(), reason, now],
-        )?;
-        if n == 0 {
-            return Err(JournalError::NotFound(format!("card {serial}")));
-        }
-        card_event(&tx, serial, state.as_str(), reason, now)?;
-        let mut superseded = Vec::new();
-        if state == CardState::Delivered {
-            let mut q = tx.prepare(
-                "SELECT o.serial FROM cards c JOIN cards o
-                   ON o.person = c.person AND o.kind = c.kind AND o.serial != c.serial
-                 WHERE c.serial = ?1 AND c.person IS NOT NULL
-                   AND o.state IN ('personalized', 'dispatched', 'received', 'delivered')",
+            tx.execute(
+                "UPDATE cards SET state = ?2, reason = ?3, updated_at = ?4, station = ?5
+                 WHERE serial = ?1",
+                args![serial, state.as_str(), reason, now, me],
             )?;
-            superseded = q
-                .query_map([serial], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            drop(q);
-            for old in &superseded {
-                tx.execute(
-                    "UPDATE cards SET state = 'superseded', superseded_by = ?2,
-                        reason = 'a newer card was delivered', updated_at = ?3 WHERE serial = ?1",
-                    params![old, serial, now],
+            card_event(tx, serial, state.as_str(), reason, me, now)?;
+            let mut superseded = Vec::new();
+            if let (CardState::Delivered, Some(person), Some(kind)) = (state, person, kind) {
+                let others = tx.query(
+                    "SELECT serial FROM cards
+                     WHERE person = ?1 AND kind = ?2 AND serial != ?3
+                       AND state IN ('personalized', 'dispatched', 'received', 'delivered')
+                     ORDER BY serial FOR UPDATE",
+                    args![&person, &kind, serial],
                 )?;
-                card_event(&tx, old, "superseded", Some(serial), now)?;
+                for old in others {
+                    let old = old.text(0)?;
+                    tx.execute(
+                        "UPDATE cards SET state = 'superseded', superseded_by = ?2,
+                            reason = 'a newer card was delivered', updated_at = ?3
+                         WHERE serial = ?1",
+                        args![&old, serial, now],
+                    )?;
+                    card_event(tx, &old, "superseded", Some(serial), me, now)?;
+                    superseded.push(old);
+                }
             }
-        }
-        tx.commit()?;
-        Ok(superseded)
+            Ok(superseded)
+        })
     }
 
     /// Revokes a card reported lost or stolen (`reason`) in the journal, the chip being out of
@@ -1228,29 +1429,29 @@ impl Journal {
     /// `revoked`. A card already terminated, superseded or revoked is a conflict; one the
     /// journal does not know is not found.
     pub fn revoke(&self, serial: &str, reason: &str) -> Result<(), JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let state: Option<String> = tx
-            .query_row("SELECT state FROM cards WHERE serial = ?1", [serial], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let Some(state) = state else {
-            return Err(JournalError::NotFound(format!("card {serial}")));
-        };
-        if !CardState::parse(&state).usable() {
-            return Err(JournalError::Conflict(format!(
-                "card {serial} is {state}: only a usable card can be revoked"
-            )));
-        }
-        let now = now_ms();
-        tx.execute(
-            "UPDATE cards SET state = 'revoked', reason = ?2, updated_at = ?3 WHERE serial = ?1",
-            params![serial, reason, now],
-        )?;
-        card_event(&tx, serial, "revoked", Some(reason), now)?;
-        tx.commit()?;
-        Ok(())
+        let me = self.station_id();
+        self.db.write(|tx| {
+            let state = tx
+                .query_opt(
+                    "SELECT state FROM cards WHERE serial = ?1 FOR UPDATE",
+                    args![serial],
+                )?
+                .ok_or_else(|| JournalError::NotFound(format!("card {serial}")))?
+                .text(0)?;
+            if !CardState::parse(&state).usable() {
+                return Err(JournalError::Conflict(format!(
+                    "card {serial} is {state}: only a usable card can be revoked"
+                )));
+            }
+            let now = now_ms();
+            tx.execute(
+                "UPDATE cards SET state = 'revoked', reason = ?2, updated_at = ?3, station = ?4
+                 WHERE serial = ?1",
+                args![serial, reason, now, me],
+            )?;
+            card_event(tx, serial, "revoked", Some(reason), me, now)?;
+            Ok(())
+        })
     }
 
     /// The card with document number `document_number`, if the journal made one.
@@ -1264,106 +1465,117 @@ impl Journal {
     }
 
     fn card_where(&self, filter: &str, arg: &str) -> Result<Option<CardRow>, JournalError> {
-        let conn = self.conn();
         let sql = format!(
             "SELECT serial, tracking_code, state, reason, person, kind, document_number,
                     date_of_expiry, superseded_by, updated_at, dispatch_id, office, household,
                     household_head
              FROM cards WHERE {filter} ORDER BY updated_at DESC LIMIT 1"
         );
-        Ok(conn
-            .query_row(&sql, [arg], |r| {
-                Ok(CardRow {
-                    serial: r.get(0)?,
-                    tracking_code: r.get(1)?,
-                    state: CardState::parse(&r.get::<_, String>(2)?),
-                    reason: r.get(3)?,
-                    person: r.get(4)?,
-                    kind: r.get(5)?,
-                    document_number: r.get(6)?,
-                    date_of_expiry: r.get(7)?,
-                    superseded_by: r.get(8)?,
-                    updated_at_ms: r.get(9)?,
-                    dispatch_id: r.get(10)?,
-                    office: r.get(11)?,
-                    household: r.get(12)?,
-                    household_head: r.get(13)?,
+        Ok(self.db.read(|tx| {
+            tx.query_opt(&sql, args![arg])?
+                .map(|r| {
+                    Ok::<_, DbError>(CardRow {
+                        serial: r.text(0)?,
+                        tracking_code: r.text(1)?,
+                        state: CardState::parse(&r.text(2)?),
+                        reason: r.opt_text(3)?,
+                        person: r.opt_text(4)?,
+                        kind: r.opt_text(5)?,
+                        document_number: r.opt_text(6)?,
+                        date_of_expiry: r.opt_text(7)?,
+                        superseded_by: r.opt_text(8)?,
+                        updated_at_ms: r.int(9)?,
+                        dispatch_id: r.opt_text(10)?,
+                        office: r.opt_text(11)?,
+                        household: r.opt_text(12)?,
+                        household_head: r.bool(13)?,
+                    })
                 })
-            })
-            .optional()?)
+                .transpose()
+        })?)
     }
 
     /// Sends the produced cards `serials` to `office` as one dispatch (id `Dnnn..`), with its
     /// manifest. Every card must be known, personalized and not yet dispatched: otherwise
-    /// nothing is written and every card's problem comes back (`Ok(Err(problems))`).
+    /// nothing is written and every card's problem comes back (`Ok(Err(problems))`). Two
+    /// stations dispatching the same card at once: one dispatch takes it, the other reports
+    /// it `already_dispatched`.
     pub fn create_dispatch(
         &self,
         office: &str,
         serials: &[String],
     ) -> Result<Result<Dispatch, Vec<DispatchProblem>>, JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut problems = Vec::new();
-        let mut cards = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for serial in serials {
-            if !seen.insert(serial.as_str()) {
-                problems.push(DispatchProblem::new(serial, "named twice"));
-                continue;
+        let me = self.station_id();
+        self.db.write(|tx| {
+            let mut problems = Vec::new();
+            let mut cards = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            // Locked in serial order: two dispatches of overlapping cards cannot deadlock.
+            let mut order: Vec<&String> = serials.iter().collect();
+            order.sort();
+            let mut rows = std::collections::BTreeMap::new();
+            for serial in order {
+                if rows.contains_key(serial.as_str()) {
+                    continue;
+                }
+                let row = tx.query_opt(
+                    "SELECT state, tracking_code, document_number FROM cards WHERE serial = ?1
+                     FOR UPDATE",
+                    args![serial],
+                )?;
+                rows.insert(serial.as_str(), row);
             }
-            let row: Option<(String, String, Option<String>)> = tx
-                .query_row(
-                    "SELECT state, tracking_code, document_number FROM cards WHERE serial = ?1",
-                    [serial],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            match row {
-                None => problems.push(DispatchProblem::new(serial, "unknown")),
-                Some((state, tracking_code, document_number)) => match CardState::parse(&state) {
-                    CardState::Personalized => cards.push(DispatchedCard {
-                        serial: serial.clone(),
-                        tracking_code,
-                        document_number,
-                    }),
-                    CardState::Dispatched | CardState::Received => {
-                        problems.push(DispatchProblem::new(serial, "already_dispatched"))
-                    }
-                    CardState::Writing | CardState::Spoiled => {
-                        problems.push(DispatchProblem::new(serial, "not_produced"))
-                    }
-                    other => problems.push(DispatchProblem::new(serial, other.as_str())),
-                },
+            for serial in serials {
+                if !seen.insert(serial.as_str()) {
+                    problems.push(DispatchProblem::new(serial, "named twice"));
+                    continue;
+                }
+                match rows.get(serial.as_str()).cloned().flatten() {
+                    None => problems.push(DispatchProblem::new(serial, "unknown")),
+                    Some(r) => match CardState::parse(&r.text(0)?) {
+                        CardState::Personalized => cards.push(DispatchedCard {
+                            serial: serial.clone(),
+                            tracking_code: r.text(1)?,
+                            document_number: r.opt_text(2)?,
+                        }),
+                        CardState::Dispatched | CardState::Received => {
+                            problems.push(DispatchProblem::new(serial, "already_dispatched"))
+                        }
+                        CardState::Writing | CardState::Spoiled => {
+                            problems.push(DispatchProblem::new(serial, "not_produced"))
+                        }
+                        other => problems.push(DispatchProblem::new(serial, other.as_str())),
+                    },
+                }
             }
-        }
-        if cards.is_empty() && problems.is_empty() {
-            problems.push(DispatchProblem::new("", "no cards named"));
-        }
-        if !problems.is_empty() {
-            return Ok(Err(problems));
-        }
-        let now = now_ms();
-        let id = format!("D{now}-{:04x}", rand_u16());
-        let manifest = serde_json::to_string(&cards).unwrap_or_default();
-        tx.execute(
-            "INSERT INTO dispatches (id, office, manifest, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, office, manifest, now],
-        )?;
-        for c in &cards {
+            if cards.is_empty() && problems.is_empty() {
+                problems.push(DispatchProblem::new("", "no cards named"));
+            }
+            if !problems.is_empty() {
+                return Ok::<_, JournalError>(Err(problems));
+            }
+            let now = now_ms();
+            let id = format!("D{now}-{:04x}", rand_u16());
+            let manifest = serde_json::to_string(&cards).unwrap_or_default();
             tx.execute(
-                "UPDATE cards SET state = 'dispatched', dispatch_id = ?2, office = ?3,
-                    updated_at = ?4 WHERE serial = ?1",
-                params![c.serial, id, office, now],
+                "INSERT INTO dispatches (id, office, manifest, created_at) VALUES (?1, ?2, ?3, ?4)",
+                args![&id, office, manifest, now],
             )?;
-            card_event(&tx, &c.serial, "dispatched", Some(&id), now)?;
-        }
-        tx.commit()?;
-        Ok(Ok(Dispatch {
-            id,
-            office: office.to_string(),
-            cards,
-            created_at_ms: now,
-        }))
+            for c in &cards {
+                tx.execute(
+                    "UPDATE cards SET state = 'dispatched', dispatch_id = ?2, office = ?3,
+                        updated_at = ?4, station = ?5 WHERE serial = ?1",
+                    args![&c.serial, &id, office, now, me],
+                )?;
+                card_event(tx, &c.serial, "dispatched", Some(&id), me, now)?;
+            }
+            Ok(Ok(Dispatch {
+                id,
+                office: office.to_string(),
+                cards,
+                created_at_ms: now,
+            }))
+        })
     }
 
     /// The office `office` scans in the cards of dispatch `id`: those of the manifest become
@@ -1377,61 +1589,70 @@ impl Journal {
         office: &str,
         scanned: &[String],
     ) -> Result<Receipt, JournalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (to, manifest): (String, String) = tx
-            .query_row(
-                "SELECT office, manifest FROM dispatches WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| JournalError::NotFound(format!("dispatch {id}")))?;
-        if to != office {
-            return Err(JournalError::WrongOffice(format!(
-                "dispatch {id} was sent to office {to}, not {office}"
-            )));
-        }
-        let cards: Vec<DispatchedCard> = serde_json::from_str(&manifest)
-            .map_err(|e| JournalError::Conflict(format!("dispatch {id} manifest: {e}")))?;
-        let now = now_ms();
-        let mut receipt = Receipt {
-            dispatch_id: id.to_string(),
-            office: office.to_string(),
-            ..Receipt::default()
-        };
-        let scanned: std::collections::BTreeSet<&str> =
-            scanned.iter().map(String::as_str).collect();
-        for card in &cards {
-            if !scanned.contains(card.serial.as_str()) {
-                receipt.missing.push(card.serial.clone());
-                continue;
+        let me = self.station_id();
+        self.db.write(|tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT office, manifest FROM dispatches WHERE id = ?1 FOR UPDATE",
+                    args![id],
+                )?
+                .ok_or_else(|| JournalError::NotFound(format!("dispatch {id}")))?;
+            let (to, manifest) = (row.text(0)?, row.text(1)?);
+            if to != office {
+                return Err(JournalError::WrongOffice(format!(
+                    "dispatch {id} was sent to office {to}, not {office}"
+                )));
             }
-            let n = tx.execute(
-                "UPDATE cards SET state = 'received', updated_at = ?2
-                 WHERE serial = ?1 AND state = 'dispatched'",
-                params![card.serial, now],
-            )?;
-            if n == 1 {
-                card_event(&tx, &card.serial, "received", Some(office), now)?;
-                receipt.received.push(card.clone());
-            } else {
-                receipt.already_received.push(card.serial.clone());
+            let cards: Vec<DispatchedCard> = serde_json::from_str(&manifest)
+                .map_err(|e| JournalError::Conflict(format!("dispatch {id} manifest: {e}")))?;
+            let now = now_ms();
+            let mut receipt = Receipt {
+                dispatch_id: id.to_string(),
+                office: office.to_string(),
+                ..Receipt::default()
+            };
+            let scanned: std::collections::BTreeSet<&str> =
+                scanned.iter().map(String::as_str).collect();
+            for card in &cards {
+                if !scanned.contains(card.serial.as_str()) {
+                    receipt.missing.push(card.serial.clone());
+                    continue;
+                }
+                let n = tx.execute(
+                    "UPDATE cards SET state = 'received', updated_at = ?2, station = ?3
+                     WHERE serial = ?1 AND state = 'dispatched'",
+                    args![&card.serial, now, me],
+                )?;
+                if n == 1 {
+                    card_event(tx, &card.serial, "received", Some(office), me, now)?;
+                    receipt.received.push(card.clone());
+                } else {
+                    receipt.already_received.push(card.serial.clone());
+                }
             }
-        }
-        receipt.unexpected = scanned
-            .iter()
-            .filter(|s| !cards.iter().any(|c| c.serial == **s))
-            .map(|s| s.to_string())
-            .collect();
-        if receipt.missing.is_empty() {
-            tx.execute(
-                "UPDATE dispatches SET received_at = ?2 WHERE id = ?1 AND received_at IS NULL",
-                params![id, now],
-            )?;
-        }
-        tx.commit()?;
-        Ok(receipt)
+            receipt.unexpected = scanned
+                .iter()
+                .filter(|s| !cards.iter().any(|c| c.serial == **s))
+                .map(|s| s.to_string())
+                .collect();
+            if receipt.missing.is_empty() {
+                tx.execute(
+                    "UPDATE dispatches SET received_at = ?2 WHERE id = ?1 AND received_at IS NULL",
+                    args![id, now],
+                )?;
+            }
+            Ok(receipt)
+        })
+    }
+
+    /// Text column 0 of every row of `sql`.
+    fn texts(&self, sql: &str, params: &[Value]) -> Result<Vec<String>, JournalError> {
+        Ok(self.db.read(|tx| {
+            tx.query(sql, params)?
+                .iter()
+                .map(|r| r.text(0))
+                .collect::<Result<Vec<_>, DbError>>()
+        })?)
     }
 
     /// The usable cards of `kind` whose holder is `person`, in other households than
@@ -1442,67 +1663,67 @@ impl Journal {
         kind: &str,
         household: &str,
     ) -> Result<Vec<String>, JournalError> {
-        let conn = self.conn();
-        let mut q = conn.prepare(
+        self.texts(
             "SELECT DISTINCT household FROM cards WHERE person = ?1 AND kind = ?2
                AND household IS NOT NULL AND household != ?3
                AND state IN ('personalized', 'dispatched', 'received', 'delivered')",
-        )?;
-        let rows = q.query_map(params![person, kind, household], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![person, kind, household],
+        )
     }
 
     /// The serials of the produced (not yet dispatched) cards of household `household` of
     /// `kind`: what goes to the office together.
     pub fn household_cards(&self, household: &str) -> Result<Vec<String>, JournalError> {
-        let conn = self.conn();
-        let mut q = conn.prepare(
+        self.texts(
             "SELECT serial FROM cards WHERE household = ?1 AND state = 'personalized'
              ORDER BY household_head DESC, serial",
-        )?;
-        let rows = q.query_map([household], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![household],
+        )
     }
 
-    /// Every state card `serial` went through, oldest first.
+    /// Every state card `serial` went through, oldest first, with the station that made each
+    /// change.
     pub fn card_history(&self, serial: &str) -> Result<Vec<CardEvent>, JournalError> {
-        let conn = self.conn();
-        let mut q = conn.prepare(
-            "SELECT state, reason, at_ms FROM card_events WHERE serial = ?1 ORDER BY id",
-        )?;
-        let rows = q.query_map([serial], |r| {
-            Ok(CardEvent {
-                state: CardState::parse(&r.get::<_, String>(0)?),
-                reason: r.get(1)?,
-                at_ms: r.get(2)?,
+        Ok(self.db.read(|tx| {
+            tx.query(
+                "SELECT state, reason, at_ms, station FROM card_events WHERE serial = ?1
+                 ORDER BY id",
+                args![serial],
+            )?
+            .iter()
+            .map(|r| {
+                Ok::<_, DbError>(CardEvent {
+                    state: CardState::parse(&r.text(0)?),
+                    reason: r.opt_text(1)?,
+                    at_ms: r.int(2)?,
+                    station: r.opt_text(3)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect::<Result<Vec<_>, _>>()
+        })?)
     }
 
     /// The card's state, if the journal knows the card.
     pub fn card_state(&self, serial: &str) -> Result<Option<CardState>, JournalError> {
         Ok(self
-            .conn()
-            .query_row("SELECT state FROM cards WHERE serial = ?1", [serial], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()?
-            .map(|s| CardState::parse(&s)))
+            .texts("SELECT state FROM cards WHERE serial = ?1", args![serial])?
+            .first()
+            .map(|s| CardState::parse(s)))
     }
 
     /// Counts per state of batch `id`.
     pub fn counts(&self, id: &str) -> Result<Counts, JournalError> {
-        let conn = self.conn();
-        let mut q =
-            conn.prepare("SELECT state, COUNT(*) FROM records WHERE batch_id = ?1 GROUP BY state")?;
+        let rows = self.db.read(|tx| {
+            tx.query(
+                "SELECT state, COUNT(*) FROM records WHERE batch_id = ?1 GROUP BY state",
+                args![id],
+            )
+        })?;
         let mut c = Counts::default();
-        let rows = q.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
-            let (state, n) = row?;
-            let n = n as u64;
+            let n = row.int(1)? as u64;
             c.total += n;
-            match RecordState::parse(&state) {
+            match RecordState::parse(&row.text(0)?) {
                 RecordState::Pending | RecordState::Checking => c.pending += n,
                 RecordState::QcFailed => c.qc_failed += n,
                 RecordState::Writing => c.writing += n,
@@ -1513,53 +1734,59 @@ impl Journal {
         Ok(c)
     }
 
-    fn rows(
-        &self,
-        filter: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<RecordRow>, JournalError> {
-        let conn = self.conn();
+    /// The running batches (stations of a line join them).
+    pub fn running_batches(&self) -> Result<Vec<String>, JournalError> {
+        self.texts(
+            "SELECT id FROM batches WHERE state = 'running' ORDER BY created_at, id",
+            &[],
+        )
+    }
+
+    fn rows(&self, filter: &str, params: &[Value]) -> Result<Vec<RecordRow>, JournalError> {
         let sql = format!(
             "SELECT r.batch_id, r.seq, r.tracking_code, r.state, r.reader, r.card_serial,
                     c.state, r.document_number, r.reason, r.qc_issues, r.attempts, r.apdus,
-                    r.updated_at, c.date_of_expiry, c.reason, c.office
+                    r.updated_at, c.date_of_expiry, c.reason, c.office, r.station
              FROM records r LEFT JOIN cards c
                 ON c.serial = r.card_serial AND c.record_seq = r.seq
              WHERE {filter} ORDER BY r.seq"
         );
-        let mut q = conn.prepare(&sql)?;
-        let rows = q.query_map(args, |r| {
-            let issues: Option<String> = r.get(9)?;
-            Ok(RecordRow {
-                batch_id: r.get(0)?,
-                seq: r.get(1)?,
-                tracking_code: r.get(2)?,
-                state: RecordState::parse(&r.get::<_, String>(3)?),
-                reader: r.get(4)?,
-                card_serial: r.get(5)?,
-                card_state: r.get::<_, Option<String>>(6)?.map(|s| CardState::parse(&s)),
-                document_number: r.get(7)?,
-                reason: r.get(8)?,
-                qc_issues: issues.and_then(|s| serde_json::from_str(&s).ok()),
-                attempts: r.get(10)?,
-                apdus: r.get(11)?,
-                updated_at_ms: r.get(12)?,
-                card_expiry: r.get(13)?,
-                card_reason: r.get(14)?,
-                card_office: r.get(15)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.db.read(|tx| {
+            tx.query(&sql, params)?
+                .iter()
+                .map(|r| {
+                    Ok::<_, DbError>(RecordRow {
+                        batch_id: r.text(0)?,
+                        seq: r.int(1)?,
+                        tracking_code: r.text(2)?,
+                        state: RecordState::parse(&r.text(3)?),
+                        reader: r.opt_text(4)?,
+                        card_serial: r.opt_text(5)?,
+                        card_state: r.opt_text(6)?.map(|s| CardState::parse(&s)),
+                        document_number: r.opt_text(7)?,
+                        reason: r.opt_text(8)?,
+                        qc_issues: r.opt_text(9)?.and_then(|s| serde_json::from_str(&s).ok()),
+                        attempts: r.int(10)?,
+                        apdus: r.opt_int(11)?,
+                        updated_at_ms: r.int(12)?,
+                        card_expiry: r.opt_text(13)?,
+                        card_reason: r.opt_text(14)?,
+                        card_office: r.opt_text(15)?,
+                        station: r.opt_text(16)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?)
     }
 
     /// Every record of batch `id`, in submission order.
     pub fn records(&self, id: &str) -> Result<Vec<RecordRow>, JournalError> {
-        self.rows("r.batch_id = ?1", &[&id])
+        self.rows("r.batch_id = ?1", args![id])
     }
 
     /// Records with this tracking code (several when it was resubmitted), oldest first.
     pub fn lookup_tracking(&self, tracking_code: &str) -> Result<Vec<RecordRow>, JournalError> {
-        self.rows("r.tracking_code = ?1", &[&tracking_code])
+        self.rows("r.tracking_code = ?1", args![tracking_code])
     }
 
     /// Records matching national code, birth-certificate serial and birth date (Solar Hijri
@@ -1572,7 +1799,7 @@ impl Journal {
     ) -> Result<Vec<RecordRow>, JournalError> {
         self.rows(
             "r.national_code = ?1 AND r.birth_certificate_serial = ?2 AND r.birth_date = ?3",
-            &[&national_code, &birth_certificate_serial, &birth_date],
+            args![national_code, birth_certificate_serial, birth_date],
         )
     }
 }
