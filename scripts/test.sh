@@ -10,6 +10,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The layers of docs/architecture.md: no forbidden crate dependency, no module import cycle.
 python3 scripts/check_layers.py
+# The systemd unit: systemd-analyze verify when present, the hardening directives always.
+bash scripts/check_unit.sh
 cargo build --workspace --bins --locked
 # `cargo test` builds <target>/debug/idcardd itself before any test runs: the e2e tests use that
 # one instead of building their own (a second copy of the daemon with other features).

@@ -14,7 +14,7 @@ use issuance::audit::AuditLog;
 use issuance::batch::{BatchManager, RunSettings};
 use issuance::delivery::{Delivery, DeliveryPolicy, Desk};
 use issuance::events::Events;
-use issuance::journal::{Journal, Retention};
+use issuance::journal::{JournalConfig, Retention};
 use issuance::profile::ProfileSet;
 use issuance::reader_pool::ReaderPool;
 use keystore::{KeyStore, KeyStoreConfig};
@@ -46,6 +46,9 @@ pub struct ServiceConfig {
     /// The issuer's key store (`[keys]`); `None`: the embedded SoftHSM token of the state
     /// directory (`state_dir/hsm`, made on the first start of a fresh state directory).
     pub keys: Option<KeyStoreConfig>,
+    /// Where the journal lives (the station's SQLite file, or a line's PostgreSQL database)
+    /// and who this station is (`journal`, `journal_password`, `station_id`, `[line]`).
+    pub journal: JournalConfig,
 }
 
 impl ServiceConfig {
@@ -64,6 +67,7 @@ impl ServiceConfig {
             delivery: DeliveryPolicy::default(),
             retention: Retention::default(),
             keys: None,
+            journal: JournalConfig::default(),
         }
     }
 }
@@ -149,6 +153,15 @@ pub struct Service {
     pub delivery: Delivery,
     /// The issuer's key store: every key operation goes through it.
     pub keys: Arc<KeyStore>,
+    /// Set when the service is dropped: the journal lease and the line-join threads end.
+    background_stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.background_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Counters the server keeps and `system.health` reports.
@@ -163,6 +176,8 @@ pub struct Stats {
     pub setup: SetupCache,
     /// What `system.health` last learned of the key store, reused for a second.
     pub keys: KeysHealthCache,
+    /// Whether the journal's database answered the last lease renewal.
+    pub journal_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The key store as `system.health` reports it.
@@ -233,6 +248,7 @@ impl Default for Stats {
             in_flight: Default::default(),
             setup: Default::default(),
             keys: Default::default(),
+            journal_up: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 }
@@ -323,17 +339,22 @@ impl Service {
             AuditLog::open(&config.state_dir, Arc::clone(&keys))
                 .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?,
         );
-        let journal = Arc::new(Journal::open_in_with(&config.state_dir, config.retention)?);
+        let journal = Arc::new(
+            config
+                .journal
+                .open(&config.state_dir, config.retention)
+                .map_err(|e| anyhow::anyhow!("opening the journal: {e}"))?,
+        );
         let settings = RunSettings {
             state_dir: config.state_dir.clone(),
             pki_dir: config.pki_dir.clone(),
             keys: Arc::clone(&keys),
         };
-        Ok(Service {
+        let svc = Service {
             readers,
             events: Events::new(1024),
             batches: Arc::new(BatchManager::new(
-                journal,
+                Arc::clone(&journal),
                 Arc::clone(&profiles),
                 Arc::clone(&audit),
                 settings,
@@ -344,7 +365,47 @@ impl Service {
             profiles,
             config,
             keys,
-        })
+            background_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        };
+        svc.keep_journal_lease(&journal);
+        if svc.config.journal.joins_batches() && !svc.config.readers.is_empty() {
+            svc.batches.join_line(
+                svc.config.readers.clone(),
+                svc.events.clone(),
+                Arc::clone(&svc.background_stop),
+            );
+        }
+        Ok(svc)
+    }
+
+    /// Renews this station's lease in the journal in the background; the journal going away or
+    /// coming back is published (`journal.unavailable`, `journal.available`) and kept for
+    /// `system.health`.
+    fn keep_journal_lease(&self, journal: &Arc<issuance::journal::Journal>) {
+        let events = self.events.clone();
+        let seen = Arc::clone(&self.stats.journal_up);
+        let station = journal.station_id().to_string();
+        journal.keep_lease(Arc::clone(&self.background_stop), move |result| {
+            let now_up = result.is_ok();
+            if seen.swap(now_up, std::sync::atomic::Ordering::Relaxed) != now_up {
+                match result {
+                    Ok(()) => {
+                        tracing::info!("journal back: this station takes work again");
+                        events.publish(
+                            "journal.available",
+                            serde_json::json!({"station_id": station}),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!("journal unavailable: this station takes no work: {e}");
+                        events.publish(
+                            "journal.unavailable",
+                            serde_json::json!({"station_id": station, "error": e.to_string()}),
+                        );
+                    }
+                }
+            }
+        });
     }
 
     /// What the delivery workflows work with.

@@ -40,6 +40,30 @@ impl Events {
     }
 }
 
+/// Starts a thread that hands every event to `deliver` until `deliver` returns false or the
+/// events' sender is gone (detached: it holds no socket, only what `deliver` holds).
+pub fn forward(
+    mut events: broadcast::Receiver<Event>,
+    deliver: impl Fn(Event) -> bool + Send + 'static,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("idcardd-events".into())
+        .spawn(move || loop {
+            match events.blocking_recv() {
+                Ok(event) => {
+                    if !deliver(event) {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("{n} events dropped: the publisher fell behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        })
+        .map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,9 @@ pub enum ErrorCode {
     TransportPinUnknown,
     /// The issuer's key store (HSM token) does not answer: retry once it is back.
     KeyStoreUnavailable,
+    /// The journal's database (the line's PostgreSQL server) does not answer: retry once it
+    /// is back.
+    JournalUnavailable,
     /// The card was reported lost or stolen: not handed over.
     CardRevoked,
     /// A newer card of the same holder was delivered: not handed over.
@@ -136,6 +139,7 @@ impl ErrorCode {
             ErrorCode::PinBlocked => 1513,
             ErrorCode::TransportPinUnknown => 1514,
             ErrorCode::KeyStoreUnavailable => 1004,
+            ErrorCode::JournalUnavailable => 1005,
             ErrorCode::CardRevoked => 1515,
             ErrorCode::CardSuperseded => 1516,
             ErrorCode::CardExpired => 1517,
@@ -185,6 +189,7 @@ impl ErrorCode {
             ErrorCode::PinBlocked => "pin_blocked",
             ErrorCode::TransportPinUnknown => "transport_pin_unknown",
             ErrorCode::KeyStoreUnavailable => "key_store_unavailable",
+            ErrorCode::JournalUnavailable => "journal_unavailable",
             ErrorCode::CardRevoked => "card_revoked",
             ErrorCode::CardSuperseded => "card_superseded",
             ErrorCode::CardExpired => "card_expired",
@@ -284,6 +289,7 @@ impl ErrorCode {
             ErrorKind::PinBlocked => ErrorCode::PinBlocked,
             ErrorKind::TransportPinUnknown => ErrorCode::TransportPinUnknown,
             ErrorKind::KeyStoreUnavailable => ErrorCode::KeyStoreUnavailable,
+            ErrorKind::JournalUnavailable => ErrorCode::JournalUnavailable,
             ErrorKind::CardRevoked => ErrorCode::CardRevoked,
             ErrorKind::CardSuperseded => ErrorCode::CardSuperseded,
             ErrorKind::CardExpired => ErrorCode::CardExpired,
@@ -354,6 +360,7 @@ mod tests {
             ErrorCode::PinBlocked,
             ErrorCode::TransportPinUnknown,
             ErrorCode::KeyStoreUnavailable,
+            ErrorCode::JournalUnavailable,
             ErrorCode::CardRevoked,
             ErrorCode::CardSuperseded,
             ErrorCode::CardExpired,

@@ -2,10 +2,12 @@
 //!
 //! Request: `{"jsonrpc":"2.0","id":1,"method":"system.health"}`
 //! Reply: `{"status":"ok","uptime_s":12.5,"in_flight":1,"readers":[{"name":"sim:0","busy":false}],
-//! "journal":{"present":true},"pki":{"configured":true,"present":true},"trust":{"configured":1,"present":1},
+//! "journal":{"present":true,"backend":"sqlite","location":"sqlite:/var/lib/idcardd/journal.sqlite",
+//! "station_id":"line1-st2","reachable":true},"pki":{"configured":true,"present":true},"trust":{"configured":1,"present":1},
 //! "keys":{"token":"idcardd","status":"ok","problems":[]}}`; `status` is `degraded` while the
 //! key store is `unavailable` (the token does not answer) or in `error` (a key missing or
-//! breaking the policy), each problem named in `keys.problems`.
+//! breaking the policy), each problem named in `keys.problems`, and while the journal's
+//! database is not `reachable` (a line's PostgreSQL server away: the station takes no work).
 //!
 //! Cheap by design (no card I/O), so a kiosk or a monitor can poll it.
 
@@ -24,7 +26,7 @@ struct Health<'a> {
     uptime_s: f64,
     in_flight: usize,
     readers: Vec<ReaderState<'a>>,
-    journal: Present,
+    journal: JournalHealth,
     pki: Configured,
     trust: TrustFiles,
     keys: crate::service::KeysHealth,
@@ -36,9 +38,16 @@ struct ReaderState<'a> {
     name: &'a str,
 }
 
+/// The journal: where it is, this station's identity, and whether its database answered the
+/// last lease renewal (a line's PostgreSQL server that went away: `reachable` false, status
+/// `degraded`, the station takes no work until it is back).
 #[derive(Serialize)]
-struct Present {
+struct JournalHealth {
     present: bool,
+    backend: &'static str,
+    location: String,
+    station_id: String,
+    reachable: bool,
 }
 
 #[derive(Serialize)]
@@ -61,9 +70,12 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let now = Instant::now();
     let setup = svc.stats.setup.get(&svc.config, now);
     let keys = svc.stats.keys.get(&svc.keys, now);
+    let journal = svc.batches.journal();
+    let reachable = svc.stats.journal_up.load(Ordering::Relaxed);
+    let backend = journal.db().backend();
     Reply::of(&Health {
-        // Without its keys the daemon can neither personalize nor deliver.
-        status: if keys.status == "ok" {
+        // Without its keys or its journal the daemon can neither personalize nor deliver.
+        status: if keys.status == "ok" && reachable {
             "ok"
         } else {
             "degraded"
@@ -77,8 +89,12 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
                 name,
             })
             .collect(),
-        journal: Present {
-            present: setup.journal,
+        journal: JournalHealth {
+            present: setup.journal || backend == issuance::db::Backend::Postgres,
+            backend: backend.as_str(),
+            location: journal.db().describe(),
+            station_id: journal.station_id().to_string(),
+            reachable,
         },
         pki: Configured {
             configured: svc.config.pki_dir.is_some(),
@@ -111,6 +127,11 @@ mod tests {
         assert_eq!(r["readers"][1], json!({"name": "sim:1", "busy": false}));
         // Opening the service creates the journal.
         assert_eq!(r["journal"]["present"], true);
+        assert_eq!(r["journal"]["backend"], "sqlite");
+        assert_eq!(r["journal"]["reachable"], true);
+        assert!(r["journal"]["station_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()));
         assert_eq!(r["pki"], json!({"configured": true, "present": false}));
         assert_eq!(r["in_flight"], 0);
         assert_eq!(r["keys"]["status"], "ok", "{r}");

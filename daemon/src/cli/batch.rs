@@ -33,7 +33,8 @@ pub struct Common {
     #[arg(long, global = true)]
     pub state_dir: Option<PathBuf>,
     /// A daemon configuration file whose `[keys]` section names the issuer's token (default:
-    /// the embedded SoftHSM token of the state directory).
+    /// the embedded SoftHSM token of the state directory) and whose `journal` and `station_id`
+    /// name a line's shared journal and this station (default: the state directory's own).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
 }
@@ -150,6 +151,20 @@ fn state_dir(common: &Common) -> PathBuf {
     })
 }
 
+/// The journal settings of `--config` (a line's shared journal, this station's id), or the
+/// state directory's own journal.
+fn journal_config(common: &Common) -> anyhow::Result<issuance::journal::JournalConfig> {
+    match &common.config {
+        Some(path) => crate::server::config::FileConfig::load(path)?.journal_config(),
+        None => Ok(Default::default()),
+    }
+}
+
+/// The journal `--config` names, or the state directory's own.
+fn open_journal(common: &Common) -> anyhow::Result<Journal> {
+    Ok(journal_config(common)?.open(&state_dir(common), Default::default())?)
+}
+
 /// Expands `--readers`: `sim:N` alone is N simulated readers, else a comma-separated list.
 pub fn parse_readers(spec: &str) -> anyhow::Result<Vec<String>> {
     let items: Vec<String> = spec
@@ -177,6 +192,7 @@ pub fn parse_readers(spec: &str) -> anyhow::Result<Vec<String>> {
 fn station(dir: &Path, write: &WriteOptions, common: &Common) -> anyhow::Result<Service> {
     let mut config = ServiceConfig::new(dir.to_path_buf(), Vec::new());
     config.keys = super::keys::configured_keys(common.config.as_deref())?;
+    config.journal = journal_config(common)?;
     config.pki_dir = Some(write.pki.clone().unwrap_or_else(|| dir.join("pki")));
     config.profiles_dir = write.profiles.clone();
     Service::open(config)
@@ -234,7 +250,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             json,
             common,
         } => {
-            let journal = Journal::open_in(&state_dir(&common))?;
+            let journal = open_journal(&common)?;
             let rows = match batch {
                 Some(id) => vec![journal.batch(&id)?],
                 None => journal.batches()?,
@@ -270,7 +286,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Report { batch, common } => {
             let dir = state_dir(&common);
-            let journal = Journal::open_in(&dir)?;
+            let journal = open_journal(&common)?;
             let report = batch::report(&journal, &batch)?;
             let (json, csv) = batch::write_report(&dir, &report)?;
             println!("{}\n{}", json.display(), csv.display());
@@ -278,7 +294,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Bench(args) => bench(&args),
         Command::Cancel { batch, common } => {
-            let journal = Journal::open_in(&state_dir(&common))?;
+            let journal = open_journal(&common)?;
             batch::cancel(&journal, &batch)?;
             println!("batch {batch} cancelled");
             Ok(())

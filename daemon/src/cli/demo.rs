@@ -228,6 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_in_flight: 16,
         request_timeout: Duration::from_secs(120),
         shutdown_grace: Duration::from_secs(10),
+        metrics_listen: None,
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

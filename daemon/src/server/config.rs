@@ -5,6 +5,7 @@
 //! the defaults into a [`crate::service::ServiceConfig`] plus the [`ServerSettings`] of the
 //! socket loop. `idcardd.example.toml` at the repository root documents every key.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,6 +56,66 @@ pub struct FileConfig {
     /// { env = "VAR" }, labels, softhsm_conf); absent: the embedded SoftHSM token of the state
     /// directory.
     pub keys: Option<keystore::KeyStoreConfig>,
+    /// `[metrics]`: the Prometheus endpoint (issue 17).
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    /// The journal: `postgres://user@host:port/database` for a line's shared journal (issue
+    /// 17); absent: the station's own `<state_dir>/journal.sqlite`.
+    pub journal: Option<String>,
+    /// The journal's password: `{ file = ".." }` (its first line) or `{ env = "VAR" }`;
+    /// never in the URL, never on the command line.
+    pub journal_password: Option<issuance::db::Credentials>,
+    /// This station's identity, recorded with every transition (default: the host name).
+    pub station_id: Option<String>,
+    /// `[line]`: how this station works with the others of its line.
+    #[serde(default)]
+    pub line: LineSection,
+}
+
+/// `[line]` of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSection {
+    /// Seconds after its last lease renewal a silent station's claimed records move to the
+    /// other stations (default 15).
+    pub lease_s: Option<u64>,
+    /// PostgreSQL connections this station keeps (default 4).
+    pub pool_size: Option<u32>,
+    /// Work on every running batch of the shared journal with this station's readers
+    /// (default true with PostgreSQL).
+    pub join_batches: Option<bool>,
+}
+
+impl FileConfig {
+    /// The journal settings of the file (`journal`, `journal_password`, `station_id`,
+    /// `[line]`).
+    pub fn journal_config(&self) -> anyhow::Result<issuance::journal::JournalConfig> {
+        if let Some(lease) = self.line.lease_s {
+            if lease < 3 {
+                anyhow::bail!("line.lease_s must be at least 3 seconds");
+            }
+        }
+        if self.journal.is_some() && self.journal_password.is_none() {
+            tracing::debug!("journal without journal_password: trust or peer authentication");
+        }
+        Ok(issuance::journal::JournalConfig {
+            url: self.journal.clone(),
+            password: self.journal_password.clone(),
+            pool_size: self.line.pool_size,
+            station_id: self.station_id.clone(),
+            lease: self.line.lease_s.map(Duration::from_secs),
+            join_batches: self.line.join_batches,
+        })
+    }
+}
+
+/// `[metrics]` of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Loopback address and port of the `/metrics` endpoint (`"127.0.0.1:9187"`); absent: no
+    /// endpoint. It has no authentication, so any other address is refused.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[retention]` of the file.
@@ -173,6 +234,8 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// How long shutdown waits for requests in progress.
     pub shutdown_grace: Duration,
+    /// Where `/metrics` is served (loopback only), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How the sockets protect themselves from their peers (kept apart from [`ServerSettings`] so
@@ -332,6 +395,7 @@ pub fn parse_readers_flag(value: &str) -> anyhow::Result<Vec<String>> {
 impl Settings {
     /// Merges `file` and `flags` with the defaults and checks the result.
     pub fn resolve(file: FileConfig, flags: &Overrides) -> anyhow::Result<Settings> {
+        let journal = file.journal_config()?;
         let s = file.server;
         let runtime = default_runtime_dir();
         let endpoint = flags
@@ -384,6 +448,15 @@ impl Settings {
             }
             None => None,
         };
+        let metrics_listen = file.metrics.listen;
+        if let Some(listen) = metrics_listen {
+            if !listen.ip().is_loopback() {
+                anyhow::bail!(
+                    "metrics.listen {listen} is not a loopback address: the metrics endpoint \
+                     has no authentication (use 127.0.0.1:PORT or [::1]:PORT)"
+                );
+            }
+        }
         let transport = TransportSettings {
             send_queue,
             receive_queue,
@@ -401,6 +474,7 @@ impl Settings {
             shutdown_grace: Duration::from_millis(
                 s.shutdown_grace_ms.unwrap_or(DEFAULT_SHUTDOWN_GRACE_MS),
             ),
+            metrics_listen,
         };
 
         let state_dir = flags
@@ -419,6 +493,7 @@ impl Settings {
             issuance::readers::parse_sim_name(name)?;
         }
         let mut service = ServiceConfig::new(state_dir, readers);
+        service.journal = journal;
         service.trust = file
             .pki
             .trust
@@ -574,6 +649,32 @@ mod tests {
         assert!(parse_readers_flag("sim:x").is_err());
         assert!(parse_readers_flag("sim:0").is_err());
         assert!(parse_readers_flag(" , ").is_err());
+    }
+
+    /// Issue 17: the metrics endpoint has no authentication, so it listens on loopback only.
+    #[test]
+    fn metrics_listen_must_be_loopback() {
+        let resolve =
+            |text: &str| Settings::resolve(FileConfig::parse(text)?, &Overrides::default());
+        let s = resolve("[metrics]\nlisten = \"127.0.0.1:9187\"\n").unwrap();
+        assert_eq!(
+            s.server.metrics_listen,
+            Some("127.0.0.1:9187".parse().unwrap())
+        );
+        let s = resolve("[metrics]\nlisten = \"[::1]:9187\"\n").unwrap();
+        assert!(s.server.metrics_listen.unwrap().ip().is_loopback());
+        assert_eq!(resolve("").unwrap().server.metrics_listen, None);
+        for listen in ["0.0.0.0:9187", "192.168.1.10:9187", "[::]:9187"] {
+            let e = resolve(&format!("[metrics]\nlisten = \"{listen}\"\n")).unwrap_err();
+            assert!(
+                e.to_string().contains("not a loopback address"),
+                "{listen}: {e}"
+            );
+        }
+        let e = FileConfig::parse("[metrics]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(e.to_string().contains("listen"), "{e}");
+        let e = FileConfig::parse("[metrics]\nport = 9187\n").unwrap_err();
+        assert!(e.to_string().contains("port"), "{e}");
     }
 
     #[test]

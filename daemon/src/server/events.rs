@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use apdu::transport::pcsc::{Pcsc, ReaderEvent, ReaderMonitor};
 use serde_json::json;
-use tokio::sync::broadcast;
 
 use super::background::Background;
 use crate::service::Service;
@@ -50,29 +49,7 @@ pub fn publish(socket: &zmq::Socket, event: &Event) {
     }
 }
 
-/// Starts a thread that hands every event to `deliver` until `deliver` returns false or the
-/// events' sender is gone (detached: it holds no socket, only what `deliver` holds).
-pub fn forward(
-    mut events: broadcast::Receiver<Event>,
-    deliver: impl Fn(Event) -> bool + Send + 'static,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("idcardd-events".into())
-        .spawn(move || loop {
-            match events.blocking_recv() {
-                Ok(event) => {
-                    if !deliver(event) {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("{n} events dropped: the publisher fell behind");
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        })
-        .map(drop)
-}
+pub use issuance::events::forward;
 
 /// The topic and body of a hot-plug event.
 pub fn hot_plug_event(event: &ReaderEvent) -> (&'static str, serde_json::Value) {

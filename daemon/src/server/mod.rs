@@ -25,6 +25,8 @@
 //!   the ipc socket files are removed.
 //!
 //! Each request is logged at info level with method, id, duration and outcome; never params.
+//! With `[metrics] listen` set, the same outcome feeds [`crate::metrics::Metrics`], served on
+//! that loopback address as `/metrics` for as long as the sockets are.
 //! Method names and ids are the client's strings: at most [`protocol::LOG_CHARS`] characters
 //! of them are logged, escaped ([`protocol::clip`]).
 
@@ -49,6 +51,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::api::{self, ApiError, ErrorCode, Reply};
+use crate::metrics::{Metrics, MetricsServer};
 use crate::service::Service;
 pub use config::{ServerSettings, Settings, TransportSettings};
 use issuance::events::Event;
@@ -292,6 +295,8 @@ struct Io {
     next_job: u64,
     /// The shutdown signal came: new requests are refused.
     stopping: bool,
+    /// What each answered request is counted in, when the metrics endpoint is configured.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Serves on the configured endpoints until `stop` becomes readable, then drains and
@@ -321,6 +326,17 @@ pub fn serve_blocking(
             "CURVE on tcp endpoints"
         );
     }
+    // Before the sockets: a metrics port in use stops the start, and once the sockets are
+    // bound the endpoint answers.
+    let (metrics, metrics_server) = match settings.metrics_listen {
+        Some(listen) => {
+            let metrics = Arc::new(Metrics::for_service(&svc));
+            Metrics::follow(&metrics, &svc)?;
+            let server = MetricsServer::start(listen, metrics.clone())?;
+            (Some(metrics), Some(server))
+        }
+        None => (None, None),
+    };
     let group = settings.socket_group.as_deref();
     let mut files = SocketFiles(Vec::new());
     let router = ctx.socket(zmq::ROUTER)?;
@@ -377,12 +393,14 @@ pub fn serve_blocking(
         jobs: HashMap::new(),
         next_job: 0,
         stopping: false,
+        metrics,
     };
     let result = io.run(&rx, &bell_rx, stop);
     drop(monitor);
     // The last events (server.stopping) reach the PUB socket before it closes.
     io.take_mail_for(&rx, &bell_rx, Duration::from_millis(50));
     drop(io);
+    drop(metrics_server);
     drop(zap);
     // Closing the context delivers what the sockets still hold, for up to LINGER_MS.
     drop(ctx);
@@ -489,6 +507,7 @@ impl Io {
                         continue;
                     }
                     log_outcome(
+                        self.metrics.as_deref(),
                         job.method,
                         job.id.as_ref().unwrap_or(&Value::Null),
                         job.started.elapsed(),
@@ -530,6 +549,7 @@ impl Io {
                 )
                 .with_data(serde_json::json!({"limit_ms": limit}));
                 log_outcome(
+                    self.metrics.as_deref(),
                     job.method,
                     job.id.as_ref().unwrap_or(&Value::Null),
                     job.started.elapsed(),
@@ -585,6 +605,7 @@ impl Io {
     ) {
         let (code, frames) = prepare(envelope, id, method, outcome, self.max_reply_bytes);
         log_outcome(
+            self.metrics.as_deref(),
             method,
             id.as_ref().unwrap_or(&Value::Null),
             started.elapsed(),
@@ -677,7 +698,17 @@ impl Io {
 }
 
 /// One log line per request: method, id (both clipped), duration, outcome code. Never params.
-fn log_outcome(method: &str, id: &Value, elapsed: Duration, code: Option<ErrorCode>) {
+/// Counted in `metrics` too, when the endpoint is configured.
+fn log_outcome(
+    metrics: Option<&Metrics>,
+    method: &str,
+    id: &Value,
+    elapsed: Duration,
+    code: Option<ErrorCode>,
+) {
+    if let Some(metrics) = metrics {
+        metrics.api_request(method, elapsed, code);
+    }
     let outcome = code.map_or("ok", ErrorCode::name);
     tracing::info!(
         method = %clip(method),

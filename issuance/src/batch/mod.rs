@@ -476,7 +476,11 @@ impl Runner<'_> {
             Err(BatchError::Journal(e)) if e.is_unavailable() => {
                 Ok(Step::JournalAway(Some(claim.seq), e.to_string()))
             }
-            Err(BatchError::Journal(JournalError::TakenOver(why))) => Ok(Step::TakenOver(why)),
+            // Another station changed the record meanwhile (its state is not what this one
+            // left): not this station's to finish.
+            Err(BatchError::Journal(
+                JournalError::TakenOver(why) | JournalError::Conflict(why),
+            )) => Ok(Step::TakenOver(why)),
             other => other,
         }
     }
@@ -814,6 +818,8 @@ pub struct ReportLine {
     pub attempts: i64,
     /// APDUs of the personalization.
     pub apdus: Option<i64>,
+    /// The station that made the card (or last handled the record): on a line, which PC.
+    pub station: String,
 }
 
 /// The report of batch `id`.
@@ -854,6 +860,7 @@ fn line(r: RecordRow) -> ReportLine {
         reason,
         attempts: r.attempts,
         apdus: r.apdus,
+        station: r.station.unwrap_or_default(),
     }
 }
 
@@ -881,7 +888,7 @@ impl Report {
     /// The report as CSV (header line first).
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "tracking_code,state,reader,card_serial,document_number,reason,attempts,apdus\n",
+            "tracking_code,state,reader,card_serial,document_number,reason,attempts,apdus,station\n",
         );
         for r in &self.records {
             let fields = [
@@ -893,6 +900,7 @@ impl Report {
                 csv_field(&r.reason),
                 r.attempts.to_string(),
                 r.apdus.map(|a| a.to_string()).unwrap_or_default(),
+                csv_field(&r.station),
             ];
             out.push_str(&fields.join(","));
             out.push('\n');

@@ -683,6 +683,10 @@ pub struct Journal {
     station: StationSettings,
     /// When this station last renewed its lease (`None`: never).
     renewed: Mutex<Option<Instant>>,
+    /// Since when the database has answered this station without a break (`None`: it is
+    /// away now). Only a station connected for a whole lease takes others' claims over: after
+    /// an outage every lease looks run out, and the stations must first renew their own.
+    connected_since: Mutex<Option<Instant>>,
 }
 
 /// Brings the journal to [`SCHEMA_VERSION`] in one transaction, or refuses a newer one.
@@ -796,6 +800,7 @@ impl Journal {
             retention,
             station,
             renewed: Mutex::new(None),
+            connected_since: Mutex::new(None),
         };
         journal.sweep_retention()?;
         Ok(journal)
@@ -840,16 +845,42 @@ impl Journal {
     pub fn renew_lease(&self) -> Result<(), JournalError> {
         let now = now_ms();
         let until = now + self.station.lease.as_millis() as i64;
-        self.db.write(|tx| {
+        let renewed = self.db.write(|tx| {
             tx.execute(
                 "INSERT INTO stations (station_id, lease_until, started_at, seen_at)
                  VALUES (?1, ?2, ?3, ?3)
                  ON CONFLICT (station_id) DO UPDATE SET lease_until = ?2, seen_at = ?3",
                 args![self.station_id(), until, now],
             )
-        })?;
+        });
+        self.saw(renewed.as_ref().map(|_| ()).map_err(Clone::clone))?;
         *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         Ok(())
+    }
+
+    /// Keeps [`Journal::connected_since`] current from the outcome of a database call.
+    fn saw<T>(&self, outcome: Result<T, DbError>) -> Result<T, DbError> {
+        let mut since = self
+            .connected_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &outcome {
+            Ok(_) => {
+                since.get_or_insert_with(Instant::now);
+            }
+            Err(DbError::Unavailable(_)) => *since = None,
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    /// Whether this station has been connected for a whole lease (it may take over claims of
+    /// stations whose lease ran out).
+    fn may_take_over(&self) -> bool {
+        self.connected_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() >= self.station.lease)
     }
 
     /// Whether this station may take and write records now: its lease was renewed less than
@@ -1014,23 +1045,41 @@ impl Journal {
 
     /// Releases the claims of stations whose lease ran out (`checking` back to `pending`,
     /// `writing` left for another station to resume); returns how many moved.
-    fn take_over_silent(tx: &mut dyn Tx, id: &str, me: &str, now: i64) -> Result<u64, DbError> {
-        let dead =
-            format!("station IS NOT NULL AND station != ?2 AND station NOT IN ({LIVE_STATIONS})");
+    fn take_over_silent(
+        tx: &mut dyn Tx,
+        id: &str,
+        me: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<u64, DbError> {
+        // A server that restarted was away for every station: their leases count from its
+        // start, so each station first renews its own before the line takes anything over.
+        let server_up_a_lease = match tx.backend() {
+            Backend::Postgres => {
+                "?4 <= CAST(EXTRACT(EPOCH FROM (clock_timestamp() - pg_postmaster_start_time()))
+                    * 1000 AS BIGINT)"
+            }
+            Backend::Sqlite => "?4 = ?4",
+        };
+        let dead = format!(
+            "station IS NOT NULL AND station != ?2 AND station NOT IN ({LIVE_STATIONS})
+             AND {server_up_a_lease}"
+        );
+        let lease_ms = lease.as_millis() as i64;
         let a = tx.execute(
             &format!(
                 "UPDATE records SET state = 'pending', owner = NULL, station = NULL,
                     updated_at = ?3
                  WHERE batch_id = ?1 AND state = 'checking' AND {dead}"
             ),
-            args![id, me, now],
+            args![id, me, now, lease_ms],
         )?;
         let b = tx.execute(
             &format!(
                 "UPDATE records SET owner = NULL WHERE batch_id = ?1 AND state = 'writing'
                    AND owner IS NOT NULL AND {dead}"
             ),
-            args![id, me, now],
+            args![id, me, now, lease_ms],
         )?;
         if a + b > 0 {
             tracing::warn!(
@@ -1060,10 +1109,18 @@ impl Journal {
         // Two stations claiming two records with the same tracking code at once: the second
         // one's claim breaks the unique index; it runs again and finds the code taken.
         let mut attempts = 0;
+        let take_over = self.may_take_over();
         loop {
             attempts += 1;
-            match self.db.write(|tx| self.claim_once(tx, id, owner, reader)) {
+            match self
+                .db
+                .write(|tx| self.claim_once(tx, id, owner, reader, take_over))
+            {
                 Err(JournalError::Db(DbError::Constraint(_))) if attempts < 5 => continue,
+                Err(JournalError::Db(e)) => {
+                    let _ = self.saw::<()>(Err(e.clone()));
+                    return Err(e.into());
+                }
                 other => return other,
             }
         }
@@ -1075,10 +1132,13 @@ impl Journal {
         id: &str,
         owner: &str,
         reader: &str,
+        take_over: bool,
     ) -> Result<Option<Claim>, JournalError> {
         let now = now_ms();
         let me = self.station_id();
-        Journal::take_over_silent(tx, id, me, now)?;
+        if take_over {
+            Journal::take_over_silent(tx, id, me, now, self.station.lease)?;
+        }
         let resumable = tx.query_opt(
             "SELECT seq, tracking_code, record_json, base_dir, card_serial,
                     document_number, date_of_issue, sod
@@ -1339,6 +1399,12 @@ impl Journal {
     ) -> Result<(), JournalError> {
         let swept = self.db.write(|tx| {
             let state = self.lock_record(tx, seq)?.text(0)?;
+            if state == "pending" && !from.contains(&"pending") {
+                // Released by the line while this station was cut off.
+                return Err(JournalError::TakenOver(format!(
+                    "record {seq} was given back to the line: this station's lease ran out"
+                )));
+            }
             if !from.contains(&state.as_str()) {
                 return Err(JournalError::Conflict(format!(
                     "record {seq} is {state}, expected one of {from:?}"

@@ -1,0 +1,343 @@
+//! Issue 17: a production line of several station processes (`idcardd batch resume` with a
+//! station configuration naming one PostgreSQL journal, two simulated readers each) working
+//! through one batch. Stations are SIGKILLed at random points and restarted or not; the
+//! database is restarted mid-batch. Every record is personalized exactly once, journal and
+//! cards agree, and the report names the station of each card.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use apdu::card::IdCard;
+use apdu::fcp::LifeCycle;
+use cardsim::{SimCard, SimTransport};
+use issuance::batch::{self, SimHopper};
+use issuance::journal::{CardState, Journal, JournalConfig, RecordState, Retention};
+use issuance::pki::{self, DocumentSigner};
+use serde_json::Value;
+use test_support::perso::{generated_record, letters};
+use test_support::{fixtures, pg};
+
+/// The line: its database, a shared Document Signer, the stations' folders and configurations.
+struct Line {
+    dir: tempfile::TempDir,
+    url: String,
+    password_file: PathBuf,
+    lease_s: u64,
+}
+
+impl Line {
+    fn new(server: &pg::PgServer, url: String, lease_s: u64) -> Line {
+        let dir = tempfile::tempdir().unwrap();
+        let password_file = dir.path().join("journal.password");
+        std::fs::write(&password_file, format!("{}\n", server.password())).unwrap();
+        pki::init(&dir.path().join("pki"), &test_support::hsm::shared()).unwrap();
+        Line {
+            dir,
+            url,
+            password_file,
+            lease_s,
+        }
+    }
+
+    fn station_dir(&self, k: usize) -> PathBuf {
+        self.dir.path().join(format!("st-{k}"))
+    }
+
+    /// Station `k`'s configuration: the line's journal, its id, the shared test token.
+    fn config(&self, k: usize) -> PathBuf {
+        let path = self.dir.path().join(format!("st-{k}.toml"));
+        let text = format!(
+            "journal = {:?}\njournal_password = {{ file = {:?} }}\nstation_id = \"st-{k}\"\n\
+             [line]\nlease_s = {}\n{}",
+            self.url,
+            self.password_file.display().to_string(),
+            self.lease_s,
+            test_support::hsm::config_toml(test_support::hsm::SHARED)
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The line's journal, as the test sees it.
+    fn journal(&self) -> Journal {
+        JournalConfig {
+            url: Some(self.url.clone()),
+            password: Some(issuance::db::Credentials::File(self.password_file.clone())),
+            station_id: Some("test".into()),
+            ..JournalConfig::default()
+        }
+        .open(self.dir.path(), Retention::default())
+        .unwrap()
+    }
+
+    /// Journals a batch of `good` generated records and 4 that fail data QC; returns its id.
+    fn submit(&self, good: u64) -> String {
+        let mut records: Vec<Value> = (0..good).map(generated_record).collect();
+        for bad in [
+            "national-bad-check-digit.json",
+            "national-day-32.json",
+            "national-too-young.json",
+            "national-month-13.json",
+        ] {
+            records.push(fixtures::applicant(bad));
+        }
+        let manifest = self.dir.path().join("manifest.jsonl");
+        let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(&manifest, text).unwrap();
+        let lines = batch::read_manifest(&manifest).unwrap();
+        batch::submit(&self.journal(), "line test", &[], &lines).unwrap()
+    }
+
+    /// Starts station `k` on batch `id` with two simulated readers.
+    fn start(&self, k: usize, id: &str) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_idcardd"))
+            .args(["batch", "resume", id, "--readers", "sim:2", "--json"])
+            .arg("--state-dir")
+            .arg(self.station_dir(k))
+            .arg("--config")
+            .arg(self.config(k))
+            .arg("--pki")
+            .arg(self.dir.path().join("pki"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(self.log(k))
+            .spawn()
+            .unwrap()
+    }
+
+    /// Station `k`'s log (every start appends to it).
+    fn log(&self, k: usize) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("st-{k}.log")))
+            .unwrap()
+    }
+
+    fn logs(&self) -> String {
+        (0..3)
+            .filter_map(|k| {
+                std::fs::read_to_string(self.dir.path().join(format!("st-{k}.log"))).ok()
+            })
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    }
+}
+
+fn sigkill(child: &mut Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+}
+
+/// Waits for every station to end on its own (the batch is done); their logs on failure.
+fn wait_all(line: &Line, children: Vec<Child>, deadline: Duration) {
+    let until = Instant::now() + deadline;
+    for mut child in children {
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "a station failed: {}", line.logs());
+                break;
+            }
+            if Instant::now() > until {
+                sigkill(&mut child);
+                panic!("a station did not finish: {}", line.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A pseudo-random number from the clock (where a station is killed).
+fn random(below: u64) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    (nanos / 7) % below
+}
+
+/// Everything the line made agrees: each good record personalized exactly once on a card of
+/// its own, by a station the report names; every personalized card in any station's hopper is
+/// the journal's and holds its record's DG1 under a valid EF.SOD; a card left in another
+/// state is one the journal says was spoiled (a station died writing it and the line finished
+/// the record on another card).
+fn check_line(line: &Line, id: &str, stations: usize, good: u64) {
+    let journal = line.journal();
+    let c = journal.counts(id).unwrap();
+    assert_eq!(
+        (
+            c.total,
+            c.personalized,
+            c.qc_failed,
+            c.failed,
+            c.pending,
+            c.writing
+        ),
+        (good + 4, good, 4, 0, 0, 0)
+    );
+    let report = batch::report(&journal, id).unwrap();
+    let personalized: Vec<_> = report
+        .records
+        .iter()
+        .filter(|r| r.state == RecordState::Personalized)
+        .collect();
+    let codes: BTreeSet<_> = personalized.iter().map(|r| &r.tracking_code).collect();
+    let serials: BTreeSet<_> = personalized.iter().map(|r| r.card_serial.clone()).collect();
+    assert_eq!((codes.len() as u64, serials.len() as u64), (good, good));
+    let names: BTreeSet<String> = (0..stations).map(|k| format!("st-{k}")).collect();
+    let mut by_station: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &personalized {
+        assert!(names.contains(&r.station), "{r:?}");
+        *by_station.entry(r.station.as_str()).or_default() += 1;
+        assert_eq!(
+            journal.card_state(&r.card_serial).unwrap(),
+            Some(CardState::Personalized)
+        );
+    }
+    assert!(report
+        .to_csv()
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",station"));
+    let keys = test_support::hsm::shared();
+    let signer = DocumentSigner::load(&line.dir.path().join("pki"), keys.clone()).unwrap();
+    let mut on_cards = BTreeSet::new();
+    for k in 0..stations {
+        let hopper = SimHopper::in_state_dir(&line.station_dir(k), keys.clone());
+        let Ok(entries) = std::fs::read_dir(&hopper.dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let serial = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let sim = SimCard::open(&path).unwrap();
+            let lcs = sim.life_cycle();
+            let row = personalized.iter().find(|r| r.card_serial == serial);
+            match (lcs, row) {
+                (LifeCycle::Creation, None) => continue, // a blank taken when killed
+                (LifeCycle::Deactivated, Some(row)) => {
+                    let mut card = IdCard::new(SimTransport::new(sim));
+                    let mut s = card.authenticate_terminal(keys.as_ref()).unwrap();
+                    let dg1 = s.read_file(0x0101).unwrap();
+                    let sod = s.read_file(apdu::layout::EF_SOD).unwrap();
+                    let mrz = issuance::lds::mrz::parse_dg1(&dg1).unwrap();
+                    assert_eq!(mrz.document_number, row.document_number);
+                    let i: u64 = row.tracking_code["GEN-".len()..].parse().unwrap();
+                    assert_eq!(mrz.surname, format!("PERSON{}", letters(i)));
+                    pki::verify_sod(
+                        &sod,
+                        &[(1, &dg1)],
+                        std::slice::from_ref(signer.csca()),
+                        SystemTime::now(),
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        row.station,
+                        format!("st-{k}"),
+                        "card {serial} made elsewhere"
+                    );
+                    on_cards.insert(serial);
+                }
+                (other, None) => assert_eq!(
+                    journal.card_state(&serial).unwrap(),
+                    Some(CardState::Spoiled),
+                    "card {serial} is {other:?} in st-{k}'s hopper and not the journal's"
+                ),
+                (other, Some(_)) => panic!("card {serial} of the journal is {other:?}"),
+            }
+        }
+    }
+    assert_eq!(on_cards, serials);
+}
+
+#[test]
+fn three_stations_with_random_sigkills_personalize_300_records_exactly_once() {
+    if !pg::skip_unless_available() {
+        return;
+    }
+    let server = pg::shared();
+    let line = Line::new(server, server.create_database("line_sigkill"), 3);
+    let good = 296;
+    let id = line.submit(good);
+    let journal = line.journal();
+    let mut children: Vec<Option<Child>> = (0..3).map(|k| Some(line.start(k, &id))).collect();
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    for (n, at) in [30u64, 90, 150, 210].into_iter().enumerate() {
+        // Until the line has made `at` cards and some station is writing one.
+        loop {
+            let c = journal.counts(&id).unwrap();
+            if c.personalized >= at && c.writing > 0 || c.pending + c.writing == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the line made no progress");
+            std::thread::sleep(Duration::from_millis(5 + random(20)));
+        }
+        let alive: Vec<usize> = (0..3)
+            .filter(|k| {
+                children[*k]
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().unwrap().is_none())
+            })
+            .collect();
+        if alive.len() < 2 {
+            break;
+        }
+        let k = alive[random(alive.len() as u64) as usize];
+        sigkill(children[k].as_mut().unwrap());
+        kills += 1;
+        // Every other kill, the station comes back (a PC rebooted); otherwise the line goes on
+        // without it until the end.
+        children[k] = (n % 2 == 0).then(|| line.start(k, &id));
+    }
+    assert!(kills >= 3, "the batch finished before it could be killed");
+    // The stations left dead come back for the end (or not: the others finish either way).
+    wait_all(
+        &line,
+        children.into_iter().flatten().collect(),
+        Duration::from_secs(600),
+    );
+    check_line(&line, &id, 3, good);
+}
+
+#[test]
+fn two_stations_pause_while_the_database_restarts_then_finish_the_batch() {
+    if !pg::skip_unless_available() {
+        return;
+    }
+    // A server of its own: it is stopped mid-batch.
+    let server = pg::PgServer::start();
+    let line = Line::new(&server, server.url(), 3);
+    let good = 96;
+    let id = line.submit(good);
+    let journal = line.journal();
+    let mut children: Vec<Child> = (0..2).map(|k| line.start(k, &id)).collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while journal.counts(&id).unwrap().personalized < 20 {
+        assert!(Instant::now() < deadline, "the line made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(journal);
+    server.stop();
+    // Longer than a lease: nobody can take anything over while the database is away.
+    std::thread::sleep(Duration::from_secs(4));
+    for child in &mut children {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "a station gave up while the database was away"
+        );
+    }
+    server.start_again();
+    wait_all(&line, children, Duration::from_secs(300));
+    check_line(&line, &id, 2, good);
+}
