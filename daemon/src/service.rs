@@ -115,6 +115,26 @@ pub fn open_key_store(
     KeyStore::open(&embedded).map_err(|e| anyhow::anyhow!("key store: {e}"))
 }
 
+/// Opens the audit trail: the state directory's own, or on a line this station's chain in the
+/// shared journal database (its head record stays in the state directory).
+pub fn open_audit(config: &ServiceConfig, keys: Arc<KeyStore>) -> anyhow::Result<AuditLog> {
+    let opened = if config.journal.is_shared() {
+        let db = config
+            .journal
+            .db(&config.state_dir, issuance::audit::DB_FILE)
+            .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
+        AuditLog::open_on(
+            &config.state_dir,
+            db,
+            &config.journal.station().station_id,
+            keys,
+        )
+    } else {
+        AuditLog::open(&config.state_dir, keys)
+    };
+    opened.map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))
+}
+
 /// Makes every file and directory this process creates from now on owner-only (umask 077).
 ///
 /// The state directory holds applicant records, PINs (the PIN mailer, simulated cards), keys
@@ -335,10 +355,7 @@ impl Service {
             keys.clone(),
             config.reader_wait,
         );
-        let audit = Arc::new(
-            AuditLog::open(&config.state_dir, Arc::clone(&keys))
-                .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?,
-        );
+        let audit = Arc::new(open_audit(&config, Arc::clone(&keys))?);
         let journal = Arc::new(
             config
                 .journal
@@ -361,7 +378,12 @@ impl Service {
             )),
             stats: Stats::default(),
             audit,
-            delivery: Delivery::open(&config.state_dir)?,
+            delivery: Delivery::on(
+                config
+                    .journal
+                    .db(&config.state_dir, issuance::delivery::store::DB_FILE)
+                    .map_err(|e| anyhow::anyhow!("opening the delivery store: {e}"))?,
+            )?,
             profiles,
             config,
             keys,

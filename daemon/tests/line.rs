@@ -258,6 +258,37 @@ fn check_line(line: &Line, id: &str, stations: usize, good: u64) {
         }
     }
     assert_eq!(on_cards, serials);
+    // Every station's audit chain in the line's database verifies, each station's own against
+    // its head record (a station killed mid-append leaves its head behind: harmless).
+    for k in 0..stations {
+        let out = test_support::process::run(
+            env!("CARGO_BIN_EXE_idcardd"),
+            [
+                "audit".to_string(),
+                "verify".into(),
+                "--json".into(),
+                "--state-dir".into(),
+                line.station_dir(k).display().to_string(),
+                "--config".into(),
+                line.config(k).display().to_string(),
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "st-{k}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reports: Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            reports
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["report"]["problem"].is_null()),
+            "{reports}"
+        );
+    }
 }
 
 #[test]

@@ -353,3 +353,137 @@ fn the_database_going_away_is_unavailable_and_work_goes_on_when_it_is_back() {
     let c = a.counts("B1").unwrap();
     assert_eq!((c.qc_failed, c.pending), (1, 2));
 }
+
+#[test]
+fn every_station_keeps_its_own_audit_chain_in_the_line_database() {
+    use issuance::audit::{verify_line, AuditLog, Problem};
+    if !pg::skip_unless_available() {
+        return;
+    }
+    let server = pg::shared();
+    let engine = Engine::Postgres {
+        url: server.create_database("audit_chains"),
+        password: server.password().to_string(),
+    };
+    let keys = test_support::hsm::shared();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let logs: Vec<Arc<AuditLog>> = ["st-a", "st-b"]
+        .iter()
+        .zip(&dirs)
+        .map(|(station, dir)| {
+            let db = engine.station(station, LEASE).db().backend();
+            assert_eq!(db, issuance::db::Backend::Postgres);
+            let Engine::Postgres { url, password } = &engine else {
+                unreachable!()
+            };
+            let db = Db::connect_postgres(
+                url,
+                issuance::db::PgOptions {
+                    password: Some(password.clone()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            Arc::new(AuditLog::open_on(dir.path(), db, station, keys.clone()).unwrap())
+        })
+        .collect();
+    // Both stations append at once, two threads each: each chain stays one chain.
+    std::thread::scope(|scope| {
+        for log in &logs {
+            for t in 0..2 {
+                let log = Arc::clone(log);
+                scope.spawn(move || {
+                    for i in 0..15 {
+                        log.append(
+                            "delivered",
+                            serde_json::json!({"serial": format!("S{t}-{i}")}),
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        }
+    });
+    let reports = verify_line(dirs[0].path(), logs[0].db(), "st-a", &keys).unwrap();
+    let summary: Vec<_> = reports
+        .iter()
+        .map(|(s, r)| (s.as_str(), r.entries, r.is_intact()))
+        .collect();
+    assert_eq!(summary, [("st-a", 30, true), ("st-b", 30, true)]);
+    // A status lookup finds an entry whichever station wrote it.
+    assert_eq!(
+        logs[1].find("delivered", "serial", "S1-7").unwrap().len(),
+        2
+    );
+    // An entry edited in another station's chain, and one moved between chains, are caught.
+    server.psql_in(
+        "audit_chains",
+        "UPDATE audit_entries SET details = replace(details, 'S0-3', 'S0-4')
+         WHERE station = 'st-b' AND details LIKE '%S0-3%';",
+    );
+    let reports = verify_line(dirs[0].path(), logs[0].db(), "st-a", &keys).unwrap();
+    assert!(reports[0].1.is_intact());
+    assert!(
+        matches!(reports[1].1.problem, Some(Problem::Edited { .. })),
+        "{reports:?}"
+    );
+    // This station's chain cut at its end: its head record says so.
+    server.psql_in(
+        "audit_chains",
+        "DELETE FROM audit_entries WHERE station = 'st-a' AND seq = 30;",
+    );
+    let reports = verify_line(dirs[0].path(), logs[0].db(), "st-a", &keys).unwrap();
+    assert!(
+        matches!(
+            reports[0].1.problem,
+            Some(Problem::Truncated { seq: 30, .. })
+        ),
+        "{reports:?}"
+    );
+}
+
+#[test]
+fn failed_delivery_attempts_count_for_the_whole_line() {
+    use issuance::delivery::store::DeliveryStore;
+    for engine in Engine::all("delivery_attempts") {
+        let open = || match &engine {
+            Engine::Sqlite(dir) => DeliveryStore::open(dir.path()).unwrap(),
+            Engine::Postgres { url, password } => DeliveryStore::on(
+                Db::connect_postgres(
+                    url,
+                    issuance::db::PgOptions {
+                        password: Some(password.clone()),
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+        };
+        let stations = [Arc::new(open()), Arc::new(open())];
+        let counts: Vec<u32> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stations
+                .iter()
+                .flat_map(|s| [s, s])
+                .map(|s| {
+                    scope.spawn(move || {
+                        (0..10)
+                            .map(|_| s.add_failed_attempt("AB12").unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        // 40 attempts at two stations: each got its own number, the last is 40.
+        let mut sorted = counts.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=40).collect::<Vec<u32>>(), "{}", engine.name());
+        assert_eq!(stations[1].card("AB12").unwrap().failed_attempts, 40);
+        stations[0].mark_delivered("AB12").unwrap();
+        assert!(stations[1].card("AB12").unwrap().delivered_ms.is_some());
+    }
+}

@@ -1,7 +1,8 @@
 //! `idcardd audit verify|show`: check and read the tamper-evident audit trail
 //! (see [`issuance::audit`]). The chain's key is the token's: the key store is the embedded
 //! SoftHSM token of the state directory, or the `[keys]` table of the daemon configuration
-//! given with `--config`.
+//! given with `--config`. A configuration naming a line's shared journal verifies every
+//! station's chain there (this station's against its head record).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -129,7 +130,49 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     }
 }
 
+/// `idcardd audit verify --config` of a station of a line: every station's chain in the
+/// shared database, this station's head.
+fn verify_line(
+    args: &VerifyArgs,
+    journal: &issuance::journal::JournalConfig,
+) -> anyhow::Result<()> {
+    let (dir, store) = args.store.open()?;
+    let db = journal.db(&dir, audit::DB_FILE)?;
+    let station = journal.station().station_id;
+    let reports = audit::verify_line(&dir, &db, &station, &store)
+        .map_err(|e| anyhow::anyhow!("cannot check the line's audit trail: {e}"))?;
+    if args.json {
+        let out: Vec<_> = reports
+            .iter()
+            .map(|(s, r)| serde_json::json!({"station": s, "report": r}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (s, r) in &reports {
+            match &r.problem {
+                None => println!(
+                    "station {s}: audit chain intact: {} entries, last seq {}",
+                    r.entries,
+                    r.last_seq.unwrap_or(0)
+                ),
+                Some(p) => println!("station {s}: audit chain BROKEN at entry {}: {p}", p.seq()),
+            }
+        }
+    }
+    if reports.iter().all(|(_, r)| r.is_intact()) {
+        Ok(())
+    } else {
+        std::process::exit(1);
+    }
+}
+
 fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    if let Some(file) = args.store.file()? {
+        let journal = file.journal_config()?;
+        if journal.is_shared() && !args.legacy_key_file {
+            return verify_line(&args, &journal);
+        }
+    }
     let dir = args.store.state_dir()?;
     if !dir.join(audit::DB_FILE).is_file() {
         anyhow::bail!("no audit trail in {}", dir.display());
@@ -205,11 +248,23 @@ fn utc(ms: i64) -> String {
 
 fn show(args: ShowArgs) -> anyhow::Result<()> {
     let (dir, store) = args.store.open()?;
-    if !dir.join(audit::DB_FILE).is_file() {
-        anyhow::bail!("no audit trail in {}", dir.display());
-    }
-    let log = audit::AuditLog::open(&dir, store)
-        .map_err(|e| anyhow::anyhow!("opening the audit trail in {}: {e}", dir.display()))?;
+    let journal = args
+        .store
+        .file()?
+        .map(|f| f.journal_config())
+        .transpose()?
+        .unwrap_or_default();
+    let log = if journal.is_shared() {
+        let db = journal.db(&dir, audit::DB_FILE)?;
+        audit::AuditLog::open_on(&dir, db, &journal.station().station_id, store)
+            .map_err(|e| anyhow::anyhow!("opening this station's audit chain: {e}"))?
+    } else {
+        if !dir.join(audit::DB_FILE).is_file() {
+            anyhow::bail!("no audit trail in {}", dir.display());
+        }
+        audit::AuditLog::open(&dir, store)
+            .map_err(|e| anyhow::anyhow!("opening the audit trail in {}: {e}", dir.display()))?
+    };
     let mut entries: Vec<AuditEntry> = log
         .entries()?
         .into_iter()

@@ -105,6 +105,16 @@ pub enum Command {
     /// (with --pcsc-reader) wall time per card through pcscd + vpcd against the same
     /// personalization over the bare vpcd socket (no pcscd) and in process.
     Bench(BenchArgs),
+    /// Print a manifest of N generated valid records (the bench's records, inline images) on
+    /// stdout: load for a line's figures (`scripts/bench_line.sh`).
+    Manifest {
+        /// How many records.
+        #[arg(long, default_value_t = 200)]
+        cards: u64,
+        /// The repository's fixtures folder.
+        #[arg(long, default_value = "fixtures")]
+        fixtures: PathBuf,
+    },
     /// Stop a batch: no more records are claimed (`resume` restarts it).
     Cancel {
         /// Batch id.
@@ -293,6 +303,14 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench(&args),
+        Command::Manifest { cards, fixtures } => {
+            let profiles = ProfileSet::builtin()?;
+            let good = usable_templates(&fixtures, &profiles)?;
+            for i in 0..cards {
+                println!("{}", bench_record(&fixtures, &good, i)?);
+            }
+            Ok(())
+        }
         Command::Cancel { batch, common } => {
             let journal = open_journal(&common)?;
             batch::cancel(&journal, &batch)?;

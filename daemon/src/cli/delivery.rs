@@ -128,6 +128,10 @@ pub struct ResetArgs {
     /// The daemon's state directory.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// The daemon's configuration: its `[keys]` token, and on a line its shared journal
+    /// (the attempts are the line's, the audit entry goes to this station's chain).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 fn parse_scan(s: &str) -> Result<(u8, PathBuf), String> {
@@ -343,16 +347,31 @@ fn activate(args: ActivateArgs) -> anyhow::Result<()> {
 }
 
 fn reset_attempts(args: ResetArgs) -> anyhow::Result<()> {
+    let file = args
+        .config
+        .as_deref()
+        .map(crate::server::config::FileConfig::load)
+        .transpose()?;
     let dir = args
         .state_dir
+        .or_else(|| file.as_ref().and_then(|f| f.state_dir.clone()))
         .unwrap_or_else(crate::server::config::default_state_dir);
-    let store = issuance::delivery::DeliveryStore::open(&dir)
-        .with_context(|| format!("opening the delivery state in {}", dir.display()))?;
+    let mut config = crate::service::ServiceConfig::new(dir.clone(), Vec::new());
+    if let Some(file) = file {
+        config.journal = file.journal_config()?;
+        config.keys = file.keys;
+    }
+    let store = issuance::delivery::DeliveryStore::on(
+        config
+            .journal
+            .db(&dir, issuance::delivery::store::DB_FILE)?,
+    )
+    .with_context(|| format!("opening the delivery state of {}", dir.display()))?;
     let serial = args.serial.to_ascii_uppercase();
     let before = store.card(&serial)?.failed_attempts;
     store.reset_attempts(&serial)?;
-    let keys = std::sync::Arc::new(crate::service::open_key_store(&dir, None)?);
-    let audit = issuance::audit::AuditLog::open(&dir, keys)?;
+    let keys = std::sync::Arc::new(crate::service::open_key_store(&dir, config.keys.as_ref())?);
+    let audit = crate::service::open_audit(&config, keys)?;
     audit.append(
         "delivery.attempts_reset",
         json!({"serial": serial, "supervisor": args.supervisor, "failed_attempts": before}),

@@ -24,6 +24,18 @@
 //! both files can still roll both back to an older consistent pair; catching that needs the
 //! head published outside the machine (future work).
 //!
+//! On a line of stations sharing a PostgreSQL journal (issue 17), the trail is one chain per
+//! station in the shared database ([`Chain::Station`], table `audit_entries` keyed by station
+//! and seq; [`AuditLog::open_on`]): a station appends to its own chain under a lock on that
+//! chain only, so stations never wait on each other's appends, and each station's
+//! `audit.head` anchors its own chain exactly as for a single station. Every entry's details
+//! name its station (MACed with the rest), so an entry cannot be moved between chains.
+//! [`verify_line`] checks every chain of the line (this station's against its head); the
+//! line's trail in time order is the merge of the chains by `time_ms`, each of which verifies
+//! on its own. One serialized chain for the whole line was the alternative: every append of
+//! every station would wait on one lock across the network, and no station's head file could
+//! anchor it.
+//!
 //! Earlier releases kept the key in a file, `state_dir/audit.key`. Such a chain cannot be
 //! verified by the token's key, so a state directory that still has `audit.key` is refused
 //! ([`AuditError::LegacyKeyFile`]) by [`AuditLog::open`] and [`verify`]: verify it with
@@ -45,10 +57,12 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::Connection;
+
+use crate::db::{args, Backend, Db, DbError, Row, Tx};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -58,7 +72,7 @@ mod key;
 mod verify;
 
 pub use key::AuditKey;
-pub use verify::{verify, verify_legacy, AuditReport, Problem};
+pub use verify::{verify, verify_legacy, verify_line, AuditReport, Problem};
 
 /// File name of the audit database inside the state directory.
 pub const DB_FILE: &str = "audit.db";
@@ -84,7 +98,10 @@ pub enum AuditError {
     },
     /// The SQLite database failed.
     #[error("audit database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Sql(#[from] rusqlite::Error),
+    /// The database failed or is unavailable ([`DbError::Unavailable`]: nothing was written).
+    #[error("audit database: {0}")]
+    Db(#[from] DbError),
     /// The token holding the audit key is not reachable now (removed, HSM restarting):
     /// nothing was written or checked; retry once it is back.
     #[error("the audit key's token is unavailable (nothing was written or checked): {0}")]
@@ -186,8 +203,53 @@ pub(crate) fn mac_input(seq: i64, time_ms: i64, kind: &str, details: &str, prev:
 pub struct AuditLog {
     dir: PathBuf,
     key: AuditKey,
-    conn: Mutex<Connection>,
+    db: Db,
+    /// The chain this log appends to: the station's own file, or its chain in the line's
+    /// shared database.
+    chain: Chain,
 }
+
+/// Which chain: a station keeps one; on a line, every station keeps its own chain in the
+/// shared database (table `audit_entries`, keyed by station and seq), so appends never wait on
+/// another station and each station's `audit.head` anchors its own chain against truncation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chain {
+    /// Table `entries` of `state_dir/audit.db`.
+    Local,
+    /// The rows of station `0` in table `audit_entries` of the line's database.
+    Station(String),
+}
+
+impl Chain {
+    /// `FROM .. WHERE ..` of this chain's rows; `?1` is the station when there is one.
+    fn rows(&self) -> &'static str {
+        match self {
+            Chain::Local => "FROM entries WHERE ?1 = ?1",
+            Chain::Station(_) => "FROM audit_entries WHERE station = ?1",
+        }
+    }
+
+    fn station(&self) -> &str {
+        match self {
+            Chain::Local => "",
+            Chain::Station(s) => s,
+        }
+    }
+}
+
+/// The shared database's table of every station's chain.
+pub(crate) const LINE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit_entries (
+    station  TEXT   NOT NULL,
+    seq      BIGINT NOT NULL,
+    time_ms  BIGINT NOT NULL,
+    kind     TEXT   NOT NULL,
+    details  TEXT   NOT NULL,
+    prev_mac {blob} NOT NULL,
+    mac      {blob} NOT NULL,
+    PRIMARY KEY (station, seq)
+);
+";
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -231,15 +293,40 @@ pub(crate) fn read_entries(conn: &Connection) -> Result<Vec<AuditEntry>, AuditEr
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The last entry's seq and mac, or `None` for an empty log.
-fn last_entry(conn: &Connection) -> Result<Option<(i64, Vec<u8>)>, AuditError> {
-    Ok(conn
-        .query_row(
-            "SELECT seq, mac FROM entries ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
+/// An entry from `seq, time_ms, kind, details, prev_mac, mac`.
+fn entry(r: &Row) -> Result<AuditEntry, DbError> {
+    Ok(AuditEntry {
+        seq: r.int(0)?,
+        time_ms: r.int(1)?,
+        kind: r.text(2)?,
+        details: r.text(3)?,
+        prev_mac: r.blob(4)?,
+        mac: r.blob(5)?,
+    })
+}
+
+/// Every entry of `chain`, in `seq` order.
+pub(crate) fn chain_entries(tx: &mut dyn Tx, chain: &Chain) -> Result<Vec<AuditEntry>, DbError> {
+    tx.query(
+        &format!(
+            "SELECT seq, time_ms, kind, details, prev_mac, mac {} ORDER BY seq",
+            chain.rows()
+        ),
+        args![chain.station()],
+    )?
+    .iter()
+    .map(entry)
+    .collect()
+}
+
+/// The last entry's seq and mac, or `None` for an empty chain.
+fn last_entry(tx: &mut dyn Tx, chain: &Chain) -> Result<Option<(i64, Vec<u8>)>, DbError> {
+    tx.query_opt(
+        &format!("SELECT seq, mac {} ORDER BY seq DESC LIMIT 1", chain.rows()),
+        args![chain.station()],
+    )?
+    .map(|r| Ok((r.int(0)?, r.blob(1)?)))
+    .transpose()
 }
 
 /// The head record kept outside the database.
@@ -302,21 +389,54 @@ impl AuditLog {
     /// refused ([`AuditError::LegacyKeyFile`]). A head record left behind by a process killed
     /// mid-append is brought up to date (when the token is reachable).
     pub fn open(state_dir: &Path, store: Arc<KeyStore>) -> Result<AuditLog, AuditError> {
+        let db_path = state_dir.join(DB_FILE);
         // Owner-only, an existing looser directory tightened (issue 18).
         crate::store::private_dir(state_dir).map_err(io_error(state_dir))?;
         refuse_legacy_key(state_dir)?;
+        drop(open_db(&db_path)?);
+        AuditLog::on(state_dir, Db::open_sqlite(&db_path)?, Chain::Local, store)
+    }
+
+    /// Opens station `station`'s chain in a line's shared database `db` (its head record in
+    /// `state_dir`), chained under the audit key of `store`.
+    pub fn open_on(
+        state_dir: &Path,
+        db: Db,
+        station: &str,
+        store: Arc<KeyStore>,
+    ) -> Result<AuditLog, AuditError> {
+        crate::store::private_dir(state_dir).map_err(io_error(state_dir))?;
+        refuse_legacy_key(state_dir)?;
+        db.write(|tx| tx.batch(&Db::schema_sql(tx.backend(), LINE_SCHEMA)))?;
+        AuditLog::on(state_dir, db, Chain::Station(station.to_string()), store)
+    }
+
+    fn on(
+        state_dir: &Path,
+        db: Db,
+        chain: Chain,
+        store: Arc<KeyStore>,
+    ) -> Result<AuditLog, AuditError> {
         let head_path = state_dir.join(HEAD_FILE);
         crate::store::tighten_file(&head_path).map_err(io_error(&head_path))?;
-        let db_path = state_dir.join(DB_FILE);
-        let conn = open_db(&db_path)?;
-        let key = AuditKey::new(store);
         let log = AuditLog {
             dir: state_dir.to_path_buf(),
-            key,
-            conn: Mutex::new(conn),
+            key: AuditKey::new(store),
+            db,
+            chain,
         };
         log.repair_head()?;
         Ok(log)
+    }
+
+    /// The chain this log appends to.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// The database the log is in.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// The audit key (a handle on the token).
@@ -332,85 +452,109 @@ impl AuditLog {
     /// Appends an entry and returns its seq. `details` must hold identifiers, scores and
     /// decisions only (never PINs, keys, scans or templates).
     pub fn append(&self, kind: &str, details: Value) -> Result<u64, AuditError> {
+        let mut details = details;
+        if let (Chain::Station(station), Value::Object(map)) = (&self.chain, &mut details) {
+            // MACed with the rest: an entry cannot be moved to another station's chain.
+            map.insert("station".into(), station.clone().into());
+        }
         let details = serde_json::to_string(&details)?;
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        // IMMEDIATE: another process appending at the same time waits here, so seq and
-        // prev_mac are read and written under one lock.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (prev_seq, prev_mac) = last_entry(&tx)?.unwrap_or((0, vec![0; MAC_LEN]));
-        let seq = prev_seq + 1;
-        let time_ms = now_ms();
-        // Signed before the insert: a token that is away fails here and the transaction is
-        // rolled back (nothing written).
-        let mac = self
-            .key
-            .sign(&mac_input(seq, time_ms, kind, &details, &prev_mac))?;
-        tx.execute(
-            "INSERT INTO entries (seq, time_ms, kind, details, prev_mac, mac)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![seq, time_ms, kind, details, prev_mac, mac],
-        )?;
-        tx.commit()?;
+        let chain = &self.chain;
+        let head = self.db.write(|tx| {
+            // One append at a time per chain: SQLite's IMMEDIATE transaction; on PostgreSQL a
+            // lock on the station's chain, held until commit (other stations append at once).
+            if tx.backend() == Backend::Postgres {
+                tx.query(
+                    "SELECT pg_advisory_xact_lock(hashtext(?1))",
+                    args![chain.station()],
+                )?;
+            }
+            let (prev_seq, prev_mac) = last_entry(tx, chain)?.unwrap_or((0, vec![0; MAC_LEN]));
+            let seq = prev_seq + 1;
+            let time_ms = now_ms();
+            // Signed before the insert: a token that is away fails here and the transaction is
+            // rolled back (nothing written).
+            let mac = self
+                .key
+                .sign(&mac_input(seq, time_ms, kind, &details, &prev_mac))?;
+            match chain {
+                Chain::Local => tx.execute(
+                    "INSERT INTO entries (seq, time_ms, kind, details, prev_mac, mac)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    args![seq, time_ms, kind, details.as_str(), prev_mac.as_slice(), mac.as_slice()],
+                )?,
+                Chain::Station(station) => tx.execute(
+                    "INSERT INTO audit_entries (station, seq, time_ms, kind, details, prev_mac, mac)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    args![
+                        station.as_str(),
+                        seq,
+                        time_ms,
+                        kind,
+                        details.as_str(),
+                        prev_mac.as_slice(),
+                        mac.as_slice()
+                    ],
+                )?,
+            };
+            Ok::<_, AuditError>(Head {
+                seq,
+                mac: hex::encode(mac),
+            })
+        })?;
         // The head is written after the commit: a crash in between leaves the head one entry
         // behind, which `open` repairs and `verify` reports as harmless (only the key holder
         // can have made the entries past it).
-        let head = last_entry(&conn)?.map(|(seq, mac)| Head {
-            seq,
-            mac: hex::encode(mac),
-        });
-        drop(conn);
-        if let Some(head) = head {
-            write_head(&self.dir, &head)?;
-        }
+        let seq = head.seq;
+        write_head(&self.dir, &head)?;
         Ok(seq as u64)
     }
 
-    /// Every entry, in order (for `idcardd audit show` and status lookups).
+    /// Every entry of this log's chain, in order (for `idcardd audit show` and status
+    /// lookups).
     pub fn entries(&self) -> Result<Vec<AuditEntry>, AuditError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        read_entries(&conn)
+        Ok(self.db.read(|tx| chain_entries(tx, &self.chain))?)
     }
 
     /// Entries of one `kind` whose details have `field` equal to `value` (e.g. every
-    /// `delivered` entry of a serial), in order.
+    /// `delivered` entry of a serial), in order; on a line, those of every station, in time
+    /// order.
     pub fn find(
         &self,
         kind: &str,
         field: &str,
         value: &str,
     ) -> Result<Vec<AuditEntry>, AuditError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut stmt = conn.prepare(
-            "SELECT seq, time_ms, kind, details, prev_mac, mac FROM entries
-             WHERE kind = ?1 AND json_extract(details, '$.' || ?2) = ?3 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![kind, field, value], |r| {
-            Ok(AuditEntry {
-                seq: r.get(0)?,
-                time_ms: r.get(1)?,
-                kind: r.get(2)?,
-                details: r.get(3)?,
-                prev_mac: r.get(4)?,
-                mac: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let sql = match self.chain {
+            Chain::Local => {
+                "SELECT seq, time_ms, kind, details, prev_mac, mac FROM entries
+                 WHERE kind = ?1 AND json_extract(details, '$.' || ?2) = ?3 ORDER BY seq"
+            }
+            Chain::Station(_) => {
+                "SELECT seq, time_ms, kind, details, prev_mac, mac FROM audit_entries
+                 WHERE kind = ?1 AND (CAST(details AS JSONB) ->> CAST(?2 AS TEXT)) = ?3
+                 ORDER BY time_ms, station, seq"
+            }
+        };
+        Ok(self.db.read(|tx| {
+            tx.query(sql, args![kind, field, value])?
+                .iter()
+                .map(entry)
+                .collect::<Result<Vec<_>, DbError>>()
+        })?)
     }
 
     /// Moves the head forward when it lags behind a chain that verifies (a process killed
     /// between commit and head update). A head ahead of the database is left alone: that is
     /// what truncation looks like, and `verify` reports it.
     fn repair_head(&self) -> Result<(), AuditError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let Some((last_seq, last_mac)) = last_entry(&conn)? else {
+        let Some((last_seq, last_mac)) = self.db.read(|tx| last_entry(tx, &self.chain))? else {
             return Ok(());
         };
         let head = read_head(&self.dir)?;
         if head.as_ref().is_some_and(|h| h.seq >= last_seq) {
             return Ok(());
         }
-        let entries = read_entries(&conn)?;
-        drop(conn);
+        let entries = self.entries()?;
         // A token that is away leaves the head as it is (verify reports it lagging).
         let Ok(report) = verify::check_chain(&self.key, &entries) else {
             return Ok(());
@@ -431,6 +575,7 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
     use serde_json::json;
 
     fn store() -> Arc<KeyStore> {

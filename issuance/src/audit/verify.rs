@@ -7,8 +7,10 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use super::key::MacCheck;
+use super::{chain_entries, mac_input, read_entries, read_head, AuditEntry, AuditError, Chain};
 use super::{io_error, refuse_legacy_key, MAC_LEN};
-use super::{mac_input, read_entries, read_head, AuditEntry, AuditError, Head, DB_FILE};
+use super::{Head, DB_FILE};
+use crate::db::Db;
 
 /// What is wrong with the first bad entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -168,6 +170,59 @@ pub fn verify(state_dir: &Path, store: &KeyStore) -> Result<AuditReport, AuditEr
     refuse_legacy_key(state_dir)?;
     let entries = existing_entries(state_dir)?;
     finish(state_dir, store, &entries)
+}
+
+/// Verifies every station's chain in a line's shared database `db` (issue 17) with the audit
+/// key of `store`: every MAC, link and sequence number, and that each entry names the station
+/// whose chain it is in; for the chain of `station` (this station) also the head record of
+/// `state_dir`. Other stations' heads are in their own state directories, where their own
+/// `idcardd audit verify` checks them. One report per station, in station order; this
+/// station's chain is reported even when it has no entry (a head naming entries is then a
+/// truncation).
+pub fn verify_line(
+    state_dir: &Path,
+    db: &Db,
+    station: &str,
+    store: &KeyStore,
+) -> Result<Vec<(String, AuditReport)>, AuditError> {
+    refuse_legacy_key(state_dir)?;
+    db.write(|tx| tx.batch(&Db::schema_sql(tx.backend(), super::LINE_SCHEMA)))?;
+    let mut stations: Vec<String> = db.read(|tx| {
+        tx.query(
+            "SELECT DISTINCT station FROM audit_entries ORDER BY station",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<Result<Vec<_>, _>>()
+    })?;
+    if !stations.iter().any(|s| s == station) {
+        stations.push(station.to_string());
+    }
+    let mut reports = Vec::new();
+    for s in stations {
+        let chain = Chain::Station(s.clone());
+        let entries = db.read(|tx| chain_entries(tx, &chain))?;
+        let mut report = check_chain(store, &entries)?;
+        if report.problem.is_none() {
+            if let Some(e) = entries
+                .iter()
+                .find(|e| e.details_json()["station"].as_str() != Some(s.as_str()))
+            {
+                report.problem = Some(Problem::Unlinked { seq: e.seq });
+            }
+        }
+        if s == station {
+            let head = read_head(state_dir)?;
+            if report.problem.is_none() {
+                check_head(&mut report, &entries, head.as_ref());
+            } else {
+                report.head_seq = head.map(|h| h.seq);
+            }
+        }
+        reports.push((s, report));
+    }
+    Ok(reports)
 }
 
 /// Every entry of the audit database of `state_dir`, which must exist (verification never

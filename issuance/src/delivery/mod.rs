@@ -171,10 +171,23 @@ impl Delivery {
             })?,
         })
     }
+
+    /// The delivery state on `db` (a line's shared journal database, or a station's file).
+    pub fn on(db: crate::db::Db) -> Result<Delivery, Error> {
+        Ok(Delivery {
+            sessions: Sessions::default(),
+            store: DeliveryStore::on(db).map_err(db_error)?,
+        })
+    }
 }
 
-fn db_error(e: rusqlite::Error) -> Error {
-    Error::internal(format!("delivery store: {e}"))
+fn db_error(e: crate::db::DbError) -> Error {
+    match e {
+        crate::db::DbError::Unavailable(_) => {
+            Error::new(crate::ErrorKind::JournalUnavailable, e.to_string())
+        }
+        e => Error::internal(format!("delivery store: {e}")),
+    }
 }
 
 /// Tells the production journal (what `status.lookup` answers from) the card's new state. A

@@ -1,15 +1,16 @@
 //! What delivery must remember across daemon restarts, per card serial: failed verification
 //! attempts, an activation in progress, and the final state (delivered, terminated).
 //!
-//! SQLite `state_dir/delivery.db` (WAL). The audit log is the tamper-evident record; this table
-//! is the fast, queryable state the methods decide from.
+//! SQLite `state_dir/delivery.db` (WAL) for one station; on a line, table `delivery_cards` of
+//! the shared PostgreSQL journal database (issue 17). The audit log is the tamper-evident
+//! record; this table is the fast, queryable state the methods decide from.
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+
+use crate::db::{args, Backend, Db, DbError, Value};
 
 /// File name of the delivery state inside the state directory.
 pub const DB_FILE: &str = "delivery.db";
@@ -34,10 +35,14 @@ pub struct CardRecord {
     pub document_number: Option<String>,
 }
 
-/// The delivery state database.
+/// The delivery state: `state_dir/delivery.db` for one station, or table `delivery_cards` of a
+/// line's shared PostgreSQL journal database, so that a holder's failed attempts count at every
+/// station of the line.
 #[derive(Debug)]
 pub struct DeliveryStore {
-    conn: Mutex<Connection>,
+    db: Db,
+    /// `cards` in the station's own file, `delivery_cards` beside the journal's tables.
+    table: &'static str,
 }
 
 fn now_ms() -> i64 {
@@ -49,157 +54,148 @@ fn now_ms() -> i64 {
 
 impl DeliveryStore {
     /// Opens (or creates) `state_dir/delivery.db`.
-    pub fn open(state_dir: &Path) -> rusqlite::Result<DeliveryStore> {
-        let conn = crate::store::open_sqlite(
-            &state_dir.join(DB_FILE),
-            "CREATE TABLE IF NOT EXISTS cards (
-                 serial             TEXT PRIMARY KEY,
-                 failed_attempts    INTEGER NOT NULL DEFAULT 0,
-                 activation_pending TEXT,
-                 delivered_ms       INTEGER,
-                 terminated_ms      INTEGER,
-                 terminated_reason  TEXT,
-                 document_number    TEXT
-             );",
-        )?;
-        Ok(DeliveryStore {
-            conn: Mutex::new(conn),
-        })
+    pub fn open(state_dir: &Path) -> Result<DeliveryStore, DbError> {
+        DeliveryStore::on(Db::open_sqlite(&state_dir.join(DB_FILE))?)
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// The store on `db`: its own SQLite file, or a line's shared database.
+    pub fn on(db: Db) -> Result<DeliveryStore, DbError> {
+        let table = match db.backend() {
+            Backend::Sqlite => "cards",
+            Backend::Postgres => "delivery_cards",
+        };
+        db.write(|tx| {
+            tx.batch(&format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
+                     serial             TEXT PRIMARY KEY,
+                     failed_attempts    BIGINT NOT NULL DEFAULT 0,
+                     activation_pending TEXT,
+                     delivered_ms       BIGINT,
+                     terminated_ms      BIGINT,
+                     terminated_reason  TEXT,
+                     document_number    TEXT
+                 );"
+            ))
+        })?;
+        Ok(DeliveryStore { db, table })
     }
 
     /// The card's record (a default one, with zero attempts, when it was never seen).
-    pub fn card(&self, serial: &str) -> rusqlite::Result<CardRecord> {
-        let found = self
-            .conn()
-            .query_row(
-                "SELECT failed_attempts, activation_pending, delivered_ms, terminated_ms,
-                        terminated_reason, document_number
-                 FROM cards WHERE serial = ?1",
-                [serial],
-                |r| {
-                    Ok(CardRecord {
-                        serial: serial.to_string(),
-                        failed_attempts: r.get(0)?,
-                        activation_pending: r.get(1)?,
-                        delivered_ms: r.get(2)?,
-                        terminated_ms: r.get(3)?,
-                        terminated_reason: r.get(4)?,
-                        document_number: r.get(5)?,
-                    })
-                },
+    pub fn card(&self, serial: &str) -> Result<CardRecord, DbError> {
+        let found = self.db.read(|tx| {
+            tx.query_opt(
+                &format!(
+                    "SELECT failed_attempts, activation_pending, delivered_ms, terminated_ms,
+                            terminated_reason, document_number
+                     FROM {} WHERE serial = ?1",
+                    self.table
+                ),
+                args![serial],
             )
-            .optional()?;
-        Ok(found.unwrap_or_else(|| CardRecord {
-            serial: serial.to_string(),
-            ..CardRecord::default()
-        }))
+        })?;
+        Ok(match found {
+            Some(r) => CardRecord {
+                serial: serial.to_string(),
+                failed_attempts: u32::try_from(r.int(0)?).unwrap_or(u32::MAX),
+                activation_pending: r.opt_text(1)?,
+                delivered_ms: r.opt_int(2)?,
+                terminated_ms: r.opt_int(3)?,
+                terminated_reason: r.opt_text(4)?,
+                document_number: r.opt_text(5)?,
+            },
+            None => CardRecord {
+                serial: serial.to_string(),
+                ..CardRecord::default()
+            },
+        })
     }
 
     /// The record of the card that carries `document_number` (status lookups).
-    pub fn by_document_number(
-        &self,
-        document_number: &str,
-    ) -> rusqlite::Result<Option<CardRecord>> {
-        let serial: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT serial FROM cards WHERE document_number = ?1
-                 ORDER BY delivered_ms DESC LIMIT 1",
-                [document_number],
-                |r| r.get(0),
-            )
-            .optional()?;
+    pub fn by_document_number(&self, document_number: &str) -> Result<Option<CardRecord>, DbError> {
+        let serial = self.db.read(|tx| {
+            tx.query_opt(
+                &format!(
+                    "SELECT serial FROM {} WHERE document_number = ?1
+                     ORDER BY delivered_ms DESC LIMIT 1",
+                    self.table
+                ),
+                args![document_number],
+            )?
+            .map(|r| r.text(0))
+            .transpose()
+        })?;
         serial.map(|s| self.card(&s)).transpose()
     }
 
-    fn ensure(conn: &Connection, serial: &str) -> rusqlite::Result<()> {
-        conn.execute(
-            "INSERT INTO cards (serial) VALUES (?1) ON CONFLICT(serial) DO NOTHING",
-            [serial],
-        )?;
-        Ok(())
+    /// Makes sure the card has a row, then sets `update` (`?1` is the serial) in the same
+    /// transaction; returns the failed attempts after it.
+    fn update(&self, serial: &str, update: &str, params: &[Value]) -> Result<i64, DbError> {
+        let table = self.table;
+        self.db.write(|tx| {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {table} (serial) VALUES (?1) ON CONFLICT (serial) DO NOTHING"
+                ),
+                args![serial],
+            )?;
+            let mut all = vec![Value::from(serial)];
+            all.extend_from_slice(params);
+            tx.query_one(
+                &format!("UPDATE {table} SET {update} WHERE serial = ?1 RETURNING failed_attempts"),
+                &all,
+            )?
+            .int(0)
+        })
     }
 
     /// Records the document number read from the chip.
-    pub fn set_document_number(&self, serial: &str, document_number: &str) -> rusqlite::Result<()> {
-        let conn = self.conn();
-        Self::ensure(&conn, serial)?;
-        conn.execute(
-            "UPDATE cards SET document_number = ?2 WHERE serial = ?1",
-            params![serial, document_number],
-        )?;
-        Ok(())
+    pub fn set_document_number(&self, serial: &str, document_number: &str) -> Result<(), DbError> {
+        self.update(serial, "document_number = ?2", args![document_number])
+            .map(drop)
     }
 
-    /// Counts one failed verification and returns the new count.
-    pub fn add_failed_attempt(&self, serial: &str) -> rusqlite::Result<u32> {
-        let conn = self.conn();
-        Self::ensure(&conn, serial)?;
-        conn.query_row(
-            "UPDATE cards SET failed_attempts = failed_attempts + 1 WHERE serial = ?1
-             RETURNING failed_attempts",
-            [serial],
-            |r| r.get(0),
-        )
+    /// Counts one failed verification and returns the new count (one count per card for the
+    /// whole line: the increment is one statement under the row's lock).
+    pub fn add_failed_attempt(&self, serial: &str) -> Result<u32, DbError> {
+        let n = self.update(serial, "failed_attempts = failed_attempts + 1", &[])?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// A supervisor cleared the failed attempts (after checking the holder another way).
-    pub fn reset_attempts(&self, serial: &str) -> rusqlite::Result<()> {
-        let conn = self.conn();
-        Self::ensure(&conn, serial)?;
-        conn.execute(
-            "UPDATE cards SET failed_attempts = 0 WHERE serial = ?1",
-            [serial],
-        )?;
-        Ok(())
+    pub fn reset_attempts(&self, serial: &str) -> Result<(), DbError> {
+        self.update(serial, "failed_attempts = 0", &[]).map(drop)
     }
 
     /// An activation is about to touch the card.
-    pub fn set_pending(&self, serial: &str, session: &str) -> rusqlite::Result<()> {
-        let conn = self.conn();
-        Self::ensure(&conn, serial)?;
-        conn.execute(
-            "UPDATE cards SET activation_pending = ?2 WHERE serial = ?1",
-            params![serial, session],
-        )?;
-        Ok(())
+    pub fn set_pending(&self, serial: &str, session: &str) -> Result<(), DbError> {
+        self.update(serial, "activation_pending = ?2", args![session])
+            .map(drop)
     }
 
     /// The activation ended without changing the card (PIN refused): nothing is pending.
-    pub fn clear_pending(&self, serial: &str) -> rusqlite::Result<()> {
-        self.conn().execute(
-            "UPDATE cards SET activation_pending = NULL WHERE serial = ?1",
-            [serial],
-        )?;
-        Ok(())
+    pub fn clear_pending(&self, serial: &str) -> Result<(), DbError> {
+        self.update(serial, "activation_pending = NULL", &[])
+            .map(drop)
     }
 
     /// The card is activated: delivered, nothing pending, attempts cleared.
-    pub fn mark_delivered(&self, serial: &str) -> rusqlite::Result<()> {
-        let conn = self.conn();
-        Self::ensure(&conn, serial)?;
-        conn.execute(
-            "UPDATE cards SET activation_pending = NULL, failed_attempts = 0, delivered_ms = ?2
-             WHERE serial = ?1",
-            params![serial, now_ms()],
-        )?;
-        Ok(())
+    pub fn mark_delivered(&self, serial: &str) -> Result<(), DbError> {
+        self.update(
+            serial,
+            "activation_pending = NULL, failed_attempts = 0, delivered_ms = ?2",
+            args![now_ms()],
+        )
+        .map(drop)
     }
 
     /// The card is terminated.
-    pub fn mark_terminated(&self, serial: &str, reason: &str) -> rusqlite::Result<()> {
-        let conn = self.conn();
-        Self::ensure(&conn, serial)?;
-        conn.execute(
-            "UPDATE cards SET activation_pending = NULL, terminated_ms = ?2, terminated_reason = ?3
-             WHERE serial = ?1",
-            params![serial, now_ms(), reason],
-        )?;
-        Ok(())
+    pub fn mark_terminated(&self, serial: &str, reason: &str) -> Result<(), DbError> {
+        self.update(
+            serial,
+            "activation_pending = NULL, terminated_ms = ?2, terminated_reason = ?3",
+            args![now_ms(), reason],
+        )
+        .map(drop)
     }
 }
 

@@ -644,12 +644,19 @@ impl JournalConfig {
     /// Opens the journal: the shared database, or `<state_dir>/journal.sqlite` (the directory
     /// made owner-only).
     pub fn open(&self, state_dir: &Path, retention: Retention) -> Result<Journal, JournalError> {
-        let db = match &self.url {
+        Journal::on(self.db(state_dir, FILE_NAME)?, retention, self.station())
+    }
+
+    /// The database of a store of this station: the line's shared database (a pool of its
+    /// own), or the station's own SQLite file `<state_dir>/<file_name>` (the directory made
+    /// owner-only).
+    pub fn db(&self, state_dir: &Path, file_name: &str) -> Result<Db, JournalError> {
+        Ok(match &self.url {
             None => {
                 crate::store::private_dir(state_dir).map_err(|e| {
                     JournalError::Conflict(format!("cannot create {}: {e}", state_dir.display()))
                 })?;
-                Db::open_sqlite(&state_dir.join(FILE_NAME))?
+                Db::open_sqlite(&state_dir.join(file_name))?
             }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 let password = self.password.as_ref().map(|c| c.read()).transpose()?;
@@ -668,8 +675,7 @@ impl JournalConfig {
                      it out for the station's own SQLite journal"
                 )))
             }
-        };
-        Journal::on(db, retention, self.station())
+        })
     }
 }
 
@@ -1139,12 +1145,17 @@ impl Journal {
         if take_over {
             Journal::take_over_silent(tx, id, me, now, self.station.lease)?;
         }
+        // A card a live station left to resume (it restarted) is in that station's reader: it
+        // takes it back itself.
         let resumable = tx.query_opt(
-            "SELECT seq, tracking_code, record_json, base_dir, card_serial,
+            &format!(
+                "SELECT seq, tracking_code, record_json, base_dir, card_serial,
                     document_number, date_of_issue, sod
              FROM records WHERE batch_id = ?1 AND state = 'writing' AND owner IS NULL
-             ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
-            args![id],
+               AND (station IS NULL OR station = ?2 OR station NOT IN ({LIVE_STATIONS}))
+             ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ),
+            args![id, me, now],
         )?;
         if let Some(r) = resumable {
             let claim = Claim {
