@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 17 figures: cards per minute of 1, 2 and 4 stations (2 simulated readers each) working one
 # batch on one PostgreSQL journal, next to one station on its own SQLite journal; the CPU each
-# process took; what a SIGKILLed station costs the line (seconds until its records move).
+# process took; claim latency (p50, p99) on both journals; what a SIGKILLed station costs the
+# line (seconds until its records move).
 #
 #   bash scripts/bench_line.sh            # CARDS=200 STATIONS="1 2 4" LEASE=5
 #
@@ -93,6 +94,12 @@ for n in $STATIONS; do
   psql_su "SELECT station, COUNT(*) FROM records WHERE state = 'personalized' GROUP BY station ORDER BY station" "$db" \
     | tr '\n' ' ' | sed 's/^/    cards per station: /'; echo
 done
+
+# Claim latency: claims of small records by 4 threads at once (as 2 stations of 2 readers).
+echo "claim latency:"
+"$BIN" batch bench-claims --records 2000 --workers 4 --state-dir "$W/claims-sqlite"
+psql_su "CREATE DATABASE claims OWNER idcardd"
+"$BIN" batch bench-claims --records 2000 --workers 4 --state-dir "$W/claims-pg" --config "$(config 9 claims)"
 
 # What a SIGKILLed station costs: two stations, one killed while writing; seconds until the other
 # takes its records over (lease $LEASE s) and the batch's end, against the same batch undisturbed.

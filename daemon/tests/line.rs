@@ -372,3 +372,114 @@ fn two_stations_pause_while_the_database_restarts_then_finish_the_batch() {
     wait_all(&line, children, Duration::from_secs(300));
     check_line(&line, &id, 2, good);
 }
+
+/// Calls an API method of an in-process station.
+fn api(svc: &idcardd::service::Service, method: &str, params: Value) -> Value {
+    idcardd::api::dispatch(svc, method, idcardd::api::Call::json(params))
+        .unwrap_or_else(|e| panic!("{method}: {e:?}"))
+        .result
+}
+
+#[test]
+fn every_station_of_the_line_answers_the_same_status_and_report() {
+    if !pg::skip_unless_available() {
+        return;
+    }
+    let server = pg::shared();
+    let line = Line::new(server, server.create_database("one_view"), 3);
+    let stations: Vec<idcardd::service::Service> = (0..2)
+        .map(|k| {
+            let mut config =
+                idcardd::service::ServiceConfig::new(line.station_dir(k), vec!["sim:0".into()])
+                    .with_keys(test_support::hsm::shared_config());
+            config.pki_dir = Some(line.dir.path().join("pki"));
+            config.journal = JournalConfig {
+                url: Some(line.url.clone()),
+                password: Some(issuance::db::Credentials::File(line.password_file.clone())),
+                station_id: Some(format!("st-{k}")),
+                join_batches: Some(false),
+                ..JournalConfig::default()
+            };
+            idcardd::service::Service::open(config).unwrap()
+        })
+        .collect();
+    // A card made at station 0...
+    let record = generated_record(7);
+    let made = api(
+        &stations[0],
+        "card.personalize",
+        serde_json::json!({"reader": "sim:0", "record": record}),
+    );
+    // ... is known the same way at station 1, and neither station makes it again.
+    let ask = |method: &str, params: Value| -> Vec<Value> {
+        stations
+            .iter()
+            .map(|s| api(s, method, params.clone()))
+            .collect()
+    };
+    let lookup = ask(
+        "status.lookup",
+        serde_json::json!({"tracking_code": record["tracking_code"]}),
+    );
+    assert_eq!(lookup[0], lookup[1]);
+    assert_eq!(lookup[1]["matches"][0]["status"], "produced", "{lookup:?}");
+    let document = ask(
+        "document.status",
+        serde_json::json!({"document_number": made["document_number"]}),
+    );
+    assert_eq!(document[0], document[1]);
+    let status = ask(
+        "batch.status",
+        serde_json::json!({"batch_id": made["batch_id"]}),
+    );
+    assert_eq!(status[0], status[1]);
+    let report = ask(
+        "batch.report",
+        serde_json::json!({"batch_id": made["batch_id"]}),
+    );
+    assert_eq!(report[0], report[1]);
+    assert_eq!(report[1]["records"][0]["station"], "st-0", "{report:?}");
+    let again = idcardd::api::dispatch(
+        &stations[1],
+        "card.personalize",
+        idcardd::api::Call::json(serde_json::json!({"reader": "sim:0", "record": record})),
+    )
+    .unwrap_err();
+    assert_eq!(again.code, idcardd::api::ErrorCode::AlreadyPersonalized);
+    // Health names each station and its shared journal.
+    let health = ask("system.health", serde_json::json!({}));
+    assert_eq!(health[0]["journal"]["backend"], "postgres");
+    assert_eq!(health[1]["journal"]["station_id"], "st-1");
+    assert_eq!(health[1]["journal"]["reachable"], true);
+}
+
+#[test]
+fn a_station_refuses_a_line_journal_migrated_by_a_newer_release() {
+    if !pg::skip_unless_available() {
+        return;
+    }
+    let server = pg::shared();
+    let line = Line::new(server, server.create_database("newer_line"), 3);
+    drop(line.journal());
+    server.psql_in(
+        "newer_line",
+        &format!(
+            "UPDATE schema_version SET version = {};",
+            issuance::journal::SCHEMA_VERSION + 1
+        ),
+    );
+    let out = test_support::process::run(
+        env!("CARGO_BIN_EXE_idcardd"),
+        [
+            "batch".to_string(),
+            "status".into(),
+            "--state-dir".into(),
+            line.station_dir(0).display().to_string(),
+            "--config".into(),
+            line.config(0).display().to_string(),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("newer than this idcardd understands"), "{err}");
+}

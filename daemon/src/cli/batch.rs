@@ -105,6 +105,20 @@ pub enum Command {
     /// (with --pcsc-reader) wall time per card through pcscd + vpcd against the same
     /// personalization over the bare vpcd socket (no pcscd) and in process.
     Bench(BenchArgs),
+    /// Claim latency of the journal (`--config`: a line's PostgreSQL journal; default the state
+    /// directory's SQLite one): a batch of N small records claimed and settled by W threads at
+    /// once; prints p50, p99 and the claims per second.
+    BenchClaims {
+        /// Records in the batch.
+        #[arg(long, default_value_t = 2000)]
+        records: u64,
+        /// Threads claiming at once (readers of the line).
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Shared options.
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print a manifest of N generated valid records (the bench's records, inline images) on
     /// stdout: load for a line's figures (`scripts/bench_line.sh`).
     Manifest {
@@ -303,6 +317,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench(&args),
+        Command::BenchClaims {
+            records,
+            workers,
+            common,
+        } => bench_claims(&open_journal(&common)?, records, workers),
         Command::Manifest { cards, fixtures } => {
             let profiles = ProfileSet::builtin()?;
             let good = usable_templates(&fixtures, &profiles)?;
@@ -618,6 +637,63 @@ fn bench_pcsc(
         );
     }
     Ok(figures)
+}
+
+/// Runs `idcardd batch bench-claims`: every claim timed, then settled (QC failed) so the next
+/// claim finds the following record, as a worker does.
+fn bench_claims(journal: &Journal, records: u64, workers: usize) -> anyhow::Result<()> {
+    let id = batch::new_batch_id();
+    let lines: Vec<(String, String)> = (0..records)
+        .map(|i| {
+            (
+                serde_json::json!({"tracking_code": format!("{id}-{i}")}).to_string(),
+                String::new(),
+            )
+        })
+        .collect();
+    journal.create_batch(&id, "bench-claims", &[], &lines)?;
+    let start = std::time::Instant::now();
+    let mut times: Vec<f64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.max(1))
+            .map(|w| {
+                let id = &id;
+                scope.spawn(move || -> anyhow::Result<Vec<f64>> {
+                    let mut times = Vec::new();
+                    loop {
+                        let t = std::time::Instant::now();
+                        let Some(claim) = journal.claim_next(id, "bench", &format!("w{w}"))? else {
+                            return Ok(times);
+                        };
+                        times.push(t.elapsed().as_secs_f64() * 1e3);
+                        journal.qc_failed(claim.seq, &serde_json::json!([]))?;
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("worker panicked")))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map(|v| v.into_iter().flatten().collect())
+    })?;
+    let wall = start.elapsed().as_secs_f64();
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    println!(
+        "{} journal ({}), {} claims by {workers} threads: claim p50 {:.2} ms, p99 {:.2} ms; \
+         {:.0} claims+settles per second",
+        journal.db().backend().as_str(),
+        journal.db().describe(),
+        times.len(),
+        at(0.50),
+        at(0.99),
+        times.len() as f64 / wall
+    );
+    journal.set_batch_state(&id, BatchState::Finished)?;
+    Ok(())
 }
 
 /// Runs `idcardd batch bench`.
