@@ -10,9 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use apdu::card::IdCard;
 use apdu::fcp::LifeCycle;
-use cardsim::{SimCard, SimTransport};
 use issuance::batch::{self, Progress, Runner, SimHopper};
 use issuance::journal::BatchState;
 use issuance::journal::{Journal, RecordState};
@@ -29,25 +27,6 @@ fn write_manifest(dir: &Path, records: &[Value]) -> PathBuf {
     let text: String = records.iter().map(|r| format!("{r}\n")).collect();
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// DG1 and EF.SOD as read from a card.
-type Dg1AndSod = (Vec<u8>, Vec<u8>);
-
-/// Reads DG1 and EF.SOD of a simulated card under a terminal session.
-fn read_card(path: &Path) -> (LifeCycle, Option<Dg1AndSod>) {
-    let sim = SimCard::open(path).unwrap();
-    let lcs = sim.life_cycle();
-    if lcs != LifeCycle::Deactivated {
-        return (lcs, None);
-    }
-    let mut card = IdCard::new(SimTransport::new(sim));
-    let mut s = card
-        .authenticate_terminal(test_support::hsm::shared().as_ref())
-        .unwrap();
-    let dg1 = s.read_file(0x0101).unwrap();
-    let sod = s.read_file(apdu::layout::EF_SOD).unwrap();
-    (lcs, Some((dg1, sod)))
 }
 
 #[test]
@@ -151,7 +130,8 @@ fn a_batch_with_qc_failures_and_duplicates_runs_to_the_end_with_a_report() {
             .unwrap();
         assert!(!csv.contains(secrets.puk.as_str()));
         // The card holds the record, passive authentication passes.
-        let (lcs, files) = read_card(&hopper.card_path(&r.card_serial));
+        let (lcs, files) =
+            test_support::perso::read_personalized(&hopper.card_path(&r.card_serial));
         assert_eq!(lcs, LifeCycle::Deactivated);
         let (dg1, sod) = files.unwrap();
         let mrz = issuance::lds::mrz::parse_dg1(&dg1).unwrap();
@@ -316,7 +296,7 @@ fn sigkill_at_several_points_of_a_200_card_batch_then_resume_loses_and_doubles_n
             continue;
         }
         let serial = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let (lcs, files) = read_card(&path);
+        let (lcs, files) = test_support::perso::read_personalized(&path);
         match lcs {
             LifeCycle::Creation => continue, // a blank taken from the hopper when killed
             LifeCycle::Deactivated => {}

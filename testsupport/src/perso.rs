@@ -97,3 +97,24 @@ pub fn letters(i: u64) -> String {
         .map(|d| char::from(b'A' + (d - b'0')))
         .collect()
 }
+
+/// DG1 and EF.SOD as read from a card.
+pub type Dg1AndSod = (Vec<u8>, Vec<u8>);
+
+/// The life cycle of the simulated card at `path` and, when it is personalized (deactivated),
+/// its DG1 and EF.SOD read under a terminal session keyed by the shared test token
+/// ([`crate::hsm::shared`]).
+pub fn read_personalized(path: &Path) -> (apdu::fcp::LifeCycle, Option<Dg1AndSod>) {
+    let sim = cardsim::SimCard::open(path).expect("opening a simulated card");
+    let lcs = sim.life_cycle();
+    if lcs != apdu::fcp::LifeCycle::Deactivated {
+        return (lcs, None);
+    }
+    let mut card = IdCard::new(cardsim::SimTransport::new(sim));
+    let mut s = card
+        .authenticate_terminal(crate::hsm::shared().as_ref())
+        .expect("terminal authentication");
+    let dg1 = s.read_file(0x0101).expect("reading DG1");
+    let sod = s.read_file(apdu::layout::EF_SOD).expect("reading EF.SOD");
+    (lcs, Some((dg1, sod)))
+}

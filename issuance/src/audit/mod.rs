@@ -276,23 +276,6 @@ pub(crate) fn open_db(path: &Path) -> Result<Connection, AuditError> {
     Ok(conn)
 }
 
-/// Reads every entry in `seq` order.
-pub(crate) fn read_entries(conn: &Connection) -> Result<Vec<AuditEntry>, AuditError> {
-    let mut stmt = conn
-        .prepare("SELECT seq, time_ms, kind, details, prev_mac, mac FROM entries ORDER BY seq")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(AuditEntry {
-            seq: r.get(0)?,
-            time_ms: r.get(1)?,
-            kind: r.get(2)?,
-            details: r.get(3)?,
-            prev_mac: r.get(4)?,
-            mac: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
 /// An entry from `seq, time_ms, kind, details, prev_mac, mac`.
 fn entry(r: &Row) -> Result<AuditEntry, DbError> {
     Ok(AuditEntry {
@@ -761,7 +744,10 @@ mod tests {
         // Re-chains the entries from `from` on (the one before keeps its MAC) with `soft`,
         // rewriting entry 2's details when `edit`, and writes the matching head.
         let rechain = |from: usize, edit: bool| {
-            let entries = read_entries(&conn).unwrap();
+            let entries = Db::open_sqlite(&dir.path().join(DB_FILE))
+                .unwrap()
+                .read(|tx| chain_entries(tx, &Chain::Local))
+                .unwrap();
             let mut prev = if from == 0 {
                 vec![0u8; MAC_LEN]
             } else {

@@ -3,11 +3,10 @@
 use std::path::Path;
 
 use keystore::KeyStore;
-use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use super::key::MacCheck;
-use super::{chain_entries, mac_input, read_entries, read_head, AuditEntry, AuditError, Chain};
+use super::{chain_entries, mac_input, read_head, AuditEntry, AuditError, Chain};
 use super::{io_error, refuse_legacy_key, MAC_LEN};
 use super::{Head, DB_FILE};
 use crate::db::Db;
@@ -235,11 +234,8 @@ fn existing_entries(state_dir: &Path) -> Result<Vec<AuditEntry>, AuditError> {
             "no audit log here",
         )));
     }
-    let conn = Connection::open_with_flags(
-        &db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    read_entries(&conn)
+    let db = Db::open_sqlite(&db)?;
+    Ok(db.read(|tx| chain_entries(tx, &Chain::Local))?)
 }
 
 /// Verifies a trail chained by an earlier release with the key file `state_dir/audit.key`

@@ -7,13 +7,27 @@
 //! history, dispatches), 3 (issue 17: stations and their leases, the station of every
 //! transition).
 
+/// The stations of a line and their leases (version 3), in [`CURRENT`] and [`V3`] alike.
+macro_rules! stations_table {
+    () => {
+        "CREATE TABLE IF NOT EXISTS stations (
+    station_id TEXT PRIMARY KEY,
+    lease_until BIGINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL
+);
+"
+    };
+}
+
 /// The journal's schema version (SQLite `PRAGMA user_version`, PostgreSQL table
 /// `schema_version`). A journal of a newer version is refused; an older one is migrated in
 /// place when opened.
 pub const SCHEMA_VERSION: i64 = 3;
 
 /// Every table and index of a new journal, at [`SCHEMA_VERSION`].
-pub(super) const CURRENT: &str = "
+pub(super) const CURRENT: &str = concat!(
+    "
 CREATE TABLE batches (
     id TEXT PRIMARY KEY,
     source TEXT NOT NULL,
@@ -94,13 +108,9 @@ CREATE TABLE card_events (
     station TEXT
 );
 CREATE INDEX card_events_serial ON card_events(serial, id);
-CREATE TABLE stations (
-    station_id TEXT PRIMARY KEY,
-    lease_until BIGINT NOT NULL,
-    started_at BIGINT NOT NULL,
-    seen_at BIGINT NOT NULL
+",
+    stations_table!()
 );
-";
 
 /// Version 1 as SQLite journals before issue 16 have it (idempotent).
 pub(super) const SQLITE_V1: &str = "
@@ -203,16 +213,13 @@ INSERT INTO card_events (serial, state, reason, at_ms)
 
 /// Version 3 (issue 17): stations and their leases; the station of every record, card,
 /// batch and card event.
-pub(super) const V3: &str = "
+pub(super) const V3: &str = concat!(
+    "
 ALTER TABLE records ADD COLUMN station TEXT;
 ALTER TABLE cards ADD COLUMN station TEXT;
 ALTER TABLE batches ADD COLUMN station TEXT;
 ALTER TABLE card_events ADD COLUMN station TEXT;
 CREATE INDEX IF NOT EXISTS cards_record ON cards(record_seq);
-CREATE TABLE IF NOT EXISTS stations (
-    station_id TEXT PRIMARY KEY,
-    lease_until BIGINT NOT NULL,
-    started_at BIGINT NOT NULL,
-    seen_at BIGINT NOT NULL
+",
+    stations_table!()
 );
-";
