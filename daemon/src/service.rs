@@ -116,13 +116,21 @@ pub fn open_key_store(
 }
 
 /// Opens the audit trail: the state directory's own, or on a line this station's chain in the
-/// shared journal database (its head record stays in the state directory).
-pub fn open_audit(config: &ServiceConfig, keys: Arc<KeyStore>) -> anyhow::Result<AuditLog> {
+/// shared journal database (`line`: the station's pool of it; `None`: a pool of its own), its
+/// head record staying in the state directory.
+pub fn open_audit(
+    config: &ServiceConfig,
+    line: Option<issuance::db::Db>,
+    keys: Arc<KeyStore>,
+) -> anyhow::Result<AuditLog> {
     let opened = if config.journal.is_shared() {
-        let db = config
-            .journal
-            .db(&config.state_dir, issuance::audit::DB_FILE)
-            .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
+        let db = match line {
+            Some(db) => db,
+            None => config
+                .journal
+                .db(&config.state_dir, issuance::audit::DB_FILE)
+                .map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?,
+        };
         AuditLog::open_on(
             &config.state_dir,
             db,
@@ -355,13 +363,23 @@ impl Service {
             keys.clone(),
             config.reader_wait,
         );
-        let audit = Arc::new(open_audit(&config, Arc::clone(&keys))?);
         let journal = Arc::new(
             config
                 .journal
                 .open(&config.state_dir, config.retention)
                 .map_err(|e| anyhow::anyhow!("opening the journal: {e}"))?,
         );
+        // On a line the delivery state and the audit chain share the journal's pool; a station
+        // on its own keeps them in files of their own.
+        let line = config.journal.is_shared().then(|| journal.db().clone());
+        let audit = Arc::new(open_audit(&config, line.clone(), Arc::clone(&keys))?);
+        let delivery_db = match line {
+            Some(db) => db,
+            None => config
+                .journal
+                .db(&config.state_dir, issuance::delivery::store::DB_FILE)
+                .map_err(|e| anyhow::anyhow!("opening the delivery store: {e}"))?,
+        };
         let settings = RunSettings {
             state_dir: config.state_dir.clone(),
             pki_dir: config.pki_dir.clone(),
@@ -378,12 +396,7 @@ impl Service {
             )),
             stats: Stats::default(),
             audit,
-            delivery: Delivery::on(
-                config
-                    .journal
-                    .db(&config.state_dir, issuance::delivery::store::DB_FILE)
-                    .map_err(|e| anyhow::anyhow!("opening the delivery store: {e}"))?,
-            )?,
+            delivery: Delivery::on(delivery_db)?,
             profiles,
             config,
             keys,

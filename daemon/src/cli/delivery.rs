@@ -371,7 +371,7 @@ fn reset_attempts(args: ResetArgs) -> anyhow::Result<()> {
     let before = store.card(&serial)?.failed_attempts;
     store.reset_attempts(&serial)?;
     let keys = std::sync::Arc::new(crate::service::open_key_store(&dir, config.keys.as_ref())?);
-    let audit = crate::service::open_audit(&config, keys)?;
+    let audit = crate::service::open_audit(&config, None, keys)?;
     audit.append(
         "delivery.attempts_reset",
         json!({"serial": serial, "supervisor": args.supervisor, "failed_attempts": before}),

@@ -262,9 +262,11 @@ impl Credentials {
     }
 }
 
-/// An open database.
+/// An open database. A clone is the same database (the same SQLite connection, the same
+/// PostgreSQL pool): the stores of a station on a line share one pool.
+#[derive(Clone)]
 pub struct Db {
-    inner: Inner,
+    inner: std::sync::Arc<Inner>,
 }
 
 enum Inner {
@@ -282,7 +284,7 @@ impl Db {
     /// Opens (creating, owner-only) the SQLite database at `path`.
     pub fn open_sqlite(path: &std::path::Path) -> Result<Db, DbError> {
         Ok(Db {
-            inner: Inner::Sqlite(sqlite::Sqlite::open(path)?),
+            inner: std::sync::Arc::new(Inner::Sqlite(sqlite::Sqlite::open(path)?)),
         })
     }
 
@@ -290,13 +292,13 @@ impl Db {
     /// in the URL is refused: give it in `options.password`).
     pub fn connect_postgres(url: &str, options: PgOptions) -> Result<Db, DbError> {
         Ok(Db {
-            inner: Inner::Postgres(pg::Pg::connect(url, options)?),
+            inner: std::sync::Arc::new(Inner::Postgres(pg::Pg::connect(url, options)?)),
         })
     }
 
     /// The engine.
     pub fn backend(&self) -> Backend {
-        match &self.inner {
+        match &*self.inner {
             Inner::Sqlite(_) => Backend::Sqlite,
             Inner::Postgres(_) => Backend::Postgres,
         }
@@ -304,7 +306,7 @@ impl Db {
 
     /// Where the database is, without credentials (logs, `system.health`).
     pub fn describe(&self) -> String {
-        match &self.inner {
+        match &*self.inner {
             Inner::Sqlite(s) => s.describe(),
             Inner::Postgres(p) => p.describe(),
         }
@@ -317,7 +319,7 @@ impl Db {
         &self,
         f: impl FnMut(&mut dyn Tx) -> Result<T, E>,
     ) -> Result<T, E> {
-        match &self.inner {
+        match &*self.inner {
             Inner::Sqlite(s) => s.write(f),
             Inner::Postgres(p) => p.write(f),
         }
@@ -328,7 +330,7 @@ impl Db {
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T, E>,
     ) -> Result<T, E> {
-        match &self.inner {
+        match &*self.inner {
             Inner::Sqlite(s) => s.read(f),
             Inner::Postgres(p) => p.read(f),
         }
@@ -343,7 +345,7 @@ impl Db {
     /// leave the disk (`secure_delete` already zeroes freed pages); PostgreSQL's dead row
     /// versions go with its (auto)vacuum.
     pub fn after_scrub(&self) {
-        if let Inner::Sqlite(s) = &self.inner {
+        if let Inner::Sqlite(s) = &*self.inner {
             s.checkpoint();
         }
     }
