@@ -237,6 +237,16 @@ impl Chain {
     }
 }
 
+/// Creates the line's audit table if it is not there, under the schema lock: two stations
+/// starting at once would otherwise both create it (PostgreSQL's `IF NOT EXISTS` is not safe
+/// against a concurrent creation).
+pub(crate) fn ensure_line_schema(db: &Db) -> Result<(), DbError> {
+    db.write(|tx| {
+        Db::lock_schema(tx)?;
+        tx.batch(&Db::schema_sql(tx.backend(), LINE_SCHEMA))
+    })
+}
+
 /// The shared database's table of every station's chain.
 pub(crate) const LINE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_entries (
@@ -390,7 +400,7 @@ impl AuditLog {
     ) -> Result<AuditLog, AuditError> {
         crate::store::private_dir(state_dir).map_err(io_error(state_dir))?;
         refuse_legacy_key(state_dir)?;
-        db.write(|tx| tx.batch(&Db::schema_sql(tx.backend(), LINE_SCHEMA)))?;
+        ensure_line_schema(&db)?;
         AuditLog::on(state_dir, db, Chain::Station(station.to_string()), store)
     }
 

@@ -185,7 +185,7 @@ pub fn verify_line(
     store: &KeyStore,
 ) -> Result<Vec<(String, AuditReport)>, AuditError> {
     refuse_legacy_key(state_dir)?;
-    db.write(|tx| tx.batch(&Db::schema_sql(tx.backend(), super::LINE_SCHEMA)))?;
+    super::ensure_line_schema(db)?;
     let mut stations: Vec<String> = db.read(|tx| {
         tx.query(
             "SELECT DISTINCT station FROM audit_entries ORDER BY station",

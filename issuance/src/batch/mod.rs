@@ -317,7 +317,18 @@ impl Runner<'_> {
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<RunSummary, BatchError> {
         let owner = new_batch_id();
-        self.journal.start_run(id, &owner)?;
+        // A journal that is away when the run starts is waited for, as during the run.
+        let mut wait = JOURNAL_RETRY;
+        loop {
+            match self.journal.start_run(id, &owner) {
+                Err(e) if e.is_unavailable() && !stop.load(Ordering::Relaxed) => {
+                    tracing::warn!("batch {id} waits for the journal: {e}");
+                    sleep_unless_stopped(wait, stop);
+                    wait = (wait * 2).min(KEY_STORE_RETRY_MAX);
+                }
+                other => break other?,
+            }
+        }
         let start = Instant::now();
         let mailer = std::sync::Mutex::new(None);
         let personalized = std::sync::atomic::AtomicU64::new(0);

@@ -65,6 +65,8 @@ impl DeliveryStore {
             Backend::Postgres => "delivery_cards",
         };
         db.write(|tx| {
+            // Two stations of a line starting at once must not both create it.
+            Db::lock_schema(tx)?;
             tx.batch(&format!(
                 "CREATE TABLE IF NOT EXISTS {table} (
                      serial             TEXT PRIMARY KEY,
