@@ -101,21 +101,46 @@ impl Line {
         batch::submit(&self.journal(), "line test", &[], &lines).unwrap()
     }
 
-    /// Starts station `k` on batch `id` with two simulated readers.
+    /// Starts station `k` on batch `id` with two simulated readers; returns once it works on
+    /// the batch (or has ended).
+    ///
+    /// All stations of these tests share one SoftHSM token in files, and SoftHSM skips a
+    /// token whose files another process is rewriting at the moment it starts (SoftHSM #573's
+    /// file store; a line's network HSM has no such files): a station that stops at once with
+    /// "no token labelled" is started again.
     fn start(&self, k: usize, id: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_idcardd"))
-            .args(["batch", "resume", id, "--readers", "sim:2", "--json"])
-            .arg("--state-dir")
-            .arg(self.station_dir(k))
-            .arg("--config")
-            .arg(self.config(k))
-            .arg("--pki")
-            .arg(pki_dir())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(self.log(k))
-            .spawn()
-            .unwrap()
+        let log = self.dir.path().join(format!("st-{k}.log"));
+        let read = || std::fs::read_to_string(&log).unwrap_or_default();
+        for _ in 0..5 {
+            let before = read().len();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_idcardd"))
+                .args(["batch", "resume", id, "--readers", "sim:2", "--json"])
+                .arg("--state-dir")
+                .arg(self.station_dir(k))
+                .arg("--config")
+                .arg(self.config(k))
+                .arg("--pki")
+                .arg(pki_dir())
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(self.log(k))
+                .spawn()
+                .unwrap();
+            loop {
+                let said = read().get(before..).unwrap_or_default().to_string();
+                if said.contains("resuming batch") {
+                    return child;
+                }
+                if child.try_wait().unwrap().is_some() {
+                    if said.contains("no token labelled") {
+                        break;
+                    }
+                    return child;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        panic!("station st-{k} never found the token: {}", self.logs())
     }
 
     /// Station `k`'s log (every start appends to it).

@@ -109,9 +109,6 @@ pub fn ec_key_id(point: &[u8]) -> Vec<u8> {
 pub(crate) const P256_PARAMS: [u8; 10] =
     [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 
-/// How many more times the first login looks for a token it did not find.
-const FIRST_LOOK_AGAIN: u32 = 4;
-
 impl KeyStore {
     /// Loads the module, finds the token, logs in and checks every configured key (present,
     /// sensitive, not extractable, usable for its one purpose). Any failure is a clear error:
@@ -189,19 +186,6 @@ impl KeyStore {
         let mut slot = self.find_slot().ok().flatten();
         if slot.is_none() && !first && self.module.reinitialize() {
             slot = self.find_slot().ok().flatten();
-        }
-        // At the first login a token that is there can still be missed for a moment: SoftHSM's
-        // file store rewrites a token's files while another process (a station of the same
-        // line) logs in, and a token read mid-rewrite is skipped. Look again before saying it
-        // is not there.
-        for _ in 0..FIRST_LOOK_AGAIN {
-            if slot.is_some() || !first {
-                break;
-            }
-            std::thread::sleep(crate::module::REINIT_INTERVAL);
-            if self.module.reinitialize() {
-                slot = self.find_slot().ok().flatten();
-            }
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if conn.anchor.is_some() && conn.epoch == self.module.epoch() {
