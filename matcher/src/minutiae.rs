@@ -2,7 +2,9 @@
 //!
 //! Coordinates are pixels of the source image (origin top-left, y down). Directions are radians
 //! in [0, 2π), measured counter-clockwise from the positive x axis as seen on screen (so a
-//! direction pointing "up" the image is π/2), the ISO/IEC 19794-2 convention.
+//! direction pointing "up" the image is π/2), the ISO/IEC 19794-2 convention. A ridge ending
+//! points along its ridge, from the end into the ridge; a bifurcation points between its two
+//! branches, away from the stem (docs/matcher.md, "ISO/IEC 19794-2 conventions").
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +27,8 @@ pub struct Minutia {
     pub x: f32,
     /// Row in pixels of the source image.
     pub y: f32,
-    /// Direction in radians, [0, 2π), counter-clockwise from +x as seen on screen.
+    /// Direction in radians, [0, 2π), counter-clockwise from +x as seen on screen; an ending
+    /// points into its ridge, a bifurcation between its branches (ISO/IEC 19794-2).
     pub direction: f32,
     /// Ending, bifurcation or other.
     pub kind: MinutiaKind,

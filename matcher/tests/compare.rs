@@ -252,7 +252,7 @@ fn iso_scores(root: &Path, set: &str) -> (Vec<f32>, Vec<f32>) {
 #[test]
 fn third_party_records_separate_genuine_from_impostor() {
     // The records are compared as their headers describe them (300 x 400 px at 500 dpi), which
-    // understates FVC2004 DB1's true scale twofold (see `third_party_on_image`): thresholds are
+    // misstates the scale and crops FVC2004 DB1's scans (see `fvc::record_on_image`): thresholds are
     // therefore taken from these records' own impostor scores, not the defaults calibrated on
     // our extractor.
     let Some(root) = shared_fingerprints() else {
@@ -284,29 +284,93 @@ fn third_party_records_separate_genuine_from_impostor() {
     );
 }
 
-/// Maps a third-party record of the shared sets onto the pixels of the original image.
-///
-/// The records' header says 300 x 400 px at 197 px/cm whatever the scan: their extractor scaled
-/// each image uniformly to fit 300 x 400 and centred it (found by fitting its minutiae against
-/// ours: FVC2004 DB4's 288 x 384 scans come out exactly 1/0.96 larger with no offset, FVC2004
-/// DB3's 300 x 480 ones 1/1.2 smaller with about 25 px of horizontal padding). Its directions
-/// also differ from ours by half a turn (the nearest minutiae of both extractors agree on
-/// direction only after adding π), so they are turned around.
+/// Maps a third-party record of the shared sets onto the pixels of the original image with
+/// `fvc::record_on_image`: their extractor resampled each scan to 400 px high and centred it in
+/// 300 px (issue 19 fitted this on every set; the earlier "fit inside 300 x 400" reading held
+/// only for FVC2004 DB3 and DB4). Directions need no mapping: both extractors follow
+/// ISO/IEC 19794-2 (issue 19; before it ours pointed the other way and this function turned
+/// theirs around).
 fn third_party_on_image(iso: &Fingerprint, width: u32, height: u32, dpi: u32) -> Fingerprint {
-    let scale = (iso.width as f32 / width as f32).min(iso.height as f32 / height as f32);
-    let pad_x = (iso.width as f32 - width as f32 * scale) / 2.0;
-    let pad_y = (iso.height as f32 - height as f32 * scale) / 2.0;
-    let mut out = iso.clone();
-    out.width = width;
-    out.height = height;
-    out.dpi_x = dpi;
-    out.dpi_y = dpi;
-    for m in &mut out.minutiae {
-        m.x = (m.x - pad_x) / scale;
-        m.y = (m.y - pad_y) / scale;
-        m.direction = (m.direction + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU);
-    }
-    out
+    fvc::record_on_image(iso, width, height, dpi)
+}
+
+#[test]
+fn issue_19_reference_iso_bench_on_the_fixtures() {
+    // The synthetic fixtures carry ISO records of their ground truth at the scan's own
+    // geometry: references from "another extractor", probes from ours.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/fingerprints");
+    let options = Options {
+        dpi: 500,
+        source: Source::ReferenceIso,
+        timing: Duration::from_millis(1),
+        ..Options::default()
+    };
+    let (report, samples, scored) = fvc::run(&dir, &options, &Silent).unwrap();
+    assert_eq!(report.images, 40);
+    assert!(
+        report.failures_to_enrol.is_empty(),
+        "{:?}",
+        report.failures_to_enrol
+    );
+    assert_eq!(report.genuine_pairs, 60);
+    // Genuine pairs put our probe of one impression against the record of another one.
+    let g = scored.iter().find(|p| p.kind == PairKind::Genuine).unwrap();
+    assert_ne!(samples[g.probe].impression, samples[g.candidate].impression);
+    let mean = |genuine: bool| {
+        let v: Vec<f32> = scored
+            .iter()
+            .filter(|p| (p.kind == PairKind::Genuine) == genuine)
+            .map(|p| p.score)
+            .collect();
+        v.iter().sum::<f32>() / v.len() as f32
+    };
+    eprintln!(
+        "fixtures, reference-iso: EER {:.2} %, mean genuine {:.3}, mean impostor {:.3}",
+        100.0 * report.extended.eer,
+        mean(true),
+        mean(false)
+    );
+    assert!(mean(true) > 3.0 * mean(false));
+    assert!(report.extended.eer < 0.15, "EER {}", report.extended.eer);
+}
+
+#[test]
+fn issue_19_record_on_image_undoes_the_records_resampling() {
+    let scan = |x: f32, y: f32| Minutia {
+        x,
+        y,
+        direction: 1.0,
+        kind: MinutiaKind::Ending,
+        quality: 50,
+    };
+    let record = Fingerprint {
+        width: 300,
+        height: 400,
+        dpi_x: 500,
+        dpi_y: 500,
+        quality: 50,
+        // A 300 x 480 scan at scale 400/480 = 5/6 is 250 px wide: 25 px padding each side.
+        minutiae: vec![scan(25.0 + 100.0 * 5.0 / 6.0, 240.0 * 5.0 / 6.0)],
+    };
+    let back = fvc::record_on_image(&record, 300, 480, 512);
+    assert_eq!((back.width, back.height, back.dpi_x), (300, 480, 512));
+    let m = back.minutiae[0];
+    assert!(
+        (m.x - 100.0).abs() < 1e-3 && (m.y - 240.0).abs() < 1e-3,
+        "{m:?}"
+    );
+    assert_eq!(m.direction, 1.0);
+    // A 388 x 374 scan at scale 400/374 is 415 px wide: cropped by 57.5 px at each side; the
+    // record's centre is the scan's centre.
+    let record = Fingerprint {
+        minutiae: vec![scan(150.0, 200.0)],
+        ..record
+    };
+    let m = fvc::record_on_image(&record, 388, 374, 500).minutiae[0];
+    assert!(
+        (m.x - 194.0).abs() < 1e-3 && (m.y - 187.0).abs() < 1e-3,
+        "{m:?}"
+    );
 }
 
 #[test]

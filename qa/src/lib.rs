@@ -185,7 +185,8 @@ pub fn write_fvc_report(
         .flat_map(|p| [p.probe, p.candidate])
         .collect();
     let (stage_timing, fingerprints) = match info.source {
-        Source::Extract => timing::measure(samples, info.dpi, &needed),
+        // With third-party references the thumbnails show our extraction of both sides.
+        Source::Extract | Source::ReferenceIso => timing::measure(samples, info.dpi, &needed),
         Source::IsoRecord => (
             timing::StageTiming::default(),
             needed
@@ -249,6 +250,7 @@ pub fn write_fvc_report(
         source: match info.source {
             Source::Extract => "extract".into(),
             Source::IsoRecord => "iso-record".into(),
+            Source::ReferenceIso => "reference-iso".into(),
         },
         card_format: info.card_format.clone(),
         figures: report.clone(),

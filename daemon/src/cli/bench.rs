@@ -53,6 +53,11 @@ pub struct FvcArgs {
     /// extracting minutiae.
     #[arg(long)]
     pub iso: bool,
+    /// MINEX-style interoperability: every candidate (reference) is the third-party record
+    /// `<name>.iso` beside the image, mapped onto the image's pixels (uniform rescale, centred),
+    /// and every probe is our extraction of the image.
+    #[arg(long, conflicts_with = "iso")]
+    pub reference_iso: bool,
     /// Seconds each single-threaded speed loop runs.
     #[arg(long, default_value_t = 2.0)]
     pub timing_seconds: f64,
@@ -127,6 +132,8 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
         card_format: args.card_format,
         source: if args.iso {
             Source::IsoRecord
+        } else if args.reference_iso {
+            Source::ReferenceIso
         } else {
             Source::Extract
         },

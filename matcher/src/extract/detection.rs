@@ -1,11 +1,12 @@
 //! Minutiae candidates: endings (nodes with one ridge) and bifurcations (nodes with three) of
 //! the pruned skeleton graph, with directions traced along the ridges.
 //!
-//! Direction convention (ISO/IEC 19794-2): an ending points away from its ridge, from the ridge
-//! body through the end into the valley beyond; a bifurcation points along its single ridge
-//! (the stem), away from the two branches, which is where the valley between the branches
-//! would point if it were the ending (ending/bifurcation duality). So an ending that becomes a
-//! bifurcation under heavier pressure keeps about the same direction.
+//! Direction convention of this stage (internal, image coordinates): an ending points away from
+//! its ridge, from the ridge body through the end into the valley beyond; a bifurcation points
+//! along its single ridge (the stem), away from the two branches (ending/bifurcation duality:
+//! an ending that becomes a bifurcation under heavier pressure keeps about the same direction).
+//! ISO/IEC 19794-2 points both the other way; `extract::iso_angle` turns them around when the
+//! minutiae leave the extractor.
 
 use super::skeleton_graph::SkeletonGraph;
 use crate::MinutiaKind;

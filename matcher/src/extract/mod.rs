@@ -7,9 +7,10 @@
 //! own module named after what it produces, and publishes its result to a [`Transparency`]
 //! receiver under a fixed key. Every tuning value is in [`ExtractParams`].
 //!
-//! Directions follow ISO/IEC 19794-2 (see [`crate::minutiae`]): an ending points away from its
-//! ridge, into the valley beyond the end; a bifurcation points along its stem, away from the two
-//! branches, so an ending that turns into a bifurcation keeps about the same direction.
+//! Directions follow ISO/IEC 19794-2 (see [`crate::minutiae`] and docs/matcher.md, "ISO/IEC
+//! 19794-2 conventions"): an ending points along its ridge, from the end into the ridge body; a
+//! bifurcation points between its two branches, away from the stem. The detection stage traces
+//! the opposite sense internally (see `detection`); [`iso_angle`] turns it around.
 //!
 //! ```no_run
 //! let fp = matcher::extract::extract_file("finger.png", 500).unwrap();
@@ -145,16 +146,21 @@ fn to_minutia(c: &detection::Candidate, working: &resolution::Working) -> Minuti
     Minutia {
         x,
         y,
-        // Image angles turn clockwise on screen (y down); ISO angles counter-clockwise.
+        // Image angles turn clockwise on screen (y down); ISO angles counter-clockwise, and
+        // point the other way (see `iso_angle`).
         direction: iso_angle(c.angle),
         kind: c.kind,
         quality: c.quality,
     }
 }
 
-/// Image-coordinate angle (y down) to the ISO convention (counter-clockwise on screen), [0, 2π).
+/// A detection direction (image coordinates, y down; an ending pointing out of its ridge, a
+/// bifurcation along its stem) to the ISO/IEC 19794-2 direction, [0, 2π): counter-clockwise on
+/// screen and turned half a turn, so that an ending points into its ridge and a bifurcation
+/// between its branches (ISO/IEC 19794-2:2005 §5.4.2, as NIST EFS and SourceAFIS read it).
 fn iso_angle(image_angle: f32) -> f32 {
-    let a = (std::f32::consts::TAU - image_angle).rem_euclid(std::f32::consts::TAU);
+    use std::f32::consts::{PI, TAU};
+    let a = (TAU - image_angle + PI).rem_euclid(TAU);
     if a >= std::f32::consts::TAU {
         0.0
     } else {

@@ -134,9 +134,12 @@ pub struct Impression {
 /// area relative to it.
 const FULL_PRINT_FRACTION: f32 = 0.5;
 
-/// ISO direction (counter-clockwise, y up) of an image angle (y down).
+/// ISO direction (counter-clockwise, y up) of a traced image angle (y down; an ending pointing
+/// out of its ridge, as the extractor's detection stage traces it), turned half a turn so that
+/// an ending points into its ridge and a bifurcation between its branches (ISO/IEC 19794-2).
 fn iso_direction(image_angle: f32) -> f32 {
-    let a = (std::f32::consts::TAU - image_angle).rem_euclid(std::f32::consts::TAU);
+    use std::f32::consts::{PI, TAU};
+    let a = (TAU - image_angle + PI).rem_euclid(TAU);
     if a >= std::f32::consts::TAU {
         0.0
     } else {

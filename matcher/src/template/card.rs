@@ -17,9 +17,10 @@
 //! 1. coordinates are converted from pixels to the card unit using the fingerprint's dpi;
 //! 2. if the minutiae do not fit the format's coordinate range at the image origin (the compact
 //!    range is 25.5 mm, about 502 px at 500 dpi), every minutia is shifted by the same whole
-//!    number of units so that their bounding box is centred in the range, and those still
-//!    outside are dropped; comparison is translation-invariant, so this keeps the most
-//!    minutiae, but decoded coordinates are then offset from the original image's;
+//!    number of units, chosen so that the window keeps the largest summed minutia quality
+//!    (ties: the shift nearest to centring their bounding box, the choice before issue 19), and
+//!    those still outside are dropped; comparison is translation-invariant, but decoded
+//!    coordinates are then offset from the original image's;
 //! 3. at most `max_minutiae` are kept, the highest-quality ones (ties: earlier first);
 //! 4. they are sorted by y, then x, ascending: §8 lets a card declare its minutiae order, and
 //!    this is the one NBIS calls the Cartesian y-x option.
@@ -173,8 +174,14 @@ fn encode(fp: &Fingerprint, max_minutiae: usize, layout: Layout) -> Result<Vec<u
         });
     }
     let limit = f64::from(layout.max_coordinate());
-    let shift_x = centring_shift(cands.iter().map(|c| c.x), limit);
-    let shift_y = centring_shift(cands.iter().map(|c| c.y), limit);
+    let weighted = |v: fn(&Candidate) -> f64| -> Vec<(f64, f64)> {
+        cands
+            .iter()
+            .map(|c| (v(c), quality_weight(c.quality)))
+            .collect()
+    };
+    let shift_x = window_shift(&weighted(|c| c.x), limit);
+    let shift_y = window_shift(&weighted(|c| c.y), limit);
     let mut kept: Vec<(u16, u16, &Candidate)> = cands
         .iter()
         .filter_map(|c| {
@@ -210,14 +217,48 @@ fn encode(fp: &Fingerprint, max_minutiae: usize, layout: Layout) -> Result<Vec<u
     Ok(out)
 }
 
-/// Whole-unit shift that centres the values' range in `0..=limit` when they do not fit as is.
-fn centring_shift(values: impl Iterator<Item = f64> + Clone, limit: f64) -> f64 {
-    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
-    if max.round() <= limit {
+/// Weight of a minutia when choosing the coordinate window: its quality as a fraction, 0.65
+/// when not reported (as the comparator weighs it).
+fn quality_weight(quality: u8) -> f64 {
+    if quality == 0 {
+        0.65
+    } else {
+        f64::from(quality) / 100.0
+    }
+}
+
+/// Whole-unit shift of the coordinate window `0..=limit` for minutiae at `values` (card units,
+/// with their weights) when they do not fit as they are (otherwise 0).
+///
+/// Issue 19: centring the bounding box dropped minutiae at both ends whatever their number or
+/// quality (FVC2004 DB1's 640 px wide scans span 32 mm against the compact format's 25.5 mm).
+/// The window now keeps the largest summed quality weight; among equal windows the one nearest
+/// the centred one (the old choice) wins.
+fn window_shift(values: &[(f64, f64)], limit: f64) -> f64 {
+    let max = values.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max);
+    if values.is_empty() || max.round() <= limit {
         return 0.0;
     }
-    let min = values.fold(f64::INFINITY, f64::min);
-    (((min + max) - limit) / 2.0).round().max(0.0)
+    let min = values.iter().map(|v| v.0).fold(f64::INFINITY, f64::min);
+    let centred = (((min + max) - limit) / 2.0).round().max(0.0);
+    let inside = |shift: f64| -> f64 {
+        values
+            .iter()
+            .filter(|(v, _)| (0.0..=limit).contains(&(v - shift).round()))
+            .map(|(_, w)| w)
+            .sum()
+    };
+    let mut best = (inside(centred), centred);
+    // A best window can always start at a minutia: try each as the lowest kept coordinate.
+    for &(v, _) in values {
+        let shift = v.round().max(0.0);
+        let w = inside(shift);
+        let nearer = (shift - centred).abs() < (best.1 - centred).abs();
+        if w > best.0 + 1e-9 || ((w - best.0).abs() <= 1e-9 && nearer) {
+            best = (w, shift);
+        }
+    }
+    best.1
 }
 
 fn decode(
@@ -369,8 +410,10 @@ mod tests {
     }
 
     #[test]
-    fn wide_prints_are_recentred_for_compact() {
-        // 0 px and 600 px apart: 30.5 mm does not fit 25.5 mm, the middle ones survive.
+    fn wide_prints_keep_the_best_window_for_compact() {
+        // 0 px and 600 px apart: 30.5 mm does not fit 25.5 mm. Centring the box kept only the
+        // middle two; a window starting at the first keeps three (equal weight: the window
+        // nearest the centred one).
         let fp = print(vec![
             m(0.0, 0.0, 50),
             m(200.0, 10.0, 50),
@@ -378,9 +421,25 @@ mod tests {
             m(600.0, 20.0, 50),
         ]);
         let back = decode_compact(&encode_compact(&fp, 60).unwrap(), 500, 60).unwrap();
-        assert_eq!(back.minutiae.len(), 2);
+        assert_eq!(back.minutiae.len(), 3);
         let dx = back.minutiae[1].x - back.minutiae[0].x;
         assert!((dx - 200.0).abs() < 2.0, "{dx}");
+    }
+
+    #[test]
+    fn issue_19_compact_window_prefers_quality() {
+        // The right-hand pair is of higher quality: the window moves to keep it.
+        let fp = print(vec![
+            m(0.0, 0.0, 20),
+            m(200.0, 10.0, 50),
+            m(400.0, 10.0, 90),
+            m(600.0, 20.0, 90),
+        ]);
+        let back = decode_compact(&encode_compact(&fp, 60).unwrap(), 500, 60).unwrap();
+        assert_eq!(back.minutiae.len(), 3);
+        let span = back.minutiae.iter().map(|m| m.x).fold(0.0f32, f32::max)
+            - back.minutiae.iter().map(|m| m.x).fold(f32::MAX, f32::min);
+        assert!((span - 400.0).abs() < 2.0, "{span}");
     }
 
     #[test]
