@@ -63,6 +63,26 @@ impl Threshold {
             .unwrap_or(Threshold::FMR_0_01_PERCENT)
     }
 
+    /// Defaults for the mean of two fingers' scores (`fuse(.., Fusion::Mean)` of two live
+    /// fingers, each against its own enrolled template), loosest first, for the same targets as
+    /// [`Threshold::CALIBRATED`]. PLACEHOLDER until calibrated.
+    pub const CALIBRATED_MEAN_OF_TWO: [Threshold; 3] = Threshold::CALIBRATED;
+
+    /// The threshold for the mean of `fingers` fingers' scores at target `fmr`: the
+    /// single-finger default ([`Threshold::calibrated_within`]) for one finger, the
+    /// [`Threshold::CALIBRATED_MEAN_OF_TWO`] default otherwise (calibrated on two; the mean of
+    /// more fingers only narrows the impostor scores, so it stays on the safe side).
+    pub fn calibrated_fused(fmr: f64, fingers: usize) -> Threshold {
+        if fingers <= 1 {
+            return Threshold::calibrated_within(fmr);
+        }
+        let table = Threshold::CALIBRATED_MEAN_OF_TWO;
+        table
+            .into_iter()
+            .find(|t| t.target_fmr <= fmr + 1e-12)
+            .unwrap_or(table[table.len() - 1])
+    }
+
     /// The lowest threshold whose false-match rate on `impostor_scores` does not exceed `fmr`.
     /// Ties are never split: if several impostors share the boundary score, the threshold moves
     /// just above it. Returns `None` for an empty list or an `fmr` outside [0, 1]. NaN scores
