@@ -67,7 +67,10 @@ fn issue_19_calibrate_runs_on_a_tiny_pool() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert!(fused.contains(&"mean/all") && fused.contains(&"max/all"), "{fused:?}");
+    assert!(
+        fused.contains(&"mean/all") && fused.contains(&"max/all"),
+        "{fused:?}"
+    );
     assert!(!r["rescan"]["rows"].as_array().unwrap().is_empty());
     for c in r["counter"].as_array().unwrap() {
         let accepted: u64 = c["accepted_at"]

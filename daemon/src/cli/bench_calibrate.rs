@@ -94,8 +94,16 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         max_attempts: policy.max_attempts,
         current_rescan: (MIN_SCAN_QUALITY, MIN_SCAN_MINUTIAE),
         counter: vec![
-            setting("defaults: mean of 2, single-finger threshold", current.score, 2),
-            setting("defaults: mean of 2, fused threshold", current_fused.score, 2),
+            setting(
+                "defaults: mean of 2, single-finger threshold",
+                current.score,
+                2,
+            ),
+            setting(
+                "defaults: mean of 2, fused threshold",
+                current_fused.score,
+                2,
+            ),
             setting("defaults: one finger", current.score, 1),
         ],
         card_format: args.card_format,
@@ -200,7 +208,10 @@ fn tables(r: &Report) -> String {
     for row in rs.rows.iter().chain([&rs.current_both, &rs.picked_both]) {
         let name = match row.kind.as_str() {
             "both" if std::ptr::eq(row, &rs.current_both) => "current (both)".to_string(),
-            "both" => format!("picked quality {} + minutiae {}", rs.picked_quality, rs.picked_minutiae),
+            "both" => format!(
+                "picked quality {} + minutiae {}",
+                rs.picked_quality, rs.picked_minutiae
+            ),
             k => format!("{k} < {}", row.limit),
         };
         s += &format!(

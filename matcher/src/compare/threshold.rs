@@ -176,8 +176,14 @@ mod tests {
 
     #[test]
     fn issue_19_fused_defaults_follow_the_finger_count() {
-        assert_eq!(Threshold::calibrated_fused(0.001, 1), Threshold::FMR_0_1_PERCENT);
-        assert_eq!(Threshold::calibrated_fused(0.001, 0), Threshold::FMR_0_1_PERCENT);
+        assert_eq!(
+            Threshold::calibrated_fused(0.001, 1),
+            Threshold::FMR_0_1_PERCENT
+        );
+        assert_eq!(
+            Threshold::calibrated_fused(0.001, 0),
+            Threshold::FMR_0_1_PERCENT
+        );
         let two = Threshold::calibrated_fused(0.001, 2);
         assert_eq!(two.target_fmr, 0.001);
         assert_eq!(Threshold::calibrated_fused(0.001, 3), two);

@@ -321,7 +321,10 @@ impl Scores {
 /// The exact (Clopper-Pearson) two-sided 95 % interval of a proportion `k / n`.
 pub fn clopper_pearson(k: usize, n: usize) -> Interval {
     if n == 0 {
-        return Interval { low: 0.0, high: 1.0 };
+        return Interval {
+            low: 0.0,
+            high: 1.0,
+        };
     }
     let alpha = 0.05;
     let (kf, nf) = (k as f64, n as f64);
@@ -341,7 +344,10 @@ pub fn clopper_pearson(k: usize, n: usize) -> Interval {
 /// The Wilson score 95 % interval of a proportion `k / n`.
 pub fn wilson(k: usize, n: usize) -> Interval {
     if n == 0 {
-        return Interval { low: 0.0, high: 1.0 };
+        return Interval {
+            low: 0.0,
+            high: 1.0,
+        };
     }
     let z = 1.959_963_984_540_054_f64;
     let (nf, p) = (n as f64, k as f64 / n as f64);
@@ -459,7 +465,13 @@ fn inverse_beta(p: f64, a: f64, b: f64) -> f64 {
 }
 
 /// Rates of `threshold` on sorted (ascending) score lists.
-fn row(target_fmr: f64, threshold: f32, impostor: &[f32], genuine: &[f32], allowed: usize) -> ThresholdRow {
+fn row(
+    target_fmr: f64,
+    threshold: f32,
+    impostor: &[f32],
+    genuine: &[f32],
+    allowed: usize,
+) -> ThresholdRow {
     let above = impostor.len() - impostor.partition_point(|&s| s < threshold);
     let below = genuine.partition_point(|&s| s < threshold);
     let share = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
@@ -524,7 +536,10 @@ fn pool_report(
 }
 
 /// Reads and extracts every source of the pool, in order.
-fn enrol(options: &Options, progress: &dyn Progress) -> Result<(Vec<(String, usize)>, Vec<Scan>), Error> {
+fn enrol(
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<(Vec<(String, usize)>, Vec<Scan>), Error> {
     let mut sources = Vec::new();
     let mut scans = Vec::new();
     for (si, set) in options.sets.iter().enumerate() {
@@ -673,7 +688,9 @@ fn holders(scans: &[Scan]) -> Vec<Holder> {
 pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> {
     let (sources, scans) = enrol(options, progress)?;
     if scans.len() < 2 {
-        return Err(Error::InvalidImage("fewer than two scans to compare".into()));
+        return Err(Error::InvalidImage(
+            "fewer than two scans to compare".into(),
+        ));
     }
     let synth_source = options.synth.map(|_| sources.len() - 1);
     let is_synth = |s: usize| Some(s) == synth_source;
@@ -754,10 +771,31 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
     }
     let targets = &options.target_fmrs;
     let checks = &options.check_thresholds;
-    let mut single = vec![pool_report("all", imp_all, gen_all.clone(), targets, checks, &[])];
+    let mut single = vec![pool_report(
+        "all",
+        imp_all,
+        gen_all.clone(),
+        targets,
+        checks,
+        &[],
+    )];
     if synth_source.is_some() && !options.sets.is_empty() {
-        single.push(pool_report("real", imp_real, gen_real, targets, checks, &[]));
-        single.push(pool_report("synthetic", imp_synth, gen_synth, targets, checks, &[]));
+        single.push(pool_report(
+            "real",
+            imp_real,
+            gen_real,
+            targets,
+            checks,
+            &[],
+        ));
+        single.push(pool_report(
+            "synthetic",
+            imp_synth,
+            gen_synth,
+            targets,
+            checks,
+            &[],
+        ));
     }
     let all_thresholds: Vec<Threshold> = single[0]
         .calibrated
@@ -767,7 +805,14 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
             target_fmr: r.target_fmr,
         })
         .collect();
-    let same_source_only = pool_report("same source", imp_same_source, gen_all, &[], &[], &all_thresholds);
+    let same_source_only = pool_report(
+        "same source",
+        imp_same_source,
+        gen_all,
+        &[],
+        &[],
+        &all_thresholds,
+    );
 
     // Fused pools: holder A's enrolment against holder B's live scans.
     let hs = holders(&scans);
@@ -830,11 +875,9 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
             let name = format!("{rule_name}/{gname}");
             let rep = pool_report(&name, imp, gen, targets, checks, &all_thresholds);
             if gname == "all" {
-                if let Some(r) = rep
-                    .calibrated
-                    .iter()
-                    .find(|r| (r.target_fmr - options.policy_fmr).abs() <= options.policy_fmr * 1e-6)
-                {
+                if let Some(r) = rep.calibrated.iter().find(|r| {
+                    (r.target_fmr - options.policy_fmr).abs() <= options.policy_fmr * 1e-6
+                }) {
                     fused_policy.push((rule, r.threshold));
                 }
             }
@@ -849,7 +892,11 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
     let mut settings = options.counter.clone();
     for &(rule, t) in &fused_policy {
         settings.push(CounterSetting {
-            name: format!("calibrated here: {rule:?} of 2 at FMR {}", options.policy_fmr).to_lowercase(),
+            name: format!(
+                "calibrated here: {rule:?} of 2 at FMR {}",
+                options.policy_fmr
+            )
+            .to_lowercase(),
             threshold: t,
             fingers: 2,
             fusion: rule,
@@ -873,7 +920,10 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
         let outcomes: Vec<(usize, Outcome)> = hs
             .par_iter()
             .map_init(Scratch::new, |scratch, h| {
-                (h.source, counter_one(h, &scans, &probes, &candidates, setting, scratch))
+                (
+                    h.source,
+                    counter_one(h, &scans, &probes, &candidates, setting, scratch),
+                )
             })
             .collect();
         let mut groups: Vec<(&str, Vec<Outcome>)> = vec![("all", Vec::new())];
@@ -970,7 +1020,9 @@ fn rescan_report(
     };
     let picked_quality = best("quality").min(255) as u8;
     let picked_minutiae = best("minutiae");
-    let picked_both = make("both", 0, &|k| qm[k].0 < picked_quality || qm[k].1 < picked_minutiae);
+    let picked_both = make("both", 0, &|k| {
+        qm[k].0 < picked_quality || qm[k].1 < picked_minutiae
+    });
     let (cq, cm) = options.current_rescan;
     let current_both = make("both", 0, &|k| qm[k].0 < cq || qm[k].1 < cm);
     RescanReport {
@@ -1049,7 +1101,10 @@ fn counter_row(setting: &CounterSetting, group: &str, os: &[Outcome]) -> Counter
     let (mut refused, mut out, mut rescans) = (0, 0, 0);
     for o in os {
         match *o {
-            Outcome::Accepted { attempt, rescans: r } => {
+            Outcome::Accepted {
+                attempt,
+                rescans: r,
+            } => {
                 if let Some(slot) = accepted_at.get_mut(attempt as usize - 1) {
                     *slot += 1;
                 }
@@ -1094,41 +1149,74 @@ mod tests {
     fn clopper_pearson_known_values() {
         // R: binom.test(5, 10)$conf.int = 0.1870860 0.8129140.
         let i = clopper_pearson(5, 10);
-        assert!(close(i.low, 0.187_086_0, 1e-6) && close(i.high, 0.812_914_0, 1e-6), "{i:?}");
+        assert!(
+            close(i.low, 0.187_086_0, 1e-6) && close(i.high, 0.812_914_0, 1e-6),
+            "{i:?}"
+        );
         // binom.test(0, 10): upper = 1 - 0.025^(1/10) = 0.3084971.
         let i = clopper_pearson(0, 10);
         assert_eq!(i.low, 0.0);
         assert!(close(i.high, 1.0 - 0.025f64.powf(0.1), 1e-9), "{i:?}");
         // binom.test(1, 100)$conf.int = 0.0002531460 0.0544593854.
         let i = clopper_pearson(1, 100);
-        assert!(close(i.low, 0.000_253_146_0, 1e-9) && close(i.high, 0.054_459_385_4, 1e-8), "{i:?}");
+        assert!(
+            close(i.low, 0.000_253_146_0, 1e-9) && close(i.high, 0.054_459_385_4, 1e-8),
+            "{i:?}"
+        );
         // All successes: lower = 0.025^(1/n).
         let i = clopper_pearson(20, 20);
-        assert!(close(i.low, 0.025f64.powf(1.0 / 20.0), 1e-9) && i.high == 1.0, "{i:?}");
+        assert!(
+            close(i.low, 0.025f64.powf(1.0 / 20.0), 1e-9) && i.high == 1.0,
+            "{i:?}"
+        );
         // Large n, as in the calibration: 0 of 14 400, and 145 of 14 400
         // (binom.test(145, 14400)$conf.int = 0.008500... 0.011840...).
         let i = clopper_pearson(0, 14_400);
-        assert!(close(i.high, 1.0 - 0.025f64.powf(1.0 / 14_400.0), 1e-10), "{i:?}");
+        assert!(
+            close(i.high, 1.0 - 0.025f64.powf(1.0 / 14_400.0), 1e-10),
+            "{i:?}"
+        );
         let i = clopper_pearson(145, 14_400);
         assert!(i.low < 145.0 / 14_400.0 && i.high > 145.0 / 14_400.0);
-        assert!(close(i.low, 0.008_497, 5e-5) && close(i.high, 0.011_840, 5e-5), "{i:?}");
+        assert!(
+            close(i.low, 0.008_497, 5e-5) && close(i.high, 0.011_840, 5e-5),
+            "{i:?}"
+        );
     }
 
     #[test]
     fn wilson_known_values() {
         // 5 of 10: 0.2365931 0.7634069 (prop.test(5, 10, correct = FALSE)).
         let i = wilson(5, 10);
-        assert!(close(i.low, 0.236_593_1, 1e-6) && close(i.high, 0.763_406_9, 1e-6), "{i:?}");
+        assert!(
+            close(i.low, 0.236_593_1, 1e-6) && close(i.high, 0.763_406_9, 1e-6),
+            "{i:?}"
+        );
         // 0 of 10: upper z²/(n+z²).
         let z2 = 1.959_963_984_540_054_f64.powi(2);
         let i = wilson(0, 10);
-        assert!(close(i.low, 0.0, 1e-12) && close(i.high, z2 / (10.0 + z2), 1e-9), "{i:?}");
+        assert!(
+            close(i.low, 0.0, 1e-12) && close(i.high, z2 / (10.0 + z2), 1e-9),
+            "{i:?}"
+        );
     }
 
     #[test]
     fn intervals_of_nothing() {
-        assert_eq!(clopper_pearson(0, 0), Interval { low: 0.0, high: 1.0 });
-        assert_eq!(wilson(0, 0), Interval { low: 0.0, high: 1.0 });
+        assert_eq!(
+            clopper_pearson(0, 0),
+            Interval {
+                low: 0.0,
+                high: 1.0
+            }
+        );
+        assert_eq!(
+            wilson(0, 0),
+            Interval {
+                low: 0.0,
+                high: 1.0
+            }
+        );
     }
 
     #[test]
@@ -1136,9 +1224,17 @@ mod tests {
         let mut f = 1.0f64;
         for n in 1..20u32 {
             f *= f64::from(n);
-            assert!(close(ln_gamma(f64::from(n) + 1.0), f.ln(), 1e-10 * f.ln().max(1.0)));
+            assert!(close(
+                ln_gamma(f64::from(n) + 1.0),
+                f.ln(),
+                1e-10 * f.ln().max(1.0)
+            ));
         }
-        assert!(close(ln_gamma(0.5), std::f64::consts::PI.sqrt().ln(), 1e-12));
+        assert!(close(
+            ln_gamma(0.5),
+            std::f64::consts::PI.sqrt().ln(),
+            1e-12
+        ));
     }
 
     #[test]
@@ -1147,7 +1243,11 @@ mod tests {
         let imp: Vec<f32> = (0..1000).map(|i| i as f32 / 1000.0).collect();
         let gen: Vec<f32> = (0..10).map(|i| 0.5 + i as f32 * 0.05).collect();
         let r = pool_report("t", imp, gen, &[0.01, 0.001, 0.0001], &[], &[]);
-        assert_eq!(r.calibrated.len(), 2, "0.01 % allows no false match of 1000");
+        assert_eq!(
+            r.calibrated.len(),
+            2,
+            "0.01 % allows no false match of 1000"
+        );
         assert_eq!(r.calibrated[0].impostors_at_or_above, 10);
         assert!(!r.calibrated[0].indicative);
         assert_eq!(r.calibrated[1].impostors_at_or_above, 1);
