@@ -13,6 +13,7 @@
 //! - **FMR100 / FMR1000**: the lowest FNMR over thresholds with FMR ≤ 1 % / 0.1 %.
 //! - **ZeroFMR**: the lowest FNMR over thresholds with FMR = 0.
 
+pub mod calibrate;
 pub mod fvc;
 pub mod truth;
 

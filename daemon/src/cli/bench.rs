@@ -23,6 +23,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Extracted minutiae against the ground truth of a generated set (precision, recall).
     Truth(super::bench_truth::TruthArgs),
+    /// Thresholds, fused thresholds, rescan limits and the counter experience on pooled sets.
+    Calibrate(super::bench_calibrate::CalibrateArgs),
     /// A bare ZeroMQ echo ROUTER, the baseline of benches/zmq_load.py.
     #[command(hide = true)]
     ZmqEcho(super::bench_echo::EchoArgs),
@@ -87,7 +89,15 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Fvc(args) => run_fvc(args),
         Command::Compare(args) => run_compare(args),
         Command::Truth(args) => super::bench_truth::run(args),
+        Command::Calibrate(args) => super::bench_calibrate::run(args),
         Command::ZmqEcho(args) => super::bench_echo::run(args),
+    }
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal.
+pub(super) fn progress_bar() -> impl Progress {
+    Bar {
+        bar: Mutex::new(ProgressBar::hidden()),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod apdu;
 pub mod audit;
 pub mod batch;
 pub mod bench;
+pub mod bench_calibrate;
 pub mod bench_echo;
 pub mod bench_truth;
 pub mod card;

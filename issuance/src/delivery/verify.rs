@@ -270,9 +270,10 @@ pub fn verify(
     let per_finger: Vec<f32> = fingers.iter().map(|f| f.score).collect();
     // One finger: its score. Several: the mean (sum rule), so that one good finger cannot
     // carry an impostor's other fingers (the max rule would raise the false-match rate with
-    // every finger added).
+    // every finger added). The mean has its own calibrated threshold (issue 19): the
+    // single-finger one is far stricter than its target on fused scores.
     let score = fuse(&per_finger, Fusion::Mean);
-    let threshold = Threshold::calibrated_within(policy.fmr);
+    let threshold = Threshold::calibrated_fused(policy.fmr, per_finger.len());
     let accepted = threshold.accepts(score);
     timing.comparison = read::ms_since(compare_start);
 

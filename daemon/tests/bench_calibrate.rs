@@ -1,0 +1,94 @@
+//! `idcardd bench calibrate` on a tiny pool (the committed synthetic fixtures plus a few
+//! generated fingers): every pair is counted once, thresholds come with their counts and
+//! intervals, and the fused, rescan and counter sections are there. Issue 19.
+
+use test_support::{paths, process};
+
+fn idcardd(args: &[&str]) -> std::process::Output {
+    process::run(env!("CARGO_BIN_EXE_idcardd"), args)
+}
+
+#[test]
+fn issue_19_calibrate_runs_on_a_tiny_pool() {
+    let fixtures = paths::fingerprints();
+    let set = format!("{}:500", fixtures.to_str().unwrap());
+    let out = idcardd(&[
+        "bench",
+        "calibrate",
+        &set,
+        "--synth-fingers",
+        "4",
+        "--synth-impressions",
+        "3",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scans = r["scans"].as_u64().unwrap();
+    let fixture_scans = r["sources"][0][1].as_u64().unwrap();
+    assert_eq!(r["sources"][1][0], "synthetic");
+    assert_eq!(r["sources"][1][1].as_u64(), Some(12));
+    assert_eq!(scans, fixture_scans + 12);
+
+    // Every pair once: genuine + impostor = n (n - 1) / 2.
+    let all = &r["single"][0];
+    assert_eq!(all["name"], "all");
+    let (imp, gen) = (
+        all["impostors"].as_u64().unwrap(),
+        all["genuine"].as_u64().unwrap(),
+    );
+    assert_eq!(imp + gen, scans * (scans - 1) / 2);
+    // 4 generated fingers x 3 impressions give 4 x 3 genuine pairs.
+    assert_eq!(r["single"][2]["genuine"].as_u64(), Some(12));
+
+    // The 1 % row: its count at or above the threshold is within the target, and its interval
+    // holds the observed rate.
+    let row = &all["calibrated"][0];
+    assert_eq!(row["target_fmr"].as_f64(), Some(0.01));
+    let above = row["impostors_at_or_above"].as_u64().unwrap();
+    assert!(above as f64 <= 0.01 * imp as f64, "{row}");
+    let fmr = row["fmr"].as_f64().unwrap();
+    let (lo, hi) = (
+        row["fmr_ci95"]["low"].as_f64().unwrap(),
+        row["fmr_ci95"]["high"].as_f64().unwrap(),
+    );
+    assert!(lo <= fmr && fmr <= hi && hi < 1.0, "{row}");
+
+    // Fused pools for both rules, rescan rows, and counter rows that add up.
+    let fused: Vec<&str> = r["fused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        fused.contains(&"mean/all") && fused.contains(&"max/all"),
+        "{fused:?}"
+    );
+    assert!(!r["rescan"]["rows"].as_array().unwrap().is_empty());
+    for c in r["counter"].as_array().unwrap() {
+        let accepted: u64 = c["accepted_at"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            accepted + c["refused"].as_u64().unwrap() + c["out_of_scans"].as_u64().unwrap(),
+            c["holders"].as_u64().unwrap(),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn calibrate_refuses_an_empty_pool() {
+    let out = idcardd(&["bench", "calibrate"]);
+    assert!(!out.status.success());
+}
