@@ -535,11 +535,11 @@ fn pool_report(
     }
 }
 
+/// Each source of the pool with how many scans it gave.
+type Sources = Vec<(String, usize)>;
+
 /// Reads and extracts every source of the pool, in order.
-fn enrol(
-    options: &Options,
-    progress: &dyn Progress,
-) -> Result<(Vec<(String, usize)>, Vec<Scan>), Error> {
+fn enrol(options: &Options, progress: &dyn Progress) -> Result<(Sources, Vec<Scan>), Error> {
     let mut sources = Vec::new();
     let mut scans = Vec::new();
     for (si, set) in options.sets.iter().enumerate() {
@@ -654,7 +654,9 @@ impl Holder {
 
 /// Pairs consecutive fingers of each source into holders (an odd last finger is left out).
 fn holders(scans: &[Scan]) -> Vec<Holder> {
-    let mut fingers: Vec<((usize, u32), Vec<(u32, usize)>)> = Vec::new();
+    // (source, finger) -> its (impression, scan index) pairs.
+    type Finger = ((usize, u32), Vec<(u32, usize)>);
+    let mut fingers: Vec<Finger> = Vec::new();
     for (k, s) in scans.iter().enumerate() {
         let key = (s.source, s.finger);
         match fingers.iter_mut().find(|(f, _)| *f == key) {
