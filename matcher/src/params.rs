@@ -299,11 +299,19 @@ mod tests {
         assert_eq!(p.border_erosion_blocks, 3);
         assert_eq!(p.quality_clarity_range, (0.1, 0.9));
         assert_eq!(
-            ExtractParams { border_erosion_blocks: 2, quality_clarity_range: (0.3, 0.6), ..p },
+            ExtractParams {
+                border_erosion_blocks: 2,
+                quality_clarity_range: (0.3, 0.6),
+                ..p
+            },
             ExtractParams::default()
         );
-        assert!(ExtractParams::default().with_settings(&["no_such=1"]).is_err());
-        assert!(ExtractParams::default().with_settings(&["block=x"]).is_err());
+        assert!(ExtractParams::default()
+            .with_settings(&["no_such=1"])
+            .is_err());
+        assert!(ExtractParams::default()
+            .with_settings(&["block=x"])
+            .is_err());
         assert!(ExtractParams::default().with_settings(&["block"]).is_err());
     }
 }
