@@ -70,6 +70,10 @@ pub struct FvcArgs {
     /// Name of this run in the report's plots and in `bench compare` (default: the folder name).
     #[arg(long)]
     pub label: Option<String>,
+    /// Try another value of an extraction parameter (a field of `matcher::params::ExtractParams`,
+    /// e.g. `border_erosion_blocks=3`); repeatable. For evaluations: the defaults are the tuned set.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
 }
 
 /// Arguments of `idcardd bench compare`.
@@ -148,6 +152,9 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
             Source::Extract
         },
         timing: Duration::from_secs_f64(args.timing_seconds.max(0.0)),
+        params: matcher::params::ExtractParams::default()
+            .with_settings(&args.params)
+            .map_err(|e| anyhow::anyhow!("--param: {e}"))?,
     };
     let bar = Bar {
         bar: Mutex::new(ProgressBar::hidden()),

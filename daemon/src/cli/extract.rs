@@ -39,6 +39,10 @@ pub struct Args {
     /// files into this directory.
     #[arg(long, value_name = "DIR")]
     pub stages: Option<PathBuf>,
+    /// Try another value of an extraction parameter (a field of `matcher::params::ExtractParams`,
+    /// e.g. `border_erosion_blocks=3`); repeatable. For evaluations: the defaults are the tuned set.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
 }
 
 /// Runs `idcardd extract`.
@@ -70,7 +74,9 @@ fn run_one(args: &Args, path: &std::path::Path) -> anyhow::Result<()> {
     // The matcher's errors already name their cause; `{e}` keeps it to one line.
     let image =
         GrayImage::open(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    let params = ExtractParams::default();
+    let params = ExtractParams::default()
+        .with_settings(&args.params)
+        .map_err(|e| anyhow::anyhow!("--param: {e}"))?;
     let mut collector = Collector::default();
     let mut none = NoTransparency;
     let t: &mut dyn Transparency = if args.show.is_some() || args.stages.is_some() {

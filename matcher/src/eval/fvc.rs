@@ -16,6 +16,7 @@
 use super::{rates, Rates};
 use crate::compare::{compare, prepare, PreparedTemplate, Scratch};
 use crate::template::{self, CardFormat};
+use crate::transparency::NoTransparency;
 use crate::{Error, Fingerprint};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,8 @@ pub struct Options {
     pub source: Source,
     /// Minimum duration of each single-threaded speed loop.
     pub timing: Duration,
+    /// Extraction parameters (the tuned defaults unless an evaluation varies them).
+    pub params: crate::params::ExtractParams,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             card_format: None,
             source: Source::Extract,
             timing: Duration::from_secs(2),
+            params: crate::params::ExtractParams::default(),
         }
     }
 }
@@ -228,7 +232,11 @@ struct Enrolled {
 fn enrol_one(s: &Sample, o: &Options) -> Enrolled {
     let start = Instant::now();
     let fp = match o.source {
-        Source::Extract | Source::ReferenceIso => crate::extract::extract_file(&s.path, o.dpi),
+        Source::Extract | Source::ReferenceIso => {
+            crate::image::GrayImage::open(&s.path).and_then(|image| {
+                crate::extract::extract_with(&image, o.dpi, &o.params, &mut NoTransparency)
+            })
+        }
         Source::IsoRecord => read_iso(&s.path.with_extension("iso")),
     };
     let ms = start.elapsed().as_secs_f64() * 1e3;
