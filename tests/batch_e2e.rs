@@ -226,9 +226,14 @@ fn kiosk_scans(prints: &Path, enrolled: &Path, others: &[u32]) -> (String, Strin
         Some(compare(&prepare(&fp), &candidate, &mut scratch))
     };
     let finger = finger_of(enrolled);
+    // The best of the other impressions, with a margin over the one-finger threshold (the
+    // calibration of issue 19 raised it: 1.5x would be above every genuine score here).
     let genuine = (2..=4)
         .map(|k| format!("{finger}_{k}.png"))
-        .find(|n| score(n).is_some_and(|s| s >= 1.5 * threshold))
+        .filter_map(|n| score(&n).map(|s| (n, s)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|(_, s)| *s >= 1.1 * threshold)
+        .map(|(n, _)| n)
         .expect("no impression of the enrolled finger clearly matches its template");
     let impostor = (1..=40)
         .filter(|f| *f != finger && !others.contains(f))
