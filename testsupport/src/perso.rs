@@ -118,3 +118,27 @@ pub fn read_personalized(path: &Path) -> (apdu::fcp::LifeCycle, Option<Dg1AndSod
     let sod = s.read_file(apdu::layout::EF_SOD).expect("reading EF.SOD");
     (lcs, Some((dg1, sod)))
 }
+
+/// Checks a card made from [`generated_record`] `GEN-nnnn`: its DG1 names the record's person
+/// and carries `document_number`, and its EF.SOD verifies against `signer`'s CSCA.
+pub fn check_generated_card(
+    dg1: &[u8],
+    sod: &[u8],
+    tracking_code: &str,
+    document_number: &str,
+    signer: &DocumentSigner,
+) {
+    let mrz = issuance::lds::mrz::parse_dg1(dg1).expect("DG1 parses");
+    assert_eq!(mrz.document_number, document_number, "{tracking_code}");
+    let i: u64 = tracking_code["GEN-".len()..]
+        .parse()
+        .expect("a generated tracking code");
+    assert_eq!(mrz.surname, format!("PERSON{}", letters(i)));
+    issuance::pki::verify_sod(
+        sod,
+        &[(1, dg1)],
+        std::slice::from_ref(signer.csca()),
+        std::time::SystemTime::now(),
+    )
+    .expect("EF.SOD verifies");
+}
