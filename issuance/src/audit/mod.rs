@@ -422,11 +422,6 @@ impl AuditLog {
         Ok(log)
     }
 
-    /// The chain this log appends to.
-    pub fn chain(&self) -> &Chain {
-        &self.chain
-    }
-
     /// The database the log is in.
     pub fn db(&self) -> &Db {
         &self.db

@@ -336,11 +336,6 @@ impl Db {
         }
     }
 
-    /// Answers whether the database can be reached now (a trivial query).
-    pub fn ping(&self) -> Result<(), DbError> {
-        self.read(|tx| tx.query("SELECT 1", &[]).map(|_| ()))
-    }
-
     /// After personal data was removed from rows: SQLite empties its WAL so the old frames
     /// leave the disk (`secure_delete` already zeroes freed pages); PostgreSQL's dead row
     /// versions go with its (auto)vacuum.

@@ -836,11 +836,6 @@ impl Journal {
         &self.station.station_id
     }
 
-    /// How long this station's claims outlive its silence.
-    pub fn lease(&self) -> Duration {
-        self.station.lease
-    }
-
     /// The retention rule this journal applies.
     pub fn retention(&self) -> Retention {
         self.retention
@@ -1037,7 +1032,7 @@ impl Journal {
             tx.execute(
                 &format!(
                     "UPDATE records SET owner = NULL WHERE batch_id = ?1 AND state = 'writing'
-                       AND owner IS DISTINCT FROM ?2 AND {stale} AND ?3 = ?3"
+                       AND owner IS DISTINCT FROM ?2 AND {stale}"
                 ),
                 args![id, owner, now, self.station_id()],
             )?;
