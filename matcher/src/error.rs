@@ -24,6 +24,9 @@ pub enum Error {
     /// File I/O.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// Another extractor behind [`crate::extract::MinutiaeExtractor`] (the learned one) failed.
+    #[error("{0}")]
+    Extractor(String),
 }
 
 impl From<opencv::Error> for Error {

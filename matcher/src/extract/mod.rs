@@ -40,6 +40,29 @@ use crate::params::ExtractParams;
 use crate::transparency::{self as tr, publish_grid, Intermediate, NoTransparency, Transparency};
 use crate::{Error, Fingerprint, Minutia};
 
+/// Something that turns a scan into minutiae: this crate's extractor ([`Classical`]) or
+/// another one (the learned extractor of the `leader` crate), so that evaluations and the
+/// delivery desk can put either on either side of a comparison.
+pub trait MinutiaeExtractor: Send + Sync {
+    /// A short name for reports ("classical", "leader").
+    fn name(&self) -> &str;
+    /// The minutiae of `image` at `dpi`, in its pixels, ISO/IEC 19794-2 directions.
+    fn extract(&self, image: &GrayImage, dpi: u32) -> Result<Fingerprint, Error>;
+}
+
+/// This crate's extractor with the given parameters, as a [`MinutiaeExtractor`].
+#[derive(Debug, Clone, Default)]
+pub struct Classical(pub ExtractParams);
+
+impl MinutiaeExtractor for Classical {
+    fn name(&self) -> &str {
+        "classical"
+    }
+    fn extract(&self, image: &GrayImage, dpi: u32) -> Result<Fingerprint, Error> {
+        extract_with(image, dpi, &self.0, &mut NoTransparency)
+    }
+}
+
 /// Extracts minutiae from a scan at `dpi` with the default parameters.
 pub fn extract(image: &GrayImage, dpi: u32) -> Result<Fingerprint, Error> {
     extract_with(image, dpi, &ExtractParams::default(), &mut NoTransparency)
