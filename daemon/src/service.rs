@@ -49,6 +49,9 @@ pub struct ServiceConfig {
     /// Where the journal lives (the station's SQLite file, or a line's PostgreSQL database)
     /// and who this station is (`journal`, `journal_password`, `station_id`, `[line]`).
     pub journal: JournalConfig,
+    /// Extracts the card templates at enrollment instead of the default extractor (`[learned]
+    /// card_templates`); `None`: the default extractor.
+    pub template_extractor: Option<Arc<dyn matcher::extract::MinutiaeExtractor>>,
 }
 
 impl ServiceConfig {
@@ -68,6 +71,7 @@ impl ServiceConfig {
             retention: Retention::default(),
             keys: None,
             journal: JournalConfig::default(),
+            template_extractor: None,
         }
     }
 }
@@ -384,6 +388,7 @@ impl Service {
             state_dir: config.state_dir.clone(),
             pki_dir: config.pki_dir.clone(),
             keys: Arc::clone(&keys),
+            template_extractor: config.template_extractor.clone(),
         };
         let svc = Service {
             readers,

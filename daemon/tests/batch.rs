@@ -66,6 +66,7 @@ fn a_batch_with_qc_failures_and_duplicates_runs_to_the_end_with_a_report() {
         keys: &keys,
         source: &hopper,
         audit: Some(&audit_fn),
+        template_extractor: None,
     };
     let events = Mutex::new(Vec::new());
     let progress = |p: &Progress| events.lock().unwrap().push(p.clone());

@@ -723,6 +723,134 @@ fn two_fingers_are_combined_into_one_decision() {
     assert_eq!(e.code, ErrorCode::NoMatch);
 }
 
+/// The learned extractor scripts/setup.sh installs; `None` (with a message) when absent.
+fn learned_extractor() -> Option<std::sync::Arc<dyn matcher::extract::MinutiaeExtractor>> {
+    let dir = leader::LearnedExtractor::default_dir();
+    if !leader::LearnedExtractor::installed(&dir) {
+        eprintln!(
+            "skipping: the learned extractor is not installed in {} (bash scripts/setup.sh)",
+            dir.display()
+        );
+        return None;
+    }
+    Some(std::sync::Arc::new(
+        leader::LearnedExtractor::open(&dir, 2).unwrap(),
+    ))
+}
+
+#[test]
+fn close_decisions_are_taken_again_by_the_learned_extractor_when_configured() {
+    let Some(extractor) = learned_extractor() else {
+        return;
+    };
+    let office = office_with(1, |c| {
+        c.delivery.second_opinion = Some(issuance::delivery::SecondOpinion {
+            extractor,
+            low: 0.0,
+            high: f32::MAX,
+        })
+    });
+    office.personalize(0, &national_plan(&office.signer));
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    let last_verify = || {
+        office
+            .svc
+            .audit
+            .entries()
+            .unwrap()
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == "delivery.verify")
+            .unwrap()
+            .details_json()
+    };
+    for (scan, genuine) in [("1_3.png", true), ("3_3.png", false)] {
+        let reply = office.verify(&session, 2, fixtures::scan(scan));
+        let d = last_verify();
+        let so = &d["second_opinion"];
+        assert_eq!(so["extractor"], "leader", "{d}");
+        assert!(so["first_score"].as_f64().is_some(), "{d}");
+        // The decision is the second opinion's score against the threshold.
+        let score = d["score"].as_f64().unwrap();
+        assert_eq!(so["score"].as_f64().unwrap(), score);
+        let accepted = score >= d["threshold"].as_f64().unwrap();
+        assert_eq!(d["decision"], if accepted { "match" } else { "no_match" });
+        assert_eq!(reply.is_ok(), accepted, "{d}");
+        match reply {
+            Ok(r) => assert!(r["timing_ms"]["second_opinion"].as_f64().unwrap() > 0.0),
+            Err(e) => assert_eq!(e.code, ErrorCode::NoMatch),
+        }
+        if !genuine {
+            assert!(!accepted, "an impostor accepted on the second opinion: {d}");
+        }
+    }
+}
+
+#[test]
+fn cards_enrolled_by_the_learned_extractor_are_verified_with_its_second_opinion() {
+    let Some(learned) = learned_extractor() else {
+        return;
+    };
+    let office = office_with(1, |c| {
+        c.template_extractor = Some(learned.clone());
+        c.delivery.second_opinion = Some(issuance::delivery::SecondOpinion {
+            extractor: learned.clone(),
+            low: 0.0,
+            high: 1.5,
+        });
+    });
+    personalize_for(&office, 0, "NID-8001");
+    // The card's right index template holds the learned extractor's minutiae of the enrolled
+    // scan (fixture 1_1), not the default extractor's.
+    let dg3 = {
+        let mut card = office.card(0);
+        let mut s = card
+            .authenticate_terminal(test_support::hsm::shared().as_ref())
+            .unwrap();
+        s.read_file(apdu::layout::EF_DG3).unwrap()
+    };
+    let templates = issuance::lds::biometric::parse_dg3(&dg3).unwrap();
+    let right = templates.iter().find(|t| t.position == 2).unwrap();
+    let (_, record) = matcher::template::decode_any(&right.iso_record).unwrap();
+    let on_card = record.fingerprints().remove(0);
+    let image = matcher::image::GrayImage::decode(&fixtures::scan("1_1.png")).unwrap();
+    let near = |print: &matcher::Fingerprint| {
+        on_card
+            .minutiae
+            .iter()
+            .filter(|m| {
+                print
+                    .minutiae
+                    .iter()
+                    .any(|o| (m.x - o.x).hypot(m.y - o.y) <= 1.5)
+            })
+            .count()
+    };
+    let by_learned = near(&learned.extract(&image, 500).unwrap());
+    let by_default = near(&matcher::extract::extract(&image, 500).unwrap());
+    assert!(on_card.minutiae.len() >= 12, "{}", on_card.minutiae.len());
+    assert_eq!(by_learned, on_card.minutiae.len());
+    assert!(by_default < on_card.minutiae.len(), "{by_default}");
+
+    let session = office.begin(0)["session"].as_str().unwrap().to_string();
+    let reply = office.verify(&session, 2, fixtures::scan("1_2.png"));
+    let d = office
+        .svc
+        .audit
+        .entries()
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == "delivery.verify")
+        .unwrap()
+        .details_json();
+    assert!(reply.is_ok(), "the holder refused: {d}");
+    assert_eq!(
+        code(office.verify(&session, 2, fixtures::scan("3_3.png"))),
+        ErrorCode::NoMatch
+    );
+}
+
 /// Personalizes `sim:0` with a plan signed by `signer` and returns begin's refusal.
 fn begin_refusal(office: &Office, plan: &Plan) -> ApiError {
     office.personalize(0, plan);

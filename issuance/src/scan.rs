@@ -30,12 +30,21 @@ pub enum ScanError {
 
 /// Decodes `bytes` (PNG, TIFF, BMP, ...) at `dpi` and extracts its minutiae.
 pub fn extract(bytes: &[u8], dpi: u32) -> Result<Fingerprint, ScanError> {
+    extract_by(bytes, dpi, &matcher::extract::Classical::default())
+}
+
+/// [`extract`] with another extractor (the learned one of a second opinion).
+pub fn extract_by(
+    bytes: &[u8],
+    dpi: u32,
+    extractor: &dyn matcher::extract::MinutiaeExtractor,
+) -> Result<Fingerprint, ScanError> {
     if bytes.len() > MAX_SCAN_BYTES {
         return Err(ScanError::TooLarge { len: bytes.len() });
     }
     let image = matcher::image::GrayImage::decode(bytes)
         .map_err(|e| ScanError::Unreadable(e.to_string()))?;
-    matcher::extract::extract(&image, dpi).map_err(|e| match e {
+    extractor.extract(&image, dpi).map_err(|e| match e {
         matcher::Error::NoUsableFingerprint(why) => ScanError::NoFingerprint(why),
         other => ScanError::Unusable(other.to_string()),
     })

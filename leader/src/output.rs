@@ -26,8 +26,8 @@ pub fn minutiae(map: &[f32], input: &NetworkInput) -> Vec<Minutia> {
         for col in 0..input.scan_width {
             let px = &map[(line + col) * CHANNELS..][..CHANNELS];
             let confidence = px[3];
-            // NaN fails the comparison: a broken output finds nothing rather than garbage.
-            if !(confidence >= DETECTION_THRESHOLD) || !px[1].is_finite() {
+            // A NaN anywhere is no detection: a broken output finds nothing rather than garbage.
+            if confidence.is_nan() || confidence < DETECTION_THRESHOLD || !px[1].is_finite() {
                 continue;
             }
             let kind = if px[2] >= ENDING_THRESHOLD {

@@ -85,7 +85,7 @@ pub fn matcher_error(what: &str, e: matcher::Error) -> ApiError {
         E::InvalidImage(_) | E::ImageLimits(_) | E::InvalidTemplate(_) | E::Encode(_) => {
             ApiError::new(ErrorCode::InvalidParams, format!("{what}: {e}"))
         }
-        E::OpenCv(_) | E::Io(_) => ApiError::internal(format!("{what}: {e}")),
+        E::OpenCv(_) | E::Io(_) | E::Extractor(_) => ApiError::internal(format!("{what}: {e}")),
     }
 }
 

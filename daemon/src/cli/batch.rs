@@ -731,6 +731,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             keys: &keys,
             source: &source,
             audit: None,
+            template_extractor: None,
         };
         let summary = runner.run(&id, &readers, &AtomicBool::new(false), &|_| {})?;
         if summary.counts.personalized != args.cards {

@@ -8,10 +8,11 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use matcher::eval::fvc::{self, Options, Progress, Report, Source};
 use matcher::eval::Rates;
+use matcher::extract::MinutiaeExtractor;
 use matcher::template::CardFormat;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Subcommands of `idcardd bench`.
@@ -74,6 +75,83 @@ pub struct FvcArgs {
     /// e.g. `border_erosion_blocks=3`); repeatable. For evaluations: the defaults are the tuned set.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// Extractor of the probe side (the live scan).
+    #[arg(long, value_enum, default_value_t = ExtractorName::Classical)]
+    pub probe_extractor: ExtractorName,
+    /// Extractor of the reference side (the enrolled template).
+    #[arg(long, value_enum, default_value_t = ExtractorName::Classical)]
+    pub reference_extractor: ExtractorName,
+    /// Pairs scoring in LOW..HIGH are compared again with the probe extracted by the learned
+    /// extractor, as the delivery desk's second opinion does (e.g. `0.05:0.20`).
+    #[arg(long, value_name = "LOW:HIGH", value_parser = parse_band)]
+    pub second_opinion: Option<(f32, f32)>,
+    /// Folder of the learned extractor's model and runtime (default: $IDCARDD_LEARNED_DIR or
+    /// /usr/local/lib/idcardd, where scripts/setup.sh installs them).
+    #[arg(long, value_name = "DIR")]
+    pub learned_dir: Option<PathBuf>,
+}
+
+/// Which extractor serves a side of `bench fvc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExtractorName {
+    /// The default path (`matcher::extract`).
+    Classical,
+    /// The optional learned extractor (LEADER, `leader` crate).
+    Leader,
+}
+
+/// `LOW:HIGH`, two scores with LOW < HIGH.
+fn parse_band(s: &str) -> Result<(f32, f32), String> {
+    let (low, high) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s}: expected LOW:HIGH"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| format!("{v}: not a score"))
+    };
+    let (low, high) = (parse(low)?, parse(high)?);
+    if low >= high {
+        return Err(format!("{s}: LOW must be below HIGH"));
+    }
+    Ok((low, high))
+}
+
+/// The extractors `args` asks for, opening the learned one when one side or the second opinion
+/// needs it.
+fn extractors(args: &FvcArgs) -> anyhow::Result<fvc::Extractors> {
+    let wants_learned = args.probe_extractor == ExtractorName::Leader
+        || args.reference_extractor == ExtractorName::Leader
+        || args.second_opinion.is_some();
+    let learned: Option<Arc<dyn MinutiaeExtractor>> = if wants_learned {
+        let dir = args
+            .learned_dir
+            .clone()
+            .unwrap_or_else(leader::LearnedExtractor::default_dir);
+        let extractor = leader::LearnedExtractor::open(&dir, 1)
+            .with_context(|| format!("the learned extractor in {}", dir.display()))?;
+        Some(Arc::new(extractor))
+    } else {
+        None
+    };
+    let side = |name: ExtractorName| match name {
+        ExtractorName::Classical => None,
+        ExtractorName::Leader => learned.clone(),
+    };
+    Ok(fvc::Extractors {
+        probe: side(args.probe_extractor),
+        reference: side(args.reference_extractor),
+        second_opinion: match (args.second_opinion, &learned) {
+            (Some((low, high)), Some(extractor)) => Some(fvc::SecondOpinion {
+                extractor: extractor.clone(),
+                low,
+                high,
+            }),
+            _ => None,
+        },
+    })
 }
 
 /// Arguments of `idcardd bench compare`.
@@ -155,6 +233,7 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
         params: matcher::params::ExtractParams::default()
             .with_settings(&args.params)
             .map_err(|e| anyhow::anyhow!("--param: {e}"))?,
+        extractors: extractors(&args)?,
     };
     let bar = Bar {
         bar: Mutex::new(ProgressBar::hidden()),
@@ -238,5 +317,14 @@ fn table(r: &Report) -> String {
         "comparisons per second (one thread): {:.0} match only, {:.0} with probe preparation\n",
         r.compare_per_s, r.compare_with_prep_per_s
     );
+    if let Some((probe, reference)) = &r.extractors {
+        s += &format!("extractors: probe {probe}, reference {reference}\n");
+    }
+    if let Some(so) = &r.second_opinion {
+        s += &format!(
+            "second opinion ({}) on scores {}..{}: {} genuine and {} impostor pairs asked again; extraction {:.0} ms median, {:.0} ms p95\n",
+            so.extractor, so.low, so.high, so.genuine_pairs, so.impostor_pairs, so.extract_ms.median, so.extract_ms.p95
+        );
+    }
     s
 }

@@ -49,6 +49,9 @@ pub struct FileConfig {
     /// `[delivery]`: the delivery policy.
     #[serde(default)]
     pub delivery: DeliverySection,
+    /// `[learned]`.
+    #[serde(default)]
+    pub learned: LearnedSection,
     /// `[retention]`: how long the journal keeps applicants' biometrics.
     #[serde(default)]
     pub retention: RetentionSection,
@@ -198,6 +201,71 @@ pub struct DeliverySection {
     pub transport_pin_from_mailer: Option<bool>,
     /// This station's office: cards are handed over only once received here.
     pub office: Option<String>,
+}
+
+/// `[learned]` of the file: the optional learned minutiae extractor (LEADER; docs/matcher.md).
+/// Absent: never used.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnedSection {
+    /// Folder of `LEADER.onnx` and the ONNX Runtime library (default: `$IDCARDD_LEARNED_DIR`,
+    /// else `/usr/local/lib/idcardd`, where scripts/setup.sh installs them).
+    pub dir: Option<PathBuf>,
+    /// Threads of one learned extraction (default 2).
+    pub threads: Option<usize>,
+    /// Whether batch personalization extracts the card templates with it (enrollment QC's
+    /// image quality stays the default extractor's). Default false.
+    pub card_templates: Option<bool>,
+    /// `[low, high]`: a delivery verification whose score lies from `low` to below `high`
+    /// times the decision threshold is decided again on the learned extractor's minutiae of
+    /// the live scans. Absent: no second opinion.
+    pub second_opinion: Option<[f32; 2]>,
+}
+
+/// The learned extractor and what the daemon does with it.
+struct Learned {
+    /// Card templates at enrollment.
+    card_templates: Option<std::sync::Arc<dyn matcher::extract::MinutiaeExtractor>>,
+    /// The delivery desk's second opinion.
+    second_opinion: Option<issuance::delivery::SecondOpinion>,
+}
+
+impl LearnedSection {
+    /// Opens the learned extractor when anything asks for it: a missing or altered model or
+    /// runtime stops the daemon's start with the reason.
+    fn open(self) -> anyhow::Result<Learned> {
+        let card_templates = self.card_templates.unwrap_or(false);
+        if let Some([low, high]) = self.second_opinion {
+            if !(low.is_finite() && high.is_finite() && 0.0 <= low && low < high) {
+                anyhow::bail!("learned.second_opinion must be [low, high] with 0 <= low < high, e.g. [0.0, 1.5]");
+            }
+        }
+        if !card_templates && self.second_opinion.is_none() {
+            return Ok(Learned {
+                card_templates: None,
+                second_opinion: None,
+            });
+        }
+        let dir = self
+            .dir
+            .unwrap_or_else(leader::LearnedExtractor::default_dir);
+        let extractor: std::sync::Arc<dyn matcher::extract::MinutiaeExtractor> =
+            std::sync::Arc::new(
+                leader::LearnedExtractor::open(&dir, self.threads.unwrap_or(2)).with_context(
+                    || format!("[learned]: the learned extractor in {}", dir.display()),
+                )?,
+            );
+        Ok(Learned {
+            card_templates: card_templates.then(|| extractor.clone()),
+            second_opinion: self.second_opinion.map(|[low, high]| {
+                issuance::delivery::SecondOpinion {
+                    extractor,
+                    low,
+                    high,
+                }
+            }),
+        })
+    }
 }
 
 /// `idcardd serve` flags that win over the file.
@@ -518,6 +586,7 @@ impl Settings {
                 .failed_records_days
                 .unwrap_or(retention.failed_records_days),
         };
+        let learned = file.learned.open()?;
         let d = file.delivery;
         let defaults = DeliveryPolicy::default();
         service.delivery = DeliveryPolicy {
@@ -535,7 +604,9 @@ impl Settings {
                 .transport_pin_from_mailer
                 .unwrap_or(defaults.transport_pin_from_mailer),
             office: d.office,
+            second_opinion: learned.second_opinion,
         };
+        service.template_extractor = learned.card_templates;
         if !(service.delivery.fmr > 0.0 && service.delivery.fmr < 1.0) {
             anyhow::bail!("delivery.fmr must be between 0 and 1, e.g. 0.001");
         }
@@ -560,6 +631,44 @@ mod tests {
         assert_eq!(settings.service.readers, vec!["sim:0", "sim:1"]);
         assert_eq!(settings.service.delivery.max_attempts, 3);
         assert_eq!(settings.service.retention.failed_records_days, 30);
+    }
+
+    #[test]
+    fn the_learned_extractor_opens_when_asked_for_or_says_why_not() {
+        let resolve = |section: &str| {
+            let text = format!("[readers]\nnames = [\"sim:0\"]\n[learned]\n{section}");
+            Settings::resolve(FileConfig::parse(&text)?, &Overrides::default())
+        };
+        // Not asked for: not opened, even from a folder that does not exist.
+        let s = resolve("dir = \"/nonexistent/learned\"\n").unwrap();
+        assert!(s.service.delivery.second_opinion.is_none());
+        assert!(s.service.template_extractor.is_none());
+        let e = resolve("dir = \"/nonexistent/learned\"\ncard_templates = true\n").unwrap_err();
+        let why = format!("{e:#}");
+        assert!(
+            why.contains("/nonexistent/learned") && why.contains("scripts/setup.sh"),
+            "{why}"
+        );
+        let e = resolve("second_opinion = [1.5, 0.5]\n").unwrap_err();
+        assert!(e.to_string().contains("second_opinion"), "{e}");
+        assert!(resolve("second_opinions = [0.5, 1.5]\n").is_err());
+        let dir = leader::LearnedExtractor::default_dir();
+        if !leader::LearnedExtractor::installed(&dir) {
+            eprintln!(
+                "skipping the installed case: no learned extractor in {}",
+                dir.display()
+            );
+            return;
+        }
+        let s =
+            resolve("second_opinion = [0.25, 2.0]\nthreads = 1\ncard_templates = true\n").unwrap();
+        let so = s.service.delivery.second_opinion.unwrap();
+        assert_eq!(
+            (so.low, so.high, so.extractor.name()),
+            (0.25, 2.0, "leader")
+        );
+        assert!(so.asks(0.1, 0.2) && !so.asks(0.4, 0.2) && !so.asks(0.04, 0.2));
+        assert_eq!(s.service.template_extractor.unwrap().name(), "leader");
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct RunSettings {
     pub pki_dir: Option<PathBuf>,
     /// The issuer's key store: card keys, the Document Signer's key, the mailer key.
     pub keys: Arc<KeyStore>,
+    /// Extracts the card templates instead of the default extractor ([`Runner`]).
+    pub template_extractor: Option<Arc<dyn matcher::extract::MinutiaeExtractor>>,
 }
 
 /// The journal and the batches running in the background.
@@ -133,6 +135,7 @@ impl BatchManager {
             keys: &self.settings.keys,
             source: &source,
             audit: Some(&audit_entry),
+            template_extractor: self.settings.template_extractor.as_deref(),
         };
         f(&runner)
     }

@@ -66,6 +66,9 @@ pub struct Runner<'a> {
     pub source: &'a dyn CardSource,
     /// Appends an audit entry (`personalized`, `perso_failed`) with non-personal details.
     pub audit: Option<&'a AuditFn<'a>>,
+    /// Extracts the card templates instead of the default extractor (the learned one, so
+    /// that the delivery desk's second opinion compares like with like); `None`: default.
+    pub template_extractor: Option<&'a dyn matcher::extract::MinutiaeExtractor>,
 }
 
 /// One record's change, as progress reports it (identifiers only, no personal data).
@@ -805,7 +808,10 @@ impl Runner<'_> {
                 format!("no card profile named {:?}", applicant.profile),
             ))
         })?;
-        let valid = qc::check(&applicant, profile, &MatcherCheck)?;
+        let valid = match self.template_extractor {
+            Some(by) => qc::check(&applicant, profile, &qc::TemplatesBy(by))?,
+            None => qc::check(&applicant, profile, &MatcherCheck)?,
+        };
         Ok((valid, profile))
     }
 }

@@ -97,6 +97,30 @@ pub struct DeliveryPolicy {
     /// This station's office. When set, a card the journal knows is handed over only once it
     /// was received here (`dispatch.receive`); unset (one station doing everything), not asked.
     pub office: Option<String>,
+    /// The optional learned extractor's second opinion on decisions close to the threshold.
+    pub second_opinion: Option<SecondOpinion>,
+}
+
+/// A second opinion on close decisions: when the fused score of a verification lies within
+/// `low`..`high` times the decision threshold, the live scans are extracted again by
+/// `extractor` (the learned one, about 100 times slower than the default path) and the
+/// decision is taken on that comparison instead.
+#[derive(Debug, Clone)]
+pub struct SecondOpinion {
+    /// Extracts the live scans again.
+    pub extractor: std::sync::Arc<dyn matcher::extract::MinutiaeExtractor>,
+    /// Lower end of the band, times the threshold (e.g. 0.5).
+    pub low: f32,
+    /// Upper end of the band, times the threshold (e.g. 1.5): scores from here up are
+    /// accepted without asking again.
+    pub high: f32,
+}
+
+impl SecondOpinion {
+    /// Whether a fused `score` decided against `threshold` is close enough to ask again.
+    pub fn asks(&self, score: f32, threshold: f32) -> bool {
+        score >= self.low * threshold && score < self.high * threshold
+    }
 }
 
 impl Default for DeliveryPolicy {
@@ -108,6 +132,7 @@ impl Default for DeliveryPolicy {
             session_ttl: Duration::from_secs(600),
             transport_pin_from_mailer: true,
             office: None,
+            second_opinion: None,
         }
     }
 }
@@ -261,6 +286,9 @@ pub struct Timing {
     pub extraction: f64,
     /// Comparisons and fusion (verify).
     pub comparison: f64,
+    /// The learned extractor's second opinion, extraction and comparison (verify; 0 when it
+    /// was not asked).
+    pub second_opinion: f64,
     /// The rest: audit journal appends (fsynced), delivery store, sessions, trust list
     /// loading.
     pub other: f64,
@@ -272,7 +300,11 @@ impl Timing {
     /// Sets `total` from `started` and `other` as what the named parts do not cover.
     fn finish(&mut self, started: Instant) {
         self.total = read::ms_since(started);
-        let parts = self.card_io + self.passive_auth + self.extraction + self.comparison;
+        let parts = self.card_io
+            + self.passive_auth
+            + self.extraction
+            + self.comparison
+            + self.second_opinion;
         self.other = (self.total - parts).max(0.0);
     }
 }

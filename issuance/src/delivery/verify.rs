@@ -244,38 +244,53 @@ pub fn verify(
 
     let compare_start = Instant::now();
     let mut scratch = Scratch::new();
-    let mut fingers = Vec::with_capacity(probes.len());
-    for (finger, print) in &probes {
-        let probe = prepare(print);
-        // Templates of exactly this finger; a card written without positions (0) is compared
-        // with whatever finger is presented.
-        let exact: Vec<&ChipTemplate> =
-            templates.iter().filter(|t| t.position == *finger).collect();
-        let pool: Vec<&ChipTemplate> = if exact.is_empty() {
-            templates.iter().filter(|t| t.position == 0).collect()
-        } else {
-            exact
-        };
-        let best = pool
-            .iter()
-            .map(|t| compare(&probe, &t.prepared, &mut scratch))
-            .fold(0.0f32, f32::max);
-        fingers.push(FingerScore {
-            finger: *finger,
-            score: best,
-            quality: print.quality,
-            minutiae: print.minutiae.len(),
-        });
-    }
-    let per_finger: Vec<f32> = fingers.iter().map(|f| f.score).collect();
+    let mut per_finger = best_scores(&probes, &templates, &mut scratch);
     // One finger: its score. Several: the mean (sum rule), so that one good finger cannot
     // carry an impostor's other fingers (the max rule would raise the false-match rate with
     // every finger added). The mean has its own calibrated threshold (issue 19): the
     // single-finger one is far stricter than its target on fused scores.
-    let score = fuse(&per_finger, Fusion::Mean);
+    let mut score = fuse(&per_finger, Fusion::Mean);
     let threshold = Threshold::calibrated_fused(policy.fmr, per_finger.len());
-    let accepted = threshold.accepts(score);
     timing.comparison = read::ms_since(compare_start);
+    // Close to the threshold: the learned extractor's second opinion decides, when configured.
+    let mut second_opinion = serde_json::Value::Null;
+    if let Some(so) = policy
+        .second_opinion
+        .as_ref()
+        .filter(|so| so.asks(score, threshold.score))
+    {
+        let start = Instant::now();
+        let again: Result<Vec<(u8, matcher::Fingerprint)>, Error> = scans
+            .iter()
+            .map(|scan| Ok((scan.finger, extract_scan_by(scan, so.extractor.as_ref())?)))
+            .collect();
+        match again {
+            Ok(again) => {
+                let first = score;
+                per_finger = best_scores(&again, &templates, &mut scratch);
+                score = fuse(&per_finger, Fusion::Mean);
+                second_opinion = json!({"extractor": so.extractor.name(), "first_score": first,
+                                        "score": score, "finger_scores": per_finger});
+            }
+            // The second opinion is optional: without it the first decision stands.
+            Err(e) => {
+                tracing::warn!(error = %e, "second opinion failed; the first decision stands");
+                second_opinion = json!({"extractor": so.extractor.name(), "error": e.to_string()});
+            }
+        }
+        timing.second_opinion = read::ms_since(start);
+    }
+    let accepted = threshold.accepts(score);
+    let fingers: Vec<FingerScore> = probes
+        .iter()
+        .zip(&per_finger)
+        .map(|((finger, print), &score)| FingerScore {
+            finger: *finger,
+            score,
+            quality: print.quality,
+            minutiae: print.minutiae.len(),
+        })
+        .collect();
 
     let finger_list: Vec<u8> = fingers.iter().map(|f| f.finger).collect();
     if !accepted {
@@ -285,13 +300,13 @@ pub fn verify(
             .map_err(db_error)?;
         mark_unverified(desk, session_id);
         let attempts_left = policy.max_attempts.saturating_sub(failed);
-        let per_finger_scores: Vec<f32> = fingers.iter().map(|f| f.score).collect();
         journal(
             audit,
             "delivery.verify",
             json!({"session": session_id, "serial": serial, "fingers": finger_list,
-                   "score": score, "finger_scores": per_finger_scores,
+                   "score": score, "finger_scores": per_finger,
                    "threshold": threshold.score, "decision": "no_match",
+                   "second_opinion": second_opinion,
                    "attempt": failed, "attempts_left": attempts_left}),
         )?;
         return Err(Error::new(
@@ -306,13 +321,13 @@ pub fn verify(
             s.verified_at = Some(Instant::now());
             Ok(())
         })?;
-    let per_finger_scores: Vec<f32> = fingers.iter().map(|f| f.score).collect();
     journal(
         audit,
         "delivery.verify",
         json!({"session": session_id, "serial": serial, "fingers": finger_list,
-               "score": score, "finger_scores": per_finger_scores,
-               "threshold": threshold.score, "decision": "match"}),
+               "score": score, "finger_scores": per_finger,
+               "threshold": threshold.score, "decision": "match",
+               "second_opinion": second_opinion}),
     )?;
     timing.finish(started);
     Ok(VerifyResult {
@@ -346,11 +361,45 @@ pub(super) fn mark_unverified(desk: &Desk<'_>, session_id: &str) {
     });
 }
 
+/// The best score of each live print against the chip's templates of its finger.
+fn best_scores(
+    probes: &[(u8, matcher::Fingerprint)],
+    templates: &[ChipTemplate],
+    scratch: &mut Scratch,
+) -> Vec<f32> {
+    probes
+        .iter()
+        .map(|(finger, print)| {
+            let probe = prepare(print);
+            // Templates of exactly this finger; a card written without positions (0) is
+            // compared with whatever finger is presented.
+            let exact: Vec<&ChipTemplate> =
+                templates.iter().filter(|t| t.position == *finger).collect();
+            let pool: Vec<&ChipTemplate> = if exact.is_empty() {
+                templates.iter().filter(|t| t.position == 0).collect()
+            } else {
+                exact
+            };
+            pool.iter()
+                .map(|t| compare(&probe, &t.prepared, scratch))
+                .fold(0.0f32, f32::max)
+        })
+        .collect()
+}
+
 /// Decodes and extracts one live scan; an image without a usable print is `rescan`.
 pub(super) fn extract_scan(scan: &LiveScan) -> Result<matcher::Fingerprint, Error> {
+    extract_scan_by(scan, &matcher::extract::Classical::default())
+}
+
+/// [`extract_scan`] with another extractor.
+fn extract_scan_by(
+    scan: &LiveScan,
+    extractor: &dyn matcher::extract::MinutiaeExtractor,
+) -> Result<matcher::Fingerprint, Error> {
     use crate::scan::ScanError;
     let finger = scan.finger;
-    crate::scan::extract(&scan.image, scan.dpi).map_err(|e| match e {
+    crate::scan::extract_by(&scan.image, scan.dpi, extractor).map_err(|e| match e {
         ScanError::TooLarge { .. } => Error::new(ErrorKind::TooLarge, "the scan is too large"),
         ScanError::Unreadable(e) => Error::invalid(format!(
             "the scan of finger {finger} is not a readable image: {e}"

@@ -15,12 +15,13 @@
 
 use super::{rates, Rates};
 use crate::compare::{compare, prepare, PreparedTemplate, Scratch};
+use crate::extract::{Classical, MinutiaeExtractor};
 use crate::template::{self, CardFormat};
-use crate::transparency::NoTransparency;
 use crate::{Error, Fingerprint};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One scan of the set.
@@ -65,6 +66,35 @@ pub struct Options {
     pub timing: Duration,
     /// Extraction parameters (the tuned defaults unless an evaluation varies them).
     pub params: crate::params::ExtractParams,
+    /// Which extractor makes each side's minutiae (the classical one with `params` unless
+    /// set), and the optional second opinion.
+    pub extractors: Extractors,
+}
+
+/// Which extractor serves each side of a comparison when minutiae are extracted
+/// ([`Source::Extract`]; with [`Source::ReferenceIso`] only the probe side and the second
+/// opinion apply). `None` is the classical extractor with [`Options::params`].
+#[derive(Debug, Clone, Default)]
+pub struct Extractors {
+    /// The probe side: the live scan at delivery.
+    pub probe: Option<Arc<dyn MinutiaeExtractor>>,
+    /// The reference side: the template enrolled on the card.
+    pub reference: Option<Arc<dyn MinutiaeExtractor>>,
+    /// A pair whose score falls in the band is compared again with the probe from another
+    /// extractor, and that score is the pair's (what the delivery desk does with its optional
+    /// learned extractor).
+    pub second_opinion: Option<SecondOpinion>,
+}
+
+/// The second opinion of [`Extractors`]: scores in `low..high` are decided again.
+#[derive(Debug, Clone)]
+pub struct SecondOpinion {
+    /// Extracts the probe again.
+    pub extractor: Arc<dyn MinutiaeExtractor>,
+    /// Lowest score asked again.
+    pub low: f32,
+    /// Scores from here up are not asked again.
+    pub high: f32,
 }
 
 impl Default for Options {
@@ -75,6 +105,7 @@ impl Default for Options {
             source: Source::Extract,
             timing: Duration::from_secs(2),
             params: crate::params::ExtractParams::default(),
+            extractors: Extractors::default(),
         }
     }
 }
@@ -130,6 +161,29 @@ pub struct Report {
     pub fvc: Rates,
     /// Rates with the extended impostor pairs.
     pub extended: Rates,
+    /// The extractors used: probe side, reference side (e.g. "classical").
+    #[serde(default)]
+    pub extractors: Option<(String, String)>,
+    /// Pairs decided again by the second opinion, and its extraction time per image.
+    #[serde(default)]
+    pub second_opinion: Option<SecondOpinionReport>,
+}
+
+/// What the second opinion of a run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondOpinionReport {
+    /// The extractor.
+    pub extractor: String,
+    /// Lowest score asked again.
+    pub low: f32,
+    /// Scores from here up were not asked again.
+    pub high: f32,
+    /// Genuine pairs asked again.
+    pub genuine_pairs: usize,
+    /// Extended impostor pairs asked again.
+    pub impostor_pairs: usize,
+    /// Its per-image extraction time.
+    pub extract_ms: Timing,
 }
 
 /// Kind of a pair.
@@ -223,39 +277,70 @@ struct Enrolled {
     probe: Option<Fingerprint>,
     /// Candidate-side minutiae (after the optional card-format round trip).
     candidate: Option<Fingerprint>,
-    /// Extraction time in milliseconds.
+    /// The second opinion's probe-side minutiae, when there is one.
+    second: Option<Fingerprint>,
+    /// Probe-side extraction time in milliseconds.
     ms: f64,
+    /// The second opinion's extraction time in milliseconds.
+    second_ms: f64,
     /// Why enrolment failed.
     error: Option<String>,
 }
 
 fn enrol_one(s: &Sample, o: &Options) -> Enrolled {
+    let classical = Classical(o.params.clone());
+    let by = |e: &Option<Arc<dyn MinutiaeExtractor>>| -> Arc<dyn MinutiaeExtractor> {
+        e.clone().unwrap_or_else(|| Arc::new(classical.clone()))
+    };
+    let (probe_by, reference_by) = (by(&o.extractors.probe), by(&o.extractors.reference));
     let start = Instant::now();
-    let fp = match o.source {
-        Source::Extract | Source::ReferenceIso => {
-            crate::image::GrayImage::open(&s.path).and_then(|image| {
-                crate::extract::extract_with(&image, o.dpi, &o.params, &mut NoTransparency)
-            })
-        }
-        Source::IsoRecord => read_iso(&s.path.with_extension("iso")),
+    let failed = |error: String, ms: f64| Enrolled {
+        probe: None,
+        candidate: None,
+        second: None,
+        ms,
+        second_ms: 0.0,
+        error: Some(error),
+    };
+    let image = match o.source {
+        Source::Extract | Source::ReferenceIso => match crate::image::GrayImage::open(&s.path) {
+            Ok(image) => Some(image),
+            Err(e) => return failed(e.to_string(), start.elapsed().as_secs_f64() * 1e3),
+        },
+        Source::IsoRecord => None,
+    };
+    let fp = match &image {
+        Some(image) => probe_by.extract(image, o.dpi),
+        None => read_iso(&s.path.with_extension("iso")),
     };
     let ms = start.elapsed().as_secs_f64() * 1e3;
     let fp = match fp {
         Ok(fp) => fp,
-        Err(e) => {
-            return Enrolled {
-                probe: None,
-                candidate: None,
-                ms,
-                error: Some(e.to_string()),
-            }
+        Err(e) => return failed(e.to_string(), ms),
+    };
+    // Each extractor runs once per image: a side served by the probe's extractor reuses its
+    // minutiae.
+    let again = |by: &Arc<dyn MinutiaeExtractor>| -> Result<Fingerprint, Error> {
+        match &image {
+            Some(image) if by.name() != probe_by.name() => by.extract(image, o.dpi),
+            _ => Ok(fp.clone()),
         }
     };
     let reference = match o.source {
         Source::ReferenceIso => read_iso(&s.path.with_extension("iso"))
             .map(|r| record_on_image(&r, fp.width, fp.height, o.dpi)),
-        Source::Extract | Source::IsoRecord => Ok(fp.clone()),
+        Source::Extract => again(&reference_by),
+        Source::IsoRecord => Ok(fp.clone()),
     };
+    let second_start = Instant::now();
+    let second = match (&o.extractors.second_opinion, o.source) {
+        (Some(so), Source::Extract | Source::ReferenceIso) => match again(&so.extractor) {
+            Ok(f) => Some(f),
+            Err(e) => return failed(format!("second opinion: {e}"), ms),
+        },
+        _ => None,
+    };
+    let second_ms = second_start.elapsed().as_secs_f64() * 1e3;
     let candidate = reference.and_then(|r| match o.card_format {
         None => Ok(r),
         Some(f) => template::encode(&r, f).and_then(|b| template::decode(&b, f, r.dpi_x)),
@@ -264,13 +349,17 @@ fn enrol_one(s: &Sample, o: &Options) -> Enrolled {
         Ok(c) => Enrolled {
             probe: Some(fp),
             candidate: Some(c),
+            second,
             ms,
+            second_ms,
             error: None,
         },
         Err(e) => Enrolled {
             probe: Some(fp),
             candidate: None,
+            second,
             ms,
+            second_ms,
             error: Some(format!("card format: {e}")),
         },
     }
@@ -352,26 +441,66 @@ pub fn run(
         .iter()
         .map(|e| e.candidate.as_ref().map(prepare))
         .collect();
+    let seconds: Vec<Option<PreparedTemplate>> = enrolled
+        .iter()
+        .map(|e| e.second.as_ref().map(prepare))
+        .collect();
+    let band = options
+        .extractors
+        .second_opinion
+        .as_ref()
+        .map(|so| so.low..so.high);
 
     let todo = pairs(&samples);
     progress.start("compare", todo.len() as u64);
-    let scored: Vec<ScoredPair> = todo
+    let scored: Vec<(ScoredPair, bool)> = todo
         .par_iter()
         .map_init(Scratch::new, |scratch, &(i, j, kind)| {
-            let score = match (&probes[i], &candidates[j]) {
-                (Some(p), Some(c)) => compare(p, c, scratch),
-                _ => 0.0,
+            let (score, asked_again) = match (&probes[i], &candidates[j]) {
+                (Some(p), Some(c)) => {
+                    let first = compare(p, c, scratch);
+                    match (&band, &seconds[i]) {
+                        (Some(band), Some(second)) if band.contains(&first) => {
+                            (compare(second, c, scratch), true)
+                        }
+                        _ => (first, false),
+                    }
+                }
+                _ => (0.0, false),
             };
             progress.step();
-            ScoredPair {
+            let pair = ScoredPair {
                 probe: i,
                 candidate: j,
                 kind,
                 score,
-            }
+            };
+            (pair, asked_again)
         })
         .collect();
     progress.finish();
+    let asked_again = |genuine: bool| {
+        scored
+            .iter()
+            .filter(|(p, again)| *again && (p.kind == PairKind::Genuine) == genuine)
+            .count()
+    };
+    let second_opinion = options.extractors.second_opinion.as_ref().map(|so| {
+        let mut ms: Vec<f64> = enrolled.iter().map(|e| e.second_ms).collect();
+        ms.sort_by(f64::total_cmp);
+        SecondOpinionReport {
+            extractor: so.extractor.name().to_string(),
+            low: so.low,
+            high: so.high,
+            genuine_pairs: asked_again(true),
+            impostor_pairs: asked_again(false),
+            extract_ms: Timing {
+                median: percentile(&ms, 0.5),
+                p95: percentile(&ms, 0.95),
+            },
+        }
+    });
+    let scored: Vec<ScoredPair> = scored.into_iter().map(|(p, _)| p).collect();
 
     let genuine: Vec<f32> = scored
         .iter()
@@ -443,8 +572,22 @@ pub fn run(
         extended_impostor_pairs: extended.len(),
         fvc: rates(&genuine, &fvc),
         extended: rates(&genuine, &extended),
+        extractors: Some(match options.source {
+            Source::Extract => (
+                name_of(&options.extractors.probe),
+                name_of(&options.extractors.reference),
+            ),
+            Source::ReferenceIso => (name_of(&options.extractors.probe), "iso record".into()),
+            Source::IsoRecord => ("iso record".into(), "iso record".into()),
+        }),
+        second_opinion,
     };
     Ok((report, samples, scored))
+}
+
+/// The name of a side's extractor.
+fn name_of(e: &Option<Arc<dyn MinutiaeExtractor>>) -> String {
+    e.as_ref().map_or("classical", |e| e.name()).to_string()
 }
 
 /// Nearest-rank percentile of sorted values (0 for none).

@@ -43,7 +43,7 @@ use crate::{Error, Fingerprint, Minutia};
 /// Something that turns a scan into minutiae: this crate's extractor ([`Classical`]) or
 /// another one (the learned extractor of the `leader` crate), so that evaluations and the
 /// delivery desk can put either on either side of a comparison.
-pub trait MinutiaeExtractor: Send + Sync {
+pub trait MinutiaeExtractor: std::fmt::Debug + Send + Sync {
     /// A short name for reports ("classical", "leader").
     fn name(&self) -> &str;
     /// The minutiae of `image` at `dpi`, in its pixels, ISO/IEC 19794-2 directions.

@@ -43,6 +43,26 @@ impl BiometricCheck for MatcherCheck {
     }
 }
 
+/// [`BiometricCheck`] whose card templates come from another extractor (the learned one,
+/// where enrollment time is cheap), while image quality stays the default extractor's: the
+/// quality limits were calibrated on it and the learned extractor assesses none.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplatesBy<'a>(pub &'a dyn matcher::extract::MinutiaeExtractor);
+
+impl BiometricCheck for TemplatesBy<'_> {
+    fn extract(&self, image: &[u8], dpi: u32) -> Result<Fingerprint, String> {
+        let classical = crate::scan::extract(image, dpi).map_err(|e| e.to_string())?;
+        let mut print = crate::scan::extract_by(image, dpi, self.0)
+            .map_err(|e| format!("{}: {e}", self.0.name()))?;
+        print.quality = classical.quality;
+        Ok(print)
+    }
+
+    fn score(&self, a: &Fingerprint, b: &Fingerprint) -> f32 {
+        MatcherCheck.score(a, b)
+    }
+}
+
 /// Face photo: a JPEG within the profile's size.
 pub(super) fn check_face(a: &Applicant, profile: &Profile, r: &mut QcReport) -> Option<Vec<u8>> {
     let Some(blob) = &a.face else {

@@ -26,7 +26,7 @@ mod files;
 mod identity;
 
 use biometric::{check_face, check_fingers, check_iris};
-pub use biometric::{BiometricCheck, MatcherCheck, IRIS_MAX_BYTES};
+pub use biometric::{BiometricCheck, MatcherCheck, TemplatesBy, IRIS_MAX_BYTES};
 use identity::{
     check_address, check_birth_date, check_foreign_resident, check_free_zone, check_gender,
     check_names, check_national_code, check_postal, check_renewal, check_serial,
