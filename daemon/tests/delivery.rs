@@ -100,6 +100,19 @@ impl Office {
         self.card(reader).life_cycle().unwrap()
     }
 
+    /// The details of the last `delivery.verify` audit entry.
+    fn last_verify(&self) -> Value {
+        self.svc
+            .audit
+            .entries()
+            .unwrap()
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == "delivery.verify")
+            .unwrap()
+            .details_json()
+    }
+
     fn audit_kinds(&self) -> Vec<String> {
         self.svc
             .audit
@@ -703,13 +716,7 @@ fn two_fingers_are_combined_into_one_decision() {
     assert_eq!(r["fingers"].as_array().unwrap().len(), 2);
     // The scores are in the audit trail, not in the kiosk's reply (issue 18).
     assert!(r.get("score").is_none() && r["fingers"][0].get("score").is_none());
-    let entries = office.svc.audit.entries().unwrap();
-    let d = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == "delivery.verify")
-        .unwrap()
-        .details_json();
+    let d = office.last_verify();
     let mean =
         (d["finger_scores"][0].as_f64().unwrap() + d["finger_scores"][1].as_f64().unwrap()) / 2.0;
     assert!((d["score"].as_f64().unwrap() - mean).abs() < 1e-5);
@@ -752,21 +759,9 @@ fn close_decisions_are_taken_again_by_the_learned_extractor_when_configured() {
     });
     office.personalize(0, &national_plan(&office.signer));
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
-    let last_verify = || {
-        office
-            .svc
-            .audit
-            .entries()
-            .unwrap()
-            .into_iter()
-            .rev()
-            .find(|e| e.kind == "delivery.verify")
-            .unwrap()
-            .details_json()
-    };
     for (scan, genuine) in [("1_3.png", true), ("3_3.png", false)] {
         let reply = office.verify(&session, 2, fixtures::scan(scan));
-        let d = last_verify();
+        let d = office.last_verify();
         let so = &d["second_opinion"];
         assert_eq!(so["extractor"], "leader", "{d}");
         assert!(so["first_score"].as_f64().is_some(), "{d}");
@@ -834,17 +829,11 @@ fn cards_enrolled_by_the_learned_extractor_are_verified_with_its_second_opinion(
 
     let session = office.begin(0)["session"].as_str().unwrap().to_string();
     let reply = office.verify(&session, 2, fixtures::scan("1_2.png"));
-    let d = office
-        .svc
-        .audit
-        .entries()
-        .unwrap()
-        .into_iter()
-        .rev()
-        .find(|e| e.kind == "delivery.verify")
-        .unwrap()
-        .details_json();
-    assert!(reply.is_ok(), "the holder refused: {d}");
+    assert!(
+        reply.is_ok(),
+        "the holder refused: {}",
+        office.last_verify()
+    );
     assert_eq!(
         code(office.verify(&session, 2, fixtures::scan("3_3.png"))),
         ErrorCode::NoMatch
