@@ -125,14 +125,8 @@ fn extractors(args: &FvcArgs) -> anyhow::Result<fvc::Extractors> {
     let wants_learned = args.probe_extractor == ExtractorName::Leader
         || args.reference_extractor == ExtractorName::Leader
         || args.second_opinion.is_some();
-    let learned: Option<Arc<dyn MinutiaeExtractor>> = if wants_learned {
-        let dir = args
-            .learned_dir
-            .clone()
-            .unwrap_or_else(leader::LearnedExtractor::default_dir);
-        let extractor = leader::LearnedExtractor::open(&dir, 1)
-            .with_context(|| format!("the learned extractor in {}", dir.display()))?;
-        Some(Arc::new(extractor))
+    let learned = if wants_learned {
+        Some(open_learned(args.learned_dir.as_deref())?)
     } else {
         None
     };
@@ -152,6 +146,20 @@ fn extractors(args: &FvcArgs) -> anyhow::Result<fvc::Extractors> {
             _ => None,
         },
     })
+}
+
+/// Opens the learned extractor in `dir` (default: where scripts/setup.sh installs it), one
+/// thread per extraction (evaluations run one extraction per thread).
+pub(super) fn open_learned(
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<dyn MinutiaeExtractor>> {
+    let dir = dir.map_or_else(
+        leader::LearnedExtractor::default_dir,
+        std::path::Path::to_path_buf,
+    );
+    let extractor = leader::LearnedExtractor::open(&dir, 1)
+        .with_context(|| format!("the learned extractor in {}", dir.display()))?;
+    Ok(Arc::new(extractor))
 }
 
 /// Arguments of `idcardd bench compare`.

@@ -37,6 +37,13 @@ pub struct CalibrateArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Extractor of every scan (the learned one is calibrated on its own scores; image
+    /// quality, and so the rescan limits, stay the classical extractor's).
+    #[arg(long, value_enum, default_value_t = super::bench::ExtractorName::Classical)]
+    pub extractor: super::bench::ExtractorName,
+    /// Folder of the learned extractor's model and runtime (see `bench fvc --learned-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub learned_dir: Option<PathBuf>,
     /// Also write the JSON object to this file.
     #[arg(long, value_name = "FILE")]
     pub save_json: Option<PathBuf>,
@@ -107,6 +114,12 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
             setting("defaults: one finger", current.score, 1),
         ],
         card_format: args.card_format,
+        extractor: match args.extractor {
+            super::bench::ExtractorName::Classical => None,
+            super::bench::ExtractorName::Leader => {
+                Some(super::bench::open_learned(args.learned_dir.as_deref())?)
+            }
+        },
         ..Options::default()
     };
     let work = || calibrate::run(&options, &super::bench::progress_bar());

@@ -126,6 +126,10 @@ pub struct Options {
     pub counter: Vec<CounterSetting>,
     /// Round-trip every candidate (enrolled) template through this card format.
     pub card_format: Option<CardFormat>,
+    /// Extracts the minutiae instead of the classical extractor (the learned one); image
+    /// quality stays the classical extractor's, as at enrollment, so that the rescan limits
+    /// mean the same. `None`: the classical extractor.
+    pub extractor: Option<std::sync::Arc<dyn crate::extract::MinutiaeExtractor>>,
 }
 
 impl Default for Options {
@@ -143,6 +147,7 @@ impl Default for Options {
             current_rescan: (0, 0),
             counter: Vec::new(),
             card_format: None,
+            extractor: None,
         }
     }
 }
@@ -263,6 +268,9 @@ pub struct CounterRow {
 /// Everything [`run`] found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The extractor of every scan ("classical", "leader").
+    #[serde(default)]
+    pub extractor: String,
     /// Sources of the pool, in order, with their scan counts.
     pub sources: Vec<(String, usize)>,
     /// Scans that failed to enrol (they take part with score 0).
@@ -543,6 +551,7 @@ type Sources = Vec<(String, usize)>;
 fn enrol(options: &Options, progress: &dyn Progress) -> Result<(Sources, Vec<Scan>), Error> {
     let mut sources = Vec::new();
     let mut scans = Vec::new();
+    let by = options.extractor.as_deref();
     for (si, set) in options.sets.iter().enumerate() {
         let samples = fvc::scan_dir(&set.dir)?;
         if samples.is_empty() {
@@ -560,7 +569,8 @@ fn enrol(options: &Options, progress: &dyn Progress) -> Result<(Sources, Vec<Sca
         let mut got: Vec<Scan> = samples
             .par_iter()
             .map(|s| {
-                let r = crate::extract::extract_file(&s.path, set.dpi);
+                let r = crate::image::GrayImage::open(&s.path)
+                    .and_then(|image| extract_by(&image, set.dpi, by));
                 progress.step();
                 let error = r.as_ref().err().map(|e| format!("{name}/{}: {e}", s.name));
                 Scan {
@@ -582,7 +592,7 @@ fn enrol(options: &Options, progress: &dyn Progress) -> Result<(Sources, Vec<Sca
         let per_finger: Vec<Vec<Scan>> = (1..=sp.fingers)
             .into_par_iter()
             .map(|f| {
-                let out = synth_finger(&sp, si, f);
+                let out = synth_finger(&sp, si, f, by);
                 progress.step();
                 out
             })
@@ -595,8 +605,31 @@ fn enrol(options: &Options, progress: &dyn Progress) -> Result<(Sources, Vec<Sca
     Ok((sources, scans))
 }
 
+/// The minutiae of `image`: the classical extractor's, or `by`'s with the classical image
+/// quality.
+fn extract_by(
+    image: &crate::image::GrayImage,
+    dpi: u32,
+    by: Option<&dyn crate::extract::MinutiaeExtractor>,
+) -> Result<Fingerprint, Error> {
+    let classical = crate::extract::extract(image, dpi)?;
+    match by {
+        None => Ok(classical),
+        Some(by) => {
+            let mut print = by.extract(image, dpi)?;
+            print.quality = classical.quality;
+            Ok(print)
+        }
+    }
+}
+
 /// Generates and extracts the impressions of generated finger `f`.
-fn synth_finger(sp: &SynthSpec, source: usize, f: u32) -> Vec<Scan> {
+fn synth_finger(
+    sp: &SynthSpec,
+    source: usize,
+    f: u32,
+    by: Option<&dyn crate::extract::MinutiaeExtractor>,
+) -> Vec<Scan> {
     let name = |i: u32| format!("synthetic/{f}_{i}");
     let master = match Master::generate(&sp.params, synth::finger_seed(sp.seed, f)) {
         Ok(m) => m,
@@ -616,7 +649,7 @@ fn synth_finger(sp: &SynthSpec, source: usize, f: u32) -> Vec<Scan> {
         .map(|i| {
             let r = master
                 .impression(&sp.params, i)
-                .and_then(|imp| crate::extract::extract(&imp.image, sp.params.dpi));
+                .and_then(|imp| extract_by(&imp.image, sp.params.dpi, by));
             Scan {
                 source,
                 finger: f,
@@ -948,6 +981,11 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
     progress.finish();
 
     Ok(Report {
+        extractor: options
+            .extractor
+            .as_ref()
+            .map_or("classical", |e| e.name())
+            .to_string(),
         sources,
         failures_to_enrol: scans.iter().filter_map(|s| s.error.clone()).collect(),
         scans: n,
