@@ -13,31 +13,33 @@ pub struct Threshold {
 impl Threshold {
     /// Default threshold for a false-match rate of 1 % (one finger).
     ///
-    /// Calibration (issue 19, `idcardd bench calibrate`, see `docs/matcher.md`): `Threshold::for_fmr`
-    /// on 1 995 200 pooled impostor scores (every cross-finger pair of the five shared FVC "B"
-    /// sets and of 400 generated fingers x 4 impressions, across sets too), rounded up to 3
-    /// decimals: 19 952 impostors at or above 0.10611 (FMR 1.000 %, 95 % CI 0.986-1.014 %),
-    /// pooled FNMR 8.3 %. The generated impostors (1.28 M of the pool) score higher than real
-    /// ones and set these values; on the real pairs alone 0.107 lets through far fewer than 1 %.
-    /// Before issue 19: 0.061 (calibrated on 14 400 within-set pairs only; 9.3 % FMR on the
-    /// pool). Recalibrate with `idcardd bench calibrate` when the extractor or comparator changes.
+    /// Calibration (issue 19, `idcardd bench calibrate`, see `docs/matcher.md`; recalibrated
+    /// after the extraction change of issue 19): `Threshold::for_fmr` on 2 876 400 pooled
+    /// impostor scores (every cross-finger pair of the five shared FVC "B" sets and of 1 000
+    /// generated fingers x 2 impressions, across sets too), rounded up to 3 decimals: 28 764
+    /// impostors at or above 0.10911 (FMR 1.000 %, 95 % CI 0.989-1.012 %), pooled FNMR 8.3 %.
+    /// The generated impostors (2.0 M of the pool) score higher than real ones and set these
+    /// values; on the real pairs alone 0.110 lets through far fewer than 1 %. Earlier: 0.107
+    /// (400 generated fingers, before the extraction change; 1.13 % on this pool), 0.061
+    /// before issue 19 (14 400 within-set pairs only). Recalibrate with `idcardd bench
+    /// calibrate` when the extractor or comparator changes.
     pub const FMR_1_PERCENT: Threshold = Threshold {
-        score: 0.107,
+        score: 0.110,
         target_fmr: 0.01,
     };
-    /// Default threshold for a false-match rate of 0.1 % (one finger): 1 995 impostors of the
-    /// pool at or above 0.14282 (95 % CI 0.096-0.105 %), pooled FNMR 14.5 %
-    /// (see [`Threshold::FMR_1_PERCENT`]). Before issue 19: 0.079 (4.2 % FMR on the pool,
-    /// 0.17 % on the real pairs alone).
+    /// Default threshold for a false-match rate of 0.1 % (one finger): 2 876 impostors of the
+    /// pool at or above 0.14553 (95 % CI 0.096-0.104 %), pooled FNMR 15.1 %
+    /// (see [`Threshold::FMR_1_PERCENT`]). Earlier: 0.143 (0.118 % on this pool), 0.079 before
+    /// issue 19.
     pub const FMR_0_1_PERCENT: Threshold = Threshold {
-        score: 0.143,
+        score: 0.146,
         target_fmr: 0.001,
     };
-    /// Default threshold for a false-match rate of 0.01 % (one finger): 199 impostors of the
-    /// pool at or above 0.17464 (95 % CI 0.0086-0.0115 %), pooled FNMR 21.6 %. Before issue 19:
-    /// 0.105 (1.07 % FMR on the pool, 0.07 % on the real pairs alone).
+    /// Default threshold for a false-match rate of 0.01 % (one finger): 287 impostors of the
+    /// pool at or above 0.17861 (95 % CI 0.0089-0.0112 %), pooled FNMR 22.8 %. Earlier: 0.175
+    /// (0.0126 % on this pool), 0.105 before issue 19.
     pub const FMR_0_01_PERCENT: Threshold = Threshold {
-        score: 0.175,
+        score: 0.179,
         target_fmr: 0.0001,
     };
 
@@ -68,22 +70,23 @@ impl Threshold {
     /// Defaults for the mean of two fingers' scores (`fuse(.., Fusion::Mean)` of two live
     /// fingers, each against its own enrolled template), loosest first, for the same targets as
     /// [`Threshold::CALIBRATED`]. Calibrated (issue 19) like the single-finger defaults, on
-    /// 497 600 fused impostor scores of holders made of two fingers of one source (holder A's
+    /// 718 200 fused impostor scores of holders made of two fingers of one source (holder A's
     /// enrolled impression of each finger against holder B's live impression of the same finger),
-    /// rounded up: 0.08115 (1 %), 0.10538 (0.1 %), 0.12932 (0.01 %); fused FNMR 1.5 %, 2.9 %,
-    /// 4.8 %. The single-finger thresholds applied to the mean were far stricter than their
-    /// target (0.143 gives 0.0016 % instead of 0.1 %).
+    /// rounded up: 0.08324 (1 %), 0.10771 (0.1 %), 0.13239 (0.01 %); fused FNMR 2.0 %, 3.1 %,
+    /// 5.7 % (earlier, 400 generated fingers: 0.082, 0.106, 0.130). The single-finger
+    /// thresholds applied to the mean are far stricter than their target (0.146 gives about
+    /// 0.003 % instead of 0.1 %).
     pub const CALIBRATED_MEAN_OF_TWO: [Threshold; 3] = [
         Threshold {
-            score: 0.082,
+            score: 0.084,
             target_fmr: 0.01,
         },
         Threshold {
-            score: 0.106,
+            score: 0.108,
             target_fmr: 0.001,
         },
         Threshold {
-            score: 0.130,
+            score: 0.133,
             target_fmr: 0.0001,
         },
     ];
