@@ -137,6 +137,43 @@ fn the_learned_extractor_is_calibrated_on_its_own_scores_with_the_classical_qual
 }
 
 #[test]
+fn fingers_declared_one_finger_are_left_out_of_the_pools() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("setA");
+    std::fs::create_dir(&set).unwrap();
+    for finger in 1..=3 {
+        for impression in 1..=2 {
+            let name = format!("{finger}_{impression}.png");
+            std::fs::copy(paths::fingerprints().join(&name), set.join(&name)).unwrap();
+        }
+    }
+    let set = set.to_str().unwrap();
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["bench", "calibrate", set, "--json"];
+        args.extend_from_slice(extra);
+        let out = idcardd(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plain = run(&[]);
+    assert_eq!(plain["excluded_pairs"], 0);
+    assert_eq!(plain["single"][0]["impostors"], 12);
+    // Fingers 1 and 2 declared one finger: their 2 x 2 pairs leave the impostors, and are not
+    // counted as genuine either.
+    let declared = run(&["--same-finger", "setA/2=setA/1"]);
+    assert_eq!(declared["excluded_pairs"], 4);
+    assert_eq!(declared["single"][0]["impostors"], 8);
+    assert_eq!(declared["single"][0]["genuine"], 3);
+    let out = idcardd(&["bench", "calibrate", set, "--same-finger", "setA=setB/2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected SET/FINGER"));
+}
+
+#[test]
 fn calibrate_refuses_an_empty_pool() {
     let out = idcardd(&["bench", "calibrate"]);
     assert!(!out.status.success());

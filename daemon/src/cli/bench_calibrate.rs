@@ -44,9 +44,34 @@ pub struct CalibrateArgs {
     /// Folder of the learned extractor's model and runtime (see `bench fvc --learned-dir`).
     #[arg(long, value_name = "DIR")]
     pub learned_dir: Option<PathBuf>,
+    /// One finger present in two sets (a volunteer in two collections), as
+    /// `SET/FINGER=SET/FINGER` with SET a folder's name (e.g.
+    /// `fvc2002_db3_b/108=fvc2004_db3_b/102`): its pairs are left out of every pool. Repeatable.
+    #[arg(long = "same-finger", value_name = "SET/FINGER=SET/FINGER", value_parser = parse_same_finger)]
+    pub same_fingers: Vec<((String, u32), (String, u32))>,
     /// Also write the JSON object to this file.
     #[arg(long, value_name = "FILE")]
     pub save_json: Option<PathBuf>,
+}
+
+/// Parses `SET/FINGER=SET/FINGER`.
+fn parse_same_finger(s: &str) -> Result<((String, u32), (String, u32)), String> {
+    let side = |v: &str| -> Result<(String, u32), String> {
+        let (set, finger) = v
+            .rsplit_once('/')
+            .ok_or_else(|| format!("{v}: expected SET/FINGER"))?;
+        let finger = finger
+            .parse()
+            .map_err(|_| format!("{v}: {finger} is not a finger number"))?;
+        if set.is_empty() {
+            return Err(format!("{v}: no set name"));
+        }
+        Ok((set.to_string(), finger))
+    };
+    let (a, b) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s}: expected SET/FINGER=SET/FINGER"))?;
+    Ok((side(a)?, side(b)?))
 }
 
 /// Parses `DIR` or `DIR:DPI`.
@@ -120,6 +145,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
                 Some(super::bench::open_learned(args.learned_dir.as_deref())?)
             }
         },
+        same_fingers: args.same_fingers.clone(),
         ..Options::default()
     };
     let work = || calibrate::run(&options, &super::bench::progress_bar());

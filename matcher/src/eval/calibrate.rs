@@ -130,6 +130,11 @@ pub struct Options {
     /// quality stays the classical extractor's, as at enrollment, so that the rescan limits
     /// mean the same. `None`: the classical extractor.
     pub extractor: Option<std::sync::Arc<dyn crate::extract::MinutiaeExtractor>>,
+    /// Fingers known to be one finger in two sources (a volunteer in two collections):
+    /// `((source name, finger), (source name, finger))`. Their pairs are neither impostor
+    /// nor genuine (left out of every pool, single and fused), and counted in
+    /// [`Report::excluded_pairs`].
+    pub same_fingers: Vec<((String, u32), (String, u32))>,
 }
 
 impl Default for Options {
@@ -148,6 +153,7 @@ impl Default for Options {
             counter: Vec::new(),
             card_format: None,
             extractor: None,
+            same_fingers: Vec::new(),
         }
     }
 }
@@ -271,6 +277,9 @@ pub struct Report {
     /// The extractor of every scan ("classical", "leader").
     #[serde(default)]
     pub extractor: String,
+    /// Single-finger pairs left out as one finger in two sources ([`Options::same_fingers`]).
+    #[serde(default)]
+    pub excluded_pairs: usize,
     /// Sources of the pool, in order, with their scan counts.
     pub sources: Vec<(String, usize)>,
     /// Scans that failed to enrol (they take part with score 0).
@@ -730,6 +739,16 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
     }
     let synth_source = options.synth.map(|_| sources.len() - 1);
     let is_synth = |s: usize| Some(s) == synth_source;
+    // Scan indices whose fingers were declared one finger (either order).
+    let finger_of = |k: usize| (sources[scans[k].source].0.as_str(), scans[k].finger);
+    let declared_same = |i: usize, j: usize| {
+        let (a, b) = (finger_of(i), finger_of(j));
+        options.same_fingers.iter().any(|((sa, fa), (sb, fb))| {
+            let (x, y) = ((sa.as_str(), *fa), (sb.as_str(), *fb));
+            (a == x && b == y) || (a == y && b == x)
+        })
+    };
+    let mut excluded_pairs = 0;
     let probes: Vec<Option<PreparedTemplate>> =
         scans.iter().map(|s| s.fp.as_ref().map(prepare)).collect();
     let candidates: Vec<Option<PreparedTemplate>> = scans
@@ -783,6 +802,10 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
             let (a, b) = (&scans[i], &scans[j]);
             let s = scores.get(i, j);
             let (sa, sb) = (is_synth(a.source), is_synth(b.source));
+            if declared_same(i, j) {
+                excluded_pairs += 1;
+                continue;
+            }
             if a.source == b.source && a.finger == b.finger {
                 gen_all.push(s);
                 if sa {
@@ -886,7 +909,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
                 let g = group_of(ha.source, hb.source);
                 for &(ie, ea, eb) in ca {
                     for &(il, la, lb) in cb {
-                        if same && ie >= il {
+                        if (same && ie >= il) || declared_same(ea, la) || declared_same(eb, lb) {
                             continue;
                         }
                         let f = fuse(&[scores.get(ea, la), scores.get(eb, lb)], rule);
@@ -986,6 +1009,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
             .as_ref()
             .map_or("classical", |e| e.name())
             .to_string(),
+        excluded_pairs,
         sources,
         failures_to_enrol: scans.iter().filter_map(|s| s.error.clone()).collect(),
         scans: n,
