@@ -48,15 +48,15 @@ pub struct CalibrateArgs {
     /// `SET/FINGER=SET/FINGER` with SET a folder's name (e.g.
     /// `fvc2002_db3_b/108=fvc2004_db3_b/102`): its pairs are left out of every pool. Repeatable.
     #[arg(long = "same-finger", value_name = "SET/FINGER=SET/FINGER", value_parser = parse_same_finger)]
-    pub same_fingers: Vec<((String, u32), (String, u32))>,
+    pub same_fingers: Vec<calibrate::SameFinger>,
     /// Also write the JSON object to this file.
     #[arg(long, value_name = "FILE")]
     pub save_json: Option<PathBuf>,
 }
 
 /// Parses `SET/FINGER=SET/FINGER`.
-fn parse_same_finger(s: &str) -> Result<((String, u32), (String, u32)), String> {
-    let side = |v: &str| -> Result<(String, u32), String> {
+fn parse_same_finger(s: &str) -> Result<calibrate::SameFinger, String> {
+    let side = |v: &str| -> Result<calibrate::FingerRef, String> {
         let (set, finger) = v
             .rsplit_once('/')
             .ok_or_else(|| format!("{v}: expected SET/FINGER"))?;

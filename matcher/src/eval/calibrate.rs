@@ -134,8 +134,13 @@ pub struct Options {
     /// `((source name, finger), (source name, finger))`. Their pairs are neither impostor
     /// nor genuine (left out of every pool, single and fused), and counted in
     /// [`Report::excluded_pairs`].
-    pub same_fingers: Vec<((String, u32), (String, u32))>,
+    pub same_fingers: Vec<SameFinger>,
 }
+
+/// A finger of the pool: its source's name (the folder's name, or "synthetic") and number.
+pub type FingerRef = (String, u32);
+/// Two [`FingerRef`]s that are one finger ([`Options::same_fingers`]).
+pub type SameFinger = (FingerRef, FingerRef);
 
 impl Default for Options {
     fn default() -> Options {
