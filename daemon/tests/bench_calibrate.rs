@@ -2,17 +2,28 @@
 //! generated fingers): every pair is counted once, thresholds come with their counts and
 //! intervals, and the fused, rescan and counter sections are there. Issue 19.
 
-use test_support::{paths, process};
+use test_support::{fixtures, paths, process};
 
 fn idcardd(args: &[&str]) -> std::process::Output {
     process::run(env!("CARGO_BIN_EXE_idcardd"), args)
+}
+
+/// `idcardd ARGS`, which must succeed, its standard output as JSON.
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = idcardd(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
 fn issue_19_calibrate_runs_on_a_tiny_pool() {
     let fixtures = paths::fingerprints();
     let set = format!("{}:500", fixtures.to_str().unwrap());
-    let out = idcardd(&[
+    let r = json_of(&[
         "bench",
         "calibrate",
         &set,
@@ -24,12 +35,6 @@ fn issue_19_calibrate_runs_on_a_tiny_pool() {
         "2",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["extractor"], "classical");
     let scans = r["scans"].as_u64().unwrap();
     let fixture_scans = r["sources"][0][1].as_u64().unwrap();
@@ -99,14 +104,9 @@ fn the_learned_extractor_is_calibrated_on_its_own_scores_with_the_classical_qual
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for finger in 1..=3 {
-        for impression in 1..=2 {
-            let name = format!("{finger}_{impression}.png");
-            std::fs::copy(paths::fingerprints().join(&name), dir.path().join(&name)).unwrap();
-        }
-    }
+    fixtures::copy_scans(dir.path(), 3, 2);
     let set = format!("{}:500", dir.path().to_str().unwrap());
-    let out = idcardd(&[
+    let r = json_of(&[
         "bench",
         "calibrate",
         &set,
@@ -114,12 +114,6 @@ fn the_learned_extractor_is_calibrated_on_its_own_scores_with_the_classical_qual
         "leader",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["extractor"], "leader");
     assert_eq!(r["scans"], 6);
     assert!(r["failures_to_enrol"].as_array().unwrap().is_empty(), "{r}");
@@ -141,23 +135,12 @@ fn fingers_declared_one_finger_are_left_out_of_the_pools() {
     let dir = tempfile::tempdir().unwrap();
     let set = dir.path().join("setA");
     std::fs::create_dir(&set).unwrap();
-    for finger in 1..=3 {
-        for impression in 1..=2 {
-            let name = format!("{finger}_{impression}.png");
-            std::fs::copy(paths::fingerprints().join(&name), set.join(&name)).unwrap();
-        }
-    }
+    fixtures::copy_scans(&set, 3, 2);
     let set = set.to_str().unwrap();
-    let run = |extra: &[&str]| -> serde_json::Value {
+    let run = |extra: &[&str]| {
         let mut args = vec!["bench", "calibrate", set, "--json"];
         args.extend_from_slice(extra);
-        let out = idcardd(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        json_of(&args)
     };
     let plain = run(&[]);
     assert_eq!(plain["excluded_pairs"], 0);

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use test_support::{paths, process};
+use test_support::{fixtures, process};
 
 fn idcardd(args: &[&str]) -> std::process::Output {
     process::run(env!("CARGO_BIN_EXE_idcardd"), args)
@@ -14,12 +14,7 @@ fn idcardd(args: &[&str]) -> std::process::Output {
 
 /// Three impressions of three fingers of the fixtures, in a folder of their own.
 fn small_set(dir: &Path) {
-    for finger in 1..=3 {
-        for impression in 1..=3 {
-            let name = format!("{finger}_{impression}.png");
-            std::fs::copy(paths::fingerprints().join(&name), dir.join(&name)).unwrap();
-        }
-    }
+    fixtures::copy_scans(dir, 3, 3);
 }
 
 fn installed() -> bool {

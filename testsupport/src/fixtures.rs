@@ -19,6 +19,18 @@ pub fn scan(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// Copies scans `<finger>_<impression>.png` of `fixtures/fingerprints`, fingers `1..=fingers`
+/// and impressions `1..=impressions`, into `dir`: a small set for a bench run.
+pub fn copy_scans(dir: &std::path::Path, fingers: u32, impressions: u32) {
+    for finger in 1..=fingers {
+        for impression in 1..=impressions {
+            let name = format!("{finger}_{impression}.png");
+            std::fs::copy(paths::fingerprints().join(&name), dir.join(&name))
+                .unwrap_or_else(|e| panic!("cannot copy {name}: {e}"));
+        }
+    }
+}
+
 /// The ISO templates (`*.iso`) in `dir` that reach `min_quality` and `min_minutiae`, the first
 /// in name order for each synthetic finger (`<finger>_<impression>.iso`). The synthetic
 /// fixtures are regenerated from time to time: tests choose templates by content, not name.
