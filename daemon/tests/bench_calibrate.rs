@@ -95,12 +95,7 @@ fn issue_19_calibrate_runs_on_a_tiny_pool() {
 
 #[test]
 fn the_learned_extractor_is_calibrated_on_its_own_scores_with_the_classical_quality() {
-    let learned = leader::LearnedExtractor::default_dir();
-    if !leader::LearnedExtractor::installed(&learned) {
-        eprintln!(
-            "skipping: the learned extractor is not installed in {} (bash scripts/setup.sh)",
-            learned.display()
-        );
+    if test_support::learned::installed_dir().is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

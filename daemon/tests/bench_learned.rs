@@ -18,15 +18,7 @@ fn small_set(dir: &Path) {
 }
 
 fn installed() -> bool {
-    let dir = leader::LearnedExtractor::default_dir();
-    let found = leader::LearnedExtractor::installed(&dir);
-    if !found {
-        eprintln!(
-            "skipping: the learned extractor is not installed in {} (bash scripts/setup.sh)",
-            dir.display()
-        );
-    }
-    found
+    test_support::learned::installed_dir().is_some()
 }
 
 #[test]

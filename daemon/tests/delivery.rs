@@ -732,14 +732,7 @@ fn two_fingers_are_combined_into_one_decision() {
 
 /// The learned extractor scripts/setup.sh installs; `None` (with a message) when absent.
 fn learned_extractor() -> Option<std::sync::Arc<dyn matcher::extract::MinutiaeExtractor>> {
-    let dir = leader::LearnedExtractor::default_dir();
-    if !leader::LearnedExtractor::installed(&dir) {
-        eprintln!(
-            "skipping: the learned extractor is not installed in {} (bash scripts/setup.sh)",
-            dir.display()
-        );
-        return None;
-    }
+    let dir = test_support::learned::installed_dir()?;
     Some(std::sync::Arc::new(
         leader::LearnedExtractor::open(&dir, 2).unwrap(),
     ))

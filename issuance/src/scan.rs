@@ -39,12 +39,24 @@ pub fn extract_by(
     dpi: u32,
     extractor: &dyn matcher::extract::MinutiaeExtractor,
 ) -> Result<Fingerprint, ScanError> {
+    extract_image(&decode(bytes)?, dpi, extractor)
+}
+
+/// Decodes `bytes` (PNG, TIFF, BMP, ...), refusing more than [`MAX_SCAN_BYTES`] first.
+pub fn decode(bytes: &[u8]) -> Result<matcher::image::GrayImage, ScanError> {
     if bytes.len() > MAX_SCAN_BYTES {
         return Err(ScanError::TooLarge { len: bytes.len() });
     }
-    let image = matcher::image::GrayImage::decode(bytes)
-        .map_err(|e| ScanError::Unreadable(e.to_string()))?;
-    extractor.extract(&image, dpi).map_err(|e| match e {
+    matcher::image::GrayImage::decode(bytes).map_err(|e| ScanError::Unreadable(e.to_string()))
+}
+
+/// The minutiae of a decoded scan by `extractor`, with this module's errors.
+pub fn extract_image(
+    image: &matcher::image::GrayImage,
+    dpi: u32,
+    extractor: &dyn matcher::extract::MinutiaeExtractor,
+) -> Result<Fingerprint, ScanError> {
+    extractor.extract(image, dpi).map_err(|e| match e {
         matcher::Error::NoUsableFingerprint(why) => ScanError::NoFingerprint(why),
         other => ScanError::Unusable(other.to_string()),
     })

@@ -47,6 +47,8 @@ pub mod hsm;
 #[cfg(feature = "issuance")]
 pub mod ids;
 #[cfg(feature = "issuance")]
+pub mod learned;
+#[cfg(feature = "issuance")]
 pub mod perso;
 #[cfg(feature = "issuance")]
 pub mod pki;

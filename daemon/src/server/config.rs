@@ -652,12 +652,7 @@ mod tests {
         let e = resolve("second_opinion = [1.5, 0.5]\n").unwrap_err();
         assert!(e.to_string().contains("second_opinion"), "{e}");
         assert!(resolve("second_opinions = [0.5, 1.5]\n").is_err());
-        let dir = leader::LearnedExtractor::default_dir();
-        if !leader::LearnedExtractor::installed(&dir) {
-            eprintln!(
-                "skipping the installed case: no learned extractor in {}",
-                dir.display()
-            );
+        if test_support::learned::installed_dir().is_none() {
             return;
         }
         let s =

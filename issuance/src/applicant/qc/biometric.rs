@@ -51,8 +51,12 @@ pub struct TemplatesBy<'a>(pub &'a dyn matcher::extract::MinutiaeExtractor);
 
 impl BiometricCheck for TemplatesBy<'_> {
     fn extract(&self, image: &[u8], dpi: u32) -> Result<Fingerprint, String> {
-        let classical = crate::scan::extract(image, dpi).map_err(|e| e.to_string())?;
-        let mut print = crate::scan::extract_by(image, dpi, self.0)
+        use crate::scan;
+        // Decoded once for both extractors.
+        let image = scan::decode(image).map_err(|e| e.to_string())?;
+        let classical = scan::extract_image(&image, dpi, &matcher::extract::Classical::default())
+            .map_err(|e| e.to_string())?;
+        let mut print = scan::extract_image(&image, dpi, self.0)
             .map_err(|e| format!("{}: {e}", self.0.name()))?;
         print.quality = classical.quality;
         Ok(print)
