@@ -110,6 +110,13 @@ fn the_learned_extractor_is_calibrated_on_its_own_scores_with_the_classical_qual
         "--json",
     ]);
     assert_eq!(r["extractor"], "leader");
+    // Its "default" rows are the learned scale's defaults.
+    assert_eq!(r["defaults_scale"], "learned");
+    let own = matcher::compare::ScoreScale::Learned.single();
+    assert_eq!(
+        r["single"][0]["checked"][1]["threshold"].as_f64().unwrap() as f32,
+        own[1].score
+    );
     assert_eq!(r["scans"], 6);
     assert!(r["failures_to_enrol"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(r["single"][0]["genuine"], 3);
@@ -123,6 +130,53 @@ fn the_learned_extractor_is_calibrated_on_its_own_scores_with_the_classical_qual
         .find(|row| row["kind"] == "quality" && row["limit"] == 20)
         .unwrap();
     assert!(at_20["scans_rescanned"].as_f64().unwrap() < 0.5, "{at_20}");
+}
+
+#[test]
+fn card_formats_are_calibrated_on_one_side_or_both() {
+    use matcher::compare::ScoreScale;
+    let dir = tempfile::tempdir().unwrap();
+    fixtures::copy_scans(dir.path(), 3, 2);
+    let set = format!("{}:500", dir.path().to_str().unwrap());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["bench", "calibrate", &set, "--json"];
+        args.extend_from_slice(extra);
+        json_of(&args)
+    };
+    let plain = run(&[]);
+    let candidates = run(&["--card-format", "compact"]);
+    let both = run(&["--card-format", "compact", "--both-sides"]);
+    assert_eq!(plain["templates"], "as extracted");
+    assert_eq!(candidates["templates"], "compact (candidates)");
+    assert_eq!(both["templates"], "compact (both sides)");
+    // Two compact templates are compared as `matcher.compare` does: the card-format scale's
+    // defaults; one live scan against a stored template stays on the classical scale.
+    assert_eq!(plain["defaults_scale"], "classical");
+    assert_eq!(candidates["defaults_scale"], "classical");
+    assert_eq!(both["defaults_scale"], "card_format");
+    let checked = |r: &serde_json::Value| {
+        r["single"][0]["checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["threshold"].as_f64().unwrap() as f32)
+            .collect::<Vec<_>>()
+    };
+    let scores = |t: [matcher::compare::Threshold; 3]| t.map(|t| t.score).to_vec();
+    assert_eq!(checked(&plain), scores(ScoreScale::Classical.single()));
+    assert_eq!(checked(&both), scores(ScoreScale::CardFormat.single()));
+    // Same pairs, other scores: the probes went through the card format too.
+    for r in [&candidates, &both] {
+        assert_eq!(r["single"][0]["impostors"], plain["single"][0]["impostors"]);
+        assert_eq!(r["single"][0]["genuine"], plain["single"][0]["genuine"]);
+    }
+    assert_ne!(
+        both["single"][0]["max_impostor"],
+        candidates["single"][0]["max_impostor"]
+    );
+    // `--both-sides` needs a card format.
+    let out = idcardd(&["bench", "calibrate", &set, "--both-sides"]);
+    assert!(!out.status.success());
 }
 
 #[test]

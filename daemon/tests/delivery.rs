@@ -14,6 +14,7 @@ use idcardd::api::{dispatch, ApiError, Call, ErrorCode};
 use idcardd::service::{Service, ServiceConfig};
 use issuance::personalize::{CardSecrets, Plan};
 use issuance::pki::{self, DocumentSigner, InitOptions};
+use matcher::compare::{ScoreScale, Threshold};
 use serde_json::{json, Value};
 use test_support::perso::{self, national_plan, personalize_sim};
 use test_support::pki::signer_in;
@@ -748,6 +749,7 @@ fn close_decisions_are_taken_again_by_the_learned_extractor_when_configured() {
             extractor,
             low: 0.0,
             high: f32::MAX,
+            scale: ScoreScale::Learned,
         })
     });
     office.personalize(0, &national_plan(&office.signer));
@@ -758,6 +760,15 @@ fn close_decisions_are_taken_again_by_the_learned_extractor_when_configured() {
         let so = &d["second_opinion"];
         assert_eq!(so["extractor"], "leader", "{d}");
         assert!(so["first_score"].as_f64().is_some(), "{d}");
+        // DG3 does not name the learned extractor as the templates' creator: a mixed
+        // comparison, decided on the classical thresholds.
+        assert_eq!(so["scale"], "classical", "{d}");
+        let classical = Threshold::calibrated_fused(0.001, 1).score as f64;
+        assert!(
+            (d["threshold"].as_f64().unwrap() - classical).abs() < 1e-6,
+            "{d}"
+        );
+        assert_eq!(so["first_threshold"], d["threshold"], "{d}");
         // The decision is the second opinion's score against the threshold.
         let score = d["score"].as_f64().unwrap();
         assert_eq!(so["score"].as_f64().unwrap(), score);
@@ -785,6 +796,7 @@ fn cards_enrolled_by_the_learned_extractor_are_verified_with_its_second_opinion(
             extractor: learned.clone(),
             low: 0.0,
             high: 1.5,
+            scale: ScoreScale::Learned,
         });
     });
     personalize_for(&office, 0, "NID-8001");
@@ -799,6 +811,9 @@ fn cards_enrolled_by_the_learned_extractor_are_verified_with_its_second_opinion(
     };
     let templates = issuance::lds::biometric::parse_dg3(&dg3).unwrap();
     let right = templates.iter().find(|t| t.position == 2).unwrap();
+    // DG3 names the extractor as the templates' creator.
+    assert_eq!(right.creator.as_deref(), Some(&b"idcardd/leader"[..]));
+    assert_eq!(right.idcardd_extractor(), Some("leader"));
     let (_, record) = matcher::template::decode_any(&right.iso_record).unwrap();
     let on_card = record.fingerprints().remove(0);
     let image = matcher::image::GrayImage::decode(&fixtures::scan("1_1.png")).unwrap();
@@ -831,6 +846,18 @@ fn cards_enrolled_by_the_learned_extractor_are_verified_with_its_second_opinion(
         code(office.verify(&session, 2, fixtures::scan("3_3.png"))),
         ErrorCode::NoMatch
     );
+    // The impostor was asked again, learned minutiae against learned templates: decided on
+    // the learned scale's thresholds, not the classical ones.
+    let d = office.last_verify();
+    assert_eq!(d["second_opinion"]["scale"], "learned", "{d}");
+    let learned_threshold = Threshold::calibrated_fused_on(ScoreScale::Learned, 0.001, 1).score;
+    assert!(
+        (d["threshold"].as_f64().unwrap() - learned_threshold as f64).abs() < 1e-6,
+        "{d}"
+    );
+    let classical = Threshold::calibrated_fused(0.001, 1).score as f64;
+    assert!((d["second_opinion"]["first_threshold"].as_f64().unwrap() - classical).abs() < 1e-6);
+    assert!(learned_threshold < classical as f32);
 }
 
 /// Personalizes `sim:0` with a plan signed by `signer` and returns begin's refusal.

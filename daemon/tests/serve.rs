@@ -228,6 +228,47 @@ fn extract_and_compare_fixture_scans() {
             "{r}"
         );
         assert_eq!(r["best"], 0);
+        // Records carry minutia quality: the classical scale's threshold.
+        use matcher::compare::{ScoreScale, Threshold};
+        assert_eq!(r["scale"], "classical", "{r}");
+        let classical = Threshold::calibrated_on(ScoreScale::Classical, 0.001).unwrap();
+        assert_eq!(
+            r["threshold"].as_f64().unwrap(),
+            classical.score.to_string().parse::<f64>().unwrap()
+        );
+        // The same scans in the compact card format (no quality, 0.1 mm): the card-format
+        // scale's own, higher threshold.
+        let mut compact = Vec::new();
+        for name in ["1_1.png", "1_2.png", "2_1.png"] {
+            let (response, frames) = c
+                .call(
+                    "matcher.extract",
+                    json!({"dpi": 500, "binary": true, "format": "compact"}),
+                    vec![fixtures::scan(name)],
+                )
+                .await;
+            assert_eq!(frames.len(), 1, "{name}: {response}");
+            compact.push(frames[0].to_vec());
+        }
+        let (response, _) = c
+            .call(
+                "matcher.compare",
+                json!({"format": "compact", "fmr": 0.001}),
+                compact,
+            )
+            .await;
+        let rc = &response["result"];
+        assert_eq!(rc["scale"], "card_format", "{response}");
+        let card = Threshold::calibrated_on(ScoreScale::CardFormat, 0.001).unwrap();
+        assert_eq!(
+            rc["threshold"].as_f64().unwrap(),
+            card.score.to_string().parse::<f64>().unwrap()
+        );
+        assert!(card.score > classical.score);
+        assert!(
+            rc["scores"][0].as_f64().unwrap() > rc["scores"][1].as_f64().unwrap(),
+            "{rc}"
+        );
         // The same comparison in base64.
         let (response, _) = c
             .call(

@@ -204,7 +204,11 @@ pub struct CitizenGroup {
 pub struct FingerPolicy {
     /// Fingers enrolled on the card, in DG3 order (e.g. right index, left index).
     pub positions: Vec<Finger>,
-    /// How the templates are written to the chip (record, normal or compact card format).
+    /// The on-card comparison format of the templates (record, normal or compact card
+    /// format): enrollment QC encodes every enrolled finger in it and rejects what does not
+    /// encode ([`crate::applicant::qc::EnrolledFinger::card_template`]), for a card that
+    /// compares on the chip. DG3 itself always carries full ISO/IEC 19794-2 records (with
+    /// minutia quality), and delivery compares the live scan against those, whatever this says.
     pub template_format: CardFormat,
     /// Lowest accepted image quality (0-100): poorer prints fail at delivery.
     pub min_quality: u8,

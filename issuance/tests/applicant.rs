@@ -432,6 +432,8 @@ fn qc_accepts_a_valid_record_and_types_it() {
         // Compact card format: 3 bytes per minutia.
         assert_eq!(f.card_template.len(), 3 * f.fingerprint.minutiae.len());
         assert_eq!(f.fingerprint.minutiae.len(), 40);
+        // Submitted templates: no extractor of ours made them (DG3 names no creator).
+        assert_eq!(f.extractor, None);
     }
 }
 
@@ -788,6 +790,8 @@ fn card_templates_follow_the_profile_format() {
         // Normal card format: 5 bytes per minutia, at most 60 minutiae.
         let n = f.fingerprint.minutiae.len().min(60);
         assert_eq!(f.card_template.len(), 5 * n);
+        // Scans: extracted by the default extractor, which DG3 will name.
+        assert_eq!(f.extractor.as_deref(), Some("classical"));
     }
     assert_eq!(Finger::from_iso_position(7), Some(Finger::LeftIndex));
     assert_eq!(Finger::from_iso_position(0), None);

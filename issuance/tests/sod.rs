@@ -71,6 +71,7 @@ fn fingers() -> Vec<FingerTemplate> {
             FingerTemplate {
                 position,
                 iso_record: rec,
+                creator: None,
             }
         })
         .collect()
@@ -185,6 +186,7 @@ fn biometric_groups_round_trip() {
     let bad_position = [FingerTemplate {
         position: 11,
         iso_record: fingers()[0].iso_record.clone(),
+        creator: None,
     }];
     assert!(build_dg3(&bad_position).is_err());
 }
@@ -537,10 +539,13 @@ fn dg3_carries_the_matchers_iso_records_unchanged() {
     let fingers = [FingerTemplate {
         position: 1,
         iso_record: record.clone(),
+        creator: None,
     }];
     let back = parse_dg3(&build_dg3(&fingers).unwrap()).unwrap();
     assert_eq!(back[0].position, 1);
     assert_eq!(back[0].iso_record, record);
+    assert_eq!(back[0].creator, None);
+    assert_eq!(back[0].idcardd_extractor(), None);
     let decoded = decode(&back[0].iso_record, CardFormat::Record, 500).unwrap();
     assert_eq!(decoded.minutiae.len(), 12);
     // The compact card format is not an ISO record: DG3 refuses it.
@@ -548,6 +553,33 @@ fn dg3_carries_the_matchers_iso_records_unchanged() {
     let fingers = [FingerTemplate {
         position: 1,
         iso_record: compact,
+        creator: None,
     }];
     assert!(build_dg3(&fingers).is_err());
+}
+
+#[test]
+fn dg3_names_the_extractor_that_made_each_template() {
+    let mut fingers = fingers();
+    fingers[0].creator = Some(b"idcardd/leader".to_vec());
+    fingers[1].creator = Some(b"other vendor v2".to_vec());
+    let dg3 = build_dg3(&fingers).unwrap();
+    // ICAO 9303-10's header order: 82 subtype, 86 creator, 87 format owner.
+    let at = dg3
+        .windows(16)
+        .position(|w| w == b"\x86\x0eidcardd/leader")
+        .expect("creator in the header");
+    assert_eq!(&dg3[at + 16..at + 18], &[0x87, 0x02]);
+    let back = parse_dg3(&dg3).unwrap();
+    assert_eq!(back, fingers);
+    assert_eq!(back[0].idcardd_extractor(), Some("leader"));
+    // Another issuer's creator names no idcardd extractor.
+    assert_eq!(back[1].idcardd_extractor(), None);
+    // ICAO allows 1 to 18 bytes.
+    for bad in [vec![], vec![b'x'; 19]] {
+        fingers[0].creator = Some(bad);
+        assert!(build_dg3(&fingers).is_err());
+    }
+    fingers[0].creator = Some(vec![b'x'; 18]);
+    assert!(build_dg3(&fingers).is_ok());
 }

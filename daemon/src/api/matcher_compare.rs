@@ -3,11 +3,14 @@
 //! Templates are in one stated `format` (`record`, `normal`, `compact`; card formats are read at
 //! `dpi`). Either all as binary frames (frame 0 the probe, frames 1.. the candidates) or all as
 //! base64 (`probe_b64`, `candidates_b64`). The decision uses the calibrated threshold for `fmr`
-//! (0.01, 0.001 or 0.0001; default: the delivery policy's).
+//! (0.01, 0.001 or 0.0001; default: the delivery policy's) on the format's score scale: records
+//! carry minutia quality ([`ScoreScale::Classical`]), card formats do not
+//! ([`ScoreScale::CardFormat`], whose thresholds are a little higher); `scale` in the reply.
 //!
 //! Request: `{"jsonrpc":"2.0","id":1,"method":"matcher.compare","params":{"format":"record",
 //! "fmr":0.001}}` + frames: probe, candidate, candidate...
-//! Reply: `{"scores":[0.41,0.02],"matches":[true,false],"best":0,"threshold":0.086,"fmr":0.001}`
+//! Reply: `{"scores":[0.41,0.02],"matches":[true,false],"best":0,"threshold":0.146,"fmr":0.001,
+//! "scale":"classical"}`
 
 use serde::Deserialize;
 use serde_json::json;
@@ -17,8 +20,8 @@ use super::matcher_extract::{
 };
 use super::{ApiError, Call, ErrorCode, Reply};
 use crate::service::Service;
-use matcher::compare::{compare, prepare, Scratch, Threshold};
-use matcher::template;
+use matcher::compare::{compare, prepare, ScoreScale, Scratch, Threshold};
+use matcher::template::{self, CardFormat};
 
 /// Most candidates in one request.
 pub const MAX_CANDIDATES: usize = 15;
@@ -45,10 +48,18 @@ struct Params {
     candidates_b64: Option<Vec<String>>,
 }
 
-/// The calibrated threshold for a false-match rate (see `matcher::compare::Threshold`); other
-/// rates have no calibration behind them and are refused.
-pub fn threshold_for_fmr(fmr: f64) -> Result<Threshold, ApiError> {
-    Threshold::calibrated(fmr).ok_or_else(|| {
+/// The score scale of two templates in `format`.
+pub fn scale_of(format: CardFormat) -> ScoreScale {
+    match format {
+        CardFormat::Record => ScoreScale::Classical,
+        CardFormat::Normal | CardFormat::Compact => ScoreScale::CardFormat,
+    }
+}
+
+/// The calibrated threshold on `scale` for a false-match rate (see
+/// `matcher::compare::Threshold`); other rates have no calibration behind them and are refused.
+pub fn threshold_for_fmr(scale: ScoreScale, fmr: f64) -> Result<Threshold, ApiError> {
+    Threshold::calibrated_on(scale, fmr).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidParams,
             format!("no calibrated threshold for fmr {fmr}: use 0.01, 0.001 or 0.0001"),
@@ -60,7 +71,8 @@ pub fn threshold_for_fmr(fmr: f64) -> Result<Threshold, ApiError> {
 pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
     let p: Params = call.params()?;
     let format = card_format(&p.format)?;
-    let threshold = threshold_for_fmr(p.fmr.unwrap_or(svc.config.delivery.fmr))?;
+    let scale = scale_of(format);
+    let threshold = threshold_for_fmr(scale, p.fmr.unwrap_or(svc.config.delivery.fmr))?;
     // Counts and sizes first, before anything is decoded or copied (issue 18).
     let (count, longest) = match (&p.probe_b64, &p.candidates_b64) {
         (Some(probe), Some(c)) => (
@@ -161,6 +173,7 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         "best": best,
         "threshold": as_json_number(threshold.score),
         "fmr": threshold.target_fmr,
+        "scale": scale.name(),
     })))
 }
 
@@ -180,15 +193,33 @@ mod tests {
 
     #[test]
     fn only_calibrated_rates() {
+        let classical = ScoreScale::Classical;
         assert_eq!(
-            threshold_for_fmr(0.001).unwrap(),
+            threshold_for_fmr(classical, 0.001).unwrap(),
             Threshold::FMR_0_1_PERCENT
         );
-        assert_eq!(threshold_for_fmr(0.01).unwrap(), Threshold::FMR_1_PERCENT);
         assert_eq!(
-            threshold_for_fmr(0.002).unwrap_err().code,
+            threshold_for_fmr(classical, 0.01).unwrap(),
+            Threshold::FMR_1_PERCENT
+        );
+        assert_eq!(
+            threshold_for_fmr(classical, 0.002).unwrap_err().code,
             ErrorCode::InvalidParams
         );
+        // Card formats carry no minutia quality: their own, higher thresholds.
+        let card = scale_of(CardFormat::Compact);
+        assert_eq!(card, scale_of(CardFormat::Normal));
+        assert_eq!(scale_of(CardFormat::Record), classical);
+        for fmr in [0.01, 0.001, 0.0001] {
+            let (c, r) = (
+                threshold_for_fmr(card, fmr).unwrap(),
+                threshold_for_fmr(classical, fmr).unwrap(),
+            );
+            assert!(
+                c.score > r.score && c.target_fmr == r.target_fmr,
+                "{c:?} {r:?}"
+            );
+        }
         assert_eq!(as_json_number(0.086).to_string(), "0.086");
         assert_eq!(as_json_number(f32::NAN), serde_json::Value::Null);
     }

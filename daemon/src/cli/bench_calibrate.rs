@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use issuance::delivery::{DeliveryPolicy, MIN_SCAN_MINUTIAE, MIN_SCAN_QUALITY};
-use matcher::compare::{Fusion, Threshold};
+use matcher::compare::{Fusion, ScoreScale, Threshold};
 use matcher::eval::calibrate::{
     self, CounterSetting, Interval, Options, PoolReport, Report, SetSpec, SynthSpec, ThresholdRow,
 };
@@ -31,6 +31,10 @@ pub struct CalibrateArgs {
     /// back before comparing.
     #[arg(long)]
     pub card_format: Option<CardFormat>,
+    /// Store the probe (live) templates in `--card-format` too, as `matcher.compare` compares
+    /// two templates of one card format.
+    #[arg(long, requires = "card_format")]
+    pub both_sides: bool,
     /// Threads for extraction and scoring.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -103,8 +107,16 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         "give at least one folder or --synth-fingers"
     );
     let policy = DeliveryPolicy::default();
-    let current = Threshold::calibrated_within(policy.fmr);
-    let current_fused = Threshold::calibrated_fused(policy.fmr, 2);
+    // The defaults this run's scores should be held against.
+    let scale = match (args.extractor, args.card_format) {
+        (super::bench::ExtractorName::Leader, _) => ScoreScale::Learned,
+        (_, Some(CardFormat::Normal | CardFormat::Compact)) if args.both_sides => {
+            ScoreScale::CardFormat
+        }
+        _ => ScoreScale::Classical,
+    };
+    let current = Threshold::calibrated_fused_on(scale, policy.fmr, 1);
+    let current_fused = Threshold::calibrated_fused_on(scale, policy.fmr, 2);
     let setting = |name: &str, threshold: f32, fingers: usize| CounterSetting {
         name: name.to_string(),
         threshold,
@@ -138,7 +150,10 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
             ),
             setting("defaults: one finger", current.score, 1),
         ],
+        check_thresholds: scale.single().to_vec(),
+        defaults_scale: scale,
         card_format: args.card_format,
+        card_format_both_sides: args.both_sides,
         extractor: match args.extractor {
             super::bench::ExtractorName::Classical => None,
             super::bench::ExtractorName::Leader => {
@@ -225,6 +240,10 @@ fn tables(r: &Report) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     s += &format!("), {} failures to enrol\n", r.failures_to_enrol.len());
+    s += &format!(
+        "minutiae: {} extractor; templates: {}; \"default\" rows: the {} scale's defaults\n",
+        r.extractor, r.templates, r.defaults_scale
+    );
     for f in &r.failures_to_enrol {
         s += &format!("  failed to enrol: {f}\n");
     }

@@ -262,6 +262,7 @@ impl LearnedSection {
                     extractor,
                     low,
                     high,
+                    scale: matcher::compare::ScoreScale::Learned,
                 }
             }),
         })

@@ -266,6 +266,7 @@ pub(super) fn summarize(
             templates.push(ChipTemplate {
                 position: f.position,
                 minutiae: print.minutiae.len(),
+                extractor: f.idcardd_extractor().map(str::to_string),
                 prepared: prepare(&print),
             });
         }

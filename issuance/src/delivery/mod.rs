@@ -38,6 +38,7 @@
 use std::time::{Duration, Instant};
 
 use apdu::fcp::LifeCycle;
+use matcher::compare::ScoreScale;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -114,6 +115,12 @@ pub struct SecondOpinion {
     /// Upper end of the band, times the threshold (e.g. 1.5): scores from here up are
     /// accepted without asking again.
     pub high: f32,
+    /// The score scale of `extractor`'s minutiae against card templates it made itself
+    /// ([`ScoreScale::Learned`] for LEADER): the second decision uses that scale's
+    /// thresholds when every card template names `extractor` as its creator, the classical
+    /// ones otherwise (a mixed comparison was never calibrated; the classical thresholds are
+    /// the higher ones).
+    pub scale: ScoreScale,
 }
 
 impl SecondOpinion {

@@ -21,6 +21,9 @@ pub struct ChipTemplate {
     pub position: u8,
     /// Minutiae in the template.
     pub minutiae: usize,
+    /// The extractor that made it, as its DG3 creator names it (`idcardd/leader` → `leader`);
+    /// `None` when the card does not say (another issuer, or idcardd before issue 19).
+    pub extractor: Option<String>,
     /// The match-ready form (built once at begin).
     pub prepared: PreparedTemplate,
 }
@@ -31,6 +34,7 @@ impl std::fmt::Debug for ChipTemplate {
         f.debug_struct("ChipTemplate")
             .field("position", &self.position)
             .field("minutiae", &self.minutiae)
+            .field("extractor", &self.extractor)
             .finish_non_exhaustive()
     }
 }

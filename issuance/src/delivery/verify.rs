@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use base64::Engine as _;
-use matcher::compare::{compare, fuse, prepare, Fusion, Scratch, Threshold};
+use matcher::compare::{compare, fuse, prepare, Fusion, ScoreScale, Scratch, Threshold};
 use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -250,7 +250,7 @@ pub fn verify(
     // every finger added). The mean has its own calibrated threshold (issue 19): the
     // single-finger one is far stricter than its target on fused scores.
     let mut score = fuse(&per_finger, Fusion::Mean);
-    let threshold = Threshold::calibrated_fused(policy.fmr, per_finger.len());
+    let mut threshold = Threshold::calibrated_fused(policy.fmr, per_finger.len());
     timing.comparison = read::ms_since(compare_start);
     // Close to the threshold: the learned extractor's second opinion decides, when configured.
     let mut second_opinion = serde_json::Value::Null;
@@ -266,10 +266,17 @@ pub fn verify(
             .collect();
         match again {
             Ok(again) => {
-                let first = score;
+                let first = (score, threshold.score);
                 per_finger = best_scores(&again, &templates, &mut scratch);
                 score = fuse(&per_finger, Fusion::Mean);
-                second_opinion = json!({"extractor": so.extractor.name(), "first_score": first,
+                // Its own extractor's thresholds when the card's templates are its own.
+                let own = templates
+                    .iter()
+                    .all(|t| t.extractor.as_deref() == Some(so.extractor.name()));
+                let scale = if own { so.scale } else { ScoreScale::Classical };
+                threshold = Threshold::calibrated_fused_on(scale, policy.fmr, per_finger.len());
+                second_opinion = json!({"extractor": so.extractor.name(), "first_score": first.0,
+                                        "first_threshold": first.1, "scale": scale.name(),
                                         "score": score, "finger_scores": per_finger});
             }
             // The second opinion is optional: without it the first decision stands.

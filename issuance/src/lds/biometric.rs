@@ -6,7 +6,7 @@
 //!   7F61 {                                    biometric information group template
 //!     02 count
 //!     7F60 {                                  one per face / finger
-//!       A1 { 80 0101, 81 type, 82 subtype, 87 format owner, 88 format type }
+//!       A1 { 80 0101, 81 type, 82 subtype, [86 creator], 87 format owner, 88 format type }
 //!       5F2E biometric data block             ISO/IEC 19794-5 / 19794-2 record
 //! } } }
 //! ```
@@ -29,6 +29,13 @@ const FORMAT_FACE: [u8; 2] = [0x00, 0x08];
 const FORMAT_FINGER: [u8; 2] = [0x00, 0x07];
 /// Most biometric entries one template may hold.
 const MAX_ENTRIES: usize = 10;
+/// Longest creator (`86`, the PID of what made the biometric reference data) ICAO 9303-10
+/// allows, in bytes.
+pub const MAX_CREATOR_LEN: usize = 18;
+/// How idcardd names itself as a template's creator: this prefix, then the extractor's name
+/// (`idcardd/classical`, `idcardd/leader`), so that delivery knows which extractor's minutiae
+/// the card holds and which thresholds apply (issue 19).
+pub const CREATOR_PREFIX: &str = "idcardd/";
 
 /// The encoding of a face image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +66,19 @@ pub struct FingerTemplate {
     pub position: u8,
     /// The ISO/IEC 19794-2 record (`matcher::template::encode`).
     pub iso_record: Vec<u8>,
+    /// The header's creator (`86`), at most [`MAX_CREATOR_LEN`] bytes: what made the
+    /// template ([`CREATOR_PREFIX`] and an extractor's name when idcardd did); absent on
+    /// cards of other issuers and on idcardd's cards from before issue 19.
+    pub creator: Option<Vec<u8>>,
+}
+
+impl FingerTemplate {
+    /// The extractor named by an idcardd creator (`idcardd/leader` → `leader`), if any.
+    pub fn idcardd_extractor(&self) -> Option<&str> {
+        std::str::from_utf8(self.creator.as_deref()?)
+            .ok()?
+            .strip_prefix(CREATOR_PREFIX)
+    }
 }
 
 /// `FAC\0`: ISO/IEC 19794-5 format identifier.
@@ -185,13 +205,21 @@ pub fn finger_position(subtype: u8) -> Option<u8> {
     (0..=10).find(|&p| finger_subtype(p) == Some(subtype))
 }
 
-pub(super) fn header(kind: u8, subtype: Option<u8>, format: [u8; 2]) -> Tlv {
+pub(super) fn header(
+    kind: u8,
+    subtype: Option<u8>,
+    creator: Option<&[u8]>,
+    format: [u8; 2],
+) -> Tlv {
     let mut h = vec![
         Tlv::primitive(Tag(0x80), HEADER_VERSION),
         Tlv::primitive(Tag(0x81), [kind]),
     ];
     if let Some(s) = subtype {
         h.push(Tlv::primitive(Tag(0x82), [s]));
+    }
+    if let Some(c) = creator {
+        h.push(Tlv::primitive(Tag(0x86), c.to_vec()));
     }
     h.push(Tlv::primitive(Tag(0x87), FORMAT_OWNER));
     h.push(Tlv::primitive(Tag(0x88), format));
@@ -209,7 +237,7 @@ pub fn build_dg2(face: &FaceImage) -> Result<Vec<u8>, LdsError> {
     let bit = Tlv::constructed(
         Tag(0x7F60),
         vec![
-            header(TYPE_FACE, None, FORMAT_FACE),
+            header(TYPE_FACE, None, None, FORMAT_FACE),
             Tlv::primitive(Tag(0x5F2E), face_record(face)?),
         ],
     );
@@ -235,10 +263,24 @@ pub fn build_dg3(fingers: &[FingerTemplate]) -> Result<Vec<u8>, LdsError> {
                 "not an ISO/IEC 19794-2 record (FMR)",
             ));
         }
+        if f.creator
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.len() > MAX_CREATOR_LEN)
+        {
+            return Err(LdsError::field(
+                "finger template creator",
+                format!("1 to {MAX_CREATOR_LEN} bytes"),
+            ));
+        }
         entries.push(Tlv::constructed(
             Tag(0x7F60),
             vec![
-                header(TYPE_FINGER, Some(subtype), FORMAT_FINGER),
+                header(
+                    TYPE_FINGER,
+                    Some(subtype),
+                    f.creator.as_deref(),
+                    FORMAT_FINGER,
+                ),
                 Tlv::primitive(Tag(0x5F2E), f.iso_record.clone()),
             ],
         ));
@@ -246,8 +288,9 @@ pub fn build_dg3(fingers: &[FingerTemplate]) -> Result<Vec<u8>, LdsError> {
     Ok(group(0x63, entries))
 }
 
-/// One biometric entry: the header's subtype (`82`) if any, and the data block (`5F2E`).
-pub(super) type Entry = (Option<u8>, Vec<u8>);
+/// One biometric entry: the header's subtype (`82`) and creator (`86`) if any, and the data
+/// block (`5F2E`).
+pub(super) type Entry = (Option<u8>, Option<Vec<u8>>, Vec<u8>);
 
 /// The entries of a biometric group: each one's header and data block, after checking the
 /// count and the header's type, owner and format.
@@ -307,7 +350,13 @@ pub(super) fn parse_group(
             Some([s]) => Some(*s),
             Some(_) => return Err(LdsError::malformed(what, "subtype is not one byte")),
         };
-        out.push((subtype, required(e, 0x5F2E, what)?.to_vec()));
+        let creator = h
+            .children()
+            .iter()
+            .find(|c| c.tag == Tag(0x86))
+            .and_then(Tlv::as_bytes)
+            .map(<[u8]>::to_vec);
+        out.push((subtype, creator, required(e, 0x5F2E, what)?.to_vec()));
     }
     Ok(out)
 }
@@ -316,7 +365,7 @@ pub(super) fn parse_group(
 pub fn parse_dg2(bytes: &[u8]) -> Result<Vec<FaceImage>, LdsError> {
     parse_group(bytes, 0x75, "DG2", TYPE_FACE, FORMAT_FACE)?
         .into_iter()
-        .map(|(_, record)| parse_face_record(&record))
+        .map(|(_, _, record)| parse_face_record(&record))
         .collect()
 }
 
@@ -324,7 +373,7 @@ pub fn parse_dg2(bytes: &[u8]) -> Result<Vec<FaceImage>, LdsError> {
 pub fn parse_dg3(bytes: &[u8]) -> Result<Vec<FingerTemplate>, LdsError> {
     parse_group(bytes, 0x63, "DG3", TYPE_FINGER, FORMAT_FINGER)?
         .into_iter()
-        .map(|(subtype, iso_record)| {
+        .map(|(subtype, creator, iso_record)| {
             let position = finger_position(subtype.unwrap_or(0))
                 .ok_or_else(|| LdsError::malformed("DG3", "unknown finger subtype"))?;
             if iso_record.len() < 4 || &iso_record[..4] != b"FMR\0" {
@@ -336,6 +385,7 @@ pub fn parse_dg3(bytes: &[u8]) -> Result<Vec<FingerTemplate>, LdsError> {
             Ok(FingerTemplate {
                 position,
                 iso_record,
+                creator,
             })
         })
         .collect()

@@ -283,7 +283,7 @@ pub fn build_dg4(images: &[IrisImage]) -> Result<Vec<u8>, LdsError> {
         entries.push(Tlv::constructed(
             Tag(0x7F60),
             vec![
-                header(TYPE_IRIS, Some(image.eye.code()), FORMAT_IRIS),
+                header(TYPE_IRIS, Some(image.eye.code()), None, FORMAT_IRIS),
                 Tlv::primitive(Tag(0x5F2E), iris_record(image)?),
             ],
         ));
@@ -295,7 +295,7 @@ pub fn build_dg4(images: &[IrisImage]) -> Result<Vec<u8>, LdsError> {
 pub fn parse_dg4(bytes: &[u8]) -> Result<Vec<IrisImage>, LdsError> {
     parse_group(bytes, DG4_TAG, "DG4", TYPE_IRIS, FORMAT_IRIS)?
         .into_iter()
-        .map(|(subtype, record)| {
+        .map(|(subtype, _, record)| {
             let image = parse_iris_record(&record)?;
             if subtype.is_some_and(|s| s != image.eye.code()) {
                 return Err(LdsError::malformed(

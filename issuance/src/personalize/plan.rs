@@ -6,6 +6,7 @@ use apdu::layout;
 use super::PersoError;
 use crate::applicant::calendar::GregorianDate;
 use crate::applicant::qc::{Gender, ValidatedApplicant};
+use crate::lds::biometric::CREATOR_PREFIX;
 use crate::lds::{self, Date, DocumentData, FaceImage, FingerTemplate, PersonalData, Sex};
 use crate::pki::{self, DocumentSigner};
 use crate::profile::Profile;
@@ -355,6 +356,10 @@ fn build_data_groups(
                     fingers.push(FingerTemplate {
                         position: f.finger.iso_position(),
                         iso_record,
+                        creator: f
+                            .extractor
+                            .as_ref()
+                            .map(|name| format!("{CREATOR_PREFIX}{name}").into_bytes()),
                     });
                 }
                 lds::biometric::build_dg3(&fingers).map_err(lds_err)?

@@ -34,7 +34,7 @@ mod threshold;
 pub use fusion::{fuse, Fusion};
 pub use matching::{compare, compare_exhaustive, compare_outcome, Outcome, Scratch};
 pub use prepare::{prepare, PreparedTemplate};
-pub use threshold::Threshold;
+pub use threshold::{ScoreScale, Threshold};
 
 /// The prepared probe of a comparison (the same structure serves both roles).
 pub type PreparedProbe = PreparedTemplate;

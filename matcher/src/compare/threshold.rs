@@ -1,4 +1,4 @@
-//! Decision thresholds expressed as a target false-match rate.
+//! Decision thresholds expressed as a target false-match rate, calibrated per [`ScoreScale`].
 
 /// A decision threshold on comparison scores: a comparison is accepted when its score is at or
 /// above [`Threshold::score`].
@@ -96,14 +96,30 @@ impl Threshold {
     /// [`Threshold::CALIBRATED_MEAN_OF_TWO`] default otherwise (calibrated on two; the mean of
     /// more fingers only narrows the impostor scores, so it stays on the safe side).
     pub fn calibrated_fused(fmr: f64, fingers: usize) -> Threshold {
-        if fingers <= 1 {
-            return Threshold::calibrated_within(fmr);
-        }
-        let table = Threshold::CALIBRATED_MEAN_OF_TWO;
+        Threshold::calibrated_fused_on(ScoreScale::Classical, fmr, fingers)
+    }
+
+    /// The threshold on `scale` for the mean of `fingers` fingers' scores at target `fmr`
+    /// ([`Threshold::calibrated_fused`] for [`ScoreScale::Classical`]).
+    pub fn calibrated_fused_on(scale: ScoreScale, fmr: f64, fingers: usize) -> Threshold {
+        let table = if fingers <= 1 {
+            scale.single()
+        } else {
+            scale.mean_of_two()
+        };
         table
             .into_iter()
             .find(|t| t.target_fmr <= fmr + 1e-12)
             .unwrap_or(table[table.len() - 1])
+    }
+
+    /// The one-finger default on `scale` for exactly the false-match rate `fmr` (within
+    /// rounding), if there is one ([`Threshold::calibrated`] for [`ScoreScale::Classical`]).
+    pub fn calibrated_on(scale: ScoreScale, fmr: f64) -> Option<Threshold> {
+        scale
+            .single()
+            .into_iter()
+            .find(|t| (t.target_fmr - fmr).abs() <= t.target_fmr * 1e-6)
     }
 
     /// The lowest threshold whose false-match rate on `impostor_scores` does not exceed `fmr`.
@@ -144,6 +160,80 @@ impl Threshold {
     }
 }
 
+/// What the compared minutiae were, and so which calibrated defaults apply: scores of the
+/// same comparator are not on one scale when the minutiae come from another extractor or lost
+/// their quality in a card format (issue 19). Each scale's defaults come from one `idcardd bench
+/// calibrate` run on the same pool (the five shared FVC "B" sets and 1 000 generated fingers x
+/// 2 impressions, every cross-finger pair: 2 876 336 impostor scores, 718 136 fused ones; the
+/// 64 pairs of the one finger present in two sets left out), rounded up to 3 decimals; see
+/// `docs/matcher.md` ("Threshold tables per score scale").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScoreScale {
+    /// The classical extractor's minutiae with their quality on both sides: DG3's records
+    /// against live scans at delivery, `matcher.compare` on records. [`Threshold::CALIBRATED`]
+    /// and [`Threshold::CALIBRATED_MEAN_OF_TWO`].
+    Classical,
+    /// The classical extractor's minutiae with both templates in a card format (normal or
+    /// compact: no minutia quality, coarser units), as `matcher.compare` compares them.
+    /// Impostors score a little higher than on [`ScoreScale::Classical`], so its defaults
+    /// let through more than they say here.
+    CardFormat,
+    /// The learned extractor's minutiae on both sides (the delivery desk's second opinion on
+    /// cards whose templates it made): impostors score lower than on the classical scale, so
+    /// the classical defaults are needlessly strict there (at 0.1 %, one finger: FMR 0.011 %,
+    /// FNMR 6.0 % against 4.3 % at this scale's own 0.122).
+    Learned,
+}
+
+impl ScoreScale {
+    /// One-finger defaults, loosest first (1 %, 0.1 %, 0.01 %).
+    pub const fn single(self) -> [Threshold; 3] {
+        match self {
+            ScoreScale::Classical => Threshold::CALIBRATED,
+            ScoreScale::CardFormat => CARD_FORMAT_SINGLE,
+            ScoreScale::Learned => LEARNED_SINGLE,
+        }
+    }
+
+    /// Defaults for the mean of two fingers, loosest first (1 %, 0.1 %, 0.01 %).
+    pub const fn mean_of_two(self) -> [Threshold; 3] {
+        match self {
+            ScoreScale::Classical => Threshold::CALIBRATED_MEAN_OF_TWO,
+            ScoreScale::CardFormat => CARD_FORMAT_MEAN_OF_TWO,
+            ScoreScale::Learned => LEARNED_MEAN_OF_TWO,
+        }
+    }
+
+    /// The name reports and replies use: `classical`, `card_format`, `learned`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ScoreScale::Classical => "classical",
+            ScoreScale::CardFormat => "card_format",
+            ScoreScale::Learned => "learned",
+        }
+    }
+}
+
+/// A default of a table below.
+const fn at(score: f32, target_fmr: f64) -> Threshold {
+    Threshold { score, target_fmr }
+}
+
+/// [`ScoreScale::CardFormat`], one finger: the higher of the two card formats' values on the
+/// pool, both templates stored in the format (compact: 0.11457, 0.15138, 0.18380; FNMR 13.1 %,
+/// 21.2 %, 28.5 %; the classical defaults there: FMR 1.28 %, 0.143 %, 0.0146 %).
+const CARD_FORMAT_SINGLE: [Threshold; 3] = [at(0.115, 0.01), at(0.152, 0.001), at(0.184, 0.0001)];
+/// [`ScoreScale::CardFormat`], mean of two (compact: 0.08690, 0.11238, 0.13446; fused FNMR
+/// 2.1 %, 4.9 %, 8.8 %).
+const CARD_FORMAT_MEAN_OF_TWO: [Threshold; 3] =
+    [at(0.087, 0.01), at(0.113, 0.001), at(0.135, 0.0001)];
+/// [`ScoreScale::Learned`], one finger: 0.09164, 0.12149, 0.14713 on the pool (FNMR 2.4 %,
+/// 4.3 %, 6.3 %; the classical defaults there: FMR 0.25 %, 0.011 %, 0.00035 %).
+const LEARNED_SINGLE: [Threshold; 3] = [at(0.092, 0.01), at(0.122, 0.001), at(0.148, 0.0001)];
+/// [`ScoreScale::Learned`], mean of two: 0.06986, 0.08921, 0.10631 on the pool (fused FNMR
+/// 0.08 %, 0.75 %, 1.2 %).
+const LEARNED_MEAN_OF_TWO: [Threshold; 3] = [at(0.070, 0.01), at(0.090, 0.001), at(0.107, 0.0001)];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +265,53 @@ mod tests {
         assert!(Threshold::for_fmr(&[0.5], 1.5).is_none());
         assert!(Threshold::for_fmr(&[0.5], 1.0).unwrap().accepts(0.0));
         assert!(!Threshold::for_fmr(&[0.5], 0.0).unwrap().accepts(0.5));
+    }
+
+    #[test]
+    fn every_scale_has_ordered_defaults_for_the_same_targets() {
+        for scale in [
+            ScoreScale::Classical,
+            ScoreScale::CardFormat,
+            ScoreScale::Learned,
+        ] {
+            let (single, two) = (scale.single(), scale.mean_of_two());
+            for table in [single, two] {
+                let targets: Vec<f64> = table.iter().map(|t| t.target_fmr).collect();
+                assert_eq!(targets, [0.01, 0.001, 0.0001], "{scale:?}");
+                assert!(
+                    table.windows(2).all(|w| w[0].score < w[1].score),
+                    "{scale:?}"
+                );
+                assert!(table.iter().all(|t| t.score > 0.0 && t.score < 1.0));
+            }
+            // The mean of two narrows impostor scores: a lower threshold for the same rate.
+            assert!(two.iter().zip(single).all(|(t, s)| t.score < s.score));
+            for (fmr, k) in [(0.01, 0), (0.001, 1), (0.0001, 2)] {
+                assert_eq!(Threshold::calibrated_on(scale, fmr), Some(single[k]));
+                assert_eq!(Threshold::calibrated_fused_on(scale, fmr, 1), single[k]);
+                assert_eq!(Threshold::calibrated_fused_on(scale, fmr, 2), two[k]);
+            }
+            assert_eq!(Threshold::calibrated_on(scale, 0.002), None);
+            assert_eq!(Threshold::calibrated_fused_on(scale, 1e-9, 2), two[2]);
+        }
+        assert_eq!(ScoreScale::Classical.single(), Threshold::CALIBRATED);
+        assert_eq!(
+            ScoreScale::Classical.mean_of_two(),
+            Threshold::CALIBRATED_MEAN_OF_TWO
+        );
+        // What the calibrations found: learned minutiae score impostors lower, card formats
+        // a little higher, than the classical scale.
+        let (c, l, f) = (
+            ScoreScale::Classical,
+            ScoreScale::Learned,
+            ScoreScale::CardFormat,
+        );
+        for k in 0..3 {
+            assert!(l.single()[k].score < c.single()[k].score);
+            assert!(l.mean_of_two()[k].score < c.mean_of_two()[k].score);
+            assert!(f.single()[k].score > c.single()[k].score);
+            assert!(f.mean_of_two()[k].score > c.mean_of_two()[k].score);
+        }
     }
 
     #[test]

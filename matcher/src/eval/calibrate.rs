@@ -29,7 +29,9 @@
 //!   attempt); `max_attempts` failed decisions refuse the holder.
 
 use super::fvc::{self, Progress};
-use crate::compare::{compare, fuse, prepare, Fusion, PreparedTemplate, Scratch, Threshold};
+use crate::compare::{
+    compare, fuse, prepare, Fusion, PreparedTemplate, ScoreScale, Scratch, Threshold,
+};
 use crate::synth::{self, Master, SynthParams};
 use crate::template::{self, CardFormat};
 use crate::{Error, Fingerprint};
@@ -110,6 +112,9 @@ pub struct Options {
     pub target_fmrs: Vec<f64>,
     /// Thresholds whose rates on this data are reported (the current defaults).
     pub check_thresholds: Vec<Threshold>,
+    /// The score scale whose defaults `check_thresholds` and the counter settings are, for
+    /// the report.
+    pub defaults_scale: ScoreScale,
     /// Fusion rules whose fused thresholds are calibrated.
     pub fusions: Vec<Fusion>,
     /// The delivery policy's target FMR (threshold for rescan and counter analyses).
@@ -126,6 +131,9 @@ pub struct Options {
     pub counter: Vec<CounterSetting>,
     /// Round-trip every candidate (enrolled) template through this card format.
     pub card_format: Option<CardFormat>,
+    /// Round-trip the probe (live) templates through [`Options::card_format`] as well, as
+    /// `matcher.compare` compares two templates of one card format.
+    pub card_format_both_sides: bool,
     /// Extracts the minutiae instead of the classical extractor (the learned one); image
     /// quality stays the classical extractor's, as at enrollment, so that the rescan limits
     /// mean the same. `None`: the classical extractor.
@@ -149,6 +157,7 @@ impl Default for Options {
             synth: None,
             target_fmrs: vec![0.01, 0.001, 0.0001, 0.00001],
             check_thresholds: Threshold::CALIBRATED.to_vec(),
+            defaults_scale: ScoreScale::Classical,
             fusions: vec![Fusion::Mean, Fusion::Max],
             policy_fmr: 0.001,
             max_attempts: 3,
@@ -157,6 +166,7 @@ impl Default for Options {
             current_rescan: (0, 0),
             counter: Vec::new(),
             card_format: None,
+            card_format_both_sides: false,
             extractor: None,
             same_fingers: Vec::new(),
         }
@@ -285,6 +295,13 @@ pub struct Report {
     /// Single-finger pairs left out as one finger in two sources ([`Options::same_fingers`]).
     #[serde(default)]
     pub excluded_pairs: usize,
+    /// How the templates were stored before comparing: "as extracted", "compact card
+    /// (candidates)", "compact card (both sides)" ([`Options::card_format`]).
+    #[serde(default)]
+    pub templates: String,
+    /// The score scale of the "default" rows ([`Options::defaults_scale`]).
+    #[serde(default)]
+    pub defaults_scale: String,
     /// Sources of the pool, in order, with their scan counts.
     pub sources: Vec<(String, usize)>,
     /// Scans that failed to enrol (they take part with score 0).
@@ -754,20 +771,23 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
         })
     };
     let mut excluded_pairs = 0;
-    let probes: Vec<Option<PreparedTemplate>> =
-        scans.iter().map(|s| s.fp.as_ref().map(prepare)).collect();
+    let stored = |fp: &Fingerprint, format: Option<CardFormat>| match format {
+        None => Some(prepare(fp)),
+        Some(f) => template::encode(fp, f)
+            .and_then(|b| template::decode(&b, f, fp.dpi_x))
+            .ok()
+            .map(|c| prepare(&c)),
+    };
+    let probe_format = options
+        .card_format
+        .filter(|_| options.card_format_both_sides);
+    let probes: Vec<Option<PreparedTemplate>> = scans
+        .iter()
+        .map(|s| stored(s.fp.as_ref()?, probe_format))
+        .collect();
     let candidates: Vec<Option<PreparedTemplate>> = scans
         .iter()
-        .map(|s| {
-            let fp = s.fp.as_ref()?;
-            match options.card_format {
-                None => Some(prepare(fp)),
-                Some(f) => template::encode(fp, f)
-                    .and_then(|b| template::decode(&b, f, fp.dpi_x))
-                    .ok()
-                    .map(|c| prepare(&c)),
-            }
-        })
+        .map(|s| stored(s.fp.as_ref()?, options.card_format))
         .collect();
 
     // Every pair, probe = the earlier scan.
@@ -1015,6 +1035,12 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
             .map_or("classical", |e| e.name())
             .to_string(),
         excluded_pairs,
+        templates: match (options.card_format, probe_format) {
+            (None, _) => "as extracted".to_string(),
+            (Some(f), None) => format!("{} (candidates)", f.name()),
+            (Some(f), Some(_)) => format!("{} (both sides)", f.name()),
+        },
+        defaults_scale: options.defaults_scale.name().to_string(),
         sources,
         failures_to_enrol: scans.iter().filter_map(|s| s.error.clone()).collect(),
         scans: n,

@@ -154,6 +154,17 @@ pub enum CardFormat {
     Compact,
 }
 
+impl CardFormat {
+    /// The name [`std::str::FromStr`] parses: `record`, `normal` or `compact`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CardFormat::Record => "record",
+            CardFormat::Normal => "normal",
+            CardFormat::Compact => "compact",
+        }
+    }
+}
+
 impl std::str::FromStr for CardFormat {
     type Err = Error;
 

@@ -26,6 +26,12 @@ pub trait BiometricCheck {
     fn duplicate_threshold(&self) -> Threshold {
         Threshold::FMR_0_01_PERCENT
     }
+
+    /// The name of the extractor [`BiometricCheck::extract`] uses, which DG3 records as the
+    /// templates' creator.
+    fn extractor_name(&self) -> &str {
+        "classical"
+    }
 }
 
 /// [`BiometricCheck`] with the project's matcher.
@@ -64,6 +70,10 @@ impl BiometricCheck for TemplatesBy<'_> {
 
     fn score(&self, a: &Fingerprint, b: &Fingerprint) -> f32 {
         MatcherCheck.score(a, b)
+    }
+
+    fn extractor_name(&self) -> &str {
+        self.0.name()
     }
 }
 
@@ -227,7 +237,8 @@ pub(super) fn check_fingers(
     r: &mut QcReport,
 ) -> Vec<EnrolledFinger> {
     let policy = &profile.fingers;
-    let mut good: Vec<(Finger, Fingerprint)> = Vec::new();
+    // Each finger with the extractor that made its minutiae (none for a submitted template).
+    let mut good: Vec<(Finger, Fingerprint, Option<String>)> = Vec::new();
     for &finger in &policy.positions {
         let path = format!("fingers.{finger}");
         let Some(sample) = a.fingers.get(&finger) else {
@@ -264,7 +275,11 @@ pub(super) fn check_fingers(
             ok = false;
         }
         if ok {
-            good.push((finger, fp));
+            let extractor = sample
+                .scan
+                .is_some()
+                .then(|| bio.extractor_name().to_string());
+            good.push((finger, fp, extractor));
         }
     }
     let threshold = bio.duplicate_threshold();
@@ -289,7 +304,7 @@ pub(super) fn check_fingers(
         }
     }
     let mut enrolled = Vec::new();
-    for ((finger, fp), dup) in good.into_iter().zip(duplicate) {
+    for ((finger, fp, extractor), dup) in good.into_iter().zip(duplicate) {
         if dup {
             continue;
         }
@@ -297,6 +312,7 @@ pub(super) fn check_fingers(
             Ok(card_template) => enrolled.push(EnrolledFinger {
                 finger,
                 fingerprint: fp,
+                extractor,
                 card_template,
             }),
             Err(e) => r.push(

@@ -257,7 +257,12 @@ pub struct EnrolledFinger {
     pub finger: Finger,
     /// The minutiae, as extracted or decoded.
     pub fingerprint: Fingerprint,
-    /// The template in the profile's card format, what personalization writes.
+    /// The extractor that made `fingerprint` from a scan (`classical`, `leader`); `None` for
+    /// a template submitted with the record. DG3 names it as the template's creator.
+    pub extractor: Option<String>,
+    /// The template in the profile's on-card comparison format
+    /// ([`crate::profile::FingerPolicy::template_format`]): proof at enrollment that the
+    /// finger encodes in it. Personalization writes DG3 from `fingerprint` as a full record.
     pub card_template: Vec<u8>,
 }
 
