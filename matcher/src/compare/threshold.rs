@@ -220,13 +220,14 @@ const fn at(score: f32, target_fmr: f64) -> Threshold {
 }
 
 /// [`ScoreScale::CardFormat`], one finger: the higher of the two card formats' values on the
-/// pool, both templates stored in the format (compact: 0.11457, 0.15138, 0.18380; FNMR 13.1 %,
-/// 21.2 %, 28.5 %; the classical defaults there: FMR 1.28 %, 0.143 %, 0.0146 %).
-const CARD_FORMAT_SINGLE: [Threshold; 3] = [at(0.115, 0.01), at(0.152, 0.001), at(0.184, 0.0001)];
-/// [`ScoreScale::CardFormat`], mean of two (compact: 0.08690, 0.11238, 0.13446; fused FNMR
-/// 2.1 %, 4.9 %, 8.8 %).
+/// pool, both templates stored in the format: normal 0.11594, 0.15373, 0.18658 (FNMR 12.3 %,
+/// 20.6 %, 28.2 %; the classical defaults there: FMR 1.38 %, 0.166 %, 0.0170 %), compact
+/// 0.11457, 0.15138, 0.18380.
+const CARD_FORMAT_SINGLE: [Threshold; 3] = [at(0.116, 0.01), at(0.154, 0.001), at(0.187, 0.0001)];
+/// [`ScoreScale::CardFormat`], mean of two: normal 0.08809, 0.11320, 0.13642 (fused FNMR
+/// 2.2 %, 4.9 %, 8.4 %), compact 0.08690, 0.11238, 0.13446.
 const CARD_FORMAT_MEAN_OF_TWO: [Threshold; 3] =
-    [at(0.087, 0.01), at(0.113, 0.001), at(0.135, 0.0001)];
+    [at(0.089, 0.01), at(0.114, 0.001), at(0.137, 0.0001)];
 /// [`ScoreScale::Learned`], one finger: 0.09164, 0.12149, 0.14713 on the pool (FNMR 2.4 %,
 /// 4.3 %, 6.3 %; the classical defaults there: FMR 0.25 %, 0.011 %, 0.00035 %).
 const LEARNED_SINGLE: [Threshold; 3] = [at(0.092, 0.01), at(0.122, 0.001), at(0.148, 0.0001)];
