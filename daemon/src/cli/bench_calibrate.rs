@@ -150,7 +150,6 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
             ),
             setting("defaults: one finger", current.score, 1),
         ],
-        check_thresholds: scale.single().to_vec(),
         defaults_scale: scale,
         card_format: args.card_format,
         card_format_both_sides: args.both_sides,

@@ -110,10 +110,8 @@ pub struct Options {
     pub synth: Option<SynthSpec>,
     /// Target false-match rates (fractions), loosest first.
     pub target_fmrs: Vec<f64>,
-    /// Thresholds whose rates on this data are reported (the current defaults).
-    pub check_thresholds: Vec<Threshold>,
-    /// The score scale whose defaults `check_thresholds` and the counter settings are, for
-    /// the report.
+    /// The score scale whose one-finger defaults are reported on this data (the "default"
+    /// rows; the counter settings name theirs).
     pub defaults_scale: ScoreScale,
     /// Fusion rules whose fused thresholds are calibrated.
     pub fusions: Vec<Fusion>,
@@ -156,7 +154,6 @@ impl Default for Options {
             sets: Vec::new(),
             synth: None,
             target_fmrs: vec![0.01, 0.001, 0.0001, 0.00001],
-            check_thresholds: Threshold::CALIBRATED.to_vec(),
             defaults_scale: ScoreScale::Classical,
             fusions: vec![Fusion::Mean, Fusion::Max],
             policy_fmr: 0.001,
@@ -295,8 +292,8 @@ pub struct Report {
     /// Single-finger pairs left out as one finger in two sources ([`Options::same_fingers`]).
     #[serde(default)]
     pub excluded_pairs: usize,
-    /// How the templates were stored before comparing: "as extracted", "compact card
-    /// (candidates)", "compact card (both sides)" ([`Options::card_format`]).
+    /// How the templates were stored before comparing: "as extracted", "compact
+    /// (candidates)", "compact (both sides)" ([`Options::card_format`]).
     #[serde(default)]
     pub templates: String,
     /// The score scale of the "default" rows ([`Options::defaults_scale`]).
@@ -854,7 +851,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
         }
     }
     let targets = &options.target_fmrs;
-    let checks = &options.check_thresholds;
+    let checks = &options.defaults_scale.single();
     let mut single = vec![pool_report(
         "all",
         imp_all,
