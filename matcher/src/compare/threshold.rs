@@ -165,8 +165,9 @@ impl Threshold {
 /// their quality in a card format (issue 19). Each scale's defaults come from one `idcardd bench
 /// calibrate` run on the same pool (the five shared FVC "B" sets and 1 000 generated fingers x
 /// 2 impressions, every cross-finger pair: 2 876 336 impostor scores, 718 136 fused ones; the
-/// 64 pairs of the one finger present in two sets left out), rounded up to 3 decimals; see
-/// `docs/matcher.md` ("Threshold tables per score scale").
+/// 64 pairs of the one finger present in two sets left out, which the classical run still
+/// counted as impostors, so its strictest values are a little high), rounded up to 3 decimals;
+/// see `docs/matcher.md` ("Threshold tables per score scale").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScoreScale {
     /// The classical extractor's minutiae with their quality on both sides: DG3's records
