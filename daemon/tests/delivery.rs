@@ -749,7 +749,6 @@ fn close_decisions_are_taken_again_by_the_learned_extractor_when_configured() {
             extractor,
             low: 0.0,
             high: f32::MAX,
-            scale: ScoreScale::Learned,
         })
     });
     office.personalize(0, &national_plan(&office.signer));
@@ -796,7 +795,6 @@ fn cards_enrolled_by_the_learned_extractor_are_verified_with_its_second_opinion(
             extractor: learned.clone(),
             low: 0.0,
             high: 1.5,
-            scale: ScoreScale::Learned,
         });
     });
     personalize_for(&office, 0, "NID-8001");
@@ -813,6 +811,12 @@ fn cards_enrolled_by_the_learned_extractor_are_verified_with_its_second_opinion(
     let right = templates.iter().find(|t| t.position == 2).unwrap();
     // DG3 names the extractor as the templates' creator.
     assert_eq!(right.creator.as_deref(), Some(&b"idcardd/leader"[..]));
+    // Enrollment QC judged duplicate fingers on the learned scale too.
+    use issuance::applicant::qc::BiometricCheck;
+    assert_eq!(
+        issuance::applicant::qc::TemplatesBy(learned.as_ref()).duplicate_threshold(),
+        Threshold::calibrated_on(ScoreScale::Learned, 0.0001).unwrap()
+    );
     assert_eq!(right.idcardd_extractor(), Some("leader"));
     let (_, record) = matcher::template::decode_any(&right.iso_record).unwrap();
     let on_card = record.fingerprints().remove(0);

@@ -110,4 +110,7 @@ impl matcher::extract::MinutiaeExtractor for LearnedExtractor {
             other => matcher::Error::Extractor(format!("learned extractor: {other}")),
         })
     }
+    fn score_scale(&self) -> matcher::compare::ScoreScale {
+        matcher::compare::ScoreScale::Learned
+    }
 }

@@ -3,7 +3,7 @@
 //! `../shared/fingerprints` (skip when absent).
 
 use leader::{params, Error, LearnedExtractor};
-use matcher::compare::{compare, prepare, Scratch, Threshold};
+use matcher::compare::{compare, prepare, ScoreScale, Scratch, Threshold};
 use matcher::image::GrayImage;
 use std::f32::consts::{PI, TAU};
 use std::sync::OnceLock;
@@ -117,7 +117,12 @@ fn tells_a_genuine_pair_from_an_impostor_at_other_resolutions_too() {
     let mut scratch = Scratch::new();
     let genuine = compare(&prints[0], &prints[1], &mut scratch);
     let impostor = compare(&prints[0], &prints[2], &mut scratch);
-    let threshold = Threshold::calibrated(0.001).unwrap().score;
+    // Its minutiae are on the learned scale, with thresholds of their own.
+    use matcher::extract::MinutiaeExtractor;
+    assert_eq!(learned.score_scale(), ScoreScale::Learned);
+    let threshold = Threshold::calibrated_on(ScoreScale::Learned, 0.001)
+        .unwrap()
+        .score;
     assert!(genuine >= threshold, "genuine {genuine} < {threshold}");
     assert!(impostor < threshold, "impostor {impostor} >= {threshold}");
 }

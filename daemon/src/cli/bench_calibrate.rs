@@ -108,12 +108,18 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
     );
     let policy = DeliveryPolicy::default();
     // The defaults this run's scores should be held against.
-    let scale = match (args.extractor, args.card_format) {
-        (super::bench::ExtractorName::Leader, _) => ScoreScale::Learned,
-        (_, Some(CardFormat::Normal | CardFormat::Compact)) if args.both_sides => {
+    let extractor = match args.extractor {
+        super::bench::ExtractorName::Classical => None,
+        super::bench::ExtractorName::Leader => {
+            Some(super::bench::open_learned(args.learned_dir.as_deref())?)
+        }
+    };
+    let scale = match (&extractor, args.card_format) {
+        (Some(e), _) => e.score_scale(),
+        (None, Some(CardFormat::Normal | CardFormat::Compact)) if args.both_sides => {
             ScoreScale::CardFormat
         }
-        _ => ScoreScale::Classical,
+        (None, _) => ScoreScale::Classical,
     };
     let current = Threshold::calibrated_fused_on(scale, policy.fmr, 1);
     let current_fused = Threshold::calibrated_fused_on(scale, policy.fmr, 2);
@@ -153,12 +159,7 @@ pub fn run(args: CalibrateArgs) -> anyhow::Result<()> {
         defaults_scale: scale,
         card_format: args.card_format,
         card_format_both_sides: args.both_sides,
-        extractor: match args.extractor {
-            super::bench::ExtractorName::Classical => None,
-            super::bench::ExtractorName::Leader => {
-                Some(super::bench::open_learned(args.learned_dir.as_deref())?)
-            }
-        },
+        extractor,
         same_fingers: args.same_fingers.clone(),
         ..Options::default()
     };

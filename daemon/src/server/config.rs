@@ -262,7 +262,6 @@ impl LearnedSection {
                     extractor,
                     low,
                     high,
-                    scale: matcher::compare::ScoreScale::Learned,
                 }
             }),
         })

@@ -38,7 +38,6 @@
 use std::time::{Duration, Instant};
 
 use apdu::fcp::LifeCycle;
-use matcher::compare::ScoreScale;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -105,7 +104,10 @@ pub struct DeliveryPolicy {
 /// A second opinion on close decisions: when the fused score of a verification lies within
 /// `low`..`high` times the decision threshold, the live scans are extracted again by
 /// `extractor` (the learned one, about 100 times slower than the default path) and the
-/// decision is taken on that comparison instead.
+/// decision is taken on that comparison instead: on the thresholds of the extractor's score
+/// scale when every card template names `extractor` as its creator in DG3, on the classical
+/// ones otherwise (a mixed comparison was never calibrated; the classical thresholds are the
+/// higher ones).
 #[derive(Debug, Clone)]
 pub struct SecondOpinion {
     /// Extracts the live scans again.
@@ -115,12 +117,6 @@ pub struct SecondOpinion {
     /// Upper end of the band, times the threshold (e.g. 1.5): scores from here up are
     /// accepted without asking again.
     pub high: f32,
-    /// The score scale of `extractor`'s minutiae against card templates it made itself
-    /// ([`ScoreScale::Learned`] for LEADER): the second decision uses that scale's
-    /// thresholds when every card template names `extractor` as its creator, the classical
-    /// ones otherwise (a mixed comparison was never calibrated; the classical thresholds are
-    /// the higher ones).
-    pub scale: ScoreScale,
 }
 
 impl SecondOpinion {

@@ -273,7 +273,11 @@ pub fn verify(
                 let own = templates
                     .iter()
                     .all(|t| t.extractor.as_deref() == Some(so.extractor.name()));
-                let scale = if own { so.scale } else { ScoreScale::Classical };
+                let scale = if own {
+                    so.extractor.score_scale()
+                } else {
+                    ScoreScale::Classical
+                };
                 threshold = Threshold::calibrated_fused_on(scale, policy.fmr, per_finger.len());
                 second_opinion = json!({"extractor": so.extractor.name(), "first_score": first.0,
                                         "first_threshold": first.1, "scale": scale.name(),

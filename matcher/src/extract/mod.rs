@@ -48,6 +48,11 @@ pub trait MinutiaeExtractor: std::fmt::Debug + Send + Sync {
     fn name(&self) -> &str;
     /// The minutiae of `image` at `dpi`, in its pixels, ISO/IEC 19794-2 directions.
     fn extract(&self, image: &GrayImage, dpi: u32) -> Result<Fingerprint, Error>;
+    /// The score scale of this extractor's minutiae compared with its own (whose calibrated
+    /// thresholds apply); the classical one unless the extractor was calibrated on its own.
+    fn score_scale(&self) -> crate::compare::ScoreScale {
+        crate::compare::ScoreScale::Classical
+    }
 }
 
 /// This crate's extractor with the given parameters, as a [`MinutiaeExtractor`].

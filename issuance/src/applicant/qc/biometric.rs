@@ -75,6 +75,12 @@ impl BiometricCheck for TemplatesBy<'_> {
     fn extractor_name(&self) -> &str {
         self.0.name()
     }
+
+    /// The 0.01 % threshold of the extractor's own score scale: the templates compared are
+    /// its minutiae.
+    fn duplicate_threshold(&self) -> Threshold {
+        Threshold::calibrated_fused_on(self.0.score_scale(), 0.0001, 1)
+    }
 }
 
 /// Face photo: a JPEG within the profile's size.
@@ -425,5 +431,23 @@ pub(super) fn fingerprint_of(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_judged_on_the_scale_of_the_extractor_that_made_the_templates() {
+        let classical = matcher::extract::Classical::default();
+        let by = TemplatesBy(&classical);
+        assert_eq!(by.extractor_name(), "classical");
+        assert_eq!(by.duplicate_threshold(), MatcherCheck.duplicate_threshold());
+        assert_eq!(
+            MatcherCheck.duplicate_threshold(),
+            Threshold::FMR_0_01_PERCENT
+        );
+        assert_eq!(MatcherCheck.extractor_name(), "classical");
     }
 }
