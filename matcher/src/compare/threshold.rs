@@ -53,18 +53,13 @@ impl Threshold {
     /// The calibrated default for exactly the false-match rate `fmr` (within rounding), if
     /// there is one: what a caller naming a rate gets.
     pub fn calibrated(fmr: f64) -> Option<Threshold> {
-        Threshold::CALIBRATED
-            .into_iter()
-            .find(|t| (t.target_fmr - fmr).abs() <= t.target_fmr * 1e-6)
+        Threshold::calibrated_on(ScoreScale::Classical, fmr)
     }
 
     /// The loosest calibrated default whose target is at or below `fmr` (the strictest one
     /// when `fmr` is below all of them): a policy's rate never gets a looser decision.
     pub fn calibrated_within(fmr: f64) -> Threshold {
-        Threshold::CALIBRATED
-            .into_iter()
-            .find(|t| t.target_fmr <= fmr + 1e-12)
-            .unwrap_or(Threshold::FMR_0_01_PERCENT)
+        Threshold::calibrated_fused_on(ScoreScale::Classical, fmr, 1)
     }
 
     /// Defaults for the mean of two fingers' scores (`fuse(.., Fusion::Mean)` of two live
