@@ -462,10 +462,12 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     // many pass is a coin toss), then that list in one loop.
     let mut listed = 0;
     for (qi, (ce, q)) in candidate.edges().iter().zip(&candidate.queries).enumerate() {
-        // Lane filter: lengths in whole pixels within `tl` plus two pixels (rounding of both
-        // lengths: a superset of the exact test below), `a_to` exact; `a_from` needs no test.
+        // Lane filter: lengths in whole pixels (rounded down) within `tl` (rounded down) plus
+        // one pixel, `a_to` exact; `a_from` needs no test. A superset of the exact test below:
+        // two lengths within `tl` have whole parts less than `tl + 1` apart, so at most
+        // `floor(tl) + 1`.
         let filter = [
-            LaneRange::new(ce.len as u8, q.tl as u8 + 2),
+            LaneRange::new(ce.len as u8, q.tl as u8 + 1),
             LaneRange::new(ce.a_to, tol),
         ];
         // The window [a_from - tol, a_from + tol]; past a full turn it continues into the
@@ -587,12 +589,34 @@ fn local_similarity(
 }
 
 /// Histogram bins of local similarity used to find the seeds without sorting every slot.
-const SEED_BINS: usize = 64;
+const SEED_BINS: usize = 256;
 
-/// The histogram bin of a local similarity in [0, 1].
+/// Bits of an `f32` below the histogram bin: 5 mantissa bits remain, 32 bins per octave (bins
+/// of 1/64 between ½ and 1, finer below).
+const SEED_BIN_SHIFT: u32 = 18;
+
+/// The bin of similarity 1.0 is the last: similarities in [0, 1] have bits at most those of
+/// 1.0, and [`SEED_BINS`] - 1 bins lie below it (8 octaves, down to 1/256; less is bin 0).
+const SEED_BIN_BASE: u32 = (1.0f32.to_bits() >> SEED_BIN_SHIFT) - (SEED_BINS as u32 - 1);
+
+/// The histogram bin of a local similarity in [0, 1], from its bits: the order of non-negative
+/// floats is the order of their bits, so the bins are monotone in the similarity and the slots
+/// from a bin up are those whose sort key is at least [`seed_key_floor`] (no float-to-integer
+/// conversion in the loops over every slot).
 #[inline]
-fn seed_bin(sim: f32) -> usize {
-    ((sim * (SEED_BINS as f32 - 0.01)) as usize).min(SEED_BINS - 1)
+fn seed_bin(sim_bits: u32) -> usize {
+    (sim_bits >> SEED_BIN_SHIFT).saturating_sub(SEED_BIN_BASE) as usize
+}
+
+/// The lowest seed sort key (similarity bits above 16 slot bits) of a useful slot in bin
+/// `lowest` or above.
+#[inline]
+fn seed_key_floor(lowest: usize) -> u64 {
+    if lowest == 0 {
+        1
+    } else {
+        u64::from(lowest as u32 + SEED_BIN_BASE) << (SEED_BIN_SHIFT + 16)
+    }
 }
 
 /// Keeps the [`SEED_COUNT`] most similar local pairs in `scratch.seeds`, best first, the
@@ -617,7 +641,8 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
         } else {
             0
         };
-        bins[seed_bin(sim)] += useful as u16;
+        // Bin 0 for a useless slot (key 0), which adds nothing.
+        bins[seed_bin((*key >> 16) as u32)] += useful as u16;
     }
     let mut lowest = SEED_BINS;
     let mut above = 0;
@@ -625,12 +650,12 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
         lowest -= 1;
         above += bins[lowest] as usize;
     }
+    let floor = seed_key_floor(lowest);
     let mut kept = 0;
     for k in 0..touched.len() {
         let key = s.seed_keys[k];
-        let sim = f32::from_bits((key >> 16) as u32);
         s.seed_keys[kept] = key;
-        kept += (key != 0 && seed_bin(sim) >= lowest) as usize;
+        kept += (key >= floor) as usize;
     }
     let best = &mut s.seed_keys[..kept];
     best.sort_unstable_by(|a, b| b.cmp(a));
@@ -942,6 +967,34 @@ mod tests {
             tied > 0,
             "the lattices give equal similarities among the seeds"
         );
+    }
+
+    #[test]
+    fn seed_bins_follow_the_order_of_similarities() {
+        let mut last = 0;
+        for k in 0..=20_000 {
+            let sim = k as f32 / 20_000.0;
+            let bin = seed_bin(sim.to_bits());
+            assert!(
+                bin >= last && bin < SEED_BINS,
+                "{sim}: bin {bin} after {last}"
+            );
+            last = bin;
+            for low in [0u64, 0xFFFF] {
+                let key = (sim.to_bits() as u64) << 16 | low;
+                if sim > 0.0 {
+                    assert!(key >= seed_key_floor(bin), "{sim} below its bin's floor");
+                }
+                if bin + 1 < SEED_BINS {
+                    assert!(
+                        key < seed_key_floor(bin + 1),
+                        "{sim} above the next bin's floor"
+                    );
+                }
+            }
+        }
+        assert_eq!(last, SEED_BINS - 1, "similarity 1 is in the last bin");
+        assert!(seed_bin(0.5f32.to_bits()) < seed_bin(0.52f32.to_bits()));
     }
 
     /// The synthetic fixture prints of the repository (ground-truth minutiae, ISO records),
