@@ -87,7 +87,9 @@ pub(crate) fn compute(
         let coh = (coherence.at(bx, by) / 0.8).clamp(0.0, 1.0);
         let cla = ((clarity.at(bx, by) - 0.2) / 0.45).clamp(0.0, 1.0);
         let mut m = *c;
-        m.quality = (100.0 * (coh * cla).sqrt()).round() as u8;
+        // At least 1: ISO/IEC 19794-2 reads 0 as "not reported", which a comparator (ours
+        // included) weighs as an average minutia, not as the doubtful one this is.
+        m.quality = ((100.0 * (coh * cla).sqrt()).round() as u8).max(1);
         out.push(m);
     }
     // Best quality first; ties in scan order, so the cap is deterministic.
@@ -133,5 +135,18 @@ mod tests {
             ending(70.0, 50.0, 0.0),
         ];
         assert_eq!(compute(&c, &inner, &coh, &cla, &p).len(), 2);
+    }
+
+    #[test]
+    fn a_kept_minutia_in_an_unclear_block_has_the_lowest_quality_not_none() {
+        let p = ExtractParams::default();
+        let inner = Grid::new(20, 20, true);
+        let coh = Grid::new(20, 20, 0.9f32);
+        // Clarity at the floor of the quality ramp: the measured quality rounds to 0, which
+        // ISO/IEC 19794-2 reads as "not reported".
+        let cla = Grid::new(20, 20, 0.2f32);
+        let out = compute(&[ending(50.0, 50.0, 0.0)], &inner, &coh, &cla, &p);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].quality, 1);
     }
 }
