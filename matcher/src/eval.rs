@@ -15,6 +15,7 @@
 
 pub mod calibrate;
 pub mod fvc;
+pub mod shift;
 pub mod truth;
 
 use serde::{Deserialize, Serialize};

@@ -33,7 +33,10 @@ pub struct ExtractParams {
     /// A block is foreground when its contrast exceeds this fraction of the 90th percentile of
     /// block contrast in the image (adapts to sensors with different dynamic ranges).
     pub segmentation_relative_contrast: f32,
-    /// ... and when its contrast exceeds this absolute floor (gray levels, standard deviation).
+    /// ... and when its contrast exceeds this absolute floor (gray levels, standard deviation;
+    /// also the smallest divisor of normalization). Only a guard against flat, noiseless areas:
+    /// a faint sensor's ridges can have a contrast of 3-5 gray levels (issue 19: 6 until then,
+    /// which cut faint prints away; see docs/matcher.md, "Sensor shift").
     pub segmentation_min_contrast: f32,
     /// ... and when its raw (unsmoothed) orientation coherence exceeds this (rejects smudges
     /// and noise, which have contrast but no ridge flow).
@@ -117,7 +120,7 @@ impl Default for ExtractParams {
             block: 8,
             segmentation_radius: 1,
             segmentation_relative_contrast: 0.3,
-            segmentation_min_contrast: 6.0,
+            segmentation_min_contrast: 1.5,
             segmentation_min_coherence: 0.15,
             segmentation_smoothing_passes: 3,
             border_erosion_blocks: 2,

@@ -4,6 +4,7 @@
 use std::f32::consts::{PI, TAU};
 use std::path::{Path, PathBuf};
 
+use matcher::eval::shift::SensorShift;
 use matcher::extract::{extract, extract_file, extract_with};
 use matcher::image::GrayImage;
 use matcher::params::ExtractParams;
@@ -295,4 +296,47 @@ fn shared_scans_at_double_resolution_give_the_same_minutiae() {
     }
     let mean = shares.iter().sum::<f32>() / shares.len() as f32;
     assert!(mean >= 0.75, "mean {:.0} %", mean * 100.0);
+}
+
+/// Share of `image`'s minutiae found again in a fainter copy (ridges keeping `contrast` of their
+/// darkness), as a sensor with weak illumination or a light touch would show them.
+fn faint_share(image: &GrayImage, dpi: u32, contrast: f32, p: &ExtractParams) -> f32 {
+    let faint = SensorShift::Faint { contrast }
+        .apply(image, "faint")
+        .unwrap();
+    let fp = extract_with(image, dpi, p, &mut transparency::NoTransparency).unwrap();
+    match extract_with(&faint, dpi, p, &mut transparency::NoTransparency) {
+        Ok(faint) => matched_share(&fp.minutiae, &faint.minutiae, 10.0, PI / 6.0),
+        Err(_) => 0.0,
+    }
+}
+
+#[test]
+fn a_faint_synthetic_print_keeps_its_minutiae() {
+    // Ridges 6 % as dark as drawn: a block contrast of about 4 gray levels, below the old
+    // absolute segmentation floor (6).
+    let image = synthetic(320, 360);
+    let share = faint_share(&image, 500, 0.06, &ExtractParams::default());
+    assert!(share >= 0.8, "{:.0} % kept", share * 100.0);
+}
+
+#[test]
+fn faint_shared_scans_keep_their_minutiae() {
+    let Some(dir) = shared_fingerprints() else {
+        return;
+    };
+    for (set, dpi) in SETS {
+        let mut shares = Vec::new();
+        for i in 1..=8 {
+            let path = dir.join(set).join(format!("10{i}_1.tif"));
+            let image = GrayImage::open(&path).unwrap();
+            shares.push(faint_share(&image, dpi, 0.2, &ExtractParams::default()));
+        }
+        let mean = shares.iter().sum::<f32>() / shares.len() as f32;
+        eprintln!(
+            "{set}: {:.0} % of minutiae kept at 20 % contrast",
+            mean * 100.0
+        );
+        assert!(mean >= 0.7, "{set}: {:.0} %", mean * 100.0);
+    }
 }

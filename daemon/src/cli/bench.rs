@@ -7,6 +7,7 @@
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use matcher::eval::fvc::{self, Options, Progress, Report, Source};
+use matcher::eval::shift::SensorShift;
 use matcher::eval::Rates;
 use matcher::extract::MinutiaeExtractor;
 use matcher::template::CardFormat;
@@ -85,6 +86,14 @@ pub struct FvcArgs {
     /// extractor, as the delivery desk's second opinion does (e.g. `0.05:0.20`).
     #[arg(long, value_name = "LOW:HIGH", value_parser = parse_band)]
     pub second_opinion: Option<(f32, f32)>,
+    /// Show every scan as another sensor would (both sides): `faint=0.3` (ridges 30 % as dark),
+    /// `gamma=2.2` (darker tone curve), `blur=1.2` (softer optics, pixels), `noise=15` (gray
+    /// levels), `scale=1.14` (another resolution, declared dpi scaled too).
+    #[arg(long, value_name = "KIND=VALUE", value_parser = SensorShift::parse)]
+    pub shift: Option<SensorShift>,
+    /// The same for the probe side only (enrolled on one sensor, verified on another).
+    #[arg(long, value_name = "KIND=VALUE", value_parser = SensorShift::parse)]
+    pub probe_shift: Option<SensorShift>,
     /// Folder of the learned extractor's model and runtime (default: $IDCARDD_LEARNED_DIR or
     /// /usr/local/lib/idcardd, where scripts/setup.sh installs them).
     #[arg(long, value_name = "DIR")]
@@ -242,6 +251,8 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
             .with_settings(&args.params)
             .map_err(|e| anyhow::anyhow!("--param: {e}"))?,
         extractors: extractors(&args)?,
+        shift: args.shift,
+        probe_shift: args.probe_shift,
     };
     let bar = Bar {
         bar: Mutex::new(ProgressBar::hidden()),
@@ -327,6 +338,17 @@ fn table(r: &Report) -> String {
     );
     if let Some((probe, reference)) = &r.extractors {
         s += &format!("extractors: probe {probe}, reference {reference}\n");
+    }
+    match (&r.shift, &r.probe_shift) {
+        (None, None) => {}
+        (both, probe) => {
+            let none = "none".to_string();
+            s += &format!(
+                "sensor shift: both sides {}, probe only {}\n",
+                both.as_ref().unwrap_or(&none),
+                probe.as_ref().unwrap_or(&none)
+            );
+        }
     }
     if let Some(so) = &r.second_opinion {
         s += &format!(

@@ -13,9 +13,11 @@
 //!   after scoring, with and without preparing the probe each time; extraction time is measured
 //!   per image. Scoring itself may use every thread of the current rayon pool.
 
+use super::shift::SensorShift;
 use super::{rates, Rates};
 use crate::compare::{compare, prepare, PreparedTemplate, Scratch};
 use crate::extract::{Classical, MinutiaeExtractor};
+use crate::image::GrayImage;
 use crate::template::{self, CardFormat};
 use crate::{Error, Fingerprint};
 use rayon::prelude::*;
@@ -69,6 +71,11 @@ pub struct Options {
     /// Which extractor makes each side's minutiae (the classical one with `params` unless
     /// set), and the optional second opinion.
     pub extractors: Extractors,
+    /// Every scan as another sensor would show it, on both sides ([`SensorShift`]).
+    pub shift: Option<SensorShift>,
+    /// The probe side (the live scan) only, after [`Self::shift`]: enrolled on one sensor,
+    /// verified on another.
+    pub probe_shift: Option<SensorShift>,
 }
 
 /// Which extractor serves each side of a comparison when minutiae are extracted
@@ -106,6 +113,8 @@ impl Default for Options {
             timing: Duration::from_secs(2),
             params: crate::params::ExtractParams::default(),
             extractors: Extractors::default(),
+            shift: None,
+            probe_shift: None,
         }
     }
 }
@@ -167,6 +176,12 @@ pub struct Report {
     /// Pairs decided again by the second opinion, and its extraction time per image.
     #[serde(default)]
     pub second_opinion: Option<SecondOpinionReport>,
+    /// The sensor shift of both sides (`faint=0.3`; [`SensorShift`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<String>,
+    /// The sensor shift of the probe side only, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_shift: Option<String>,
 }
 
 /// What the second opinion of a run did.
@@ -287,6 +302,13 @@ struct Enrolled {
     error: Option<String>,
 }
 
+/// Which side of a comparison a template is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Probe,
+    Reference,
+}
+
 fn enrol_one(s: &Sample, o: &Options) -> Enrolled {
     let classical = Classical(o.params.clone());
     let by = |e: &Option<Arc<dyn MinutiaeExtractor>>| -> Arc<dyn MinutiaeExtractor> {
@@ -309,35 +331,61 @@ fn enrol_one(s: &Sample, o: &Options) -> Enrolled {
         },
         Source::IsoRecord => None,
     };
-    let fp = match &image {
-        Some(image) => probe_by.extract(image, o.dpi),
+    // The sensor shifts are not part of the extraction time.
+    let shift_start = Instant::now();
+    let shifted = |image: &GrayImage, dpi: u32, shift: Option<SensorShift>| match shift {
+        Some(shift) => shift.apply(image, &s.name).map(|i| (i, shift.dpi(dpi))),
+        None => Ok((image.clone(), dpi)),
+    };
+    let sides = image.as_ref().map(|image| {
+        let reference = shifted(image, o.dpi, o.shift)?;
+        let probe = shifted(&reference.0, reference.1, o.probe_shift)?;
+        Ok::<_, Error>((reference, probe))
+    });
+    let sides = match sides.transpose() {
+        Ok(sides) => sides,
+        Err(e) => return failed(format!("sensor shift: {e}"), 0.0),
+    };
+    let shift_time = shift_start.elapsed();
+    let fp = match &sides {
+        Some((_, (image, dpi))) => probe_by.extract(image, *dpi),
         None => read_iso(&s.path.with_extension("iso")),
     };
-    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let ms = start.elapsed().saturating_sub(shift_time).as_secs_f64() * 1e3;
     let fp = match fp {
         Ok(fp) => fp,
         Err(e) => return failed(e.to_string(), ms),
     };
-    // Each extractor runs once per image: a side served by the probe's extractor reuses its
-    // minutiae.
-    let again = |by: &Arc<dyn MinutiaeExtractor>| -> Result<Fingerprint, Error> {
-        match &image {
-            Some(image) if by.name() != probe_by.name() => by.extract(image, o.dpi),
+    // Each extractor runs once per image: a side served by the probe's extractor on the same
+    // image reuses its minutiae.
+    let again = |by: &Arc<dyn MinutiaeExtractor>, side: Side| -> Result<Fingerprint, Error> {
+        let same_image = side == Side::Probe || o.probe_shift.is_none();
+        match &sides {
+            Some((reference, probe)) if by.name() != probe_by.name() || !same_image => {
+                let (image, dpi) = if side == Side::Probe {
+                    probe
+                } else {
+                    reference
+                };
+                by.extract(image, *dpi)
+            }
             _ => Ok(fp.clone()),
         }
     };
-    let reference = match o.source {
-        Source::ReferenceIso => read_iso(&s.path.with_extension("iso"))
-            .map(|r| record_on_image(&r, fp.width, fp.height, o.dpi)),
-        Source::Extract => again(&reference_by),
-        Source::IsoRecord => Ok(fp.clone()),
+    let reference = match (o.source, &sides) {
+        (Source::ReferenceIso, Some(((image, dpi), _))) => read_iso(&s.path.with_extension("iso"))
+            .map(|r| record_on_image(&r, image.width(), image.height(), *dpi)),
+        (Source::Extract, _) => again(&reference_by, Side::Reference),
+        _ => Ok(fp.clone()),
     };
     let second_start = Instant::now();
     let second = match (&o.extractors.second_opinion, o.source) {
-        (Some(so), Source::Extract | Source::ReferenceIso) => match again(&so.extractor) {
-            Ok(f) => Some(f),
-            Err(e) => return failed(format!("second opinion: {e}"), ms),
-        },
+        (Some(so), Source::Extract | Source::ReferenceIso) => {
+            match again(&so.extractor, Side::Probe) {
+                Ok(f) => Some(f),
+                Err(e) => return failed(format!("second opinion: {e}"), ms),
+            }
+        }
         _ => None,
     };
     let second_ms = second_start.elapsed().as_secs_f64() * 1e3;
@@ -581,6 +629,8 @@ pub fn run(
             Source::IsoRecord => ("iso record".into(), "iso record".into()),
         }),
         second_opinion,
+        shift: options.shift.map(|s| s.to_string()),
+        probe_shift: options.probe_shift.map(|s| s.to_string()),
     };
     Ok((report, samples, scored))
 }
