@@ -46,6 +46,14 @@ pub struct ExtractParams {
     /// Foreground blocks are eroded by this many blocks: minutiae at the very edge of the print
     /// are mostly artifacts of ridges cut by the sensor edge.
     pub border_erosion_blocks: usize,
+    /// Noise-to-contrast ratio of a scan (`extract::noise`) above which its gradients are
+    /// smoothed before the orientation stage. The shared sets span 0.01-0.23, so they are
+    /// extracted as before; a noisier sensor is brought back toward that range (issue 19).
+    pub gradient_smoothing_onset: f32,
+    /// Ratio above the onset at which the smoothing reaches its maximum.
+    pub gradient_smoothing_span: f32,
+    /// Largest standard deviation (pixels) of that Gaussian smoothing.
+    pub max_gradient_smoothing: f32,
     /// Radius (blocks) of the Gaussian that smooths the doubled-angle orientation vectors.
     pub orientation_smoothing_radius: usize,
     /// Standard deviation (blocks) of that Gaussian.
@@ -124,6 +132,9 @@ impl Default for ExtractParams {
             segmentation_min_coherence: 0.15,
             segmentation_smoothing_passes: 3,
             border_erosion_blocks: 2,
+            gradient_smoothing_onset: 0.25,
+            gradient_smoothing_span: 0.25,
+            max_gradient_smoothing: 1.0,
             orientation_smoothing_radius: 3,
             orientation_smoothing_sigma: 1.6,
             frequency_window_length: 36,
@@ -186,6 +197,7 @@ impl ExtractParams {
         fields!(
             block, segmentation_radius, segmentation_relative_contrast, segmentation_min_contrast,
             segmentation_min_coherence, segmentation_smoothing_passes, border_erosion_blocks,
+            gradient_smoothing_onset, gradient_smoothing_span, max_gradient_smoothing,
             orientation_smoothing_radius, orientation_smoothing_sigma, frequency_window_length,
             frequency_window_width, min_ridge_period, max_ridge_period, frequency_smoothing_radius,
             gabor_orientations, gabor_period_step, gabor_radius, gabor_sigma_across,

@@ -28,6 +28,14 @@ pub(crate) fn window_sums(grid: &Grid<f32>, radius: usize) -> Grid<f32> {
     out
 }
 
+/// The 90th percentile of block contrast: the contrast of the print's clear ridges, which
+/// thresholds and ratios are taken relative to (0 for an empty grid).
+pub(crate) fn percentile_90(std: &Grid<f32>) -> f32 {
+    let mut sorted: Vec<f32> = std.values.clone();
+    sorted.sort_by(f32::total_cmp);
+    sorted.get(sorted.len() * 9 / 10).copied().unwrap_or(0.0)
+}
+
 /// Local mean and standard deviation over `(2 * radius + 1)^2` blocks around each block.
 pub(crate) fn compute(gray: &Grid<f32>, block: usize, radius: usize) -> Contrast {
     let (w, h) = (gray.width, gray.height);

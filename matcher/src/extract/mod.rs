@@ -1,6 +1,7 @@
 //! Extraction as a flat list of pure stages.
 //!
-//! [`extract`] rescales the scan to 500 dpi, then: block contrast, gradient tensors,
+//! [`extract`] rescales the scan to 500 dpi, then: block contrast, noise level (a noisy scan's
+//! gradients are smoothed), gradient tensors,
 //! segmentation, normalization, orientation field, ridge period, Gabor enhancement, ridge
 //! clarity, binarization, thinning, skeleton graph with pruning, minutiae detection (directions
 //! snapped to the orientation field), filtering, quality. Each stage is a small function in its
@@ -25,6 +26,7 @@ mod enhancement;
 mod filtering;
 mod frequency;
 mod grid;
+mod noise;
 mod normalization;
 mod orientation;
 mod quality;
@@ -97,7 +99,17 @@ pub fn extract_with(
     let gray = &working.gray;
     let contrast = contrast::compute(gray, p.block, p.segmentation_radius);
     t.stage_done("contrast");
-    let tensors = orientation::tensors(gray, p.block);
+    let noise_ratio = noise::ratio(gray, &contrast.std);
+    let sigma = noise::gradient_sigma(noise_ratio, p);
+    let smoothed;
+    let gradient_source = if sigma > 0.0 {
+        smoothed = noise::smoothed(gray, sigma);
+        &smoothed
+    } else {
+        gray
+    };
+    t.stage_done("noise");
+    let tensors = orientation::tensors(gradient_source, p.block);
     let raw_coherence = orientation::raw_coherence(&tensors, p.segmentation_radius);
     t.stage_done("tensors");
     let mask = segmentation::compute(&contrast.std, &raw_coherence, p);

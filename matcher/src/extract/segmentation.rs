@@ -7,9 +7,7 @@ use crate::params::ExtractParams;
 /// Foreground blocks (`true` = fingerprint).
 pub(crate) fn compute(std: &Grid<f32>, coherence: &Grid<f32>, p: &ExtractParams) -> Grid<bool> {
     let (w, h) = (std.width, std.height);
-    let mut sorted: Vec<f32> = std.values.clone();
-    sorted.sort_by(f32::total_cmp);
-    let p90 = sorted.get(sorted.len() * 9 / 10).copied().unwrap_or(0.0);
+    let p90 = super::contrast::percentile_90(std);
     let threshold = (p.segmentation_relative_contrast * p90).max(p.segmentation_min_contrast);
     let mut mask = Grid::new(w, h, false);
     for i in 0..w * h {
