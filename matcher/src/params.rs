@@ -43,9 +43,14 @@ pub struct ExtractParams {
     pub segmentation_min_coherence: f32,
     /// Passes of 3x3-block majority voting that smooth the foreground mask.
     pub segmentation_smoothing_passes: usize,
-    /// Foreground blocks are eroded by this many blocks: minutiae at the very edge of the print
-    /// are mostly artifacts of ridges cut by the sensor edge.
+    /// Foreground blocks are eroded by this many blocks from the print's boundary with the
+    /// background: minutiae there are mostly artifacts of the print's fading edge.
     pub border_erosion_blocks: usize,
+    /// Minutiae closer than this (pixels) to the scan's own edge are dropped: ridges cut by the
+    /// sensor's edge end there, and the Gabor filter (radius 7) sees padding within it. Until
+    /// issue 19 the erosion above also ran from the scan's edge, losing 16 px of print on every
+    /// side that a small sensor fills.
+    pub image_edge_margin: f32,
     /// Noise-to-contrast ratio of a scan (`extract::noise`) above which its gradients are
     /// smoothed before the orientation stage. The shared sets span 0.01-0.23, so they are
     /// extracted as before; a noisier sensor is brought back toward that range (issue 19).
@@ -132,6 +137,7 @@ impl Default for ExtractParams {
             segmentation_min_coherence: 0.15,
             segmentation_smoothing_passes: 3,
             border_erosion_blocks: 2,
+            image_edge_margin: 8.0,
             gradient_smoothing_onset: 0.25,
             gradient_smoothing_span: 0.25,
             max_gradient_smoothing: 1.0,
@@ -197,7 +203,7 @@ impl ExtractParams {
         fields!(
             block, segmentation_radius, segmentation_relative_contrast, segmentation_min_contrast,
             segmentation_min_coherence, segmentation_smoothing_passes, border_erosion_blocks,
-            gradient_smoothing_onset, gradient_smoothing_span, max_gradient_smoothing,
+            image_edge_margin, gradient_smoothing_onset, gradient_smoothing_span, max_gradient_smoothing,
             orientation_smoothing_radius, orientation_smoothing_sigma, frequency_window_length,
             frequency_window_width, min_ridge_period, max_ridge_period, frequency_smoothing_radius,
             gabor_orientations, gabor_period_step, gabor_radius, gabor_sigma_across,
@@ -316,6 +322,7 @@ mod tests {
         assert_eq!(
             ExtractParams {
                 border_erosion_blocks: 2,
+                image_edge_margin: 8.0,
                 quality_clarity_range: (0.3, 0.6),
                 ..p
             },

@@ -392,3 +392,52 @@ fn noisy_shared_scans_keep_more_minutiae_with_smoothed_gradients() {
         b * 100.0
     );
 }
+
+#[test]
+fn a_smaller_sensor_keeps_the_minutiae_along_its_edge() {
+    let Some(dir) = shared_fingerprints() else {
+        return;
+    };
+    let p = ExtractParams::default();
+    let crop = SensorShift::Crop { share: 0.7 };
+    let (mut found, mut total) = (0usize, 0usize);
+    for (set, dpi) in SETS {
+        let px = dpi as f32 / 500.0;
+        let (near, far) = (p.image_edge_margin * px + 2.0, 24.0 * px);
+        for i in 1..=8 {
+            let image = GrayImage::open(dir.join(set).join(format!("10{i}_1.tif"))).unwrap();
+            let (w, h) = (image.width() as f32, image.height() as f32);
+            let (cw, ch) = ((w * 0.7).round(), (h * 0.7).round());
+            let (x0, y0) = (((w - cw) / 2.0).floor(), ((h - ch) / 2.0).floor());
+            let fp = extract(&image, dpi).unwrap();
+            let Ok(small) = extract(&crop.apply(&image, "crop").unwrap(), dpi) else {
+                continue;
+            };
+            // The scan's minutiae in the band along the window's edge (clear of the edge margin,
+            // within three blocks of it), in the window's pixels: the print runs on there, only
+            // the smaller sensor ends.
+            let band: Vec<Minutia> = fp
+                .minutiae
+                .iter()
+                .map(|m| Minutia {
+                    x: m.x - x0,
+                    y: m.y - y0,
+                    ..*m
+                })
+                .filter(|m| {
+                    let d = m.x.min(m.y).min(cw - 1.0 - m.x).min(ch - 1.0 - m.y);
+                    (near..far).contains(&d)
+                })
+                .collect();
+            let share = matched_share(&band, &small.minutiae, 10.0, PI / 6.0);
+            found += (share * band.len() as f32).round() as usize;
+            total += band.len();
+        }
+    }
+    let share = found as f32 / total as f32;
+    eprintln!(
+        "{:.0} % of {total} minutiae along the window's edge found again",
+        share * 100.0
+    );
+    assert!(share >= 0.7, "{:.0} %", share * 100.0);
+}

@@ -88,7 +88,8 @@ pub struct FvcArgs {
     pub second_opinion: Option<(f32, f32)>,
     /// Show every scan as another sensor would (both sides): `faint=0.3` (ridges 30 % as dark),
     /// `gamma=2.2` (darker tone curve), `blur=1.2` (softer optics, pixels), `noise=15` (gray
-    /// levels), `scale=1.14` (another resolution, declared dpi scaled too).
+    /// levels), `scale=1.14` (another resolution, declared dpi scaled too), `crop=0.7` (a smaller
+    /// sensor: the central 70 % of each side).
     #[arg(long, value_name = "KIND=VALUE", value_parser = SensorShift::parse)]
     pub shift: Option<SensorShift>,
     /// The same for the probe side only (enrolled on one sensor, verified on another).

@@ -1,5 +1,5 @@
 //! Sensor shift: the scans of a set as another sensor might have taken them (fainter, darker,
-//! softer, noisier, at another resolution), so that an evaluation can ask how much of the
+//! softer, noisier, at another resolution, smaller), so that an evaluation can ask how much of the
 //! accuracy on the shared sets survives a change of sensor that the matcher was never tuned on.
 //! `idcardd bench fvc --shift KIND=VALUE` applies one to both sides of every comparison (a whole
 //! set from another sensor); `--probe-shift` only to the live scan (enrolled on one sensor,
@@ -39,6 +39,12 @@ pub enum SensorShift {
         /// Standard deviation (gray levels), in (0, 64].
         sigma: f32,
     },
+    /// A smaller sensor: the central `share` of the scan's width and of its height (0.7: half
+    /// the area).
+    Crop {
+        /// Share of each side kept, in [0.4, 1].
+        share: f32,
+    },
     /// Another resolution: the scan resampled by `factor`, and its declared resolution with it
     /// (1.14: a 500 dpi set as a 569 dpi sensor would show it).
     Scale {
@@ -48,7 +54,7 @@ pub enum SensorShift {
 }
 
 impl SensorShift {
-    /// Reads `faint=0.3`, `gamma=2.2`, `blur=1.2`, `noise=15` or `scale=1.14`.
+    /// Reads `faint=0.3`, `gamma=2.2`, `blur=1.2`, `noise=15`, `scale=1.14` or `crop=0.7`.
     pub fn parse(text: &str) -> Result<SensorShift, String> {
         let (kind, value) = text
             .split_once('=')
@@ -74,8 +80,9 @@ impl SensorShift {
             "blur" => within(0.0, 5.0, true).map(|sigma| SensorShift::Blur { sigma }),
             "noise" => within(0.0, 64.0, true).map(|sigma| SensorShift::Noise { sigma }),
             "scale" => within(0.6, 1.6, false).map(|factor| SensorShift::Scale { factor }),
+            "crop" => within(0.4, 1.0, false).map(|share| SensorShift::Crop { share }),
             other => Err(format!(
-                "sensor shift {text:?}: unknown kind {other:?} (faint, gamma, blur, noise, scale)"
+                "sensor shift {text:?}: unknown kind {other:?} (faint, gamma, blur, noise, scale, crop)"
             )),
         }
     }
@@ -130,6 +137,18 @@ impl SensorShift {
                 let side = |s: u32| ((s as f32 * factor).round() as u32).max(1);
                 image.resized(side(w), side(h))
             }
+            SensorShift::Crop { share } => {
+                let side = |s: u32| ((s as f32 * share).round() as u32).clamp(1, s);
+                let (cw, ch) = (side(w), side(h));
+                let (x0, y0) = ((w - cw) / 2, (h - ch) / 2);
+                let pixels = (y0..y0 + ch)
+                    .flat_map(|y| {
+                        let row = (y * w + x0) as usize;
+                        image.pixels()[row..row + cw as usize].iter().copied()
+                    })
+                    .collect();
+                GrayImage::from_raw(cw, ch, pixels)
+            }
         }
     }
 }
@@ -143,6 +162,7 @@ impl std::fmt::Display for SensorShift {
             SensorShift::Blur { sigma } => write!(f, "blur={sigma}"),
             SensorShift::Noise { sigma } => write!(f, "noise={sigma}"),
             SensorShift::Scale { factor } => write!(f, "scale={factor}"),
+            SensorShift::Crop { share } => write!(f, "crop={share}"),
         }
     }
 }
@@ -224,6 +244,20 @@ mod tests {
         assert_eq!((big.width(), big.height()), (96, 96));
         assert_eq!(scale.dpi(500), 750);
         assert_eq!(SensorShift::Blur { sigma: 1.0 }.dpi(500), 500);
+    }
+
+    #[test]
+    fn crop_keeps_the_centre() {
+        let pixels = (0..100 * 80)
+            .map(|i| ((i % 100) + (i / 100)) as u8)
+            .collect();
+        let image = GrayImage::from_raw(100, 80, pixels).unwrap();
+        let crop = SensorShift::Crop { share: 0.8 }.apply(&image, "a").unwrap();
+        assert_eq!((crop.width(), crop.height()), (80, 64));
+        // The corner of the crop is pixel (10, 8) of the scan.
+        assert_eq!(crop.pixels()[0], 18);
+        assert_eq!(crop.pixels()[80 * 64 - 1], (10 + 79 + 8 + 63) as u8);
+        assert_eq!(SensorShift::Crop { share: 0.8 }.dpi(500), 500);
     }
 
     #[test]

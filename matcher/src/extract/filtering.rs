@@ -1,6 +1,6 @@
-//! Filtered minutiae: candidates outside the eroded foreground, in incoherent areas, in dense
-//! clusters or on both sides of a ridge gap are dropped; the rest get a quality and the best
-//! are kept up to the cap.
+//! Filtered minutiae: candidates outside the eroded foreground, next to the scan's edge, in
+//! incoherent areas, in dense clusters or on both sides of a ridge gap are dropped; the rest get
+//! a quality and the best are kept up to the cap.
 
 use super::detection::Candidate;
 use super::grid::Grid;
@@ -28,15 +28,21 @@ fn is_gap(a: &Candidate, b: &Candidate, p: &ExtractParams) -> bool {
     facing && along
 }
 
-/// Filters candidates; `inner` is the eroded foreground mask and `coherence` the block
-/// coherence, both on the block grid of `block` pixels.
+/// Filters candidates of a working image of `size` (width, height) pixels; `inner` is the eroded
+/// foreground mask and `coherence` the block coherence, both on the block grid of `block`
+/// pixels.
 pub(crate) fn compute(
     candidates: &[Candidate],
+    size: (usize, usize),
     inner: &Grid<bool>,
     coherence: &Grid<f32>,
     clarity: &Grid<f32>,
     p: &ExtractParams,
 ) -> Vec<Candidate> {
+    let margin = p.image_edge_margin;
+    let (w, h) = (size.0 as f32, size.1 as f32);
+    let off_edge =
+        |c: &Candidate| c.x >= margin && c.y >= margin && c.x < w - margin && c.y < h - margin;
     let b = p.block as f32;
     let block_of = |c: &Candidate| {
         let bx = ((c.x / b) as usize).min(inner.width - 1);
@@ -48,6 +54,7 @@ pub(crate) fn compute(
         .map(|c| {
             let (bx, by) = block_of(c);
             inner.at(bx, by)
+                && off_edge(c)
                 && coherence.at(bx, by) >= p.min_minutia_coherence
                 && clarity.at(bx, by) >= p.min_minutia_clarity
         })
@@ -124,7 +131,7 @@ mod tests {
             ending(58.0, 50.0, std::f32::consts::PI),
             ending(120.0, 120.0, 1.0),
         ];
-        let out = compute(&c, &inner, &coh, &cla, &p);
+        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].x, 120.0);
         assert_eq!(out[0].quality, 100);
@@ -134,7 +141,26 @@ mod tests {
             ending(50.0, 50.0, std::f32::consts::PI),
             ending(70.0, 50.0, 0.0),
         ];
-        assert_eq!(compute(&c, &inner, &coh, &cla, &p).len(), 2);
+        assert_eq!(compute(&c, (160, 160), &inner, &coh, &cla, &p).len(), 2);
+    }
+
+    #[test]
+    fn minutiae_next_to_the_scans_edge_are_dropped() {
+        let p = ExtractParams::default();
+        let m = p.image_edge_margin;
+        let inner = Grid::new(20, 20, true);
+        let coh = Grid::new(20, 20, 0.9f32);
+        let cla = Grid::new(20, 20, 0.7f32);
+        let c = vec![
+            ending(m - 1.0, 80.0, 0.0),
+            ending(80.0, 160.0 - m + 0.5, 1.0),
+            ending(m, 40.0, 2.0),
+            ending(150.0 - m, 120.0, 3.0),
+        ];
+        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        let mut xs: Vec<f32> = out.iter().map(|m| m.x).collect();
+        xs.sort_by(f32::total_cmp);
+        assert_eq!(xs, vec![m, 150.0 - m]);
     }
 
     #[test]
@@ -145,7 +171,14 @@ mod tests {
         // Clarity at the floor of the quality ramp: the measured quality rounds to 0, which
         // ISO/IEC 19794-2 reads as "not reported".
         let cla = Grid::new(20, 20, 0.2f32);
-        let out = compute(&[ending(50.0, 50.0, 0.0)], &inner, &coh, &cla, &p);
+        let out = compute(
+            &[ending(50.0, 50.0, 0.0)],
+            (160, 160),
+            &inner,
+            &coh,
+            &cla,
+            &p,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].quality, 1);
     }

@@ -115,7 +115,9 @@ fn fill_holes(mask: &Grid<bool>) -> Grid<bool> {
     out
 }
 
-/// Shrinks the mask by `steps` blocks (8-neighbourhood; the grid's edge counts as background).
+/// Shrinks the mask by `steps` blocks (8-neighbourhood) from its boundary with the background.
+/// The grid's edge does not erode: where the print runs off the scan, the edge is the sensor's,
+/// not the print's (filtering drops what lies within a few pixels of it).
 pub(crate) fn erode(mask: &Grid<bool>, steps: usize) -> Grid<bool> {
     let (w, h) = (mask.width, mask.height);
     let mut cur = mask.clone();
@@ -123,10 +125,10 @@ pub(crate) fn erode(mask: &Grid<bool>, steps: usize) -> Grid<bool> {
         let mut next = Grid::new(w, h, false);
         for y in 0..h {
             for x in 0..w {
-                let mut all = cur.at(x, y) && x > 0 && y > 0 && x + 1 < w && y + 1 < h;
+                let mut all = cur.at(x, y);
                 if all {
-                    'n: for yy in y - 1..=y + 1 {
-                        for xx in x - 1..=x + 1 {
+                    'n: for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                        for xx in x.saturating_sub(1)..(x + 2).min(w) {
                             if !cur.at(xx, yy) {
                                 all = false;
                                 break 'n;
@@ -162,5 +164,22 @@ mod tests {
         assert_eq!(out.values.iter().filter(|&&b| b).count(), 49);
         let e = erode(&out, 1);
         assert_eq!(e.values.iter().filter(|&&b| b).count(), 25);
+    }
+
+    #[test]
+    fn a_print_running_off_the_grid_erodes_only_from_its_background_side() {
+        // Foreground in the left four columns, touching the top, left and bottom edges.
+        let mut m = Grid::new(10, 6, false);
+        for y in 0..6 {
+            for x in 0..4 {
+                m.set(x, y, true);
+            }
+        }
+        let e = erode(&m, 2);
+        for y in 0..6 {
+            for x in 0..10 {
+                assert_eq!(e.at(x, y), x < 2, "({x}, {y})");
+            }
+        }
     }
 }
