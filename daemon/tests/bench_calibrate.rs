@@ -10,13 +10,7 @@ fn idcardd(args: &[&str]) -> std::process::Output {
 
 /// `idcardd ARGS`, which must succeed, its standard output as JSON.
 fn json_of(args: &[&str]) -> serde_json::Value {
-    let out = idcardd(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    process::json_of(env!("CARGO_BIN_EXE_idcardd"), args)
 }
 
 #[test]

@@ -14,13 +14,7 @@ fn bench(set: &Path, extra: &[&str]) -> Value {
     let set = set.to_str().unwrap();
     let mut args = vec!["bench", "fvc", set, "--json", "--timing-seconds", "0.05"];
     args.extend_from_slice(extra);
-    let out = idcardd(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    process::json_of(env!("CARGO_BIN_EXE_idcardd"), args)
 }
 
 #[test]

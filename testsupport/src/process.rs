@@ -26,6 +26,19 @@ where
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.to_string_lossy()))
 }
 
+/// Runs `program ARGS...`, which must succeed, and reads its standard output as one JSON value
+/// (the `--json` reports of `idcardd bench`).
+pub fn json_of<I, S>(program: impl AsRef<OsStr>, args: I) -> serde_json::Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = run(program, args);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON value ({e}): {}", text(&out)))
+}
+
 /// Stdout then stderr, as text: what a failed assertion should show.
 pub fn text(out: &Output) -> String {
     format!(
