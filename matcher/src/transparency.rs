@@ -69,6 +69,7 @@ pub trait Transparency {
 pub const STAGES: &[&str] = &[
     "resolution",
     "contrast",
+    "noise",
     "tensors",
     "segmentation",
     "normalization",
