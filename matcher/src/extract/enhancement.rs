@@ -42,32 +42,7 @@ fn kernel(ridge_angle: f32, period: f32, p: &ExtractParams) -> Result<Vec<f32>, 
     Ok(values)
 }
 
-/// `img` minus its Gaussian blur of `sigma` pixels: what varies more slowly than a ridge wave
-/// (blotches, creases and scratches a soft sensor has widened, pressure shading) is taken out
-/// before the Gabor filter, whose zero-mean kernel still passes a third of a wave twice as long
-/// as the ridges. A 9 px ridge wave keeps 98 % at `sigma` 4.
-pub(crate) fn without_low_frequencies(img: &Grid<f32>, sigma: f32) -> Result<Grid<f32>, Error> {
-    let src = Mat::new_rows_cols_with_data(img.height as i32, img.width as i32, &img.values)?;
-    let mut low = Mat::default();
-    imgproc::gaussian_blur(
-        &src,
-        &mut low,
-        Size::new(0, 0),
-        f64::from(sigma),
-        f64::from(sigma),
-        opencv::core::BORDER_REPLICATE,
-    )?;
-    let low = low.data_typed::<f32>()?;
-    let values = img.values.iter().zip(low).map(|(v, l)| v - l).collect();
-    Ok(Grid {
-        width: img.width,
-        height: img.height,
-        values,
-    })
-}
-
-/// Filters the foreground blocks of `img` (zero elsewhere), after taking out its low
-/// frequencies when `p.enhancement_highpass_sigma` is positive.
+/// Filters the foreground blocks of `img` (zero elsewhere).
 pub(crate) fn compute(
     img: &Grid<f32>,
     field: &OrientationField,
@@ -75,13 +50,6 @@ pub(crate) fn compute(
     mask: &Grid<bool>,
     p: &ExtractParams,
 ) -> Result<Grid<f32>, Error> {
-    let highpassed;
-    let img = if p.enhancement_highpass_sigma > 0.0 {
-        highpassed = without_low_frequencies(img, p.enhancement_highpass_sigma)?;
-        &highpassed
-    } else {
-        img
-    };
     let (w, h) = (img.width, img.height);
     let b = p.block;
     let r = p.gabor_radius;
@@ -150,38 +118,6 @@ pub(crate) fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn low_frequencies_go_and_a_ridge_wave_stays() {
-        // A 9 px ridge wave on a slow ramp and a wide blotch.
-        let (w, h) = (120, 120);
-        let mut g = Grid::new(w, h, 0.0f32);
-        for y in 0..h {
-            for x in 0..w {
-                let ridge = (std::f32::consts::TAU * x as f32 / 9.0).cos();
-                let (dx, dy) = (x as f32 - 60.0, y as f32 - 60.0);
-                let blotch = 3.0 * (-(dx * dx + dy * dy) / (2.0 * 15.0 * 15.0)).exp();
-                g.set(x, y, ridge + 0.02 * y as f32 + blotch);
-            }
-        }
-        let out = without_low_frequencies(&g, 4.0).unwrap();
-        // Away from the border, what is left is the wave: the ramp and most of the blotch are
-        // gone (a σ 15 px blotch keeps 7 % of its height), the wave keeps 98 %.
-        let rms = |f: &dyn Fn(usize, usize) -> f32| {
-            let mut s = 0.0f32;
-            for y in 30..90 {
-                for x in 30..90 {
-                    s += f(x, y).powi(2);
-                }
-            }
-            (s / 3600.0).sqrt()
-        };
-        let wave = |x: usize| (std::f32::consts::TAU * x as f32 / 9.0).cos();
-        let before = rms(&|x, y| g.at(x, y) - wave(x));
-        let after = rms(&|x, y| out.at(x, y) - wave(x));
-        assert!(before > 1.0, "{before}");
-        assert!(after < 0.15, "{after}");
-    }
 
     #[test]
     fn kernel_is_zero_mean_and_responds_to_matching_ridges() {
