@@ -99,7 +99,8 @@ pub fn extract_with(
     let gray = &working.gray;
     let contrast = contrast::compute(gray, p.block, p.segmentation_radius);
     t.stage_done("contrast");
-    let noise_ratio = noise::ratio(gray, &contrast.std);
+    let high_contrast = contrast::percentile_90(&contrast.std);
+    let noise_ratio = noise::ratio(gray, high_contrast);
     let sigma = noise::gradient_sigma(noise_ratio, p);
     let smoothed;
     let gradient_source = if sigma > 0.0 {
@@ -112,7 +113,7 @@ pub fn extract_with(
     let tensors = orientation::tensors(gradient_source, p.block);
     let raw_coherence = orientation::raw_coherence(&tensors, p.segmentation_radius);
     t.stage_done("tensors");
-    let mask = segmentation::compute(&contrast.std, &raw_coherence, p);
+    let mask = segmentation::compute(&contrast.std, high_contrast, &raw_coherence, p);
     t.stage_done("segmentation");
     show(t, tr::KEY_MASK, &mask.map(u8::from));
     let area = mask.values.iter().filter(|&&m| m).count() * p.block * p.block;

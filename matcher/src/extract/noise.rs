@@ -8,14 +8,13 @@
 //! sensor's gray-level range. A 3x3 Sobel gradient sees that noise in full; a Gaussian of about
 //! a pixel removes most of it while keeping ridges of period 6 px or more.
 
-use super::contrast::percentile_90;
 use super::grid::Grid;
 use crate::params::ExtractParams;
 
-/// Noise-to-contrast ratio of `gray` (0 when the print has no contrast or the image is tiny).
-pub(crate) fn ratio(gray: &Grid<f32>, block_std: &Grid<f32>) -> f32 {
+/// Noise-to-contrast ratio of `gray`, whose block contrast has the 90th percentile `contrast`
+/// ([`super::contrast::percentile_90`]); 0 when the print has no contrast or the image is tiny.
+pub(crate) fn ratio(gray: &Grid<f32>, contrast: f32) -> f32 {
     let (w, h) = (gray.width, gray.height);
-    let contrast = percentile_90(block_std);
     if w < 3 || h < 3 || contrast <= 0.0 {
         return 0.0;
     }
@@ -103,19 +102,20 @@ mod tests {
         g
     }
 
-    fn block_std(g: &Grid<f32>) -> Grid<f32> {
-        super::super::contrast::compute(g, 8, 1).std
+    fn high_contrast(g: &Grid<f32>) -> f32 {
+        let c = super::super::contrast::compute(g, 8, 1);
+        super::super::contrast::percentile_90(&c.std)
     }
 
     #[test]
     fn the_ratio_tracks_added_noise_and_ignores_ridges() {
         let clean = ridges(0.0);
-        let r0 = ratio(&clean, &block_std(&clean));
+        let r0 = ratio(&clean, high_contrast(&clean));
         assert!(r0 < 0.05, "{r0}");
         // Contrast of the ridges: 60 / sqrt(2) = 42.4 (noise adds a little to the std).
         for noise in [10.0f32, 20.0, 30.0] {
             let g = ridges(noise);
-            let r = ratio(&g, &block_std(&g));
+            let r = ratio(&g, high_contrast(&g));
             let expected = noise / (42.4f32 * 42.4 + noise * noise).sqrt();
             assert!(
                 (r - expected).abs() < 0.25 * expected,

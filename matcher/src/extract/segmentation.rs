@@ -4,10 +4,15 @@
 use super::grid::Grid;
 use crate::params::ExtractParams;
 
-/// Foreground blocks (`true` = fingerprint).
-pub(crate) fn compute(std: &Grid<f32>, coherence: &Grid<f32>, p: &ExtractParams) -> Grid<bool> {
+/// Foreground blocks (`true` = fingerprint); `p90` is the 90th percentile of `std`
+/// ([`super::contrast::percentile_90`]).
+pub(crate) fn compute(
+    std: &Grid<f32>,
+    p90: f32,
+    coherence: &Grid<f32>,
+    p: &ExtractParams,
+) -> Grid<bool> {
     let (w, h) = (std.width, std.height);
-    let p90 = super::contrast::percentile_90(std);
     let threshold = (p.segmentation_relative_contrast * p90).max(p.segmentation_min_contrast);
     let mut mask = Grid::new(w, h, false);
     for i in 0..w * h {
