@@ -73,6 +73,10 @@ pub struct ExtractParams {
     pub max_ridge_period: f32,
     /// Radius (blocks) of the averaging that smooths the measured ridge periods.
     pub frequency_smoothing_radius: usize,
+    /// Standard deviation (pixels) of the Gaussian whose blur is taken off the normalized image
+    /// before the Gabor filter (0: none); ridge clarity is measured against what is left.
+    /// Chosen on shifted copies of the shared sets (docs/matcher.md, "Sensor shift"), issue 19.
+    pub enhancement_highpass_sigma: f32,
     /// Number of quantized orientations of the Gabor filter bank (over half a turn).
     pub gabor_orientations: usize,
     /// Step (pixels) between the ridge periods of the Gabor filter bank.
@@ -148,6 +152,7 @@ impl Default for ExtractParams {
             min_ridge_period: 5.0,
             max_ridge_period: 15.0,
             frequency_smoothing_radius: 3,
+            enhancement_highpass_sigma: 4.0,
             gabor_orientations: 16,
             gabor_period_step: 1.0,
             gabor_radius: 7,
@@ -206,7 +211,7 @@ impl ExtractParams {
             image_edge_margin, gradient_smoothing_onset, gradient_smoothing_span, max_gradient_smoothing,
             orientation_smoothing_radius, orientation_smoothing_sigma, frequency_window_length,
             frequency_window_width, min_ridge_period, max_ridge_period, frequency_smoothing_radius,
-            gabor_orientations, gabor_period_step, gabor_radius, gabor_sigma_across,
+            enhancement_highpass_sigma, gabor_orientations, gabor_period_step, gabor_radius, gabor_sigma_across,
             gabor_sigma_along, min_island_area, min_fragment_length, min_spur_length,
             min_bridge_length, max_gap_length, gap_angle_tolerance, direction_trace_length,
             direction_snap_tolerance, cluster_radius, cluster_size, min_minutia_coherence,

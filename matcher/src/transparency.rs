@@ -24,7 +24,7 @@ pub const KEY_COHERENCE: &str = "coherence";
 pub const KEY_RIDGE_PERIOD: &str = "ridge-period";
 /// Gabor-enhanced image.
 pub const KEY_ENHANCED: &str = "enhanced";
-/// Ridge clarity per block (Gabor-kept share of the normalized energy).
+/// Ridge clarity per block (Gabor-kept share of the filter input's energy).
 pub const KEY_CLARITY: &str = "clarity";
 /// Binarized image (1 = ridge).
 pub const KEY_BINARY: &str = "binary";

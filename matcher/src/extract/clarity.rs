@@ -1,18 +1,21 @@
-//! Ridge clarity per block: how much of the normalized image's energy the matched Gabor filter
-//! keeps (root-mean-square of the enhanced block over that of the normalized block), averaged
-//! over the 3x3 neighbouring blocks. Clean parallel ridges keep most of it; noise, creases,
-//! scars and smudges keep little, even where the orientation field looks coherent.
+//! Ridge clarity per block: how much of its input's energy the matched Gabor filter keeps
+//! (root-mean-square of the enhanced block over that of the filter's input, the normalized image
+//! without its low frequencies), averaged over the 3x3 neighbouring blocks. Clean parallel
+//! ridges keep most of it; noise, creases, scars and smudges keep little, even where the
+//! orientation field looks coherent. Measured against the filter's input, not the normalized
+//! image: what the high-pass took out (blotches, shading) is not unclear ridge, and counting it
+//! would move image quality, built on clarity, off its scale.
 
 use super::grid::Grid;
 
 /// Clarity per block (0 outside the foreground).
 pub(crate) fn compute(
-    normalized: &Grid<f32>,
+    filter_input: &Grid<f32>,
     enhanced: &Grid<f32>,
     mask: &Grid<bool>,
     block: usize,
 ) -> Grid<f32> {
-    let (w, h) = (normalized.width, normalized.height);
+    let (w, h) = (filter_input.width, filter_input.height);
     let (bw, bh) = (mask.width, mask.height);
     let mut e_in = Grid::new(bw, bh, 0.0f32);
     let mut e_out = Grid::new(bw, bh, 0.0f32);
@@ -21,7 +24,7 @@ pub(crate) fn compute(
         for x in 0..w {
             let i = y * w + x;
             let bi = by * bw + x / block;
-            e_in.values[bi] += normalized.values[i] * normalized.values[i];
+            e_in.values[bi] += filter_input.values[i] * filter_input.values[i];
             e_out.values[bi] += enhanced.values[i] * enhanced.values[i];
         }
     }

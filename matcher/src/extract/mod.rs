@@ -1,8 +1,8 @@
 //! Extraction as a flat list of pure stages.
 //!
 //! [`extract`] rescales the scan to 500 dpi, then: block contrast, noise level (a noisy scan's
-//! gradients are smoothed), gradient tensors,
-//! segmentation, normalization, orientation field, ridge period, Gabor enhancement, ridge
+//! gradients are smoothed), gradient tensors, segmentation, normalization, orientation field,
+//! ridge period, Gabor enhancement (of the normalized image without its low frequencies), ridge
 //! clarity, binarization, thinning, skeleton graph with pruning, minutiae detection (directions
 //! snapped to the orientation field), filtering, quality. Each stage is a small function in its
 //! own module named after what it produces, and publishes its result to a [`Transparency`]
@@ -138,10 +138,11 @@ pub fn extract_with(
     let period = frequency::compute(&normalized, &field, &mask, p);
     t.stage_done("frequency");
     show(t, tr::KEY_RIDGE_PERIOD, &period);
-    let enhanced = enhancement::compute(&normalized, &field, &period, &mask, p)?;
+    let filter_input = enhancement::filter_input(&normalized, p)?;
+    let enhanced = enhancement::compute(&filter_input, &field, &period, &mask, p)?;
     t.stage_done("enhancement");
     show(t, tr::KEY_ENHANCED, &enhanced);
-    let clarity = clarity::compute(&normalized, &enhanced, &mask, p.block);
+    let clarity = clarity::compute(&filter_input, &enhanced, &mask, p.block);
     t.stage_done("clarity");
     show(t, tr::KEY_CLARITY, &clarity);
     let binary = binarization::compute(&enhanced, &mask, p.block, p.min_island_area);
