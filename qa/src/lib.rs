@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use matcher::eval::fvc::{self, PairKind, Report, Sample, ScoredPair, Source};
+use matcher::params::ExtractParams;
 use matcher::Fingerprint;
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +122,9 @@ pub struct RunInfo<'a> {
     pub source: Source,
     /// Card format of the candidates, if any.
     pub card_format: Option<String>,
+    /// Extraction parameters of the run: the per-stage timing and the worst pairs' drawings
+    /// extract with these, as the run did.
+    pub params: &'a ExtractParams,
 }
 
 /// Writes the whole report of a `bench fvc` run into `out` (created if needed) and returns what
@@ -186,7 +190,7 @@ pub fn write_fvc_report(
         .collect();
     let (stage_timing, fingerprints) = match info.source {
         // With third-party references the thumbnails show our extraction of both sides.
-        Source::Extract | Source::ReferenceIso => timing::measure(samples, info.dpi, &needed),
+        Source::Extract | Source::ReferenceIso => timing::measure(samples, info.dpi, info.params, &needed),
         Source::IsoRecord => (
             timing::StageTiming::default(),
             needed

@@ -111,21 +111,21 @@ pub fn summarize(per_image: &[Vec<(String, f64)>]) -> StageTiming {
     }
 }
 
-/// Extracts every sample once on this thread, timing each stage, and keeps the fingerprints (or
-/// the reason for failure) of the samples listed in `keep`.
+/// Extracts every sample once on this thread with `params`, timing each stage, and keeps the
+/// fingerprints (or the reason for failure) of the samples listed in `keep`.
 pub fn measure(
     samples: &[Sample],
     dpi: u32,
+    params: &ExtractParams,
     keep: &[usize],
 ) -> (StageTiming, HashMap<usize, Result<Fingerprint, String>>) {
-    let params = ExtractParams::default();
     let mut per_image = Vec::with_capacity(samples.len());
     let mut kept = HashMap::new();
     for (i, sample) in samples.iter().enumerate() {
         let result = GrayImage::open(&sample.path)
             .and_then(|image| {
                 let mut timer = StageTimer::start();
-                let fp = extract_with(&image, dpi, &params, &mut timer);
+                let fp = extract_with(&image, dpi, params, &mut timer);
                 per_image.push(timer.stages);
                 fp
             })
@@ -164,5 +164,28 @@ mod tests {
         let names: Vec<&str> = timer.stages.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(names, STAGES);
         assert!(timer.stages.iter().all(|(_, ms)| *ms >= 0.0));
+    }
+
+    #[test]
+    fn measure_extracts_with_the_runs_parameters() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/fingerprints");
+        let samples = [Sample {
+            finger: 1,
+            impression: 1,
+            name: "1_1".into(),
+            path: dir.join("1_1.png"),
+        }];
+        let defaults = ExtractParams::default();
+        let (timing, kept) = measure(&samples, 500, &defaults, &[0]);
+        assert_eq!(timing.images, 1);
+        let minutiae = kept[&0].as_ref().unwrap().minutiae.len();
+        // A run with another parameter is timed and drawn with it, not with the defaults.
+        let strict = ExtractParams {
+            min_minutiae: minutiae + 1,
+            ..defaults
+        };
+        let (_, kept) = measure(&samples, 500, &strict, &[0]);
+        let err = kept[&0].as_ref().unwrap_err();
+        assert!(err.contains("reliable minutiae"), "{err}");
     }
 }

@@ -286,6 +286,7 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
             dpi: args.dpi,
             source: options.source,
             card_format: args.card_format.map(|f| format!("{f:?}").to_lowercase()),
+            params: &options.params,
         };
         qa::write_fvc_report(out, &info, &report, &samples, &scored)
             .with_context(|| format!("report in {}", out.display()))?;
