@@ -190,7 +190,9 @@ pub fn write_fvc_report(
         .collect();
     let (stage_timing, fingerprints) = match info.source {
         // With third-party references the thumbnails show our extraction of both sides.
-        Source::Extract | Source::ReferenceIso => timing::measure(samples, info.dpi, info.params, &needed),
+        Source::Extract | Source::ReferenceIso => {
+            timing::measure(samples, info.dpi, info.params, &needed)
+        }
         Source::IsoRecord => (
             timing::StageTiming::default(),
             needed
