@@ -75,7 +75,8 @@ pub struct ExtractParams {
     pub frequency_smoothing_radius: usize,
     /// Standard deviation (pixels) of the Gaussian whose blur is taken off the normalized image
     /// before the Gabor filter (0: none); ridge clarity is measured against what is left.
-    /// Chosen on shifted copies of the shared sets (docs/matcher.md, "Sensor shift"), issue 19.
+    /// Chosen on shifted copies of the shared sets (docs/matcher.md, "The Gabor filter's input
+    /// without its low frequencies"), issue 19.
     pub enhancement_highpass_sigma: f32,
     /// Number of quantized orientations of the Gabor filter bank (over half a turn).
     pub gabor_orientations: usize,
