@@ -25,11 +25,16 @@ pub mod overlay;
 pub mod thumbnails;
 pub mod timing;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use matcher::eval::fvc::{self, PairKind, Report, Sample, ScoredPair, Source};
+use matcher::eval::fvc::{self, PairKind, Report, Sample, ScoredPair, Side, Source};
+use matcher::eval::shift::SensorShift;
+use matcher::extract::extract_with;
+use matcher::image::GrayImage;
 use matcher::params::ExtractParams;
+use matcher::transparency::NoTransparency;
 use matcher::Fingerprint;
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +130,36 @@ pub struct RunInfo<'a> {
     /// Extraction parameters of the run: the per-stage timing and the worst pairs' drawings
     /// extract with these, as the run did.
     pub params: &'a ExtractParams,
+    /// The run's sensor shift of both sides (`--shift`).
+    pub shift: Option<SensorShift>,
+    /// The run's further sensor shift of the probe side (`--probe-shift`).
+    pub probe_shift: Option<SensorShift>,
+}
+
+/// The scans as a run saw them: the per-stage timing extracts, and the worst pairs show, each
+/// side shifted as the run's comparisons had it ([`fvc::shifted_sides`]), not the files as read.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanView {
+    /// Resolution of the scans as read.
+    pub dpi: u32,
+    /// Sensor shift of both sides.
+    pub shift: Option<SensorShift>,
+    /// Further sensor shift of the probe side.
+    pub probe_shift: Option<SensorShift>,
+}
+
+impl ScanView {
+    /// The scan of `sample` as the run's `side` saw it, with its resolution.
+    pub fn scan(&self, sample: &Sample, side: Side) -> Result<fvc::Scan, String> {
+        let image = GrayImage::open(&sample.path).map_err(|e| e.to_string())?;
+        let (reference, probe) =
+            fvc::shifted_sides(&image, &sample.name, self.dpi, self.shift, self.probe_shift)
+                .map_err(|e| format!("sensor shift: {e}"))?;
+        Ok(match side {
+            Side::Probe => probe,
+            Side::Reference => reference,
+        })
+    }
 }
 
 /// Writes the whole report of a `bench fvc` run into `out` (created if needed) and returns what
@@ -188,10 +223,15 @@ pub fn write_fvc_report(
         .chain(&worst_impostor)
         .flat_map(|p| [p.probe, p.candidate])
         .collect();
+    let view = ScanView {
+        dpi: info.dpi,
+        shift: info.shift,
+        probe_shift: info.probe_shift,
+    };
     let (stage_timing, fingerprints) = match info.source {
         // With third-party references the thumbnails show our extraction of both sides.
         Source::Extract | Source::ReferenceIso => {
-            timing::measure(samples, info.dpi, info.params, &needed)
+            timing::measure(samples, &view, info.params, &needed)
         }
         Source::IsoRecord => (
             timing::StageTiming::default(),
@@ -202,6 +242,32 @@ pub fn write_fvc_report(
                 .collect(),
         ),
     };
+    // Under a probe-only shift the reference side is another scan: extracted here for the
+    // candidates drawn (records made elsewhere are drawn on the scans as read).
+    let drawn_view = match info.source {
+        Source::IsoRecord => ScanView {
+            shift: None,
+            probe_shift: None,
+            ..view
+        },
+        Source::Extract | Source::ReferenceIso => view,
+    };
+    let references: HashMap<usize, Result<Fingerprint, String>> =
+        match (info.source, view.probe_shift) {
+            (Source::Extract | Source::ReferenceIso, Some(_)) => needed
+                .iter()
+                .map(|&i| {
+                    let fp = view
+                        .scan(&samples[i], Side::Reference)
+                        .and_then(|(image, dpi)| {
+                            extract_with(&image, dpi, info.params, &mut NoTransparency)
+                                .map_err(|e| e.to_string())
+                        });
+                    (i, fp)
+                })
+                .collect(),
+            _ => HashMap::new(),
+        };
     let draw = |pairs: &[&ScoredPair], kind: &str| -> Vec<WorstPair> {
         pairs
             .iter()
@@ -209,8 +275,12 @@ pub fn write_fvc_report(
             .map(|(n, p)| {
                 let file = format!("worst-{kind}-{}.png", n + 1);
                 let (a, b) = (&samples[p.probe], &samples[p.candidate]);
-                let fp = |i: usize| -> Result<&Fingerprint, String> {
-                    match fingerprints.get(&i) {
+                let fp = |i: usize, side: Side| -> Result<&Fingerprint, String> {
+                    let found = match side {
+                        Side::Reference => references.get(&i).or(fingerprints.get(&i)),
+                        Side::Probe => fingerprints.get(&i),
+                    };
+                    match found {
                         Some(Ok(fp)) => Ok(fp),
                         Some(Err(e)) => Err(e.clone()),
                         None => Err("not extracted".into()),
@@ -223,13 +293,18 @@ pub fn write_fvc_report(
                     b.name,
                     p.score
                 );
-                let drawn = thumbnails::pair(
-                    (a.path.as_path(), fp(p.probe)),
-                    (b.path.as_path(), fp(p.candidate)),
-                    (a.name.as_str(), b.name.as_str()),
-                    &caption,
-                    &out.join(&file),
-                );
+                let scans = drawn_view
+                    .scan(a, Side::Probe)
+                    .and_then(|(probe, _)| Ok((probe, drawn_view.scan(b, Side::Reference)?.0)));
+                let drawn = scans.map_err(anyhow::Error::msg).and_then(|(pa, pb)| {
+                    thumbnails::pair(
+                        (&pa, fp(p.probe, Side::Probe)),
+                        (&pb, fp(p.candidate, Side::Reference)),
+                        (a.name.as_str(), b.name.as_str()),
+                        &caption,
+                        &out.join(&file),
+                    )
+                });
                 let (image, note) = match drawn {
                     Ok(()) => (Some(file), None),
                     Err(e) => (None, Some(format!("{e:#}"))),

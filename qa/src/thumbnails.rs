@@ -101,8 +101,8 @@ pub fn on_scan(fp: &Fingerprint, width: u32, height: u32) -> Vec<Minutia> {
         .collect()
 }
 
-/// One side of a pair: the scan's path, its fingerprint (or why there is none) and its name.
-pub type Side<'a> = (&'a Path, Result<&'a Fingerprint, String>);
+/// One side of a pair: the scan (as the run saw it) and its fingerprint (or why there is none).
+pub type Side<'a> = (&'a GrayImage, Result<&'a Fingerprint, String>);
 
 /// Draws two scans side by side with their minutiae, a caption and a legend, into a PNG.
 pub fn pair(
@@ -112,9 +112,10 @@ pub fn pair(
     caption: &str,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let load = |side: &Side| -> anyhow::Result<(GrayImage, f64, Result<Vec<Minutia>, String>)> {
-        let image = GrayImage::open(side.0)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", side.0.display()))?;
+    let load = |side: &Side,
+                name: &str|
+     -> anyhow::Result<(GrayImage, f64, Result<Vec<Minutia>, String>)> {
+        let image = side.0;
         let scale = THUMB_HEIGHT as f64 / image.height() as f64;
         let width = ((image.width() as f64 * scale).round() as u32).max(1);
         let minutiae = match &side.1 {
@@ -130,11 +131,11 @@ pub fn pair(
         };
         let resized = image
             .resized(width, THUMB_HEIGHT)
-            .map_err(|e| anyhow::anyhow!("resizing {}: {e}", side.0.display()))?;
+            .map_err(|e| anyhow::anyhow!("resizing {name}: {e}"))?;
         Ok((resized, scale, minutiae))
     };
-    let (a, scale_a, minutiae_a) = load(&probe)?;
-    let (b, scale_b, minutiae_b) = load(&candidate)?;
+    let (a, scale_a, minutiae_a) = load(&probe, names.0)?;
+    let (b, scale_b, minutiae_b) = load(&candidate, names.1)?;
     let pad = 16u32;
     let header = 56u32;
     let footer = 78u32;

@@ -8,13 +8,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use matcher::eval::fvc::Sample;
+use matcher::eval::fvc::{Sample, Side};
 use matcher::extract::extract_with;
-use matcher::image::GrayImage;
 use matcher::params::ExtractParams;
 use matcher::transparency::{Intermediate, Transparency, STAGES};
 use matcher::Fingerprint;
 use serde::{Deserialize, Serialize};
+
+use crate::ScanView;
 
 /// Durations of the stages of one extraction.
 #[derive(Debug, Clone)]
@@ -111,25 +112,24 @@ pub fn summarize(per_image: &[Vec<(String, f64)>]) -> StageTiming {
     }
 }
 
-/// Extracts every sample once on this thread with `params`, timing each stage, and keeps the
-/// fingerprints (or the reason for failure) of the samples listed in `keep`.
+/// Extracts every sample once on this thread with `params`, as the run's probe side saw it
+/// (`view`: its resolution and sensor shifts, like the run's own extraction times), timing each
+/// stage, and keeps the fingerprints (or the reason for failure) of the samples listed in `keep`.
 pub fn measure(
     samples: &[Sample],
-    dpi: u32,
+    view: &ScanView,
     params: &ExtractParams,
     keep: &[usize],
 ) -> (StageTiming, HashMap<usize, Result<Fingerprint, String>>) {
     let mut per_image = Vec::with_capacity(samples.len());
     let mut kept = HashMap::new();
     for (i, sample) in samples.iter().enumerate() {
-        let result = GrayImage::open(&sample.path)
-            .and_then(|image| {
-                let mut timer = StageTimer::start();
-                let fp = extract_with(&image, dpi, params, &mut timer);
-                per_image.push(timer.stages);
-                fp
-            })
-            .map_err(|e| e.to_string());
+        let result = view.scan(sample, Side::Probe).and_then(|(image, dpi)| {
+            let mut timer = StageTimer::start();
+            let fp = extract_with(&image, dpi, params, &mut timer).map_err(|e| e.to_string());
+            per_image.push(timer.stages);
+            fp
+        });
         if keep.contains(&i) {
             kept.insert(i, result);
         }
@@ -140,6 +140,8 @@ pub fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use matcher::eval::shift::SensorShift;
+    use matcher::image::GrayImage;
 
     #[test]
     fn summary_keeps_stage_order_and_adds_total() {
@@ -176,7 +178,12 @@ mod tests {
             path: dir.join("1_1.png"),
         }];
         let defaults = ExtractParams::default();
-        let (timing, kept) = measure(&samples, 500, &defaults, &[0]);
+        let view = ScanView {
+            dpi: 500,
+            shift: None,
+            probe_shift: None,
+        };
+        let (timing, kept) = measure(&samples, &view, &defaults, &[0]);
         assert_eq!(timing.images, 1);
         let minutiae = kept[&0].as_ref().unwrap().minutiae.len();
         // A run with another parameter is timed and drawn with it, not with the defaults.
@@ -184,8 +191,44 @@ mod tests {
             min_minutiae: minutiae + 1,
             ..defaults
         };
-        let (_, kept) = measure(&samples, 500, &strict, &[0]);
+        let (_, kept) = measure(&samples, &view, &strict, &[0]);
         let err = kept[&0].as_ref().unwrap_err();
         assert!(err.contains("reliable minutiae"), "{err}");
+    }
+
+    #[test]
+    fn measure_sees_the_scans_as_the_runs_probe_side() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/fingerprints");
+        let sample = Sample {
+            finger: 1,
+            impression: 1,
+            name: "1_1".into(),
+            path: dir.join("1_1.png"),
+        };
+        let read = GrayImage::open(&sample.path).unwrap();
+        let (w, h) = (read.width(), read.height());
+        let crop = SensorShift::parse("crop=0.8").unwrap();
+        let faint = SensorShift::parse("faint=0.5").unwrap();
+        let view = ScanView {
+            dpi: 500,
+            shift: Some(faint),
+            probe_shift: Some(crop),
+        };
+        // The reference side is only faint; the probe side is also cropped, and that is what
+        // the stage timing extracts (as the run's own extraction times do).
+        let (reference, _) = view.scan(&sample, Side::Reference).unwrap();
+        assert_eq!((reference.width(), reference.height()), (w, h));
+        assert_eq!(reference, faint.apply(&read, "1_1").unwrap());
+        let (probe, _) = view.scan(&sample, Side::Probe).unwrap();
+        let side = |s: u32| (s as f32 * 0.8).round() as u32;
+        assert_eq!((probe.width(), probe.height()), (side(w), side(h)));
+        let (_, kept) = measure(
+            std::slice::from_ref(&sample),
+            &view,
+            &ExtractParams::default(),
+            &[0],
+        );
+        let fp = kept[&0].as_ref().unwrap();
+        assert_eq!((fp.width, fp.height), (side(w), side(h)));
     }
 }

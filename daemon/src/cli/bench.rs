@@ -287,6 +287,8 @@ fn run_fvc(args: FvcArgs) -> anyhow::Result<()> {
             source: options.source,
             card_format: args.card_format.map(|f| format!("{f:?}").to_lowercase()),
             params: &options.params,
+            shift: args.shift,
+            probe_shift: args.probe_shift,
         };
         qa::write_fvc_report(out, &info, &report, &samples, &scored)
             .with_context(|| format!("report in {}", out.display()))?;

@@ -304,9 +304,33 @@ struct Enrolled {
 
 /// Which side of a comparison a template is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub enum Side {
+    /// The live scan.
     Probe,
+    /// The enrolled template.
     Reference,
+}
+
+/// A scan and its resolution.
+pub type Scan = (GrayImage, u32);
+
+/// The reference and probe sides of scan `image` (named `name`, at `dpi`) under a run's sensor
+/// shifts: `shift` changes both sides, `probe_shift` the probe side as well (after `shift`).
+/// The noise a shift adds is seeded by `name`, so every call sees the same scans.
+pub fn shifted_sides(
+    image: &GrayImage,
+    name: &str,
+    dpi: u32,
+    shift: Option<SensorShift>,
+    probe_shift: Option<SensorShift>,
+) -> Result<(Scan, Scan), Error> {
+    let shifted = |image: &GrayImage, dpi: u32, shift: Option<SensorShift>| match shift {
+        Some(shift) => shift.apply(image, name).map(|i| (i, shift.dpi(dpi))),
+        None => Ok((image.clone(), dpi)),
+    };
+    let reference = shifted(image, dpi, shift)?;
+    let probe = shifted(&reference.0, reference.1, probe_shift)?;
+    Ok((reference, probe))
 }
 
 fn enrol_one(s: &Sample, o: &Options) -> Enrolled {
@@ -333,15 +357,9 @@ fn enrol_one(s: &Sample, o: &Options) -> Enrolled {
     };
     // The sensor shifts are not part of the extraction time.
     let shift_start = Instant::now();
-    let shifted = |image: &GrayImage, dpi: u32, shift: Option<SensorShift>| match shift {
-        Some(shift) => shift.apply(image, &s.name).map(|i| (i, shift.dpi(dpi))),
-        None => Ok((image.clone(), dpi)),
-    };
-    let sides = image.as_ref().map(|image| {
-        let reference = shifted(image, o.dpi, o.shift)?;
-        let probe = shifted(&reference.0, reference.1, o.probe_shift)?;
-        Ok::<_, Error>((reference, probe))
-    });
+    let sides = image
+        .as_ref()
+        .map(|image| shifted_sides(image, &s.name, o.dpi, o.shift, o.probe_shift));
     let sides = match sides.transpose() {
         Ok(sides) => sides,
         Err(e) => return failed(format!("sensor shift: {e}"), 0.0),
