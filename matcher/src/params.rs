@@ -59,6 +59,12 @@ pub struct ExtractParams {
     pub gradient_smoothing_span: f32,
     /// Largest standard deviation (pixels) of that Gaussian smoothing.
     pub max_gradient_smoothing: f32,
+    /// Standard deviation (pixels) of the Gaussian whose blur is taken off the scan before its
+    /// gradients (orientation, coherence and with them the segmentation) are measured (0: none).
+    /// A smooth gray ramp has gradients that all point one way and passed for ridge flow:
+    /// blurred scans grew a foreground of background. Chosen on shifted copies of the shared
+    /// sets (docs/matcher.md, "Gradients without the low frequencies"), issue 19.
+    pub orientation_highpass_sigma: f32,
     /// Radius (blocks) of the Gaussian that smooths the doubled-angle orientation vectors.
     pub orientation_smoothing_radius: usize,
     /// Standard deviation (blocks) of that Gaussian.
@@ -146,6 +152,7 @@ impl Default for ExtractParams {
             gradient_smoothing_onset: 0.25,
             gradient_smoothing_span: 0.25,
             max_gradient_smoothing: 1.0,
+            orientation_highpass_sigma: 4.0,
             orientation_smoothing_radius: 3,
             orientation_smoothing_sigma: 1.6,
             frequency_window_length: 36,
@@ -210,7 +217,7 @@ impl ExtractParams {
             block, segmentation_radius, segmentation_relative_contrast, segmentation_min_contrast,
             segmentation_min_coherence, segmentation_smoothing_passes, border_erosion_blocks,
             image_edge_margin, gradient_smoothing_onset, gradient_smoothing_span, max_gradient_smoothing,
-            orientation_smoothing_radius, orientation_smoothing_sigma, frequency_window_length,
+            orientation_highpass_sigma, orientation_smoothing_radius, orientation_smoothing_sigma, frequency_window_length,
             frequency_window_width, min_ridge_period, max_ridge_period, frequency_smoothing_radius,
             enhancement_highpass_sigma, gabor_orientations, gabor_period_step, gabor_radius, gabor_sigma_across,
             gabor_sigma_along, min_island_area, min_fragment_length, min_spur_length,

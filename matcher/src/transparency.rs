@@ -70,6 +70,7 @@ pub const STAGES: &[&str] = &[
     "resolution",
     "contrast",
     "noise",
+    "highpass",
     "tensors",
     "segmentation",
     "normalization",

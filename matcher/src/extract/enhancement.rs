@@ -10,6 +10,7 @@ use opencv::imgproc;
 use opencv::prelude::*;
 
 use super::grid::Grid;
+use super::highpass;
 use super::orientation::OrientationField;
 use crate::params::ExtractParams;
 use crate::Error;
@@ -42,33 +43,11 @@ fn kernel(ridge_angle: f32, period: f32, p: &ExtractParams) -> Result<Vec<f32>, 
     Ok(values)
 }
 
-/// The Gabor filter's input: `img` minus its Gaussian blur of `p.enhancement_highpass_sigma`
-/// pixels (`img` itself when that is 0). What varies more slowly than a ridge wave (blotches,
-/// creases and scratches a soft sensor has widened, pressure shading) goes before the filter,
-/// whose zero-mean kernel still passes a third of a wave twice as long as the ridges; a 9 px
-/// ridge wave keeps 98 % at σ 4.
+/// The Gabor filter's input: `img` without its low frequencies ([`super::highpass`], σ
+/// `p.enhancement_highpass_sigma`, `img` itself when that is 0), whose zero-mean kernel would
+/// still pass a third of a wave twice as long as the ridges.
 pub(crate) fn filter_input(img: &Grid<f32>, p: &ExtractParams) -> Result<Grid<f32>, Error> {
-    let sigma = p.enhancement_highpass_sigma;
-    if sigma <= 0.0 {
-        return Ok(img.clone());
-    }
-    let src = Mat::new_rows_cols_with_data(img.height as i32, img.width as i32, &img.values)?;
-    let mut low = Mat::default();
-    imgproc::gaussian_blur(
-        &src,
-        &mut low,
-        Size::new(0, 0),
-        f64::from(sigma),
-        f64::from(sigma),
-        opencv::core::BORDER_REPLICATE,
-    )?;
-    let low = low.data_typed::<f32>()?;
-    let values = img.values.iter().zip(low).map(|(v, l)| v - l).collect();
-    Ok(Grid {
-        width: img.width,
-        height: img.height,
-        values,
-    })
+    Ok(highpass::compute(img, p.enhancement_highpass_sigma)?.into_owned())
 }
 
 /// The `side` x `side` kernel `k` applied at `LANES` neighbouring pixels whose windows start at

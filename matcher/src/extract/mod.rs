@@ -26,6 +26,7 @@ mod enhancement;
 mod filtering;
 mod frequency;
 mod grid;
+mod highpass;
 mod noise;
 mod normalization;
 mod orientation;
@@ -110,7 +111,9 @@ pub fn extract_with(
         gray
     };
     t.stage_done("noise");
-    let tensors = orientation::tensors(gradient_source, p.block);
+    let gradient_input = highpass::compute(gradient_source, p.orientation_highpass_sigma)?;
+    t.stage_done("highpass");
+    let tensors = orientation::tensors(&gradient_input, p.block);
     let raw_coherence = orientation::raw_coherence(&tensors, p.segmentation_radius);
     t.stage_done("tensors");
     let mask = segmentation::compute(&contrast.std, high_contrast, &raw_coherence, p);
