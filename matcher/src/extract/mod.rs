@@ -1,12 +1,13 @@
 //! Extraction as a flat list of pure stages.
 //!
 //! [`extract`] rescales the scan to 500 dpi, then: block contrast, noise level (a noisy scan's
-//! gradients are smoothed), gradient tensors, segmentation, normalization, orientation field,
-//! ridge period, Gabor enhancement (of the normalized image without its low frequencies), ridge
-//! clarity, binarization, thinning, skeleton graph with pruning, minutiae detection (directions
-//! snapped to the orientation field), filtering, quality. Each stage is a small function in its
-//! own module named after what it produces, and publishes its result to a [`Transparency`]
-//! receiver under a fixed key. Every tuning value is in [`ExtractParams`].
+//! gradients are smoothed), the scan without its low frequencies (`highpass`), gradient tensors
+//! of that, segmentation, normalization, orientation field, ridge period, Gabor enhancement (of
+//! the normalized image without its low frequencies), ridge clarity, binarization, thinning,
+//! skeleton graph with pruning, minutiae detection (directions snapped to the orientation
+//! field), filtering, quality. Each stage is a small function in its own module named after
+//! what it produces, and publishes its result to a [`Transparency`] receiver under a fixed key.
+//! Every tuning value is in [`ExtractParams`].
 //!
 //! Directions follow ISO/IEC 19794-2 (see [`crate::minutiae`] and docs/matcher.md, "ISO/IEC
 //! 19794-2 conventions"): an ending points along its ridge, from the end into the ridge body; a
