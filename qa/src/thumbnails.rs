@@ -158,11 +158,18 @@ pub fn pair(
     let root = backend.into_drawing_area();
     let e = crate::draw_error(out);
     let text = font::available();
+    // Each label stays within its own scan's column (a failure's reason can be long).
     let sides = [
-        (minutiae_a, names.0, xa, scale_a),
-        (minutiae_b, names.1, xb, scale_b),
+        (minutiae_a, names.0, xa, scale_a, xb - xa - pad as i32),
+        (
+            minutiae_b,
+            names.1,
+            xb,
+            scale_b,
+            width as i32 - xb - pad as i32,
+        ),
     ];
-    for (minutiae, name, x, scale) in sides {
+    for (minutiae, name, x, scale, room) in sides {
         let label = match minutiae {
             Ok(minutiae) => {
                 draw_minutiae(&root, &minutiae, scale, (x, top), 7, 2).map_err(&e)?;
@@ -172,6 +179,7 @@ pub fn pair(
         };
         if text {
             let style = (font::FAMILY, 20).into_font().color(&BLACK);
+            let label = fit(label, room, 20);
             root.draw(&Text::new(label, (x, top + THUMB_HEIGHT as i32 + 8), style))
                 .map_err(&e)?;
         }
@@ -187,6 +195,18 @@ pub fn pair(
     }
     root.present().map_err(&e)?;
     Ok(())
+}
+
+/// `text` cut to about `room` pixels at `size` px high (a character taken as 0.6 of the size,
+/// as [`legend`] spaces its entries), with "…" where it was cut.
+fn fit(text: String, room: i32, size: u32) -> String {
+    let fits = (room.max(0) as usize * 10) / (size as usize * 6);
+    if text.chars().count() <= fits {
+        return text;
+    }
+    let mut cut: String = text.chars().take(fits.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// Draws "○ ridge ending  ○ bifurcation" at `at` (top left), text `size` px high.
@@ -218,6 +238,17 @@ pub fn legend<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_cut_to_their_column() {
+        let long = "1_1: no minutiae (no usable fingerprint: only 3 reliable minutiae)".to_string();
+        // 300 px at 20 px text: 25 characters, the last one the ellipsis.
+        let cut = fit(long.clone(), 300, 20);
+        assert_eq!(cut.chars().count(), 25);
+        assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
+        assert_eq!(fit("1_2: 20 minutiae".into(), 300, 20), "1_2: 20 minutiae");
+        assert_eq!(fit(long, -5, 20), "…");
+    }
 
     fn fp(width: u32, height: u32, x: f32, y: f32) -> Fingerprint {
         Fingerprint {
