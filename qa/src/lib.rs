@@ -254,9 +254,11 @@ pub fn write_fvc_report(
     };
     let references: HashMap<usize, Result<Fingerprint, String>> =
         match (info.source, view.probe_shift) {
-            (Source::Extract | Source::ReferenceIso, Some(_)) => needed
+            (Source::Extract | Source::ReferenceIso, Some(_)) => worst_genuine
                 .iter()
-                .map(|&i| {
+                .chain(&worst_impostor)
+                .map(|p| p.candidate)
+                .map(|i| {
                     let fp = view
                         .scan(&samples[i], Side::Reference)
                         .and_then(|(image, dpi)| {
