@@ -124,6 +124,16 @@ pub struct ExtractParams {
     pub min_minutia_coherence: f32,
     /// Minutiae where the ridge clarity (Gabor-kept energy share) is below this are dropped.
     pub min_minutia_clarity: f32,
+    /// A minutia's quality takes the lowest ridge clarity of the blocks within this many blocks
+    /// of its own (0: its own block's): a minutia beside a crease, a smudge or the print's edge
+    /// is as doubtful as that neighbour. (1 since issue 19, session 16; see docs/matcher.md.)
+    pub minutia_clarity_radius: usize,
+    /// Ridge clarity that maps to no / full clarity part of a minutia's quality.
+    pub minutia_clarity_range: (f32, f32),
+    /// The no-clarity end of [`Self::minutia_clarity_range`] is at most this share of the
+    /// print's median clarity (inside the eroded foreground), so that a sensor whose noise
+    /// lowers clarity all over does not put every minutia at the floor. (Issue 19, session 16.)
+    pub minutia_clarity_floor_share: f32,
     /// At most this many minutiae are kept (the best by quality).
     pub max_minutiae: usize,
     /// Foreground area (pixels at 500 dpi) below which the image holds no usable fingerprint.
@@ -178,6 +188,9 @@ impl Default for ExtractParams {
             cluster_size: 2,
             min_minutia_coherence: 0.1,
             min_minutia_clarity: 0.0,
+            minutia_clarity_radius: 1,
+            minutia_clarity_range: (0.2, 0.65),
+            minutia_clarity_floor_share: 0.5,
             max_minutiae: 120,
             min_foreground_area: 9000,
             min_minutiae: 5,
@@ -223,9 +236,9 @@ impl ExtractParams {
             gabor_sigma_along, min_island_area, min_fragment_length, min_spur_length,
             min_bridge_length, max_gap_length, gap_angle_tolerance, direction_trace_length,
             direction_snap_tolerance, cluster_radius, cluster_size, min_minutia_coherence,
-            min_minutia_clarity, max_minutiae, min_foreground_area, min_minutiae,
-            quality_full_area;
-            quality_coherence_range, quality_clarity_range
+            min_minutia_clarity, minutia_clarity_radius, minutia_clarity_floor_share, max_minutiae,
+            min_foreground_area, min_minutiae, quality_full_area;
+            quality_coherence_range, quality_clarity_range, minutia_clarity_range
         );
         Ok(())
     }

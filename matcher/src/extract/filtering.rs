@@ -1,6 +1,7 @@
 //! Filtered minutiae: candidates outside the eroded foreground, next to the scan's edge, in
 //! incoherent areas, in dense clusters or on both sides of a ridge gap are dropped; the rest get
-//! a quality and the best are kept up to the cap.
+//! a quality (the block's coherence and the lowest ridge clarity around it, on a ramp whose
+//! floor follows the print's own clarity) and the best are kept up to the cap.
 
 use super::detection::Candidate;
 use super::grid::Grid;
@@ -84,6 +85,7 @@ pub(crate) fn compute(
             drop[i] = true;
         }
     }
+    let (floor, full) = clarity_ramp(clarity, inner, p);
     let mut out: Vec<Candidate> = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
         keep[i] &= !drop[i];
@@ -92,7 +94,8 @@ pub(crate) fn compute(
         }
         let (bx, by) = block_of(c);
         let coh = (coherence.at(bx, by) / 0.8).clamp(0.0, 1.0);
-        let cla = ((clarity.at(bx, by) - 0.2) / 0.45).clamp(0.0, 1.0);
+        let lowest = lowest_around(clarity, bx, by, p.minutia_clarity_radius);
+        let cla = ((lowest - floor) / (full - floor)).clamp(0.0, 1.0);
         let mut m = *c;
         // At least 1: ISO/IEC 19794-2 reads 0 as "not reported", which a comparator (ours
         // included) weighs as an average minutia, not as the doubtful one this is.
@@ -103,6 +106,42 @@ pub(crate) fn compute(
     out.sort_by_key(|m| std::cmp::Reverse(m.quality));
     out.truncate(p.max_minutiae);
     out
+}
+
+/// The clarity ramp of minutia quality, (floor, full): [`ExtractParams::minutia_clarity_range`],
+/// its floor lowered to [`ExtractParams::minutia_clarity_floor_share`] of the print's median
+/// clarity (over `inner`) where that is lower. A noisy or unclear sensor lowers every block's
+/// clarity; with a fixed floor the lowest clarity around most minutiae would then sit on it and
+/// their qualities would stop telling the reliable ones from the doubtful.
+fn clarity_ramp(clarity: &Grid<f32>, inner: &Grid<bool>, p: &ExtractParams) -> (f32, f32) {
+    let (floor, full) = p.minutia_clarity_range;
+    let mut inside: Vec<f32> = clarity
+        .values
+        .iter()
+        .zip(&inner.values)
+        .filter(|(_, &m)| m)
+        .map(|(&v, _)| v)
+        .collect();
+    if inside.is_empty() {
+        return (floor, full);
+    }
+    let mid = inside.len() / 2;
+    let median = *inside.select_nth_unstable_by(mid, f32::total_cmp).1;
+    (floor.min(p.minutia_clarity_floor_share * median), full)
+}
+
+/// The lowest value of `field` within `radius` blocks of block (`bx`, `by`), the grid's edge
+/// blocks standing in for those beyond it.
+fn lowest_around(field: &Grid<f32>, bx: usize, by: usize, radius: usize) -> f32 {
+    let r = radius as isize;
+    let (bx, by) = (bx as isize, by as isize);
+    let mut lowest = f32::INFINITY;
+    for dy in -r..=r {
+        for dx in -r..=r {
+            lowest = lowest.min(field.clamped(bx + dx, by + dy));
+        }
+    }
+    lowest
 }
 
 #[cfg(test)]
@@ -164,13 +203,47 @@ mod tests {
     }
 
     #[test]
+    fn a_minutia_beside_an_unclear_block_has_that_blocks_clarity_in_its_quality() {
+        let p = ExtractParams::default();
+        let inner = Grid::new(20, 20, true);
+        let coh = Grid::new(20, 20, 0.9f32);
+        let mut cla = Grid::new(20, 20, 0.65f32);
+        // One smudged block (clarity at the middle of the ramp) at block (6, 6).
+        cla.set(6, 6, 0.425);
+        // In block (5, 5), diagonal to the smudge; in block (10, 10), far from it; in the
+        // smudged block itself.
+        let c = [
+            ending(44.0, 44.0, 0.0),
+            ending(84.0, 84.0, 1.0),
+            ending(52.0, 52.0, 2.0),
+        ];
+        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        let quality_at = |x: f32| out.iter().find(|m| m.x == x).unwrap().quality;
+        assert_eq!(quality_at(84.0), 100);
+        // sqrt(1 * 0.5): the neighbour's clarity counts as the minutia's own.
+        assert_eq!(quality_at(44.0), 71);
+        assert_eq!(quality_at(52.0), 71);
+        // Radius 0 is the block's own clarity, as before issue 19's session 16.
+        let own = ExtractParams {
+            minutia_clarity_radius: 0,
+            ..p
+        };
+        let out = compute(&c, (160, 160), &inner, &coh, &cla, &own);
+        let quality_at = |x: f32| out.iter().find(|m| m.x == x).unwrap().quality;
+        assert_eq!(quality_at(44.0), 100);
+        assert_eq!(quality_at(52.0), 71);
+    }
+
+    #[test]
     fn a_kept_minutia_in_an_unclear_block_has_the_lowest_quality_not_none() {
         let p = ExtractParams::default();
         let inner = Grid::new(20, 20, true);
         let coh = Grid::new(20, 20, 0.9f32);
-        // Clarity at the floor of the quality ramp: the measured quality rounds to 0, which
-        // ISO/IEC 19794-2 reads as "not reported".
-        let cla = Grid::new(20, 20, 0.2f32);
+        // A clear print with one unclear block (clarity at the floor of the quality ramp)
+        // holding the minutia: the measured quality rounds to 0, which ISO/IEC 19794-2 reads
+        // as "not reported".
+        let mut cla = Grid::new(20, 20, 0.65f32);
+        cla.set(6, 6, 0.2);
         let out = compute(
             &[ending(50.0, 50.0, 0.0)],
             (160, 160),
@@ -181,5 +254,39 @@ mod tests {
         );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].quality, 1);
+    }
+
+    #[test]
+    fn a_print_unclear_all_over_keeps_its_minutiae_off_the_floor() {
+        let p = ExtractParams::default();
+        let inner = Grid::new(20, 20, true);
+        let coh = Grid::new(20, 20, 0.9f32);
+        // Clarity 0.2 everywhere (a noisy sensor): the floor drops to half the median, 0.1,
+        // so the minutia gets sqrt(1 * 0.1 / 0.55) rather than the floor's 1.
+        let mut cla = Grid::new(20, 20, 0.2f32);
+        let c = [ending(50.0, 50.0, 0.0), ending(100.0, 100.0, 1.0)];
+        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        assert!(out.iter().all(|m| m.quality == 43), "{out:?}");
+        // The median is over the eroded foreground only: clear background blocks do not
+        // raise the floor back.
+        let mut inner = Grid::new(20, 20, false);
+        for y in 3..17 {
+            for x in 3..17 {
+                inner.set(x, y, true);
+            }
+        }
+        for y in 0..20 {
+            cla.set(0, y, 0.9);
+            cla.set(19, y, 0.9);
+        }
+        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        assert!(out.iter().all(|m| m.quality == 43), "{out:?}");
+        // A share of 1 keeps the fixed floor of 0.2 here: every minutia at the lowest quality.
+        let fixed = ExtractParams {
+            minutia_clarity_floor_share: 1.0,
+            ..p
+        };
+        let out = compute(&c, (160, 160), &inner, &coh, &cla, &fixed);
+        assert!(out.iter().all(|m| m.quality == 1), "{out:?}");
     }
 }
