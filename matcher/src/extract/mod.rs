@@ -5,7 +5,8 @@
 //! of that, segmentation, normalization, orientation field, ridge period, Gabor enhancement (of
 //! the normalized image without its low frequencies), ridge clarity, binarization, thinning,
 //! skeleton graph with pruning, minutiae detection (directions snapped to the orientation
-//! field), filtering, quality. Each stage is a small function in its own module named after
+//! field), filtering (each kept minutia's quality from its block's coherence and the lowest
+//! ridge clarity around it), quality. Each stage is a small function in its own module named after
 //! what it produces, and publishes its result to a [`Transparency`] receiver under a fixed key.
 //! Every tuning value is in [`ExtractParams`].
 //!
