@@ -112,7 +112,11 @@ pub struct ExtractParams {
     /// Distance (pixels) along the ridge over which a minutia's direction is traced.
     pub direction_trace_length: usize,
     /// A traced direction within this angle (radians) of the smoothed ridge orientation is
-    /// replaced by it (0 keeps the traced directions).
+    /// replaced by it (0 keeps the traced directions; the trace then only picks the sense).
+    /// 0.5 until issue 19, session 17: since the gradients lost their low frequencies the field
+    /// is the better guess even 60° off a trace that wobbles near a fork or a break (chosen
+    /// leave-one-set-out and on shifted copies, see docs/matcher.md, "Minutia directions from
+    /// the field").
     pub direction_snap_tolerance: f32,
     /// Minutiae closer than this (pixels) to each other, more than [`Self::cluster_size`] of
     /// them, are a noisy cluster and all dropped.
@@ -183,7 +187,7 @@ impl Default for ExtractParams {
             max_gap_length: 16.0,
             gap_angle_tolerance: 0.7,
             direction_trace_length: 12,
-            direction_snap_tolerance: 0.5,
+            direction_snap_tolerance: 1.1,
             cluster_radius: 10.0,
             cluster_size: 2,
             min_minutia_coherence: 0.1,

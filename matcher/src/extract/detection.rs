@@ -184,4 +184,29 @@ mod tests {
         assert!((fork.x - 40.0).abs() < 2.0);
         assert!((fork.angle - PI).abs() < 0.3, "{}", fork.angle);
     }
+
+    #[test]
+    fn directions_within_the_default_tolerance_take_the_fields_axis_and_keep_their_sense() {
+        let tolerance = crate::params::ExtractParams::default().direction_snap_tolerance;
+        let flow = 0.3f32; // the field's axis everywhere, in [0, π)
+        let field = Grid::new(10, 10, flow);
+        let at = |angle: f32| Candidate {
+            x: 37.0,
+            y: 41.0,
+            angle: angle.rem_euclid(2.0 * PI),
+            kind: MinutiaKind::Ending,
+            quality: 0,
+        };
+        // 0.9 rad (52°) off either sense: snapped onto that sense; 1.3 rad (74°) off: a trace
+        // that far from the flow is left as traced.
+        let mut c = vec![at(flow + 0.9), at(flow + PI - 0.9), at(flow + 1.3)];
+        snap_to_field(&mut c, &field, 8, tolerance);
+        assert!((c[0].angle - flow).abs() < 1e-4, "{}", c[0].angle);
+        assert!((c[1].angle - (flow + PI)).abs() < 1e-4, "{}", c[1].angle);
+        assert!((c[2].angle - (flow + 1.3)).abs() < 1e-6, "{}", c[2].angle);
+        // Tolerance 0 keeps every traced direction.
+        let mut kept = vec![at(flow + 0.9)];
+        snap_to_field(&mut kept, &field, 8, 0.0);
+        assert!((kept[0].angle - (flow + 0.9)).abs() < 1e-6);
+    }
 }
