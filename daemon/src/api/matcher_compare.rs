@@ -9,7 +9,7 @@
 //!
 //! Request: `{"jsonrpc":"2.0","id":1,"method":"matcher.compare","params":{"format":"record",
 //! "fmr":0.001}}` + frames: probe, candidate, candidate...
-//! Reply: `{"scores":[0.41,0.02],"matches":[true,false],"best":0,"threshold":0.149,"fmr":0.001,
+//! Reply: `{"scores":[0.41,0.02],"matches":[true,false],"best":0,"threshold":0.15,"fmr":0.001,
 //! "scale":"classical"}`
 
 use serde::Deserialize;
