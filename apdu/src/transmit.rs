@@ -333,7 +333,8 @@ impl<T: Transport> Channel<T> {
     /// Reads `len` bytes from `offset` of the current EF with as few READ BINARY commands as
     /// the card allows. Stops early, returning what was read, at end of file (`6282`, an empty
     /// answer, or `6B00` once something has been read). Offsets beyond 32 KiB use the odd-INS
-    /// form (`B1`, offset DO `54`, data in DO `53`). Any other status is [`Error::Status`].
+    /// form (`B1`, offset DO `54`, data in DO `53`). Any other status is [`Error::Status`]. A
+    /// read of 0 bytes sends nothing and returns nothing, whatever the offset.
     pub fn read_binary(&mut self, offset: usize, len: usize) -> Result<Vec<u8>, Error> {
         let end = offset
             .checked_add(len)
