@@ -13,11 +13,12 @@
 
 use super::geometry::{angle_diff, normalize_angle, Hull};
 use crate::params::{
-    COMPARE_DPI, EDGE_ANGLE_TOLERANCE, EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO,
-    EDGE_MAX_LENGTH, EDGE_MIN_LENGTH, EDGE_NEIGHBOURS, MAX_COORDINATE, MAX_PREPARED_MINUTIAE,
-    PAIR_ANGLE_TOLERANCE, PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX,
-    PAIR_DISTANCE_TOLERANCE_SLOPE, PAIR_EVIDENCE_EXPONENT, REACH_CELL, REACH_DIRECTION_BINS,
-    REACH_MAX_CELLS, UNREPORTED_QUALITY_WEIGHT,
+    COMPARE_DPI, CROWDED_MINUTIA_DISTANCE, CROWDED_MINUTIA_WEIGHT, EDGE_ANGLE_TOLERANCE,
+    EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH,
+    EDGE_NEIGHBOURS, MAX_COORDINATE, MAX_PREPARED_MINUTIAE, PAIR_ANGLE_TOLERANCE,
+    PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE,
+    PAIR_EVIDENCE_EXPONENT, REACH_CELL, REACH_DIRECTION_BINS, REACH_MAX_CELLS,
+    UNREPORTED_QUALITY_WEIGHT,
 };
 use crate::Fingerprint;
 use std::f32::consts::TAU;
@@ -32,8 +33,9 @@ pub(crate) struct Point {
     /// Direction, counter-clockwise from +x.
     pub dir: f32,
     /// How much the minutia counts as evidence: its quality as a fraction (quality 0, "not
-    /// reported", counts as [`UNREPORTED_QUALITY_WEIGHT`]). Doubtful minutiae weigh less both
-    /// when paired and when left unpaired in the overlap.
+    /// reported", counts as [`UNREPORTED_QUALITY_WEIGHT`], less when other minutiae crowd
+    /// it: [`weigh_unreported_by_crowding`]). Doubtful minutiae weigh less both when paired
+    /// and when left unpaired in the overlap.
     pub weight: f32,
 }
 
@@ -214,7 +216,8 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         kept.sort_by_key(|k| std::cmp::Reverse(k.0));
         kept.truncate(MAX_PREPARED_MINUTIAE);
     }
-    let points: Vec<Point> = kept.into_iter().map(|(_, p)| p).collect();
+    let mut points: Vec<Point> = kept.iter().map(|&(_, p)| p).collect();
+    weigh_unreported_by_crowding(&mut points, kept.iter().map(|&(q, _)| q));
     let evidence = points
         .iter()
         .map(|p| p.weight.powf(0.5 * PAIR_EVIDENCE_EXPONENT))
@@ -262,6 +265,38 @@ fn quality_weight(quality: u8) -> f32 {
     match quality {
         0 => UNREPORTED_QUALITY_WEIGHT,
         q => q.min(100) as f32 / 100.0,
+    }
+}
+
+/// Scales the weight of every minutia whose quality is not reported (quality 0) by how crowded
+/// it is: [`CROWDED_MINUTIA_WEIGHT`] at or within the first of [`CROWDED_MINUTIA_DISTANCE`] of
+/// another minutia, rising linearly to 1 at the second. Minutiae with a reported quality keep
+/// it (the extractor's quality already says more).
+fn weigh_unreported_by_crowding(points: &mut [Point], quality: impl Iterator<Item = u8>) {
+    let (near, far) = CROWDED_MINUTIA_DISTANCE;
+    let unreported: Vec<usize> = quality
+        .enumerate()
+        .filter_map(|(i, q)| (q == 0).then_some(i))
+        .collect();
+    let factors: Vec<(usize, f32)> = unreported
+        .into_iter()
+        .map(|i| {
+            let a = points[i];
+            let nearest2 = points
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, b)| (b.x - a.x).powi(2) + (b.y - a.y).powi(2))
+                .fold(f32::INFINITY, f32::min);
+            let open = ((nearest2.sqrt() - near) / (far - near)).clamp(0.0, 1.0);
+            (
+                i,
+                CROWDED_MINUTIA_WEIGHT + (1.0 - CROWDED_MINUTIA_WEIGHT) * open,
+            )
+        })
+        .collect();
+    for (i, factor) in factors {
+        points[i].weight *= factor;
     }
 }
 
@@ -465,4 +500,84 @@ fn seed_tolerances(points: &[Point]) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Minutia, MinutiaKind};
+
+    fn fingerprint(minutiae: &[(f32, f32, u8)], dpi: u32) -> Fingerprint {
+        Fingerprint {
+            width: 400,
+            height: 400,
+            dpi_x: dpi,
+            dpi_y: dpi,
+            quality: 80,
+            minutiae: minutiae
+                .iter()
+                .map(|&(x, y, quality)| Minutia {
+                    x,
+                    y,
+                    direction: 1.0,
+                    kind: MinutiaKind::Ending,
+                    quality,
+                })
+                .collect(),
+        }
+    }
+
+    fn weights(fp: &Fingerprint) -> Vec<f32> {
+        prepare(fp).points.iter().map(|p| p.weight).collect()
+    }
+
+    #[test]
+    fn quality_less_minutiae_weigh_less_the_more_they_are_crowded() {
+        let (near, far) = CROWDED_MINUTIA_DISTANCE;
+        let mid = (near + far) / 2.0;
+        // Two minutiae `near` apart, one `mid` from its nearest, one alone.
+        let fp = fingerprint(
+            &[
+                (100.0, 100.0, 0),
+                (100.0 + near, 100.0, 0),
+                (200.0, 100.0, 0),
+                (200.0, 100.0 + mid, 0),
+                (350.0, 350.0, 0),
+            ],
+            500,
+        );
+        let w = weights(&fp);
+        let crowded = UNREPORTED_QUALITY_WEIGHT * CROWDED_MINUTIA_WEIGHT;
+        let halfway = UNREPORTED_QUALITY_WEIGHT * (1.0 + CROWDED_MINUTIA_WEIGHT) / 2.0;
+        let expected = [
+            crowded,
+            crowded,
+            halfway,
+            halfway,
+            UNREPORTED_QUALITY_WEIGHT,
+        ];
+        for (got, want) in w.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-5, "{w:?} against {expected:?}");
+        }
+    }
+
+    #[test]
+    fn crowding_is_measured_at_500_dpi_and_spares_reported_qualities() {
+        let (near, _) = CROWDED_MINUTIA_DISTANCE;
+        // `near` pixels at 1000 dpi are half of it at 500 dpi: as crowded as can be.
+        let fine = fingerprint(&[(100.0, 100.0, 0), (100.0 + near, 100.0, 0)], 1000);
+        let crowded = UNREPORTED_QUALITY_WEIGHT * CROWDED_MINUTIA_WEIGHT;
+        assert!(weights(&fine).iter().all(|w| (w - crowded).abs() < 1e-5));
+        // A reported quality keeps its weight however close the neighbour; the quality-less
+        // neighbour is still weighed by its crowding.
+        let mixed = fingerprint(&[(100.0, 100.0, 70), (101.0, 100.0, 0)], 500);
+        let w = weights(&mixed);
+        assert!(
+            (w[0] - 0.7).abs() < 1e-5 && (w[1] - crowded).abs() < 1e-5,
+            "{w:?}"
+        );
+        // One minutia alone has no neighbour: full weight.
+        let alone = fingerprint(&[(100.0, 100.0, 0)], 500);
+        assert_eq!(weights(&alone), vec![UNREPORTED_QUALITY_WEIGHT]);
+    }
 }
