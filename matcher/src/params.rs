@@ -317,15 +317,15 @@ pub const MIN_OVERLAP_WEIGHT: f32 = 4.0;
 /// the card formats): about the mean quality our extractor reports, so that such templates
 /// score on the same scale.
 pub const UNREPORTED_QUALITY_WEIGHT: f32 = 0.65;
-/// Distances (pixels at 500 dpi) to the nearest other minutia over which a minutia whose
-/// quality is not reported goes from [`CROWDED_MINUTIA_WEIGHT`] to the full
+/// Mean distances (pixels at 500 dpi) to the two nearest other minutiae over which a minutia
+/// whose quality is not reported goes from [`CROWDED_MINUTIA_WEIGHT`] to the full
 /// [`UNREPORTED_QUALITY_WEIGHT`]. Without a reported quality, crowding is the evidence left in
 /// the template: the extractor's false minutiae come in clusters (ridge breaks and bridges
 /// leave two or three minutiae within a ridge period or two), true ones rarely lie closer than
 /// a few ridge periods. Chosen leave-one-set-out on the compact card format (issue 19).
-pub const CROWDED_MINUTIA_DISTANCE: (f32, f32) = (12.0, 30.0);
+pub const CROWDED_MINUTIA_DISTANCE: (f32, f32) = (16.0, 36.0);
 /// Share of [`UNREPORTED_QUALITY_WEIGHT`] that a quality-less minutia keeps at or below the
-/// first of [`CROWDED_MINUTIA_DISTANCE`] from another minutia (above 0: a crowded true minutia
+/// first of [`CROWDED_MINUTIA_DISTANCE`] (above 0: a crowded true minutia
 /// still counts when it pairs).
 pub const CROWDED_MINUTIA_WEIGHT: f32 = 0.1;
 /// A pair's weight in the score is multiplied by the geometric mean of both minutiae's weights

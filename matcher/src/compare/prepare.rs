@@ -269,8 +269,9 @@ fn quality_weight(quality: u8) -> f32 {
 }
 
 /// Scales the weight of every minutia whose quality is not reported (quality 0) by how crowded
-/// it is: [`CROWDED_MINUTIA_WEIGHT`] at or within the first of [`CROWDED_MINUTIA_DISTANCE`] of
-/// another minutia, rising linearly to 1 at the second. Minutiae with a reported quality keep
+/// it is, measured as the mean distance to its two nearest other minutiae (one close neighbour
+/// alone does not make a cluster as surely as two): [`CROWDED_MINUTIA_WEIGHT`] at or below the
+/// first of [`CROWDED_MINUTIA_DISTANCE`], rising linearly to 1 at the second. Minutiae with a reported quality keep
 /// it (the extractor's quality already says more).
 fn weigh_unreported_by_crowding(points: &mut [Point], quality: impl Iterator<Item = u8>) {
     let (near, far) = CROWDED_MINUTIA_DISTANCE;
@@ -282,13 +283,23 @@ fn weigh_unreported_by_crowding(points: &mut [Point], quality: impl Iterator<Ite
         .into_iter()
         .map(|i| {
             let a = points[i];
-            let nearest2 = points
+            // The two smallest squared distances to the other minutiae.
+            let (first2, second2) = points
                 .iter()
                 .enumerate()
                 .filter(|&(j, _)| j != i)
                 .map(|(_, b)| (b.x - a.x).powi(2) + (b.y - a.y).powi(2))
-                .fold(f32::INFINITY, f32::min);
-            let open = ((nearest2.sqrt() - near) / (far - near)).clamp(0.0, 1.0);
+                .fold((f32::INFINITY, f32::INFINITY), |(f, s), d2| {
+                    if d2 < f {
+                        (d2, f)
+                    } else {
+                        (f, s.min(d2))
+                    }
+                });
+            // With one neighbour only, its distance stands for both.
+            let second2 = if second2.is_finite() { second2 } else { first2 };
+            let spacing = 0.5 * (first2.sqrt() + second2.sqrt());
+            let open = ((spacing - near) / (far - near)).clamp(0.0, 1.0);
             (
                 i,
                 CROWDED_MINUTIA_WEIGHT + (1.0 - CROWDED_MINUTIA_WEIGHT) * open,
@@ -531,34 +542,41 @@ mod tests {
         prepare(fp).points.iter().map(|p| p.weight).collect()
     }
 
+    /// The weight of a quality-less minutia whose two nearest neighbours lie `spacing` pixels
+    /// away on average.
+    fn crowding_weight(spacing: f32) -> f32 {
+        let (near, far) = CROWDED_MINUTIA_DISTANCE;
+        let open = ((spacing - near) / (far - near)).clamp(0.0, 1.0);
+        UNREPORTED_QUALITY_WEIGHT * (CROWDED_MINUTIA_WEIGHT + (1.0 - CROWDED_MINUTIA_WEIGHT) * open)
+    }
+
     #[test]
     fn quality_less_minutiae_weigh_less_the_more_they_are_crowded() {
         let (near, far) = CROWDED_MINUTIA_DISTANCE;
-        let mid = (near + far) / 2.0;
-        // Two minutiae `near` apart, one `mid` from its nearest, one alone.
+        let crowded = UNREPORTED_QUALITY_WEIGHT * CROWDED_MINUTIA_WEIGHT;
+        // A row of three `near` apart: the middle one's two nearest are `near` away, the ends'
+        // `near` and twice that; one minutia far from all.
         let fp = fingerprint(
             &[
                 (100.0, 100.0, 0),
                 (100.0 + near, 100.0, 0),
-                (200.0, 100.0, 0),
-                (200.0, 100.0 + mid, 0),
+                (100.0 + 2.0 * near, 100.0, 0),
                 (350.0, 350.0, 0),
             ],
             500,
         );
+        let end = crowding_weight(1.5 * near);
+        let expected = [end, crowded, end, UNREPORTED_QUALITY_WEIGHT];
         let w = weights(&fp);
-        let crowded = UNREPORTED_QUALITY_WEIGHT * CROWDED_MINUTIA_WEIGHT;
-        let halfway = UNREPORTED_QUALITY_WEIGHT * (1.0 + CROWDED_MINUTIA_WEIGHT) / 2.0;
-        let expected = [
-            crowded,
-            crowded,
-            halfway,
-            halfway,
-            UNREPORTED_QUALITY_WEIGHT,
-        ];
         for (got, want) in w.iter().zip(expected) {
             assert!((got - want).abs() < 1e-5, "{w:?} against {expected:?}");
         }
+        assert!(crowded < end && end < UNREPORTED_QUALITY_WEIGHT);
+        // Two alone, halfway: one neighbour stands for both nearest.
+        let mid = (near + far) / 2.0;
+        let pair = fingerprint(&[(100.0, 100.0, 0), (100.0, 100.0 + mid, 0)], 500);
+        let halfway = UNREPORTED_QUALITY_WEIGHT * (1.0 + CROWDED_MINUTIA_WEIGHT) / 2.0;
+        assert!(weights(&pair).iter().all(|w| (w - halfway).abs() < 1e-5));
     }
 
     #[test]
