@@ -20,7 +20,7 @@ use super::matcher_extract::{
 };
 use super::{ApiError, Call, ErrorCode, Reply};
 use crate::service::Service;
-use matcher::compare::{compare, prepare, ScoreScale, Scratch, Threshold};
+use matcher::compare::{compare, prepare_stored, ScoreScale, Scratch, Threshold};
 use matcher::template::{self, CardFormat};
 
 /// Most candidates in one request.
@@ -152,7 +152,7 @@ pub fn call(svc: &Service, call: Call) -> Result<Reply, ApiError> {
         .iter()
         .map(|(name, bytes)| {
             template::decode(bytes, format, p.dpi)
-                .map(|fp| prepare(&fp))
+                .map(|fp| prepare_stored(&fp, format))
                 .map_err(|e| matcher_error(name, e))
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -33,7 +33,7 @@ mod threshold;
 
 pub use fusion::{fuse, Fusion};
 pub use matching::{compare, compare_exhaustive, compare_outcome, Outcome, Scratch};
-pub use prepare::{prepare, PreparedTemplate};
+pub use prepare::{prepare, prepare_stored, PreparedTemplate};
 pub use threshold::{ScoreScale, Threshold};
 
 /// The prepared probe of a comparison (the same structure serves both roles).

@@ -20,6 +20,7 @@ use crate::params::{
     PAIR_EVIDENCE_EXPONENT, REACH_CELL, REACH_DIRECTION_BINS, REACH_MAX_CELLS,
     UNREPORTED_QUALITY_WEIGHT,
 };
+use crate::template::CardFormat;
 use crate::Fingerprint;
 use std::f32::consts::TAU;
 
@@ -33,8 +34,8 @@ pub(crate) struct Point {
     /// Direction, counter-clockwise from +x.
     pub dir: f32,
     /// How much the minutia counts as evidence: its quality as a fraction (quality 0, "not
-    /// reported", counts as [`UNREPORTED_QUALITY_WEIGHT`], less when other minutiae crowd
-    /// it: [`weigh_unreported_by_crowding`]). Doubtful minutiae weigh less both when paired
+    /// reported", counts as [`UNREPORTED_QUALITY_WEIGHT`]; in a template read from a card
+    /// format, less when other minutiae crowd it: [`weigh_unreported_by_crowding`]). Doubtful minutiae weigh less both when paired
     /// and when left unpaired in the overlap.
     pub weight: f32,
 }
@@ -184,8 +185,25 @@ impl PreparedTemplate {
 
 /// Builds the match-ready structure of a fingerprint. Never fails: corrupt minutiae are dropped
 /// and a template without usable minutiae prepares to an empty structure that scores 0 against
-/// everything. A zero or absurd resolution is treated as 500 dpi.
+/// everything. A zero or absurd resolution is treated as 500 dpi. A minutia of quality 0 ("not
+/// reported", as another extractor's record may say) counts as [`UNREPORTED_QUALITY_WEIGHT`];
+/// for a template read back from a card format use [`prepare_stored`].
 pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
+    prepare_weighted(fp, false)
+}
+
+/// [`prepare`] for a template read back from `format`. The card formats (normal, compact) have
+/// no room for minutia quality, so there the weight of every minutia also says how crowded it
+/// is ([`weigh_unreported_by_crowding`]): on our extractor's templates the crowded ones are
+/// mostly false. The full record keeps its qualities and prepares as [`prepare`] does; so does
+/// another extractor's record that reports none (its minutiae measured as cleaner: crowding cost
+/// it accuracy, see `docs/matcher.md`).
+pub fn prepare_stored(fp: &Fingerprint, format: CardFormat) -> PreparedTemplate {
+    prepare_weighted(fp, format != CardFormat::Record)
+}
+
+/// [`prepare`], with quality-less minutiae weighed by their crowding or not.
+fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate {
     let sx = scale(fp.dpi_x);
     let sy = scale(fp.dpi_y);
     let mut kept: Vec<(u8, Point)> = fp
@@ -217,7 +235,9 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
         kept.truncate(MAX_PREPARED_MINUTIAE);
     }
     let mut points: Vec<Point> = kept.iter().map(|&(_, p)| p).collect();
-    weigh_unreported_by_crowding(&mut points, kept.iter().map(|&(q, _)| q));
+    if weigh_crowding {
+        weigh_unreported_by_crowding(&mut points, kept.iter().map(|&(q, _)| q));
+    }
     let evidence = points
         .iter()
         .map(|p| p.weight.powf(0.5 * PAIR_EVIDENCE_EXPONENT))
@@ -539,7 +559,11 @@ mod tests {
     }
 
     fn weights(fp: &Fingerprint) -> Vec<f32> {
-        prepare(fp).points.iter().map(|p| p.weight).collect()
+        prepare_stored(fp, CardFormat::Compact)
+            .points
+            .iter()
+            .map(|p| p.weight)
+            .collect()
     }
 
     /// The weight of a quality-less minutia whose two nearest neighbours lie `spacing` pixels
@@ -597,5 +621,20 @@ mod tests {
         // One minutia alone has no neighbour: full weight.
         let alone = fingerprint(&[(100.0, 100.0, 0)], 500);
         assert_eq!(weights(&alone), vec![UNREPORTED_QUALITY_WEIGHT]);
+    }
+
+    #[test]
+    fn only_card_formats_weigh_crowding() {
+        let (near, _) = CROWDED_MINUTIA_DISTANCE;
+        let fp = fingerprint(&[(100.0, 100.0, 0), (100.0 + near / 2.0, 100.0, 0)], 500);
+        let flat = |t: PreparedTemplate| {
+            t.points
+                .iter()
+                .all(|p| (p.weight - UNREPORTED_QUALITY_WEIGHT).abs() < 1e-6)
+        };
+        assert!(flat(prepare(&fp)));
+        assert!(flat(prepare_stored(&fp, CardFormat::Record)));
+        assert!(!flat(prepare_stored(&fp, CardFormat::Normal)));
+        assert!(!flat(prepare_stored(&fp, CardFormat::Compact)));
     }
 }

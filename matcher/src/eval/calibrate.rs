@@ -30,7 +30,8 @@
 
 use super::fvc::{self, Progress};
 use crate::compare::{
-    compare, fuse, prepare, Fusion, PreparedTemplate, ScoreScale, Scratch, Threshold,
+    compare, fuse, prepare, prepare_stored, Fusion, PreparedTemplate, ScoreScale, Scratch,
+    Threshold,
 };
 use crate::synth::{self, Master, SynthParams};
 use crate::template::{self, CardFormat};
@@ -773,7 +774,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
         Some(f) => template::encode(fp, f)
             .and_then(|b| template::decode(&b, f, fp.dpi_x))
             .ok()
-            .map(|c| prepare(&c)),
+            .map(|c| prepare_stored(&c, f)),
     };
     let probe_format = options
         .card_format

@@ -15,7 +15,7 @@
 
 use super::shift::SensorShift;
 use super::{rates, Rates};
-use crate::compare::{compare, prepare, PreparedTemplate, Scratch};
+use crate::compare::{compare, prepare, prepare_stored, PreparedTemplate, Scratch};
 use crate::extract::{Classical, MinutiaeExtractor};
 use crate::image::GrayImage;
 use crate::template::{self, CardFormat};
@@ -503,9 +503,15 @@ pub fn run(
         .iter()
         .map(|e| e.probe.as_ref().map(prepare))
         .collect();
+    // Candidates went through `--card-format` (if any) when enrolled.
     let candidates: Vec<Option<PreparedTemplate>> = enrolled
         .iter()
-        .map(|e| e.candidate.as_ref().map(prepare))
+        .map(|e| {
+            e.candidate.as_ref().map(|c| match options.card_format {
+                Some(format) => prepare_stored(c, format),
+                None => prepare(c),
+            })
+        })
         .collect();
     let seconds: Vec<Option<PreparedTemplate>> = enrolled
         .iter()
