@@ -4,8 +4,9 @@
 //! `dpi`). Either all as binary frames (frame 0 the probe, frames 1.. the candidates) or all as
 //! base64 (`probe_b64`, `candidates_b64`). The decision uses the calibrated threshold for `fmr`
 //! (0.01, 0.001 or 0.0001; default: the delivery policy's) on the format's score scale: records
-//! carry minutia quality ([`ScoreScale::Classical`]), card formats do not
-//! ([`ScoreScale::CardFormat`], whose thresholds are a little higher); `scale` in the reply.
+//! carry minutia quality ([`ScoreScale::Classical`]), card formats do not: their templates are
+//! prepared with crowding weights instead (`matcher::compare::prepare_stored`) and scored on
+//! [`ScoreScale::CardFormat`], whose thresholds are higher; `scale` in the reply.
 //!
 //! Request: `{"jsonrpc":"2.0","id":1,"method":"matcher.compare","params":{"format":"record",
 //! "fmr":0.001}}` + frames: probe, candidate, candidate...
