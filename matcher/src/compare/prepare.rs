@@ -35,8 +35,8 @@ pub(crate) struct Point {
     pub dir: f32,
     /// How much the minutia counts as evidence: its quality as a fraction (quality 0, "not
     /// reported", counts as [`UNREPORTED_QUALITY_WEIGHT`]; in a template read from a card
-    /// format, less when other minutiae crowd it: [`weigh_unreported_by_crowding`]). Doubtful minutiae weigh less both when paired
-    /// and when left unpaired in the overlap.
+    /// format, less when other minutiae crowd it: [`weigh_unreported_by_crowding`]). Doubtful
+    /// minutiae weigh less both when paired and when left unpaired in the overlap.
     pub weight: f32,
 }
 
@@ -194,8 +194,9 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
 
 /// [`prepare`] for a template read back from `format`. The card formats (normal, compact) have
 /// no room for minutia quality, so there the weight of every minutia also says how crowded it
-/// is ([`weigh_unreported_by_crowding`]): on our extractor's templates the crowded ones are
-/// mostly false. The full record keeps its qualities and prepares as [`prepare`] does; so does
+/// is (from [`crate::params::CROWDED_MINUTIA_WEIGHT`] when its two nearest minutiae lie within
+/// the first of [`crate::params::CROWDED_MINUTIA_DISTANCE`] to the full weight beyond the
+/// second): on our extractor's templates the crowded ones are more often false. The full record keeps its qualities and prepares as [`prepare`] does; so does
 /// another extractor's record that reports none (its minutiae measured as cleaner: crowding cost
 /// it accuracy, see `docs/matcher.md`).
 pub fn prepare_stored(fp: &Fingerprint, format: CardFormat) -> PreparedTemplate {
@@ -288,47 +289,44 @@ fn quality_weight(quality: u8) -> f32 {
     }
 }
 
-/// Scales the weight of every minutia whose quality is not reported (quality 0) by how crowded
-/// it is, measured as the mean distance to its two nearest other minutiae (one close neighbour
-/// alone does not make a cluster as surely as two): [`CROWDED_MINUTIA_WEIGHT`] at or below the
-/// first of [`CROWDED_MINUTIA_DISTANCE`], rising linearly to 1 at the second. Minutiae with a reported quality keep
-/// it (the extractor's quality already says more).
+/// Scales the weight of every minutia whose quality is not reported (quality 0) by
+/// [`crowding_factor`]. Minutiae with a reported quality keep it (the extractor's quality
+/// already says more).
 fn weigh_unreported_by_crowding(points: &mut [Point], quality: impl Iterator<Item = u8>) {
-    let (near, far) = CROWDED_MINUTIA_DISTANCE;
-    let unreported: Vec<usize> = quality
+    let factors: Vec<(usize, f32)> = quality
         .enumerate()
-        .filter_map(|(i, q)| (q == 0).then_some(i))
-        .collect();
-    let factors: Vec<(usize, f32)> = unreported
-        .into_iter()
-        .map(|i| {
-            let a = points[i];
-            // The two smallest squared distances to the other minutiae.
-            let (first2, second2) = points
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, b)| (b.x - a.x).powi(2) + (b.y - a.y).powi(2))
-                .fold((f32::INFINITY, f32::INFINITY), |(f, s), d2| {
-                    if d2 < f {
-                        (d2, f)
-                    } else {
-                        (f, s.min(d2))
-                    }
-                });
-            // With one neighbour only, its distance stands for both.
-            let second2 = if second2.is_finite() { second2 } else { first2 };
-            let spacing = 0.5 * (first2.sqrt() + second2.sqrt());
-            let open = ((spacing - near) / (far - near)).clamp(0.0, 1.0);
-            (
-                i,
-                CROWDED_MINUTIA_WEIGHT + (1.0 - CROWDED_MINUTIA_WEIGHT) * open,
-            )
-        })
+        .filter(|&(_, q)| q == 0)
+        .map(|(i, _)| (i, crowding_factor(points, i)))
         .collect();
     for (i, factor) in factors {
         points[i].weight *= factor;
     }
+}
+
+/// How little minutia `i` is crowded, from [`CROWDED_MINUTIA_WEIGHT`] to 1: the mean distance to
+/// its two nearest other minutiae (one close neighbour alone does not make a cluster as surely
+/// as two) placed on the ramp [`CROWDED_MINUTIA_DISTANCE`]. With one neighbour only, its
+/// distance stands for both; with none, 1.
+fn crowding_factor(points: &[Point], i: usize) -> f32 {
+    let (near, far) = CROWDED_MINUTIA_DISTANCE;
+    let a = points[i];
+    // The two smallest squared distances to the other minutiae.
+    let (first2, second2) = points
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j != i)
+        .map(|(_, b)| (b.x - a.x).powi(2) + (b.y - a.y).powi(2))
+        .fold((f32::INFINITY, f32::INFINITY), |(f, s), d2| {
+            if d2 < f {
+                (d2, f)
+            } else {
+                (f, s.min(d2))
+            }
+        });
+    let second2 = if second2.is_finite() { second2 } else { first2 };
+    let spacing = 0.5 * (first2.sqrt() + second2.sqrt());
+    let open = ((spacing - near) / (far - near)).clamp(0.0, 1.0);
+    CROWDED_MINUTIA_WEIGHT + (1.0 - CROWDED_MINUTIA_WEIGHT) * open
 }
 
 /// Pixel scale factor from a template resolution to [`COMPARE_DPI`].

@@ -13,7 +13,7 @@
 //! Directions follow ISO/IEC 19794-2 (see [`crate::minutiae`] and docs/matcher.md, "ISO/IEC
 //! 19794-2 conventions"): an ending points along its ridge, from the end into the ridge body; a
 //! bifurcation points between its two branches, away from the stem. The detection stage traces
-//! the opposite sense internally (see `detection`); [`iso_angle`] turns it around.
+//! the opposite sense internally (see `detection`); `iso_angle` turns it around.
 //!
 //! ```no_run
 //! let fp = matcher::extract::extract_file("finger.png", 500).unwrap();
