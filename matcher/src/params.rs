@@ -321,12 +321,12 @@ pub const UNREPORTED_QUALITY_WEIGHT: f32 = 0.65;
 /// whose quality is not reported goes from [`CROWDED_MINUTIA_WEIGHT`] to the full
 /// [`UNREPORTED_QUALITY_WEIGHT`]. Without a reported quality, crowding is the evidence left in
 /// the template: the extractor's false minutiae come in clusters (ridge breaks and bridges
-/// leave two or three minutiae within a ridge period or two), true ones rarely lie closer than
-/// a few ridge periods. Chosen leave-one-set-out on the compact card format (issue 19).
+/// leave two or three minutiae within a ridge period or two), true ones are spread more
+/// evenly. Chosen leave-one-set-out on the compact card format (issue 19).
 pub const CROWDED_MINUTIA_DISTANCE: (f32, f32) = (16.0, 36.0);
 /// Share of [`UNREPORTED_QUALITY_WEIGHT`] that a quality-less minutia keeps at or below the
-/// first of [`CROWDED_MINUTIA_DISTANCE`] (above 0: a crowded true minutia
-/// still counts when it pairs).
+/// first of [`CROWDED_MINUTIA_DISTANCE`] (above 0: a crowded true minutia still counts when it
+/// pairs; 0 measured worse than no crowding at all).
 pub const CROWDED_MINUTIA_WEIGHT: f32 = 0.1;
 /// A pair's weight in the score is multiplied by the geometric mean of both minutiae's weights
 /// raised to this power: below 1, so that a pair of doubtful minutiae still counts for more than
@@ -343,10 +343,11 @@ pub const SCORE_HALF_SUPPORT_PAIRS: f32 = 7.0;
 pub const CASCADE_SCREEN_SEEDS: usize = 4;
 /// A pair whose screening score is below this is rejected with that score, without the full
 /// search over all [`SEED_COUNT`] seeds. Far below every decision threshold (0.087 and up
-/// since issue 19) and below every shared set's EER point (0.043-0.060), so that only pairs that cannot matter are
-/// cut short; measured on the shared sets: no genuine pair whose full score reached 0.03 was
-/// rejected, and every EER, FMR1000 and FVC rate is the same as with the earlier floor of 0.012
-/// over 6 screened seeds, which rejected 41 % of the impostor pairs instead of 57 %.
+/// since issue 19) and below every shared set's EER point (0.043-0.060), so that only pairs
+/// that cannot matter are cut short; measured on the shared sets: no genuine pair whose full
+/// score reached 0.03 was rejected, and every EER, FMR1000 and FVC rate is the same as with
+/// the earlier floor of 0.012 over 6 screened seeds, which rejected 41 % of the impostor pairs
+/// instead of 57 %.
 pub const CASCADE_REJECT_BELOW: f32 = 0.015;
 
 #[cfg(test)]

@@ -196,9 +196,9 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
 /// no room for minutia quality, so there the weight of every minutia also says how crowded it
 /// is (from [`crate::params::CROWDED_MINUTIA_WEIGHT`] when its two nearest minutiae lie within
 /// the first of [`crate::params::CROWDED_MINUTIA_DISTANCE`] to the full weight beyond the
-/// second): on our extractor's templates the crowded ones are more often false. The full record keeps its qualities and prepares as [`prepare`] does; so does
-/// another extractor's record that reports none (its minutiae measured as cleaner: crowding cost
-/// it accuracy, see `docs/matcher.md`).
+/// second): on our extractor's templates the crowded ones are more often false. The full
+/// record keeps its qualities and prepares as [`prepare`] does; so does another extractor's
+/// record that reports none (crowding cost such records accuracy, see `docs/matcher.md`).
 pub fn prepare_stored(fp: &Fingerprint, format: CardFormat) -> PreparedTemplate {
     prepare_weighted(fp, format != CardFormat::Record)
 }
