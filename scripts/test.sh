@@ -10,6 +10,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The layers of docs/architecture.md: no forbidden crate dependency, no module import cycle.
 python3 scripts/check_layers.py
+# The analysis scripts' record editing (issue 19: scripts/leader_oracle.py).
+python3 scripts/test_leader_oracle.py
 # The systemd unit: systemd-analyze verify when present, the hardening directives always.
 bash scripts/check_unit.sh
 cargo build --workspace --bins --locked
