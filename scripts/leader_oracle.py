@@ -3,7 +3,7 @@
 Plain Python 3, no packages.
 
     idcardd extract IMAGE --dpi D --template OURS/SET/<name>.iso        # for every scan
-    python3 scripts/leader_oracle.py --ours OURS --leader LEADER --out OUT MODE SET...
+    python3 scripts/leader_oracle.py --ours OURS --leader LEADER --out OUT MODE[,MODE...] SET...
     idcardd bench fvc OUT/SET --dpi D --iso --json                     # the edited records
 
 OURS/SET/<name>.iso are our ISO/IEC 19794-2:2005 records, LEADER/SET/<name>.json outputs of
@@ -23,6 +23,15 @@ that `bench fvc --iso` scores it with the protocol and comparator of every other
   add-inner=Q          only those away from it
   leader               LEADER's minutiae alone (quality = its confidence x 100), through our
                        records' headers
+  restore-all=Q        our extractor's own candidates that its filters dropped and that pair
+                       with a LEADER minutia we miss, added back at quality Q ("own": the
+                       quality the extractor gave them): what a perfect filter could give.
+                       Needs --candidates: `idcardd extract --json` of every scan with the
+                       filters off (--param border_erosion_blocks=0 --param image_edge_margin=0
+                       --param cluster_size=1000 --param max_gap_length=0
+                       --param min_minutia_coherence=0 --param max_minutiae=1000)
+  restore-edge=Q, restore-inner=Q   the same, at the edge of the print or away from it
+Modes combine with commas, e.g. `unpaired=0.6,restore-all=own`.
 """
 import argparse, math, os, struct, sys
 
@@ -61,26 +70,40 @@ def write_record(path, template, minutiae):
         f.write(rec)
 
 
-def edit(mode, ours, leader, tol, tol_rad):
+def edit(modes, ours, leader, tol, tol_rad, candidates=()):
+    """Our minutiae edited by the comma-separated `modes` (see the module's text); `candidates`
+    are our extractor's minutiae before its filters, for the `restore` modes."""
     pairs = pair(ours, leader, tol, tol_rad)
     paired_ours, paired_leader = {i for i, _ in pairs}, {j for _, j in pairs}
     kind = lambda m: 1 if m["kind"] == "ending" else 2
     as_ours = lambda m, q: dict(type=kind(m), x=m["x"], y=m["y"], direction=m["direction"], quality=q)
-    name, _, value = mode.partition("=")
-    if name == "same":
-        return ours
-    if name == "unpaired":
-        f = float(value)
-        return [m if i in paired_ours else dict(m, quality=max(1, round(m["quality"] * f))) for i, m in enumerate(ours)]
-    if name == "leader":
-        return [as_ours(m, 100 * m["quality"]) for m in leader]
-    if name in ("add-all", "add-edge", "add-inner"):
-        h = hull([(m["x"], m["y"]) for m in ours + leader])
-        at_edge = lambda m: edge_distance((m["x"], m["y"]), h) < 2 * tol
-        wanted = {"add-all": lambda m: True, "add-edge": at_edge, "add-inner": lambda m: not at_edge(m)}[name]
-        missed = [as_ours(m, float(value)) for j, m in enumerate(leader) if j not in paired_leader and wanted(m)]
-        return ours + missed
-    raise SystemExit(f"unknown mode {mode!r}")
+    h = hull([(m["x"], m["y"]) for m in ours + leader])
+    at_edge = lambda m: edge_distance((m["x"], m["y"]), h) < 2 * tol
+    where = {"all": lambda m: True, "edge": at_edge, "inner": lambda m: not at_edge(m)}
+    missed = [m for j, m in enumerate(leader) if j not in paired_leader]
+    kept, added = list(ours), []
+    for mode in modes.split(","):
+        name, _, value = mode.partition("=")
+        verb, _, place = name.partition("-")
+        if name == "same":
+            continue
+        elif name == "unpaired":
+            f = float(value)
+            kept = [m if i in paired_ours else dict(m, quality=max(1, round(m["quality"] * f))) for i, m in enumerate(kept)]
+        elif name == "leader":
+            return [as_ours(m, 100 * m["quality"]) for m in leader]
+        elif verb == "add" and place in where:
+            added += [as_ours(m, float(value)) for m in missed if where[place](m)]
+        elif verb == "restore" and place in where:
+            # Candidates our filters dropped (not within 2 px of a kept minutia) that pair with a
+            # LEADER minutia we miss: what a perfect filter would have kept.
+            dropped = [c for c in candidates if not any(math.hypot(c["x"] - m["x"], c["y"] - m["y"]) < 2 for m in ours)]
+            wanted = [m for m in missed if where[place](m)]
+            added += [as_ours(dropped[i], dropped[i]["quality"] if value == "own" else float(value))
+                      for i, _ in pair(dropped, wanted, tol, tol_rad)]
+        else:
+            raise SystemExit(f"unknown mode {mode!r}")
+    return kept + added
 
 
 def main():
@@ -89,6 +112,7 @@ def main():
     ap.add_argument("--leader", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--images", help="folder holding SET/<name>.tif (default: beside OURS's records)")
+    ap.add_argument("--candidates", help="folder of SET/<name>.json: `idcardd extract --json` with the filters off (restore modes)")
     ap.add_argument("--tol-px", type=float, default=12.0)
     ap.add_argument("--tol-deg", type=float, default=30.0)
     ap.add_argument("--leader-threshold", type=float, default=0.6)
@@ -105,7 +129,12 @@ def main():
             lr = load(os.path.join(a.leader, s, stem + ".json"))
             leader = [m for m in lr["minutiae"] if m["quality"] >= a.leader_threshold]
             tol = a.tol_px * lr["dpi"] / 500.0
-            write_record(os.path.join(a.out, s, n), template, edit(a.mode, ours, leader, tol, math.radians(a.tol_deg)))
+            candidates = []
+            if a.candidates:
+                cp = os.path.join(a.candidates, s, stem + ".json")
+                candidates = load(cp)["minutiae"] if os.path.getsize(cp) else []
+            edited = edit(a.mode, ours, leader, tol, math.radians(a.tol_deg), candidates)
+            write_record(os.path.join(a.out, s, n), template, edited)
             for ext in (".tif", ".png", ".bmp"):
                 src = os.path.realpath(os.path.join(a.images or a.ours, s, stem + ext))
                 dst = os.path.join(a.out, s, stem + ext)

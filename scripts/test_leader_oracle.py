@@ -72,6 +72,18 @@ class EditTest(unittest.TestCase):
         self.assertEqual([m["type"] for m in out[:2]], [1, 2])
         self.assertAlmostEqual(out[1]["quality"], 70.0)
 
+    def test_restore_adds_back_only_dropped_candidates_that_leader_confirms(self):
+        candidates = [dict(x=100, y=100, direction=1.0, kind="ending", quality=80),  # kept already
+                      dict(x=152, y=149, direction=0.6, kind="bifurcation", quality=33),  # LEADER's (150, 150)
+                      dict(x=300, y=300, direction=0.6, kind="ending", quality=40)]  # LEADER has none
+        out = edit("unpaired=0.5,restore-all=own", [dict(m) for m in self.ours], self.leader, 12.0,
+                   math.radians(30), candidates)
+        self.assertEqual([(m["x"], m["y"], m["quality"]) for m in out],
+                         [(100, 100, 80), (200, 200, 25), (152, 149, 33)])
+        self.assertEqual(out[2]["type"], 2)
+        out = edit("restore-edge=60", [dict(m) for m in self.ours], self.leader, 12.0, math.radians(30), candidates)
+        self.assertEqual(len(out), 2)  # (150, 150) is inside the print
+
     def test_unknown_mode_is_refused(self):
         with self.assertRaises(SystemExit):
             self.run_mode("nonsense")
