@@ -46,6 +46,12 @@ pub struct ExtractParams {
     /// Foreground blocks are eroded by this many blocks from the print's boundary with the
     /// background: minutiae there are mostly artifacts of the print's fading edge.
     pub border_erosion_blocks: usize,
+    /// The outermost of those blocks (the band between the foreground eroded by one block less and
+    /// the eroded foreground) keeps its minutiae of at least this quality (above 100: none). The
+    /// band holds a third of the minutiae that LEADER finds and we miss, mostly among the false
+    /// endings of ridges that fade out; a clear and coherent neighbourhood tells the true ones
+    /// (issue 19, session 19; see docs/matcher.md, "The erosion band at a quality floor").
+    pub border_band_min_quality: u8,
     /// Minutiae closer than this (pixels) to the scan's own edge are dropped: ridges cut by the
     /// sensor's edge end there, and the Gabor filter (radius 7) sees padding within it. Until
     /// issue 19 the erosion above also ran from the scan's edge, losing 16 px of print on every
@@ -162,6 +168,7 @@ impl Default for ExtractParams {
             segmentation_min_coherence: 0.15,
             segmentation_smoothing_passes: 3,
             border_erosion_blocks: 2,
+            border_band_min_quality: 55,
             image_edge_margin: 8.0,
             gradient_smoothing_onset: 0.25,
             gradient_smoothing_span: 0.25,
@@ -233,6 +240,7 @@ impl ExtractParams {
         fields!(
             block, segmentation_radius, segmentation_relative_contrast, segmentation_min_contrast,
             segmentation_min_coherence, segmentation_smoothing_passes, border_erosion_blocks,
+            border_band_min_quality,
             image_edge_margin, gradient_smoothing_onset, gradient_smoothing_span, max_gradient_smoothing,
             orientation_highpass_sigma, orientation_smoothing_radius, orientation_smoothing_sigma, frequency_window_length,
             frequency_window_width, min_ridge_period, max_ridge_period, frequency_smoothing_radius,

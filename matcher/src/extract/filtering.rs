@@ -30,12 +30,13 @@ fn is_gap(a: &Candidate, b: &Candidate, p: &ExtractParams) -> bool {
 }
 
 /// Filters candidates of a working image of `size` (width, height) pixels; `inner` is the eroded
-/// foreground mask and `coherence` the block coherence, both on the block grid of `block`
-/// pixels.
+/// foreground mask, `band` the foreground eroded by one block less (its blocks outside `inner`
+/// keep only minutiae of [`ExtractParams::border_band_min_quality`] or more) and `coherence` the
+/// block coherence, all on the block grid of `block` pixels.
 pub(crate) fn compute(
     candidates: &[Candidate],
     size: (usize, usize),
-    inner: &Grid<bool>,
+    (inner, band): (&Grid<bool>, &Grid<bool>),
     coherence: &Grid<f32>,
     clarity: &Grid<f32>,
     p: &ExtractParams,
@@ -54,7 +55,7 @@ pub(crate) fn compute(
         .iter()
         .map(|c| {
             let (bx, by) = block_of(c);
-            inner.at(bx, by)
+            band.at(bx, by)
                 && off_edge(c)
                 && coherence.at(bx, by) >= p.min_minutia_coherence
                 && clarity.at(bx, by) >= p.min_minutia_clarity
@@ -100,7 +101,9 @@ pub(crate) fn compute(
         // At least 1: ISO/IEC 19794-2 reads 0 as "not reported", which a comparator (ours
         // included) weighs as an average minutia, not as the doubtful one this is.
         m.quality = ((100.0 * (coh * cla).sqrt()).round() as u8).max(1);
-        out.push(m);
+        if inner.at(bx, by) || m.quality >= p.border_band_min_quality {
+            out.push(m);
+        }
     }
     // Best quality first; ties in scan order, so the cap is deterministic.
     out.sort_by_key(|m| std::cmp::Reverse(m.quality));
@@ -170,7 +173,7 @@ mod tests {
             ending(58.0, 50.0, std::f32::consts::PI),
             ending(120.0, 120.0, 1.0),
         ];
-        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        let out = compute(&c, (160, 160), (&inner, &inner), &coh, &cla, &p);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].x, 120.0);
         assert_eq!(out[0].quality, 100);
@@ -180,7 +183,10 @@ mod tests {
             ending(50.0, 50.0, std::f32::consts::PI),
             ending(70.0, 50.0, 0.0),
         ];
-        assert_eq!(compute(&c, (160, 160), &inner, &coh, &cla, &p).len(), 2);
+        assert_eq!(
+            compute(&c, (160, 160), (&inner, &inner), &coh, &cla, &p).len(),
+            2
+        );
     }
 
     #[test]
@@ -196,7 +202,7 @@ mod tests {
             ending(m, 40.0, 2.0),
             ending(150.0 - m, 120.0, 3.0),
         ];
-        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        let out = compute(&c, (160, 160), (&inner, &inner), &coh, &cla, &p);
         let mut xs: Vec<f32> = out.iter().map(|m| m.x).collect();
         xs.sort_by(f32::total_cmp);
         assert_eq!(xs, vec![m, 150.0 - m]);
@@ -217,7 +223,7 @@ mod tests {
             ending(84.0, 84.0, 1.0),
             ending(52.0, 52.0, 2.0),
         ];
-        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        let out = compute(&c, (160, 160), (&inner, &inner), &coh, &cla, &p);
         let quality_at = |x: f32| out.iter().find(|m| m.x == x).unwrap().quality;
         assert_eq!(quality_at(84.0), 100);
         // sqrt(1 * 0.5): the neighbour's clarity counts as the minutia's own.
@@ -228,7 +234,7 @@ mod tests {
             minutia_clarity_radius: 0,
             ..p
         };
-        let out = compute(&c, (160, 160), &inner, &coh, &cla, &own);
+        let out = compute(&c, (160, 160), (&inner, &inner), &coh, &cla, &own);
         let quality_at = |x: f32| out.iter().find(|m| m.x == x).unwrap().quality;
         assert_eq!(quality_at(44.0), 100);
         assert_eq!(quality_at(52.0), 71);
@@ -247,7 +253,7 @@ mod tests {
         let out = compute(
             &[ending(50.0, 50.0, 0.0)],
             (160, 160),
-            &inner,
+            (&inner, &inner),
             &coh,
             &cla,
             &p,
@@ -265,7 +271,7 @@ mod tests {
         // so the minutia gets sqrt(1 * 0.1 / 0.55) rather than the floor's 1.
         let mut cla = Grid::new(20, 20, 0.2f32);
         let c = [ending(50.0, 50.0, 0.0), ending(100.0, 100.0, 1.0)];
-        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        let out = compute(&c, (160, 160), (&inner, &inner), &coh, &cla, &p);
         assert!(out.iter().all(|m| m.quality == 43), "{out:?}");
         // The median is over the eroded foreground only: clear background blocks do not
         // raise the floor back.
@@ -279,14 +285,53 @@ mod tests {
             cla.set(0, y, 0.9);
             cla.set(19, y, 0.9);
         }
-        let out = compute(&c, (160, 160), &inner, &coh, &cla, &p);
+        let out = compute(&c, (160, 160), (&inner, &inner), &coh, &cla, &p);
         assert!(out.iter().all(|m| m.quality == 43), "{out:?}");
         // A share of 1 keeps the fixed floor of 0.2 here: every minutia at the lowest quality.
         let fixed = ExtractParams {
             minutia_clarity_floor_share: 1.0,
             ..p
         };
-        let out = compute(&c, (160, 160), &inner, &coh, &cla, &fixed);
+        let out = compute(&c, (160, 160), (&inner, &inner), &coh, &cla, &fixed);
         assert!(out.iter().all(|m| m.quality == 1), "{out:?}");
+    }
+
+    #[test]
+    fn the_erosion_band_keeps_only_its_clear_minutiae() {
+        let p = ExtractParams::default();
+        // Eroded foreground: blocks 4..16; the band one block wider: 3..17.
+        let region = |lo: usize, hi: usize| {
+            let mut g = Grid::new(20, 20, false);
+            for y in lo..hi {
+                for x in lo..hi {
+                    g.set(x, y, true);
+                }
+            }
+            g
+        };
+        let (inner, band) = (region(4, 16), region(3, 17));
+        let coh = Grid::new(20, 20, 0.9f32);
+        let mut cla = Grid::new(20, 20, 0.65f32);
+        // The band's left column is unclear: a minutia there would be a fading ridge's end.
+        for y in 0..20 {
+            cla.set(3, y, 0.3);
+        }
+        let c = [
+            ending(80.0, 80.0, 0.0),  // inside
+            ending(80.0, 28.0, 0.5),  // band (block row 3), clear around it
+            ending(28.0, 80.0, 1.0),  // band (block column 3), unclear
+            ending(80.0, 140.0, 1.5), // block row 17: outside the band
+        ];
+        let out = compute(&c, (160, 160), (&inner, &band), &coh, &cla, &p);
+        let at: Vec<(f32, f32)> = out.iter().map(|m| (m.x, m.y)).collect();
+        assert_eq!(at, [(80.0, 80.0), (80.0, 28.0)], "{out:?}");
+        assert!(out[1].quality >= p.border_band_min_quality);
+        // Above 100 the band keeps nothing: the erosion as before.
+        let none = ExtractParams {
+            border_band_min_quality: 101,
+            ..p
+        };
+        let out = compute(&c, (160, 160), (&inner, &band), &coh, &cla, &none);
+        assert_eq!(out.len(), 1, "{out:?}");
     }
 }

@@ -165,8 +165,16 @@ pub fn extract_with(
     t.stage_done("detection");
     publish_minutiae(t, tr::KEY_MINUTIAE_RAW, &candidates);
     let inner = segmentation::erode(&mask, p.border_erosion_blocks);
+    let band = segmentation::erode(&mask, p.border_erosion_blocks.saturating_sub(1));
     let size = (gray.width, gray.height);
-    let kept = filtering::compute(&candidates, size, &inner, &field.coherence, &clarity, p);
+    let kept = filtering::compute(
+        &candidates,
+        size,
+        (&inner, &band),
+        &field.coherence,
+        &clarity,
+        p,
+    );
     t.stage_done("filtering");
     publish_minutiae(t, tr::KEY_MINUTIAE, &kept);
     let mean_coherence = quality::foreground_mean(&mask, &field.coherence);
