@@ -1,7 +1,10 @@
 //! Filtered minutiae: candidates outside the eroded foreground, next to the scan's edge, in
 //! incoherent areas, in dense clusters or on both sides of a ridge gap are dropped; the rest get
 //! a quality (the block's coherence and the lowest ridge clarity around it, on a ramp whose
-//! floor follows the print's own clarity) and the best are kept up to the cap.
+//! floor follows the print's own clarity) and the best are kept up to the cap. The outermost
+//! eroded block is a band whose minutiae are kept only when their quality is high
+//! ([`ExtractParams::border_band_min_quality`]): true minutiae near the print's edge, without the
+//! ends of the ridges that fade out there.
 
 use super::detection::Candidate;
 use super::grid::Grid;
