@@ -45,7 +45,8 @@ MINUTIA = 6
 
 def read_record(path):
     """The record's bytes and its minutiae (type 1 ending / 2 bifurcation, ISO directions)."""
-    b = open(path, "rb").read()
+    with open(path, "rb") as f:
+        b = f.read()
     if b[:4] != b"FMR\0" or b[22] < 1:
         raise ValueError(f"{path}: not an ISO/IEC 19794-2:2005 record with a finger view")
     ms = []
