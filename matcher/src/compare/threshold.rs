@@ -22,8 +22,8 @@ impl Threshold {
     /// pool) score higher than real ones and set these values; on the real pairs alone 0.110
     /// lets through far fewer than 1 %. Earlier: 0.113 (0.82 % on this pool since the band;
     /// session 17's minutia directions), 0.110 (session 16), 0.107 (400 generated fingers),
-    /// 0.061 before issue 19 (14 400 within-set pairs only). Recalibrate with `idcardd bench calibrate` when the
-    /// extractor or comparator changes.
+    /// 0.061 before issue 19 (14 400 within-set pairs only). Recalibrate with `idcardd bench
+    /// calibrate` when the extractor or comparator changes.
     pub const FMR_1_PERCENT: Threshold = Threshold {
         score: 0.110,
         target_fmr: 0.01,
