@@ -164,8 +164,9 @@ pub fn extract_with(
     detection::snap_to_field(&mut candidates, &field.angle, p.block, snap);
     t.stage_done("detection");
     publish_minutiae(t, tr::KEY_MINUTIAE_RAW, &candidates);
-    let inner = segmentation::erode(&mask, p.border_erosion_blocks);
+    // The border band is the erosion's last step: erode once more for the inner foreground.
     let band = segmentation::erode(&mask, p.border_erosion_blocks.saturating_sub(1));
+    let inner = segmentation::erode(&band, p.border_erosion_blocks.min(1));
     let size = (gray.width, gray.height);
     let kept = filtering::compute(
         &candidates,
