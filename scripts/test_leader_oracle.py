@@ -21,7 +21,8 @@ class RecordTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "r.iso")
             write_record(path, header(), ms)
-            raw = open(path, "rb").read()
+            with open(path, "rb") as f:
+                raw = f.read()
             _, back = read_record(path)
         return raw, back
 
