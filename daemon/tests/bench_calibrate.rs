@@ -159,6 +159,29 @@ fn card_formats_are_calibrated_on_one_side_or_both() {
     let scores = |t: [matcher::compare::Threshold; 3]| t.map(|t| t.score).to_vec();
     assert_eq!(checked(&plain), scores(ScoreScale::Classical.single()));
     assert_eq!(checked(&both), scores(ScoreScale::CardFormat.single()));
+    // Fused by the mean, the defaults checked are the mean-of-two table delivery applies; the
+    // max rule has no table of its own and is held against the one-finger one.
+    let fused_checked = |r: &serde_json::Value, name: &str| {
+        let pool = r["fused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no fused pool {name}: {r}"));
+        pool["checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["threshold"].as_f64().unwrap() as f32)
+            .collect::<Vec<_>>()
+    };
+    for (r, scale) in [
+        (&plain, ScoreScale::Classical),
+        (&both, ScoreScale::CardFormat),
+    ] {
+        assert_eq!(fused_checked(r, "mean/all"), scores(scale.mean_of_two()));
+        assert_eq!(fused_checked(r, "max/all"), scores(scale.single()));
+    }
     // Same pairs, other scores: the probes went through the card format too.
     for r in [&candidates, &both] {
         assert_eq!(r["single"][0]["impostors"], plain["single"][0]["impostors"]);

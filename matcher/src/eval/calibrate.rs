@@ -216,7 +216,8 @@ pub struct PoolReport {
     pub max_impostor: f32,
     /// Thresholds calibrated on this pool.
     pub calibrated: Vec<ThresholdRow>,
-    /// The checked thresholds (current defaults) on this pool.
+    /// The checked thresholds (current defaults) on this pool: the one-finger table, or for a
+    /// pool fused by the mean the mean-of-two table.
     pub checked: Vec<ThresholdRow>,
     /// For fused pools: the single-finger thresholds calibrated in this run, applied to the
     /// fused scores (what delivery did before issue 19).
@@ -951,11 +952,17 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Report, Error> 
                 }
             }
         }
-        // The single-finger thresholds of this run and the current defaults, applied to fused
-        // scores as delivery did.
+        // The defaults checked are the ones a decision on this rule applies: the mean-of-two
+        // table for the mean (delivery's two fingers), the one-finger table for the max, which
+        // has none of its own. The single-finger thresholds of this run are applied as well,
+        // as delivery did before issue 19.
+        let fused_checks = match rule {
+            Fusion::Mean => options.defaults_scale.mean_of_two(),
+            Fusion::Max => *checks,
+        };
         for (gname, imp, gen) in groups {
             let name = format!("{rule_name}/{gname}");
-            let rep = pool_report(&name, imp, gen, targets, checks, &all_thresholds);
+            let rep = pool_report(&name, imp, gen, targets, &fused_checks, &all_thresholds);
             if gname == "all" {
                 if let Some(r) = rep.calibrated.iter().find(|r| {
                     (r.target_fmr - options.policy_fmr).abs() <= options.policy_fmr * 1e-6
