@@ -23,8 +23,8 @@
 use super::geometry::{angle_diff, Rigid};
 use super::prepare::{to_turns, window_turns, EdgeColumns, PreparedTemplate, LANES};
 use crate::params::{
-    CASCADE_REJECT_BELOW, CASCADE_SCREEN_SEEDS, EDGE_ANGLE_TOLERANCE, MIN_OVERLAP_WEIGHT,
-    OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, REACH_DIRECTION_BINS, REFINED_SEEDS,
+    CASCADE_REJECT_BELOW, CASCADE_SCREEN_SEEDS, EDGE_ANGLE_TOLERANCE, KIND_MISMATCH_PENALTY,
+    MIN_OVERLAP_WEIGHT, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, REACH_DIRECTION_BINS, REFINED_SEEDS,
     SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
 };
 use std::f32::consts::TAU;
@@ -718,7 +718,10 @@ fn pair(
         used_c[j as usize] = true;
         let geo = 1.0 - 0.5 * cost;
         let local = local_similarity(probe, candidate, &s.votes, i as usize, j as usize);
-        s.pairs.push((i, j, 0.5 * geo + 0.5 * local));
+        // Kinds that disagree (a negative product) cost the pair up to the penalty.
+        let kinds = probe.kind_trust[i as usize] * candidate.kind_trust[j as usize];
+        let kind = 1.0 - KIND_MISMATCH_PENALTY * (-kinds).max(0.0);
+        s.pairs.push((i, j, (0.5 * geo + 0.5 * local) * kind));
     }
 }
 
@@ -1045,6 +1048,46 @@ mod tests {
         }
         assert_eq!((genuine, impostors), (60, 45));
         assert!(rejected > 0, "no impostor pair of the fixtures rejected");
+    }
+
+    /// A pair of an ending with a bifurcation counts less, the more so the surer both minutiae
+    /// are; a minutia of kind "other" costs nothing. The same print on both sides, so that only
+    /// the kinds and the qualities differ (ten minutiae: the score stays below its cap of 1).
+    #[test]
+    fn pairs_of_different_kinds_count_less_the_surer_both_are() {
+        let fp = template(10, 220.0, 5);
+        let as_kind = |kind: MinutiaKind, quality: u8| {
+            let mut f = fp.clone();
+            for m in &mut f.minutiae {
+                m.kind = kind;
+                m.quality = quality;
+            }
+            prepare(&f)
+        };
+        let mut s = Scratch::new();
+        let endings = as_kind(MinutiaKind::Ending, 100);
+        let score = |a: &PreparedTemplate, b: &PreparedTemplate, s: &mut Scratch| {
+            compare_exhaustive(a, b, s)
+        };
+        for quality in [100u8, 36] {
+            let same = score(&endings, &as_kind(MinutiaKind::Ending, quality), &mut s);
+            let flipped = score(
+                &endings,
+                &as_kind(MinutiaKind::Bifurcation, quality),
+                &mut s,
+            );
+            let other = score(&endings, &as_kind(MinutiaKind::Other, quality), &mut s);
+            assert!(same > 0.2 && same < 1.0, "quality {quality}: {same}");
+            assert_eq!(other.to_bits(), same.to_bits(), "quality {quality}");
+            // Every pair's weight times 1 - penalty x sqrt(1 x quality / 100); the score goes
+            // with the square of the summed weight.
+            let kept = 1.0 - KIND_MISMATCH_PENALTY * (quality as f32 / 100.0).sqrt();
+            assert!(
+                (flipped / same - kept * kept).abs() < 1e-3,
+                "quality {quality}: {flipped} / {same}, expected {}",
+                kept * kept
+            );
+        }
     }
 
     /// A pair the screen rejects scores below the floor, in [0, 1], the same every time, and

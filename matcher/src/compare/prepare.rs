@@ -21,7 +21,7 @@ use crate::params::{
     UNREPORTED_QUALITY_WEIGHT,
 };
 use crate::template::CardFormat;
-use crate::Fingerprint;
+use crate::{Fingerprint, MinutiaKind};
 use std::f32::consts::TAU;
 
 /// A minutia in the comparison frame: 500 dpi, y up, direction in [0, 2π).
@@ -125,6 +125,12 @@ pub struct PreparedTemplate {
     /// Evidence factor of every minutia when paired, [`Point::weight`] to the power
     /// [`PAIR_EVIDENCE_EXPONENT`] / 2, so that a pair counts `evidence[i] · evidence[j]`.
     pub(crate) evidence: Vec<f32>,
+    /// Kind of every minutia with how sure it is: the square root of [`Point::weight`], positive
+    /// for an ending, negative for a bifurcation, 0 for "other", so that a pair's kinds disagree
+    /// when the product is negative and the product's size is the geometric mean of the two
+    /// weights (see [`crate::params::KIND_MISMATCH_PENALTY`]). Apart from `points`: only pairs
+    /// read it, the hot loops do not.
+    pub(crate) kind_trust: Vec<f32>,
     /// What every edge of [`PreparedTemplate::edges`] asks of another template's edges (same
     /// order).
     pub(crate) queries: Vec<EdgeQuery>,
@@ -207,7 +213,7 @@ pub fn prepare_stored(fp: &Fingerprint, format: CardFormat) -> PreparedTemplate 
 fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate {
     let sx = scale(fp.dpi_x);
     let sy = scale(fp.dpi_y);
-    let mut kept: Vec<(u8, Point)> = fp
+    let mut kept: Vec<(u8, Point, MinutiaKind)> = fp
         .minutiae
         .iter()
         .filter_map(|m| {
@@ -226,6 +232,7 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
                         dir: normalize_angle(m.direction),
                         weight: quality_weight(m.quality),
                     },
+                    m.kind,
                 )
             })
         })
@@ -235,13 +242,25 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
         kept.sort_by_key(|k| std::cmp::Reverse(k.0));
         kept.truncate(MAX_PREPARED_MINUTIAE);
     }
-    let mut points: Vec<Point> = kept.iter().map(|&(_, p)| p).collect();
+    let mut points: Vec<Point> = kept.iter().map(|&(_, p, _)| p).collect();
     if weigh_crowding {
-        weigh_unreported_by_crowding(&mut points, kept.iter().map(|&(q, _)| q));
+        weigh_unreported_by_crowding(&mut points, kept.iter().map(|&(q, _, _)| q));
     }
     let evidence = points
         .iter()
         .map(|p| p.weight.powf(0.5 * PAIR_EVIDENCE_EXPONENT))
+        .collect();
+    let kind_trust = points
+        .iter()
+        .zip(&kept)
+        .map(|(p, &(_, _, kind))| {
+            let sign = match kind {
+                MinutiaKind::Ending => 1.0,
+                MinutiaKind::Bifurcation => -1.0,
+                MinutiaKind::Other => 0.0,
+            };
+            sign * p.weight.sqrt()
+        })
         .collect();
     let (edges, from_start, degree) = build_edges(&points);
     let queries = edges
@@ -265,6 +284,7 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
     PreparedTemplate {
         points,
         evidence,
+        kind_trust,
         queries,
         sweep,
         columns,
