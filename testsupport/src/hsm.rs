@@ -6,18 +6,44 @@ use std::sync::{Arc, OnceLock};
 
 use keystore::{KeyStore, KeyStoreConfig};
 
-/// The folder of this process's SoftHSM configuration, token directory and PIN files (a
-/// temporary folder kept until the process exits).
+/// Start of the name of every process's folder; the process id follows, then a `-`.
+const DIR_PREFIX: &str = "idcardd-test-hsm-";
+
+/// The folder of this process's SoftHSM configuration, token directory and PIN files: a
+/// temporary folder that outlives every test of the process (a static is never dropped), named
+/// after the process so that the next test process removes it once this one has ended.
 pub fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("idcardd-test-hsm-")
+        remove_folders_of_ended_processes(&std::env::temp_dir());
+        tempfile::Builder::new()
+            .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
             .tempdir()
             .expect("temporary folder")
-            .keep();
-        dir
+            .keep()
     })
+}
+
+/// Removes the folders [`dir`] made in `parent` for processes that no longer run (`/proc` has no
+/// entry for their id). Best effort: a folder that cannot be read or removed stays.
+fn remove_folders_of_ended_processes(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DIR_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A token labelled `label` in [`dir`] with every idcardd key generated, and its configuration
@@ -79,4 +105,27 @@ pub fn keys_toml(config: &KeyStoreConfig) -> String {
             .display()
             .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_of_ended_processes_are_removed_and_others_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let alive = parent
+            .path()
+            .join(format!("{DIR_PREFIX}{}-abc", std::process::id()));
+        // Far above any Linux pid_max (4 194 304): no such process.
+        let ended = parent.path().join(format!("{DIR_PREFIX}4294967295-abc"));
+        let unrelated = parent.path().join(format!("{DIR_PREFIX}abc"));
+        for d in [&alive, &ended, &unrelated] {
+            std::fs::create_dir_all(d.join("tokens")).unwrap();
+        }
+        remove_folders_of_ended_processes(parent.path());
+        assert!(alive.exists());
+        assert!(!ended.exists());
+        assert!(unrelated.exists());
+    }
 }
