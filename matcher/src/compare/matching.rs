@@ -1066,17 +1066,11 @@ mod tests {
         };
         let mut s = Scratch::new();
         let endings = as_kind(MinutiaKind::Ending, 100);
-        let score = |a: &PreparedTemplate, b: &PreparedTemplate, s: &mut Scratch| {
-            compare_exhaustive(a, b, s)
-        };
         for quality in [100u8, 36] {
-            let same = score(&endings, &as_kind(MinutiaKind::Ending, quality), &mut s);
-            let flipped = score(
-                &endings,
-                &as_kind(MinutiaKind::Bifurcation, quality),
-                &mut s,
-            );
-            let other = score(&endings, &as_kind(MinutiaKind::Other, quality), &mut s);
+            let mut score = |kind| compare_exhaustive(&endings, &as_kind(kind, quality), &mut s);
+            let same = score(MinutiaKind::Ending);
+            let flipped = score(MinutiaKind::Bifurcation);
+            let other = score(MinutiaKind::Other);
             assert!(same > 0.2 && same < 1.0, "quality {quality}: {same}");
             assert_eq!(other.to_bits(), same.to_bits(), "quality {quality}");
             // Every pair's weight times 1 - penalty x sqrt(1 x quality / 100); the score goes
