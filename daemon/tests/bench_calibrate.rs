@@ -148,14 +148,16 @@ fn card_formats_are_calibrated_on_one_side_or_both() {
     assert_eq!(plain["defaults_scale"], "classical");
     assert_eq!(candidates["defaults_scale"], "classical");
     assert_eq!(both["defaults_scale"], "card_format");
-    let checked = |r: &serde_json::Value| {
-        r["single"][0]["checked"]
+    // The thresholds a pool of the report was checked against.
+    let checked_in = |pool: &serde_json::Value| {
+        pool["checked"]
             .as_array()
             .unwrap()
             .iter()
             .map(|row| row["threshold"].as_f64().unwrap() as f32)
             .collect::<Vec<_>>()
     };
+    let checked = |r: &serde_json::Value| checked_in(&r["single"][0]);
     let scores = |t: [matcher::compare::Threshold; 3]| t.map(|t| t.score).to_vec();
     assert_eq!(checked(&plain), scores(ScoreScale::Classical.single()));
     assert_eq!(checked(&both), scores(ScoreScale::CardFormat.single()));
@@ -168,12 +170,7 @@ fn card_formats_are_calibrated_on_one_side_or_both() {
             .iter()
             .find(|p| p["name"] == name)
             .unwrap_or_else(|| panic!("no fused pool {name}: {r}"));
-        pool["checked"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| row["threshold"].as_f64().unwrap() as f32)
-            .collect::<Vec<_>>()
+        checked_in(pool)
     };
     for (r, scale) in [
         (&plain, ScoreScale::Classical),
