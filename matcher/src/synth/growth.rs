@@ -4,9 +4,11 @@
 //! image and stops changing.
 //!
 //! The kernels are a precomputed bank (orientation bins x period bins). The filtering is our
-//! own scalar loop rather than OpenCV's filter2D: it only evaluates the one kernel each pixel
-//! needs and gives bit-identical results on every CPU, which keeps generated sets
-//! reproducible.
+//! own loop rather than OpenCV's filter2D: it only evaluates the one kernel each pixel needs
+//! and gives bit-identical results on every CPU, which keeps generated sets reproducible. It
+//! filters eight neighbouring pixels side by side, each with exactly the additions of the
+//! plain per-pixel loop ([`filter_pixel`]) in the same order: the same bits, about twice as
+//! fast as one pixel at a time, whose sum is one long chain of dependent additions.
 
 use super::rng::Rng;
 
@@ -103,6 +105,57 @@ impl Bank {
     }
 }
 
+/// Neighbouring pixels filtered together by [`filter_block`].
+const BLOCK: usize = 8;
+
+/// The response at (x, y) of the padded image `img` (row length `pw`) to kernel `k`
+/// (`side` x `side`): each kernel row's products summed in order, the rows' sums added in
+/// order. This order is the generator's definition: [`filter_block`] keeps it exactly.
+fn filter_pixel(img: &[f32], pw: usize, k: &[f32], side: usize, x: usize, y: usize) -> f32 {
+    let mut acc = 0.0f32;
+    for j in 0..side {
+        let src = &img[(y + j) * pw + x..(y + j) * pw + x + side];
+        let kr = &k[j * side..(j + 1) * side];
+        let mut row = 0.0f32;
+        for (a, b) in src.iter().zip(kr) {
+            row += a * b;
+        }
+        acc += row;
+    }
+    acc
+}
+
+/// [`filter_pixel`] of the [`BLOCK`] pixels from (x, y) on, pixel `l` with kernel value
+/// `kernel(l, n)` at kernel index `n`: the same additions in the same order for every pixel,
+/// with the pixels side by side so that the sums of different pixels run in parallel (vector
+/// lanes) instead of one long chain of dependent additions. Bit-identical to [`filter_pixel`]
+/// pixel by pixel.
+#[inline(always)]
+fn filter_block(
+    img: &[f32],
+    pw: usize,
+    side: usize,
+    x: usize,
+    y: usize,
+    kernel: impl Fn(usize, usize) -> f32,
+) -> [f32; BLOCK] {
+    let mut acc = [0.0f32; BLOCK];
+    for j in 0..side {
+        let src = &img[(y + j) * pw + x..(y + j) * pw + x + side + BLOCK - 1];
+        let mut row = [0.0f32; BLOCK];
+        for i in 0..side {
+            let window: &[f32; BLOCK] = src[i..i + BLOCK].try_into().expect("block in row");
+            for l in 0..BLOCK {
+                row[l] += window[l] * kernel(l, j * side + i);
+            }
+        }
+        for l in 0..BLOCK {
+            acc[l] += row[l];
+        }
+    }
+    acc
+}
+
 /// Grows the master ridge pattern: values in [-1, 1], negative on ridges, for the given
 /// orientation (radians) and period (pixels) maps of a `width` x `height` image.
 pub fn grow(
@@ -170,19 +223,40 @@ pub fn grow(
         }
         let mut max_abs = 0.0f32;
         for y in 0..height {
-            for x in 0..width {
+            let mut x = 0;
+            while x < width {
                 let i = y * width + x;
-                let mut acc = 0.0f32;
-                if active[i] {
-                    let k = &bank.kernels[which[i] as usize];
-                    for j in 0..side {
-                        let src = &img[(y + j) * pw + x..(y + j) * pw + x + side];
-                        let kr = &k[j * side..(j + 1) * side];
-                        acc += src.iter().zip(kr).map(|(a, b)| a * b).sum::<f32>();
+                let run = BLOCK.min(width - x);
+                let (lanes, kinds) = (&active[i..i + run], &which[i..i + run]);
+                let acc = if !lanes.contains(&true) {
+                    [0.0f32; BLOCK]
+                } else if run == BLOCK && kinds.iter().all(|&w| w == kinds[0]) {
+                    // One kernel (the common case): each of its values serves all lanes.
+                    let k = &bank.kernels[kinds[0] as usize];
+                    filter_block(&img, pw, side, x, y, |_, n| k[n])
+                } else if run == BLOCK {
+                    // The orientation or period bin changes within the block.
+                    let ks: [&[f32]; BLOCK] =
+                        std::array::from_fn(|l| &bank.kernels[kinds[l] as usize][..]);
+                    filter_block(&img, pw, side, x, y, |l, n| ks[l][n])
+                } else {
+                    let mut acc = [0.0f32; BLOCK];
+                    for (l, a) in acc.iter_mut().enumerate().take(run) {
+                        if lanes[l] {
+                            let k = &bank.kernels[kinds[l] as usize];
+                            *a = filter_pixel(&img, pw, k, side, x + l, y);
+                        }
                     }
+                    acc
+                };
+                for l in 0..run {
+                    // An inactive pixel's window is all zeros: its response is 0 without
+                    // the sign of a zero product.
+                    let a = if active[i + l] { acc[l] } else { 0.0 };
+                    next[(y + r) * pw + x + l + r] = a;
+                    max_abs = max_abs.max(a.abs());
                 }
-                next[(y + r) * pw + x + r] = acc;
-                max_abs = max_abs.max(acc.abs());
+                x += run;
             }
         }
         // Early on the seeds are weak: amplify so they grow instead of fading.
@@ -217,4 +291,39 @@ pub fn grow(
             .copy_from_slice(&img[(y + r) * pw + r..(y + r) * pw + r + width]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The blocked filter gives every pixel exactly the bits of the plain definition, with one
+    /// kernel for the block or one per pixel, on values of every sign (zeros included).
+    #[test]
+    fn blocked_filter_equals_the_plain_one_bit_for_bit() {
+        let mut rng = Rng::new(5);
+        let (side, width, height) = (9, 40, 12);
+        let pw = width + side - 1;
+        let img: Vec<f32> = (0..pw * (height + side - 1))
+            .map(|_| match rng.below(4) {
+                0 => 0.0,
+                _ => rng.unit() * 2.0 - 1.0,
+            })
+            .collect();
+        let kernels: Vec<Vec<f32>> = (0..BLOCK)
+            .map(|_| (0..side * side).map(|_| rng.unit() - 0.5).collect())
+            .collect();
+        for y in 0..height {
+            for x in 0..=width - BLOCK {
+                let one = filter_block(&img, pw, side, x, y, |_, n| kernels[0][n]);
+                let own = filter_block(&img, pw, side, x, y, |l, n| kernels[l][n]);
+                for l in 0..BLOCK {
+                    let plain = filter_pixel(&img, pw, &kernels[0], side, x + l, y);
+                    assert_eq!(one[l].to_bits(), plain.to_bits(), "({x}, {y}) lane {l}");
+                    let plain = filter_pixel(&img, pw, &kernels[l], side, x + l, y);
+                    assert_eq!(own[l].to_bits(), plain.to_bits(), "({x}, {y}) lane {l}");
+                }
+            }
+        }
+    }
 }
