@@ -57,7 +57,7 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
@@ -207,6 +207,10 @@ pub struct AuditLog {
     /// The chain this log appends to: the station's own file, or its chain in the line's
     /// shared database.
     chain: Chain,
+    /// The highest seq this log wrote to `audit.head`. Appends commit one at a time but write
+    /// the head after their commit: two threads may finish in the other order, and the head
+    /// must not move back to the earlier entry (a removed last entry would then go unseen).
+    head_written: Mutex<i64>,
 }
 
 /// Which chain: a station keeps one; on a line, every station keeps its own chain in the
@@ -417,6 +421,7 @@ impl AuditLog {
             key: AuditKey::new(store),
             db,
             chain,
+            head_written: Mutex::new(0),
         };
         log.repair_head()?;
         Ok(log)
@@ -493,7 +498,7 @@ impl AuditLog {
         // behind, which `open` repairs and `verify` reports as harmless (only the key holder
         // can have made the entries past it).
         let seq = head.seq;
-        write_head(&self.dir, &head)?;
+        self.publish_head(&head)?;
         Ok(seq as u64)
     }
 
@@ -529,6 +534,22 @@ impl AuditLog {
                 .map(entry)
                 .collect::<Result<Vec<_>, DbError>>()
         })?)
+    }
+
+    /// Writes `head` to `audit.head` unless this log already wrote a later one: appends commit
+    /// one at a time but get here in any order.
+    fn publish_head(&self, head: &Head) -> Result<(), AuditError> {
+        // A poisoned lock only means another append failed while holding it; the seq in it
+        // is still the last one written.
+        let mut written = self
+            .head_written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if head.seq > *written {
+            write_head(&self.dir, head)?;
+            *written = head.seq;
+        }
+        Ok(())
     }
 
     /// Moves the head forward when it lags behind a chain that verifies (a process killed
@@ -592,6 +613,34 @@ mod tests {
                 &e[1].mac
             )
             .unwrap());
+    }
+
+    /// Two appends that committed in one order and reach the head in the other (threads of
+    /// one daemon): the head stays on the later entry, so a removed last entry is still seen.
+    #[test]
+    fn the_head_never_moves_back_when_appends_finish_out_of_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), store()).unwrap();
+        assert_eq!(log.append("a", json!({"n": 1})).unwrap(), 1);
+        let first = read_head(dir.path()).unwrap().unwrap();
+        assert_eq!(log.append("b", json!({"n": 2})).unwrap(), 2);
+        let second = read_head(dir.path()).unwrap().unwrap();
+        assert_eq!(second.seq, 2);
+        // The first append's head write arriving last.
+        log.publish_head(&first).unwrap();
+        assert_eq!(read_head(dir.path()).unwrap().unwrap(), second);
+        // The last entry removed: caught against the head.
+        log.db()
+            .write(|tx| tx.execute("DELETE FROM entries WHERE seq = 2", args![]))
+            .unwrap();
+        let report = verify(dir.path(), &store()).unwrap();
+        assert!(
+            matches!(
+                report.problem,
+                Some(verify::Problem::Truncated { seq: 2, .. })
+            ),
+            "{report:?}"
+        );
     }
 
     #[test]
