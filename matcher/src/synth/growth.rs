@@ -7,7 +7,7 @@
 //! own loop rather than OpenCV's filter2D: it only evaluates the one kernel each pixel needs
 //! and gives bit-identical results on every CPU, which keeps generated sets reproducible. It
 //! filters eight neighbouring pixels side by side, each with exactly the additions of the
-//! plain per-pixel loop ([`filter_pixel`]) in the same order: the same bits, without one
+//! plain per-pixel loop (`filter_pixel`) in the same order: the same bits, without one
 //! long chain of dependent additions per pixel (criterion `synth/master`: 27-30 % less time
 //! per master).
 
