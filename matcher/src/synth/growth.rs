@@ -228,23 +228,23 @@ pub fn grow(
             while x < width {
                 let i = y * width + x;
                 let run = BLOCK.min(width - x);
-                let (lanes, kinds) = (&active[i..i + run], &which[i..i + run]);
+                let (lanes, kernel_ids) = (&active[i..i + run], &which[i..i + run]);
                 let acc = if !lanes.contains(&true) {
                     [0.0f32; BLOCK]
-                } else if run == BLOCK && kinds.iter().all(|&w| w == kinds[0]) {
+                } else if run == BLOCK && kernel_ids.iter().all(|&w| w == kernel_ids[0]) {
                     // One kernel (the common case): each of its values serves all lanes.
-                    let k = &bank.kernels[kinds[0] as usize];
+                    let k = &bank.kernels[kernel_ids[0] as usize];
                     filter_block(&img, pw, side, x, y, |_, n| k[n])
                 } else if run == BLOCK {
                     // The orientation or period bin changes within the block.
                     let ks: [&[f32]; BLOCK] =
-                        std::array::from_fn(|l| &bank.kernels[kinds[l] as usize][..]);
+                        std::array::from_fn(|l| &bank.kernels[kernel_ids[l] as usize][..]);
                     filter_block(&img, pw, side, x, y, |l, n| ks[l][n])
                 } else {
                     let mut acc = [0.0f32; BLOCK];
                     for (l, a) in acc.iter_mut().enumerate().take(run) {
                         if lanes[l] {
-                            let k = &bank.kernels[kinds[l] as usize];
+                            let k = &bank.kernels[kernel_ids[l] as usize];
                             *a = filter_pixel(&img, pw, k, side, x + l, y);
                         }
                     }
@@ -253,7 +253,7 @@ pub fn grow(
                 for l in 0..run {
                     // An inactive pixel's window is all zeros: its response is 0 without
                     // the sign of a zero product.
-                    let a = if active[i + l] { acc[l] } else { 0.0 };
+                    let a = if lanes[l] { acc[l] } else { 0.0 };
                     next[(y + r) * pw + x + l + r] = a;
                     max_abs = max_abs.max(a.abs());
                 }
