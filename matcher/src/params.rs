@@ -347,6 +347,14 @@ pub const PAIR_EVIDENCE_EXPONENT: f32 = 0.7;
 /// leave-one-set-out among 0.2-0.6 (every fold chose 0.25); minutiae of kind "other" are not
 /// penalised (issue 19, session 20).
 pub const KIND_MISMATCH_PENALTY: f32 = 0.25;
+/// An edge's vote for the local similarity of the minutiae it starts from counts this much
+/// less when the minutiae it ends at are an ending and a bifurcation, scaled like
+/// [`KIND_MISMATCH_PENALTY`] by how sure both are: two neighbourhoods of the same shape whose
+/// neighbours' kinds disagree are less likely the same. Leave-one-set-out on the shared sets
+/// among 0.05-0.5 chose 0.25 (four folds; one 0.05); under the sensor-shift proxy 0.25 cost
+/// EER in 10 of 14 conditions while 0.15 held it level with a lower FMR1000 on every proxy, so
+/// the weaker value is used (issue 19, sessions 21-22; see `docs/matcher.md`).
+pub const NEIGHBOUR_KIND_MISMATCH_PENALTY: f32 = 0.15;
 /// Pair count at which the support factor of the score is one half: the score is scaled by
 /// `n² / (n² + SCORE_HALF_SUPPORT_PAIRS²)` for `n` pairs, since a handful of pairs in a small
 /// overlap is what chance produces between different fingers, while every further pair is
@@ -357,8 +365,8 @@ pub const SCORE_HALF_SUPPORT_PAIRS: f32 = 7.0;
 /// of them by quick weight is refined and scored.
 pub const CASCADE_SCREEN_SEEDS: usize = 4;
 /// A pair whose screening score is below this is rejected with that score, without the full
-/// search over all [`SEED_COUNT`] seeds. Far below every classical decision threshold (0.071
-/// and up since issue 19's session 20) and below every shared set's EER point (0.038-0.063), so
+/// search over all [`SEED_COUNT`] seeds. Far below every classical decision threshold (0.069
+/// and up since issue 19's session 22) and below every shared set's EER point (0.038-0.062), so
 /// that only pairs that cannot matter are cut short. Measured when it was set: every EER,
 /// FMR1000 and FVC rate the same as with the earlier floor of 0.012 over 6 screened seeds, which
 /// rejected 41 % of the impostor pairs instead of 57 %. Against no cascade at all (issue 19,

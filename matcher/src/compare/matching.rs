@@ -3,7 +3,9 @@
 //! 1. Every candidate edge looks up probe edges of similar shape in the probe's edge index; each
 //!    match votes for the pair of minutiae the two edges start from. A minutia pair's summed
 //!    votes, normalized by the sizes of both neighbourhoods, is its local similarity (how much of
-//!    the two local structures agree, in the spirit of MCC's local similarity).
+//!    the two local structures agree, in the spirit of MCC's local similarity). A vote counts
+//!    up to [`NEIGHBOUR_KIND_MISMATCH_PENALTY`] less when the minutiae its two edges end at are
+//!    an ending and a bifurcation, scaled by how sure both are.
 //! 2. The most similar local pairs are tried as seeds: each gives a rotation (the direction
 //!    difference) and translation. Under it every probe minutia is paired with the nearest free
 //!    candidate minutia within position and direction tolerances that grow with the distance from
@@ -21,11 +23,13 @@
 //!    below [`CASCADE_REJECT_BELOW`] there keeps that score (see [`compare`]).
 
 use super::geometry::{angle_diff, Rigid};
-use super::prepare::{to_turns, window_turns, EdgeColumns, PreparedTemplate, LANES};
+use super::prepare::{
+    to_turns, window_turns, EdgeColumns, PreparedTemplate, KIND_BYTE_SCALE, LANES,
+};
 use crate::params::{
     CASCADE_REJECT_BELOW, CASCADE_SCREEN_SEEDS, EDGE_ANGLE_TOLERANCE, KIND_MISMATCH_PENALTY,
-    MIN_OVERLAP_WEIGHT, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE, REACH_DIRECTION_BINS, REFINED_SEEDS,
-    SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
+    MIN_OVERLAP_WEIGHT, NEIGHBOUR_KIND_MISMATCH_PENALTY, OVERLAP_MARGIN, PAIR_ANGLE_TOLERANCE,
+    REACH_DIRECTION_BINS, REFINED_SEEDS, SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
 };
 use std::f32::consts::TAU;
 use wide::{u8x32, CmpEq};
@@ -507,6 +511,7 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
         }
     }
     let (cand_edges, queries) = (candidate.edges(), &candidate.queries[..]);
+    let to_kind_penalty = NEIGHBOUR_KIND_MISMATCH_PENALTY / (KIND_BYTE_SCALE * KIND_BYTE_SCALE);
     for &(k, qi) in &s.hits[..listed] {
         let (ce, q, pe) = (
             &cand_edges[qi as usize],
@@ -520,6 +525,10 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
         let d1 = (pe.a_from.wrapping_sub(ce.a_from) as i8).unsigned_abs();
         let d2 = (pe.a_to.wrapping_sub(ce.a_to) as i8).unsigned_abs();
         let sim = 1.0 - (dl * q.inv_tl + (d1 as f32 + d2 as f32) * inv_tol) / 3.0;
+        // Neighbours of different kinds (a negative product) cost the vote up to the penalty;
+        // the product in integers, exact, as one conversion.
+        let kinds = (i32::from(pe.to_kind) * i32::from(ce.to_kind)).min(0) as f32;
+        let sim = sim * (1.0 + to_kind_penalty * kinds);
         s.votes[pe.from as usize * nc + col] += if pass { sim } else { 0.0 };
         let word = &mut s.voted[pe.from as usize * words + col / 64];
         let bit = (pass as u64) << (col % 64);
@@ -580,7 +589,7 @@ fn local_similarity(
     c: usize,
 ) -> f32 {
     let nc = candidate.points.len();
-    let deg = 0.5 * (probe.degree[p] as f32 + candidate.degree[c] as f32);
+    let deg = probe.half_degree[p] + candidate.half_degree[c];
     if deg <= 0.0 {
         0.0
     } else {
@@ -632,7 +641,7 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
         let (p, c) = ((slot >> 8) as usize, (slot & 0xFF) as usize);
         let v = s.votes[p * nc + c];
         // Same expression as `local_similarity`.
-        let deg = 0.5 * (probe.degree[p] as f32 + candidate.degree[c] as f32);
+        let deg = probe.half_degree[p] + candidate.half_degree[c];
         let sim = if deg <= 0.0 { 0.0 } else { (v / deg).min(1.0) };
         let useful = v > 0.0;
         // Higher similarity first, then the lower slot.
@@ -820,6 +829,20 @@ mod tests {
         }
     }
 
+    /// `fp` with every third minutia a bifurcation and every other one of quality 30 (the
+    /// others as they were), so that kinds and their sureness differ between neighbours.
+    fn mixed_kinds(mut fp: Fingerprint) -> Fingerprint {
+        for (k, m) in fp.minutiae.iter_mut().enumerate() {
+            if k % 3 == 0 {
+                m.kind = MinutiaKind::Bifurcation;
+            }
+            if k % 2 == 0 {
+                m.quality = 30;
+            }
+        }
+        fp
+    }
+
     /// A lattice of `side x side` minutiae `step` pixels apart, all with one direction: every
     /// minutia's edges look alike, so a vote query meets windows of more than 64 edges, more
     /// than eight passing edges, and many equal local similarities.
@@ -891,8 +914,8 @@ mod tests {
         ]
         .map(|(n, spread, seed)| {
             (
-                prepare(&template(n, spread, seed)),
-                prepare(&template(n + 7, spread, seed + 20)),
+                prepare(&mixed_kinds(template(n, spread, seed))),
+                prepare(&mixed_kinds(template(n + 7, spread, seed + 20))),
             )
         });
         let lattice = (prepare(&lattice(11, 12.0)), prepare(&lattice(9, 13.0)));
@@ -916,6 +939,12 @@ mod tests {
                             passing += 1;
                             let angles = (d1 as f32 + d2 as f32) / tol as f32;
                             let sim = 1.0 - (dl * q.inv_tl + angles) / 3.0;
+                            let kinds = pe.to_kind as f32 * ce.to_kind as f32 / (127.0 * 127.0);
+                            let sim = if kinds < 0.0 {
+                                sim * (1.0 + NEIGHBOUR_KIND_MISMATCH_PENALTY * kinds)
+                            } else {
+                                sim
+                            };
                             expected[pe.from as usize * nc + ce.from as usize] += sim;
                         }
                     }
@@ -1073,13 +1102,58 @@ mod tests {
             let other = score(MinutiaKind::Other);
             assert!(same > 0.2 && same < 1.0, "quality {quality}: {same}");
             assert_eq!(other.to_bits(), same.to_bits(), "quality {quality}");
-            // Every pair's weight times 1 - penalty x sqrt(1 x quality / 100); the score goes
-            // with the square of the summed weight.
-            let kept = 1.0 - KIND_MISMATCH_PENALTY * (quality as f32 / 100.0).sqrt();
+            // Every pair's weight times 1 - penalty x sqrt(1 x quality / 100), and the score
+            // goes with the square of the summed weight. Every neighbour's kind differs too, so
+            // the local similarity, half of each pair's weight, loses up to the neighbour
+            // penalty on top (less where it was capped at 1).
+            let sure = (quality as f32 / 100.0).sqrt();
+            let kept = 1.0 - KIND_MISMATCH_PENALTY * sure;
+            let kept_votes = 1.0 - NEIGHBOUR_KIND_MISMATCH_PENALTY * sure;
+            let (most, least) = (kept * kept, (kept * kept_votes).powi(2));
+            let ratio = flipped / same;
             assert!(
-                (flipped / same - kept * kept).abs() < 1e-3,
-                "quality {quality}: {flipped} / {same}, expected {}",
-                kept * kept
+                ratio < most - 1e-3 && ratio > least - 1e-3,
+                "quality {quality}: {flipped} / {same} = {ratio}, expected in ({least}, {most})"
+            );
+        }
+    }
+
+    /// A vote counts less when the minutiae its two edges end at are an ending and a
+    /// bifurcation, the more so the surer both are; "other" costs nothing. The same print on
+    /// both sides, every minutia but the first of the other kind (or "other") on the candidate:
+    /// every vote for the first minutia's own pair comes from edges ending at minutiae of
+    /// different kinds.
+    #[test]
+    fn neighbours_of_different_kinds_vote_less_the_surer_both_are() {
+        let fp = template(12, 220.0, 5);
+        let with = |kind: MinutiaKind, quality: u8| {
+            let mut f = fp.clone();
+            for m in &mut f.minutiae {
+                m.quality = quality;
+            }
+            for m in &mut f.minutiae[1..] {
+                m.kind = kind;
+            }
+            prepare(&f)
+        };
+        let probe = with(MinutiaKind::Ending, 100);
+        let mut s = Scratch::new();
+        let mut first_slot = |candidate: &PreparedTemplate| {
+            vote(&probe, candidate, &mut s);
+            s.votes[0]
+        };
+        for quality in [100u8, 36] {
+            let same = first_slot(&with(MinutiaKind::Ending, quality));
+            let flipped = first_slot(&with(MinutiaKind::Bifurcation, quality));
+            let other = first_slot(&with(MinutiaKind::Other, quality));
+            assert!(same > 1.0, "quality {quality}: {same}");
+            assert_eq!(other.to_bits(), same.to_bits(), "quality {quality}");
+            // Every vote times 1 - penalty x sqrt(1 x quality / 100), up to the kind byte's
+            // rounding.
+            let kept = 1.0 - NEIGHBOUR_KIND_MISMATCH_PENALTY * (quality as f32 / 100.0).sqrt();
+            assert!(
+                (flipped / same - kept).abs() < 1e-3,
+                "quality {quality}: {flipped} / {same}, expected {kept}"
             );
         }
     }

@@ -53,6 +53,10 @@ pub(crate) struct Edge {
     pub a_to: u8,
     /// Index of the minutia the edge starts at.
     pub from: u8,
+    /// Kind and sureness of the minutia the edge ends at: its
+    /// [`PreparedTemplate::kind_trust`] in 1/127 steps (fits the edge's spare byte, so the vote
+    /// reads no other array).
+    pub to_kind: i8,
 }
 
 /// What the comparison asks of the other template's edges for an edge of this template,
@@ -70,6 +74,14 @@ pub(crate) struct EdgeQuery {
 pub(crate) fn to_turns(a: f32) -> u8 {
     ((a * (256.0 / TAU)).round() as i32 & 255) as u8
 }
+
+/// [`Edge::to_kind`] of a kind trust in [-1, 1].
+fn kind_byte(kind_trust: f32) -> i8 {
+    (kind_trust.clamp(-1.0, 1.0) * KIND_BYTE_SCALE).round() as i8
+}
+
+/// Steps of [`Edge::to_kind`] per unit of kind trust.
+pub(crate) const KIND_BYTE_SCALE: f32 = 127.0;
 
 /// Edges the vote filter tests at once: one byte lane each.
 pub(crate) const LANES: usize = 32;
@@ -143,8 +155,9 @@ pub struct PreparedTemplate {
     /// Index in [`PreparedTemplate::edges`] of the first edge with `a_from` >= each value
     /// 0..=256.
     pub(crate) from_start: Vec<u16>,
-    /// Number of edges leaving each minutia.
-    pub(crate) degree: Vec<u8>,
+    /// Half the number of edges leaving each minutia: a slot's neighbourhood size is the sum
+    /// of its two minutiae's (exact in `f32`, so no conversion in the comparison's loops).
+    pub(crate) half_degree: Vec<f32>,
     /// Convex hull of the minutiae.
     pub(crate) hull: Hull,
     /// Reach table: for every cell of a grid over the minutiae (plus the largest pairing
@@ -250,7 +263,7 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
         .iter()
         .map(|p| p.weight.powf(0.5 * PAIR_EVIDENCE_EXPONENT))
         .collect();
-    let kind_trust = points
+    let kind_trust: Vec<f32> = points
         .iter()
         .zip(&kept)
         .map(|(p, &(_, _, kind))| {
@@ -262,7 +275,7 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
             sign * p.weight.sqrt()
         })
         .collect();
-    let (edges, from_start, degree) = build_edges(&points);
+    let (edges, from_start, half_degree) = build_edges(&points, &kind_trust);
     let queries = edges
         .iter()
         .map(|e| {
@@ -289,7 +302,7 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
         sweep,
         columns,
         from_start,
-        degree,
+        half_degree,
         hull,
         reach_origin: reach.origin,
         reach_inv_cell: 1.0 / reach.cell,
@@ -358,11 +371,12 @@ fn scale(dpi: u32) -> f32 {
     }
 }
 
-/// Local edges of every minutia to its nearest neighbours, sorted by `a_from`.
-fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u16>, Vec<u8>) {
+/// Local edges of every minutia to its nearest neighbours, sorted by `a_from`; `kind_trust` as
+/// in [`PreparedTemplate::kind_trust`].
+fn build_edges(points: &[Point], kind_trust: &[f32]) -> (Vec<Edge>, Vec<u16>, Vec<f32>) {
     let n = points.len();
     let mut edges: Vec<Edge> = Vec::with_capacity(n * EDGE_NEIGHBOURS);
-    let mut degree = vec![0u8; n];
+    let mut half_degree = vec![0.0f32; n];
     let mut near: Vec<(f32, usize)> = Vec::with_capacity(n);
     let max2 = EDGE_MAX_LENGTH * EDGE_MAX_LENGTH;
     let min2 = EDGE_MIN_LENGTH * EDGE_MIN_LENGTH;
@@ -386,9 +400,10 @@ fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u16>, Vec<u8>) {
                 a_from: to_turns(normalize_angle(a.dir - theta)),
                 a_to: to_turns(normalize_angle(b.dir - theta)),
                 from: i as u8,
+                to_kind: kind_byte(kind_trust[j]),
             });
         }
-        degree[i] = k as u8;
+        half_degree[i] = 0.5 * k as f32;
     }
     // Stable counting sort by `a_from`: among equal ones, edges keep their generation order.
     let mut from_start = vec![0u16; 257];
@@ -404,7 +419,7 @@ fn build_edges(points: &[Point]) -> (Vec<Edge>, Vec<u16>, Vec<u8>) {
         sorted[fill[e.a_from as usize] as usize] = *e;
         fill[e.a_from as usize] += 1;
     }
-    (sorted, from_start, degree)
+    (sorted, from_start, half_degree)
 }
 
 /// The reach table of [`PreparedTemplate`], before it is stored.
