@@ -494,17 +494,22 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
             if s.hits.len() < listed + 2 * LANES {
                 s.hits.resize(listed + 2 * LANES, (0, 0));
             }
+            // The group's room, once: the writes below need no bounds check of their own.
+            let room: &mut [(u16, u16); 2 * LANES] = (&mut s.hits[listed..listed + 2 * LANES])
+                .try_into()
+                .expect("room for two lane groups");
             // The first eight unconditionally (entries past `count` are overwritten later),
             // the rest, rarely, one by one.
-            for u in 0..8 {
-                s.hits[listed + u] = ((at + hits.trailing_zeros() as usize) as u16, qi as u16);
+            for slot in &mut room[..8] {
+                *slot = ((at + hits.trailing_zeros() as usize) as u16, qi as u16);
                 hits &= hits.wrapping_sub(1);
             }
-            let mut u = 8;
-            while hits != 0 {
-                s.hits[listed + u] = ((at + hits.trailing_zeros() as usize) as u16, qi as u16);
+            for slot in &mut room[8..] {
+                if hits == 0 {
+                    break;
+                }
+                *slot = ((at + hits.trailing_zeros() as usize) as u16, qi as u16);
                 hits &= hits - 1;
-                u += 1;
             }
             listed += count;
             at += 2 * LANES;
@@ -512,6 +517,8 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     }
     let (cand_edges, queries) = (candidate.edges(), &candidate.queries[..]);
     let to_kind_penalty = NEIGHBOUR_KIND_MISMATCH_PENALTY / (KIND_BYTE_SCALE * KIND_BYTE_SCALE);
+    // Each list borrowed once: a store into one cannot be taken to move another's buffer.
+    let (votes, voted, touched_slots) = (&mut s.votes[..], &mut s.voted[..], &mut s.touched[..]);
     for &(k, qi) in &s.hits[..listed] {
         let (ce, q, pe) = (
             &cand_edges[qi as usize],
@@ -529,11 +536,11 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
         // the product in integers, exact, as one conversion.
         let kinds = (i32::from(pe.to_kind) * i32::from(ce.to_kind)).min(0) as f32;
         let sim = sim * (1.0 + to_kind_penalty * kinds);
-        s.votes[pe.from as usize * nc + col] += if pass { sim } else { 0.0 };
-        let word = &mut s.voted[pe.from as usize * words + col / 64];
+        votes[pe.from as usize * nc + col] += if pass { sim } else { 0.0 };
+        let word = &mut voted[pe.from as usize * words + col / 64];
         let bit = (pass as u64) << (col % 64);
         // Listed on its first vote, without a branch.
-        s.touched[touched] = (pe.from as u16) << 8 | col as u16;
+        touched_slots[touched] = (pe.from as u16) << 8 | col as u16;
         touched += (bit & !*word != 0) as usize;
         *word |= bit;
     }
@@ -637,9 +644,10 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
     let touched = &s.touched[..s.touched_len];
     s.seed_keys.resize(touched.len(), 0);
     let mut bins = [0u16; SEED_BINS];
+    let votes = &s.votes[..];
     for (key, &slot) in s.seed_keys.iter_mut().zip(touched) {
         let (p, c) = ((slot >> 8) as usize, (slot & 0xFF) as usize);
-        let v = s.votes[p * nc + c];
+        let v = votes[p * nc + c];
         // Same expression as `local_similarity`.
         let deg = probe.half_degree[p] + candidate.half_degree[c];
         let sim = if deg <= 0.0 { 0.0 } else { (v / deg).min(1.0) };
@@ -661,9 +669,10 @@ fn pick_seeds(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Sc
     }
     let floor = seed_key_floor(lowest);
     let mut kept = 0;
-    for k in 0..touched.len() {
-        let key = s.seed_keys[k];
-        s.seed_keys[kept] = key;
+    let keys = &mut s.seed_keys[..touched.len()];
+    for k in 0..keys.len() {
+        let key = keys[k];
+        keys[kept] = key;
         kept += (key >= floor) as usize;
     }
     let best = &mut s.seed_keys[..kept];
