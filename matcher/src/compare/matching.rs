@@ -948,7 +948,8 @@ mod tests {
                             passing += 1;
                             let angles = (d1 as f32 + d2 as f32) / tol as f32;
                             let sim = 1.0 - (dl * q.inv_tl + angles) / 3.0;
-                            let kinds = pe.to_kind as f32 * ce.to_kind as f32 / (127.0 * 127.0);
+                            let kinds = pe.to_kind as f32 * ce.to_kind as f32
+                                / (KIND_BYTE_SCALE * KIND_BYTE_SCALE);
                             let sim = if kinds < 0.0 {
                                 sim * (1.0 + NEIGHBOUR_KIND_MISMATCH_PENALTY * kinds)
                             } else {
