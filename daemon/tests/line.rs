@@ -171,21 +171,24 @@ fn sigkill(child: &mut Child) {
     child.wait().unwrap();
 }
 
-/// Waits for every station to end on its own (the batch is done); their logs on failure.
-fn wait_all(line: &Line, children: Vec<Child>, deadline: Duration) {
+/// Waits for every station to end on its own (the batch is done); their logs on failure, when
+/// every station still running is killed (none outlives the test).
+fn wait_all(line: &Line, mut children: Vec<Child>, deadline: Duration) {
     let until = Instant::now() + deadline;
-    for mut child in children {
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "a station failed: {}", line.logs());
-                break;
+    while let Some(child) = children.last_mut() {
+        if let Some(status) = child.try_wait().unwrap() {
+            children.pop();
+            if !status.success() {
+                children.iter_mut().for_each(sigkill);
+                panic!("a station failed: {}", line.logs());
             }
-            if Instant::now() > until {
-                sigkill(&mut child);
-                panic!("a station did not finish: {}", line.logs());
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            continue;
         }
+        if Instant::now() > until {
+            children.iter_mut().for_each(sigkill);
+            panic!("a station did not finish: {}", line.logs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -201,6 +201,49 @@ fn a_silent_station_loses_its_claims_after_its_lease_and_cannot_finish_them() {
     }
 }
 
+#[test]
+fn a_claim_whose_answer_was_lost_comes_back_to_the_same_reader() {
+    for engine in Engine::all("lost_claim") {
+        let a = engine.station("st-a", Duration::from_secs(30));
+        a.create_batch("B1", "test", &[], &records(4, "LC"))
+            .unwrap();
+        // Nothing claimed yet: nothing to take up again.
+        assert!(a.claim_again("B1", "run", "sim:0").unwrap().is_none());
+        // The database commits a claim and goes away before the station hears of it: the
+        // reader asks again and gets that record back.
+        let lost = a.claim_next("B1", "run", "sim:0").unwrap().unwrap();
+        let again = a.claim_again("B1", "run", "sim:0").unwrap().unwrap();
+        assert_eq!(again.seq, lost.seq, "{}", engine.name());
+        assert!(again.resume.is_none(), "{}", engine.name());
+        // Another reader of the run, and another run on the same reader, hold nothing.
+        assert!(a.claim_again("B1", "run", "sim:1").unwrap().is_none());
+        assert!(a.claim_again("B1", "run-2", "sim:0").unwrap().is_none());
+        // A card being written that the reader took to resume comes back with what it needs
+        // to finish that card.
+        let other = a.claim_next("B1", "run", "sim:1").unwrap().unwrap();
+        assert_ne!(other.seq, lost.seq, "{}", engine.name());
+        a.begin_write(other.seq, "AA01", "D1", "20261205", b"sod", &holder("P1"))
+            .unwrap();
+        a.release(other.seq).unwrap();
+        let resumed = a.claim_next("B1", "run", "sim:2").unwrap().unwrap();
+        assert_eq!(resumed.seq, other.seq, "{}", engine.name());
+        let again = a.claim_again("B1", "run", "sim:2").unwrap().unwrap();
+        assert_eq!(again.seq, other.seq, "{}", engine.name());
+        let resume = again.resume.expect("a card to resume");
+        assert_eq!(
+            (resume.card_serial.as_str(), resume.sod.as_slice()),
+            ("AA01", &b"sod"[..]),
+            "{}",
+            engine.name()
+        );
+        // Once finished or given back, it is not held any more.
+        a.finish(again.seq, "AA01", 28).unwrap();
+        assert!(a.claim_again("B1", "run", "sim:2").unwrap().is_none());
+        a.release(lost.seq).unwrap();
+        assert!(a.claim_again("B1", "run", "sim:0").unwrap().is_none());
+    }
+}
+
 /// Two personalized cards of one person, made by the line.
 fn two_cards(journal: &Journal) -> [&'static str; 2] {
     journal

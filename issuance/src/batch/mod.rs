@@ -347,6 +347,9 @@ impl Runner<'_> {
                         let mut journal_wait = JOURNAL_RETRY;
                         // A record claimed when the journal went away: given back first.
                         let mut held: Option<i64> = None;
+                        // The journal went away before this reader knew whether it holds a
+                        // record (a claim may have been committed with its answer lost).
+                        let mut unsure = false;
                         loop {
                             if stop.load(Ordering::Relaxed) {
                                 return Ok(());
@@ -358,7 +361,7 @@ impl Runner<'_> {
                                     if self.journal.batch(id)?.state == BatchState::Cancelled {
                                         return Ok(None);
                                     }
-                                    self.step(id, owner, reader, mailer).map(Some)
+                                    self.step(id, owner, reader, mailer, unsure).map(Some)
                                 });
                             let step = match step {
                                 Ok(None) => return Ok(()),
@@ -368,6 +371,7 @@ impl Runner<'_> {
                                 }
                                 Err(e) => return Err(e),
                             };
+                            unsure = matches!(step, Step::JournalAway(None, _));
                             match step {
                                 Step::Idle => {
                                     // Records still held elsewhere (another station, another
@@ -475,15 +479,25 @@ impl Runner<'_> {
         })
     }
 
-    /// Claims and handles one record.
+    /// Claims and handles one record; `unsure`: the journal went away during this reader's
+    /// last claim, which may hold a record already.
     fn step(
         &self,
         id: &str,
         owner: &str,
         reader: &str,
         mailer: &std::sync::Mutex<Option<PinMailer>>,
+        unsure: bool,
     ) -> Result<Step, BatchError> {
-        let Some(claim) = self.journal.claim_next(id, owner, reader)? else {
+        let held = match unsure {
+            true => self.journal.claim_again(id, owner, reader)?,
+            false => None,
+        };
+        let claim = match held {
+            Some(claim) => Some(claim),
+            None => self.journal.claim_next(id, owner, reader)?,
+        };
+        let Some(claim) = claim else {
             return Ok(Step::Idle);
         };
         match self.work(id, owner, reader, mailer, &claim) {

@@ -1097,7 +1097,8 @@ impl Journal {
     /// failed as a duplicate on the way. Records another station holds are skipped (row locks
     /// on PostgreSQL); those of a station whose lease ran out are taken over first. `None`:
     /// nothing left to claim now. Refused while this station's lease is not held (the
-    /// database was away): its claims may have moved.
+    /// database was away): its claims may have moved. After a claim that failed because the
+    /// database went away, ask [`Journal::claim_again`] first.
     pub fn claim_next(
         &self,
         id: &str,
@@ -1125,6 +1126,65 @@ impl Journal {
                 other => return other,
             }
         }
+    }
+
+    /// The record that `owner` holds on `reader` of batch `id` (`checking`, or `writing` to
+    /// resume on its card), if any: after a [`Journal::claim_next`] that failed because the
+    /// database went away, the claim may have been committed with only the answer lost, and no
+    /// other station takes a live station's claims, so without this the record would wait
+    /// forever (and the line with it). `None` when that claim never happened.
+    pub fn claim_again(
+        &self,
+        id: &str,
+        owner: &str,
+        reader: &str,
+    ) -> Result<Option<Claim>, JournalError> {
+        // As for a new claim: what this station held is its own only while its lease runs.
+        if !self.lease_held() {
+            self.renew_lease()?;
+        }
+        self.db.write(|tx| {
+            let now = now_ms();
+            let Some(r) = tx.query_opt(
+                "SELECT seq, tracking_code, record_json, base_dir, state, card_serial,
+                    document_number, date_of_issue, sod
+                 FROM records WHERE batch_id = ?1 AND owner = ?2 AND reader = ?3
+                   AND state IN ('checking', 'writing')
+                 ORDER BY seq LIMIT 1 FOR UPDATE",
+                args![id, owner, reader],
+            )?
+            else {
+                return Ok(None);
+            };
+            let resume = if r.text(4)? == RecordState::Writing.as_str() {
+                Some(ResumeWrite {
+                    card_serial: r.text(5)?,
+                    document_number: r.text(6)?,
+                    date_of_issue: r.text(7)?,
+                    sod: r.blob(8)?,
+                })
+            } else {
+                None
+            };
+            let claim = Claim {
+                seq: r.int(0)?,
+                tracking_code: r.text(1)?,
+                record_json: r.text(2)?,
+                base_dir: r.text(3)?,
+                resume,
+            };
+            tx.execute(
+                "UPDATE records SET updated_at = ?2 WHERE seq = ?1",
+                args![claim.seq, now],
+            )?;
+            tracing::warn!(
+                reader = %reader,
+                "batch {id}: record {} was claimed on this reader as the journal went away; \
+                 taken up again",
+                claim.seq
+            );
+            Ok(Some(claim))
+        })
     }
 
     fn claim_once(
