@@ -765,6 +765,32 @@ fn card_event(
 /// Stations whose lease runs: `station NOT IN (..)` of this makes a claim of a silent station.
 const LIVE_STATIONS: &str = "SELECT station_id FROM stations WHERE lease_until >= ?3";
 
+/// The columns of a record that [`claim_of`] reads, in its order.
+const CLAIM_COLUMNS: &str = "seq, tracking_code, record_json, base_dir, card_serial, \
+    document_number, date_of_issue, sod";
+
+/// A claim from a row that starts with [`CLAIM_COLUMNS`]; `resume`: the record is `writing`,
+/// to be finished on its card.
+fn claim_of(r: &Row, resume: bool) -> Result<Claim, DbError> {
+    let resume = if resume {
+        Some(ResumeWrite {
+            card_serial: r.text(4)?,
+            document_number: r.text(5)?,
+            date_of_issue: r.text(6)?,
+            sod: r.blob(7)?,
+        })
+    } else {
+        None
+    };
+    Ok(Claim {
+        seq: r.int(0)?,
+        tracking_code: r.text(1)?,
+        record_json: r.text(2)?,
+        base_dir: r.text(3)?,
+        resume,
+    })
+}
+
 fn batch_row(r: &Row) -> Result<BatchRow, DbError> {
     Ok(BatchRow {
         id: r.text(0)?,
@@ -882,6 +908,14 @@ impl Journal {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|at| at.elapsed() >= self.station.lease)
+    }
+
+    /// Renews this station's lease unless it is held: claims are its own only while it runs.
+    fn hold_lease(&self) -> Result<(), JournalError> {
+        if !self.lease_held() {
+            self.renew_lease()?;
+        }
+        Ok(())
     }
 
     /// Whether this station may take and write records now: its lease was renewed less than
@@ -1105,9 +1139,7 @@ impl Journal {
         owner: &str,
         reader: &str,
     ) -> Result<Option<Claim>, JournalError> {
-        if !self.lease_held() {
-            self.renew_lease()?;
-        }
+        self.hold_lease()?;
         // Two stations claiming two records with the same tracking code at once: the second
         // one's claim breaks the unique index; it runs again and finds the code taken.
         let mut attempts = 0;
@@ -1140,39 +1172,22 @@ impl Journal {
         reader: &str,
     ) -> Result<Option<Claim>, JournalError> {
         // As for a new claim: what this station held is its own only while its lease runs.
-        if !self.lease_held() {
-            self.renew_lease()?;
-        }
+        self.hold_lease()?;
         self.db.write(|tx| {
             let now = now_ms();
             let Some(r) = tx.query_opt(
-                "SELECT seq, tracking_code, record_json, base_dir, state, card_serial,
-                    document_number, date_of_issue, sod
-                 FROM records WHERE batch_id = ?1 AND owner = ?2 AND reader = ?3
-                   AND state IN ('checking', 'writing')
-                 ORDER BY seq LIMIT 1 FOR UPDATE",
+                &format!(
+                    "SELECT {CLAIM_COLUMNS}, state
+                     FROM records WHERE batch_id = ?1 AND owner = ?2 AND reader = ?3
+                       AND state IN ('checking', 'writing')
+                     ORDER BY seq LIMIT 1 FOR UPDATE"
+                ),
                 args![id, owner, reader],
             )?
             else {
                 return Ok(None);
             };
-            let resume = if r.text(4)? == RecordState::Writing.as_str() {
-                Some(ResumeWrite {
-                    card_serial: r.text(5)?,
-                    document_number: r.text(6)?,
-                    date_of_issue: r.text(7)?,
-                    sod: r.blob(8)?,
-                })
-            } else {
-                None
-            };
-            let claim = Claim {
-                seq: r.int(0)?,
-                tracking_code: r.text(1)?,
-                record_json: r.text(2)?,
-                base_dir: r.text(3)?,
-                resume,
-            };
+            let claim = claim_of(&r, r.text(8)? == RecordState::Writing.as_str())?;
             tx.execute(
                 "UPDATE records SET updated_at = ?2 WHERE seq = ?1",
                 args![claim.seq, now],
@@ -1204,8 +1219,7 @@ impl Journal {
         // takes it back itself.
         let resumable = tx.query_opt(
             &format!(
-                "SELECT seq, tracking_code, record_json, base_dir, card_serial,
-                    document_number, date_of_issue, sod
+                "SELECT {CLAIM_COLUMNS}
              FROM records WHERE batch_id = ?1 AND state = 'writing' AND owner IS NULL
                AND (station IS NULL OR station = ?2 OR station NOT IN ({LIVE_STATIONS}))
              ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"
@@ -1213,18 +1227,7 @@ impl Journal {
             args![id, me, now],
         )?;
         if let Some(r) = resumable {
-            let claim = Claim {
-                seq: r.int(0)?,
-                tracking_code: r.text(1)?,
-                record_json: r.text(2)?,
-                base_dir: r.text(3)?,
-                resume: Some(ResumeWrite {
-                    card_serial: r.text(4)?,
-                    document_number: r.text(5)?,
-                    date_of_issue: r.text(6)?,
-                    sod: r.blob(7)?,
-                }),
-            };
+            let claim = claim_of(&r, true)?;
             tx.execute(
                 "UPDATE records SET owner = ?2, reader = ?3, station = ?5, updated_at = ?4
                  WHERE seq = ?1",
