@@ -1,7 +1,10 @@
 //! Bit-exact regression check of the comparator: extracts the shared sets once (cached as JSON
 //! under /tmp/golden/), scores every ordered pair and writes `scores.bin` the first time, or
-//! checks the scores against it afterwards. `GOLDEN_LIMIT=n` uses only the first n templates
-//! of each set (for profiling; no check); `GOLDEN_REPEAT=n` times n rounds.
+//! checks the scores against it afterwards; the same for a digest of the prepared templates
+//! (`prepared.digest`: their `Debug` text, in which every float prints so that it reads back
+//! to the same bits), so that a change to preparation alone shows too. `GOLDEN_LIMIT=n` uses
+//! only the first n templates of each set (for profiling; no check); `GOLDEN_REPEAT=n` times n
+//! rounds; `GOLDEN_PREPARE_REPEAT=n` also times n more preparations of every template.
 
 use matcher::compare::{compare, prepare, Scratch};
 use matcher::eval::fvc;
@@ -46,13 +49,32 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let mut groups = Vec::new();
+    let mut templates = Vec::new();
     for set in SETS {
         for kind in ["ext", "iso"] {
-            let fps = load(set, kind);
-            let n = fps.len().min(limit);
+            let mut fps = load(set, kind);
+            fps.truncate(limit);
             eprintln!("{set} {kind}: {} templates", fps.len());
-            groups.push(fps[..n].iter().map(prepare).collect::<Vec<_>>());
+            groups.push(fps.iter().map(prepare).collect::<Vec<_>>());
+            templates.push(fps);
         }
+    }
+    let digest = fnv1a(format!("{groups:?}").as_bytes());
+    let prepare_repeat: usize = std::env::var("GOLDEN_PREPARE_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if prepare_repeat > 0 {
+        let all: Vec<&Fingerprint> = templates.iter().flatten().collect();
+        let start = Instant::now();
+        for _ in 0..prepare_repeat {
+            for fp in &all {
+                std::hint::black_box(prepare(std::hint::black_box(fp)));
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let n = all.len() * prepare_repeat;
+        eprintln!("{n} preparations in {secs:.3} s: {:.0}/s", n as f64 / secs);
     }
     let mut scratch = Scratch::new();
     let mut scores: Vec<u32> = Vec::new();
@@ -75,6 +97,11 @@ fn main() {
     if limit != usize::MAX {
         return;
     }
+    check_or_write(
+        "/tmp/golden/prepared.digest",
+        &digest.to_le_bytes(),
+        "prepared templates",
+    );
     let bytes: Vec<u8> = scores.iter().flat_map(|s| s.to_le_bytes()).collect();
     let path = "/tmp/golden/scores.bin";
     match std::fs::read(path) {
@@ -91,6 +118,27 @@ fn main() {
         Err(_) => {
             std::fs::write(path, bytes).unwrap();
             eprintln!("wrote {} scores to {path}", scores.len());
+        }
+    }
+}
+
+/// 64-bit FNV-1a of `bytes`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Checks `bytes` against the file at `path`, or writes it there the first time.
+fn check_or_write(path: &str, bytes: &[u8], what: &str) {
+    match std::fs::read(path) {
+        Ok(gold) => {
+            assert_eq!(gold, bytes, "{what} differ from {path}");
+            eprintln!("OK: {what} bit-identical");
+        }
+        Err(_) => {
+            std::fs::write(path, bytes).unwrap();
+            eprintln!("wrote {what} to {path}");
         }
     }
 }

@@ -25,6 +25,21 @@ pub(crate) fn normalize_angle(a: f32) -> f32 {
     }
 }
 
+/// Brings an angle in (-2π, 4π) into [0, 2π] without a division. There it does the float
+/// operations [`normalize_angle`] does (the remainder is exact: a - 2π is exact for a in
+/// [2π, 4π), Sterbenz), so the two agree bit for bit, except that a tiny negative angle whose
+/// sum with 2π rounds up to 2π stays 2π here (one turn: the same 1/256 turn).
+#[inline]
+pub(crate) fn wrap_angle(a: f32) -> f32 {
+    if a < 0.0 {
+        a + TAU
+    } else if a >= TAU {
+        a - TAU
+    } else {
+        a
+    }
+}
+
 /// A rotation by `angle` about the origin followed by a translation: maps probe coordinates into
 /// the candidate's frame.
 #[derive(Debug, Clone, Copy)]
@@ -187,6 +202,29 @@ impl Hull {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_angle_is_normalize_angle_within_its_range() {
+        let mut cases = vec![-1e-9f32, -f32::MIN_POSITIVE, -0.0, 0.0, TAU, -TAU + 1e-6];
+        // A dense sweep of (-2π, 4π), and the floats next to every multiple of 1/256 turn.
+        cases.extend((-25_000..50_000).map(|k| k as f32 * (TAU / 25_000.0)));
+        for k in -255..512 {
+            let a = k as f32 * (TAU / 256.0) + TAU / 512.0;
+            cases.extend([
+                a,
+                f32::from_bits(a.to_bits() + 1),
+                f32::from_bits(a.to_bits() - 1),
+            ]);
+        }
+        for a in cases.into_iter().filter(|a| *a > -TAU && *a < 2.0 * TAU) {
+            let (w, n) = (wrap_angle(a), normalize_angle(a));
+            assert!(w == n || (w == TAU && n == 0.0), "{a}: {w} against {n}");
+            assert_eq!(
+                super::super::prepare::to_turns(w),
+                super::super::prepare::to_turns(n)
+            );
+        }
+    }
 
     #[test]
     fn angle_diff_wraps() {

@@ -22,7 +22,7 @@
 //!    the [`CASCADE_SCREEN_SEEDS`] most similar local pairs is scored first, and a pair scoring
 //!    below [`CASCADE_REJECT_BELOW`] there keeps that score (see [`compare`]).
 
-use super::geometry::{angle_diff, Rigid};
+use super::geometry::{angle_diff, wrap_angle, Rigid};
 use super::prepare::{
     to_turns, window_turns, EdgeColumns, PreparedTemplate, KIND_BYTE_SCALE, LANES,
 };
@@ -101,7 +101,7 @@ impl Placed {
     ) -> (usize, f32, f32, &'a [u8]) {
         let i = self.index as usize;
         let near = &candidate.reach_points[self.start as usize..self.end as usize];
-        (i, tol2[i], wrap(probe.points[i].dir + t.angle), near)
+        (i, tol2[i], wrap_angle(probe.points[i].dir + t.angle), near)
     }
 }
 
@@ -286,19 +286,7 @@ fn seed_transform(
         probe.points[seed.1 as usize],
         candidate.points[seed.2 as usize],
     );
-    Rigid::anchored(wrap(c.dir - p.dir), p.x, p.y, c.x, c.y)
-}
-
-/// Brings an angle in (-2π, 4π) into [0, 2π) without a division.
-#[inline]
-fn wrap(a: f32) -> f32 {
-    if a < 0.0 {
-        a + TAU
-    } else if a >= TAU {
-        a - TAU
-    } else {
-        a
-    }
+    Rigid::anchored(wrap_angle(c.dir - p.dir), p.x, p.y, c.x, c.y)
 }
 
 /// The geometry of a candidate's reach table, copied out for a loop over many points.
@@ -378,7 +366,7 @@ fn place(
     let grid = ReachGrid::of(candidate);
     for (p, cell) in probe.points.iter().zip(cells.iter_mut()) {
         let (x, y) = t.apply(p.x, p.y);
-        *cell = grid.key(x, y, wrap(p.dir + t.angle));
+        *cell = grid.key(x, y, wrap_angle(p.dir + t.angle));
     }
     let mut n = 0;
     for (i, (p, &cell)) in probe.points.iter().zip(cells.iter()).enumerate() {

@@ -11,7 +11,7 @@
 //! direction, for fast pairing after alignment; and the convex hull of the minutiae, the
 //! print's area used to normalize scores.
 
-use super::geometry::{angle_diff, normalize_angle, Hull};
+use super::geometry::{angle_diff, normalize_angle, wrap_angle, Hull};
 use crate::params::{
     COMPARE_DPI, CROWDED_MINUTIA_DISTANCE, CROWDED_MINUTIA_WEIGHT, EDGE_ANGLE_TOLERANCE,
     EDGE_LENGTH_TOLERANCE, EDGE_LENGTH_TOLERANCE_RATIO, EDGE_MAX_LENGTH, EDGE_MIN_LENGTH,
@@ -72,12 +72,28 @@ pub(crate) struct EdgeQuery {
 /// An angle in [0, 2π) as 1/256 turns (rounded, wrapping).
 #[inline]
 pub(crate) fn to_turns(a: f32) -> u8 {
-    ((a * (256.0 / TAU)).round() as i32 & 255) as u8
+    (round_to_i32(a * (256.0 / TAU)) & 255) as u8
+}
+
+/// `x.round() as i32` (halves away from zero) for |x| < 2²³, where `|x| - trunc(|x|)` is exact,
+/// without the library call that `f32::round` is on x86-64's baseline (no SSE4.1): two of them
+/// per edge were a twentieth of preparation. Beyond that range the result is meaningless but
+/// no panic.
+#[inline]
+fn round_to_i32(x: f32) -> i32 {
+    let a = x.abs();
+    let whole = a as i32;
+    let r = whole.wrapping_add((a - whole as f32 >= 0.5) as i32);
+    if x < 0.0 {
+        r.wrapping_neg()
+    } else {
+        r
+    }
 }
 
 /// [`Edge::to_kind`] of a kind trust in [-1, 1].
 fn kind_byte(kind_trust: f32) -> i8 {
-    (kind_trust.clamp(-1.0, 1.0) * KIND_BYTE_SCALE).round() as i8
+    round_to_i32(kind_trust.clamp(-1.0, 1.0) * KIND_BYTE_SCALE) as i8
 }
 
 /// Steps of [`Edge::to_kind`] per unit of kind trust.
@@ -275,7 +291,8 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
             sign * p.weight.sqrt()
         })
         .collect();
-    let (edges, from_start, half_degree) = build_edges(&points, &kind_trust);
+    let d2 = squared_distances(&points);
+    let (edges, from_start, half_degree) = build_edges(&points, &kind_trust, &d2);
     let queries = edges
         .iter()
         .map(|e| {
@@ -293,7 +310,7 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
     let columns = EdgeColumns::of(&sweep);
     let hull = Hull::of(&points.iter().map(|p| (p.x, p.y)).collect::<Vec<_>>());
     let reach = build_reach(&points);
-    let seed_tolerance2 = seed_tolerances(&points);
+    let seed_tolerance2 = seed_tolerances(d2);
     PreparedTemplate {
         points,
         evidence,
@@ -371,23 +388,45 @@ fn scale(dpi: u32) -> f32 {
     }
 }
 
+/// Squared distances between every two minutiae, `n x n`, row `i` from minutia `i`: a loop of
+/// arithmetic only, over coordinate columns, that the compiler vectorizes.
+fn squared_distances(points: &[Point]) -> Vec<f32> {
+    let n = points.len();
+    let xs: Vec<f32> = points.iter().map(|p| p.x).collect();
+    let ys: Vec<f32> = points.iter().map(|p| p.y).collect();
+    let mut d2 = Vec::with_capacity(n * n);
+    for a in points {
+        d2.extend(
+            xs.iter()
+                .zip(&ys)
+                .map(|(&x, &y)| (x - a.x).powi(2) + (y - a.y).powi(2)),
+        );
+    }
+    d2
+}
+
 /// Local edges of every minutia to its nearest neighbours, sorted by `a_from`; `kind_trust` as
-/// in [`PreparedTemplate::kind_trust`].
-fn build_edges(points: &[Point], kind_trust: &[f32]) -> (Vec<Edge>, Vec<u16>, Vec<f32>) {
+/// in [`PreparedTemplate::kind_trust`], `d2` from [`squared_distances`].
+fn build_edges(
+    points: &[Point],
+    kind_trust: &[f32],
+    d2: &[f32],
+) -> (Vec<Edge>, Vec<u16>, Vec<f32>) {
     let n = points.len();
     let mut edges: Vec<Edge> = Vec::with_capacity(n * EDGE_NEIGHBOURS);
     let mut half_degree = vec![0.0f32; n];
-    let mut near: Vec<(f32, usize)> = Vec::with_capacity(n);
+    let mut near: Vec<(f32, usize)> = vec![(0.0, 0); n];
     let max2 = EDGE_MAX_LENGTH * EDGE_MAX_LENGTH;
     let min2 = EDGE_MIN_LENGTH * EDGE_MIN_LENGTH;
     for (i, a) in points.iter().enumerate() {
-        near.clear();
-        for (j, b) in points.iter().enumerate() {
-            let d2 = (b.x - a.x).powi(2) + (b.y - a.y).powi(2);
-            if j != i && (min2..=max2).contains(&d2) {
-                near.push((d2, j));
-            }
+        // The neighbours within the edge lengths, in index order, without a branch per
+        // minutia (whether one is in range is a coin toss).
+        let mut count = 0;
+        for (j, &d2) in d2[i * n..(i + 1) * n].iter().enumerate() {
+            near[count] = (d2, j);
+            count += (j != i && (min2..=max2).contains(&d2)) as usize;
         }
+        let near = &mut near[..count];
         let k = EDGE_NEIGHBOURS.min(near.len());
         if k < near.len() {
             near.select_nth_unstable_by(k, |x, y| x.0.total_cmp(&y.0));
@@ -397,8 +436,10 @@ fn build_edges(points: &[Point], kind_trust: &[f32]) -> (Vec<Edge>, Vec<u16>, Ve
             let theta = (b.y - a.y).atan2(b.x - a.x);
             edges.push(Edge {
                 len: d2.sqrt(),
-                a_from: to_turns(normalize_angle(a.dir - theta)),
-                a_to: to_turns(normalize_angle(b.dir - theta)),
+                // Both differences lie in (-2π, 4π): the division-free wrap gives the same
+                // turns.
+                a_from: to_turns(wrap_angle(a.dir - theta)),
+                a_to: to_turns(wrap_angle(b.dir - theta)),
                 from: i as u8,
                 to_kind: kind_byte(kind_trust[j]),
             });
@@ -435,9 +476,10 @@ struct Reach {
 /// Most entries a reach table can list: every minutia in the cells within the largest pairing
 /// tolerance of it (cells of at least [`REACH_CELL`] pixels: at most `2 · tolerance / cell + 2`
 /// per side) and in at most three direction bins (the tolerance is at most one bin wide).
-const REACH_MAX_LISTED: usize = MAX_PREPARED_MINUTIAE
-    * (2 * (PAIR_DISTANCE_TOLERANCE_MAX / REACH_CELL) as usize + 2).pow(2)
-    * 3;
+const REACH_MAX_LISTED: usize = MAX_PREPARED_MINUTIAE * REACH_SPAN_MAX.pow(2) * 3;
+/// Most cells of a reach table within [`PAIR_DISTANCE_TOLERANCE_MAX`] of a point along one
+/// axis (cells of at least [`REACH_CELL`] pixels).
+const REACH_SPAN_MAX: usize = 2 * (PAIR_DISTANCE_TOLERANCE_MAX / REACH_CELL) as usize + 2;
 // The table's offsets are 16-bit.
 const _: () = assert!(
     REACH_MAX_LISTED <= u16::MAX as usize
@@ -476,66 +518,79 @@ fn build_reach(points: &[Point]) -> Reach {
     let reach2 = margin * margin;
     let nb = REACH_DIRECTION_BINS;
     let bin_width = TAU / nb as f32;
-    // The keys (cell, direction bin) a minutia is listed under: the cells of its box grown by
-    // the margin whose rectangle lies within the margin, times the direction bins whose range
-    // lies within the pairing direction tolerance of its direction, in key order.
-    let reached = |p: &Point, hits: &mut Vec<usize>| {
-        hits.clear();
-        let span = |v: f32, origin: f32, n: usize| {
-            let lo = (((v - margin - origin) / cell).max(0.0) as usize).min(n - 1);
-            let hi = (((v + margin - origin) / cell).max(0.0) as usize).min(n - 1);
-            lo..=hi
-        };
+    // Each bin's two ends, once for all minutiae (the end of the last bin wraps to 0).
+    let bin_ends: [(f32, f32); REACH_DIRECTION_BINS] =
+        std::array::from_fn(|b| (b as f32 * bin_width, (b + 1) as f32 * bin_width));
+    let bin_ends_wrapped = bin_ends.map(|(a, z)| (a, normalize_angle(z)));
+    let span = |v: f32, origin: f32, n: usize| {
+        let lo = (((v - margin - origin) / cell).max(0.0) as usize).min(n - 1);
+        let hi = (((v + margin - origin) / cell).max(0.0) as usize).min(n - 1);
+        lo..=hi
+    };
+    // The keys (cell, direction bin) every minutia is listed under, minutia by minutia: the
+    // cells of its box grown by the margin whose rectangle lies within the margin, times the
+    // direction bins whose range lies within the pairing direction tolerance of its
+    // direction, in key order. `first[i]..first[i + 1]` are minutia `i`'s.
+    let mut hits: Vec<u32> = Vec::with_capacity(points.len() * 48);
+    let mut first: Vec<usize> = Vec::with_capacity(points.len() + 1);
+    for p in points {
+        first.push(hits.len());
         // A bin is within tolerance when the direction is in it or near one of its ends (a
         // hair more than the tolerance: a superset costs one test, a miss a pair). At most
-        // three bins, found once per minutia.
-        let mut bins = [0usize; 3];
+        // three bins.
+        let mut bins = [0u32; 3];
         let mut n_bins = 0;
-        for b in 0..nb {
-            let (a, z) = (b as f32 * bin_width, (b + 1) as f32 * bin_width);
+        for (b, (&(a, z), &(_, z_wrapped))) in bin_ends.iter().zip(&bin_ends_wrapped).enumerate() {
             let near = (p.dir >= a && p.dir < z)
                 || angle_diff(p.dir, a) <= PAIR_ANGLE_TOLERANCE + 1e-3
-                || angle_diff(p.dir, normalize_angle(z)) <= PAIR_ANGLE_TOLERANCE + 1e-3;
+                || angle_diff(p.dir, z_wrapped) <= PAIR_ANGLE_TOLERANCE + 1e-3;
             if near && n_bins < bins.len() {
-                bins[n_bins] = b;
+                bins[n_bins] = b as u32;
                 n_bins += 1;
             }
         }
         let bins = &bins[..n_bins];
+        // Distances from the minutia to the columns' spans, once per minutia.
+        let columns = span(p.x, x0, cols);
+        debug_assert!(columns.clone().count() <= REACH_SPAN_MAX);
+        let mut dx2 = [0.0f32; REACH_SPAN_MAX];
+        for (d, c) in dx2.iter_mut().zip(columns.clone()) {
+            let (rx0, rx1) = (x0 + c as f32 * cell, x0 + (c + 1) as f32 * cell);
+            let dx = (rx0 - p.x).max(p.x - rx1).max(0.0);
+            *d = dx * dx;
+        }
         for r in span(p.y, y0, rows) {
             let (ry0, ry1) = (y0 + r as f32 * cell, y0 + (r + 1) as f32 * cell);
             let dy = (ry0 - p.y).max(p.y - ry1).max(0.0);
-            for c in span(p.x, x0, cols) {
-                let (rx0, rx1) = (x0 + c as f32 * cell, x0 + (c + 1) as f32 * cell);
-                let dx = (rx0 - p.x).max(p.x - rx1).max(0.0);
-                if dx * dx + dy * dy <= reach2 {
-                    for &b in bins {
-                        hits.push((r * cols + c) * nb + b);
-                    }
+            for (c, &dx2) in columns.clone().zip(&dx2) {
+                if dx2 + dy * dy <= reach2 {
+                    let key = ((r * cols + c) * nb) as u32;
+                    hits.extend(bins.iter().map(|&b| key + b));
                 }
             }
         }
-    };
-    // Counting sort by key: within a key the minutiae stay in index order.
-    let keys = cols * rows * nb;
-    let mut hits = Vec::new();
-    let mut cells = vec![0u32; keys + 1];
-    for p in points {
-        reached(p, &mut hits);
-        for &k in &hits {
-            cells[k + 1] += 1;
-        }
     }
-    for k in 0..keys {
-        cells[k + 1] += cells[k];
+    first.push(hits.len());
+    // Counting sort by key: within a key the minutiae stay in index order. The running sums
+    // stay in a register (a loop of `cells[k + 1] += cells[k]` waits on memory at every key
+    // of a table of thousands).
+    let keys = cols * rows * nb;
+    let mut cells = vec![0u16; keys + 1];
+    for &k in &hits {
+        cells[k as usize + 1] += 1;
+    }
+    let mut total = 0u16;
+    for c in &mut cells {
+        total += *c;
+        *c = total;
     }
     let mut fill = cells.clone();
-    let mut listed = vec![0u8; cells[keys] as usize];
-    for (i, p) in points.iter().enumerate() {
-        reached(p, &mut hits);
-        for &k in &hits {
-            listed[fill[k] as usize] = i as u8;
-            fill[k] += 1;
+    let mut listed = vec![0u8; hits.len()];
+    for (i, range) in first.windows(2).enumerate() {
+        for &k in &hits[range[0]..range[1]] {
+            let at = &mut fill[k as usize];
+            listed[*at as usize] = i as u8;
+            *at += 1;
         }
     }
     // The empty key of points outside the grid.
@@ -546,24 +601,20 @@ fn build_reach(points: &[Point]) -> Reach {
         cell,
         cols,
         rows,
-        cells: cells.into_iter().map(|c| c as u16).collect(),
+        cells,
         points: listed,
     }
 }
 
 /// Squared pairing tolerance of every minutia for an alignment seeded at every minutia
-/// (row-major, seed first).
-fn seed_tolerances(points: &[Point]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(points.len() * points.len());
-    for s in points {
-        for p in points {
-            let d = ((p.x - s.x).powi(2) + (p.y - s.y).powi(2)).sqrt();
-            let tol = (PAIR_DISTANCE_TOLERANCE + PAIR_DISTANCE_TOLERANCE_SLOPE * d)
-                .min(PAIR_DISTANCE_TOLERANCE_MAX);
-            out.push(tol * tol);
-        }
+/// (row-major, seed first), in place of the squared distances `d2` of [`squared_distances`].
+fn seed_tolerances(mut d2: Vec<f32>) -> Vec<f32> {
+    for v in &mut d2 {
+        let tol = (PAIR_DISTANCE_TOLERANCE + PAIR_DISTANCE_TOLERANCE_SLOPE * v.sqrt())
+            .min(PAIR_DISTANCE_TOLERANCE_MAX);
+        *v = tol * tol;
     }
-    out
+    d2
 }
 
 #[cfg(test)]
@@ -605,6 +656,29 @@ mod tests {
         let (near, far) = CROWDED_MINUTIA_DISTANCE;
         let open = ((spacing - near) / (far - near)).clamp(0.0, 1.0);
         UNREPORTED_QUALITY_WEIGHT * (CROWDED_MINUTIA_WEIGHT + (1.0 - CROWDED_MINUTIA_WEIGHT) * open)
+    }
+
+    #[test]
+    fn round_to_i32_rounds_as_the_library_does() {
+        let mut cases = vec![0.0f32, -0.0, 0.5, -0.5, 1.5, -2.5, 0.49999997, -0.49999997];
+        cases.extend((-70_000..70_000).map(|k| k as f32 / 256.0));
+        for k in -600..600 {
+            let half = k as f32 + 0.5;
+            cases.extend([
+                half,
+                f32::from_bits(half.to_bits() + 1),
+                f32::from_bits(half.to_bits() - 1),
+            ]);
+        }
+        for x in cases {
+            assert_eq!(round_to_i32(x), x.round() as i32, "{x}");
+        }
+        // Every angle the edges can have, and a few outside a turn.
+        for k in -100_000..200_000 {
+            let a = k as f32 * (TAU / 100_000.0);
+            let library = ((a * (256.0 / TAU)).round() as i32 & 255) as u8;
+            assert_eq!(to_turns(a), library, "{a}");
+        }
     }
 
     #[test]
