@@ -1183,6 +1183,71 @@ mod tests {
         );
     }
 
+    /// Preparation's edges and seed tolerances, against the distances measured here one pair at
+    /// a time: every minutia's edges are as long as its nearest neighbours within the edge
+    /// lengths, at most [`EDGE_NEIGHBOURS`] of them, and the seed tolerance grows with the
+    /// distance from the seed up to its largest value.
+    #[test]
+    fn edges_and_seed_tolerances_follow_the_distances() {
+        use crate::params::{
+            EDGE_MAX_LENGTH, EDGE_MIN_LENGTH, EDGE_NEIGHBOURS, PAIR_DISTANCE_TOLERANCE,
+            PAIR_DISTANCE_TOLERANCE_SLOPE,
+        };
+        for (n, spread, seed) in [
+            (40, 400.0, 1),
+            (128, 300.0, 2),
+            (12, 2_000.0, 3),
+            (2, 50.0, 4),
+        ] {
+            let t = prepare(&template(n, spread, seed));
+            let n = t.points.len();
+            for (i, a) in t.points.iter().enumerate() {
+                let mut expected: Vec<f32> = t
+                    .points
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, b)| ((b.x - a.x).powi(2) + (b.y - a.y).powi(2)).sqrt())
+                    .filter(|d| (EDGE_MIN_LENGTH..=EDGE_MAX_LENGTH).contains(d))
+                    .collect();
+                expected.sort_by(f32::total_cmp);
+                expected.truncate(EDGE_NEIGHBOURS);
+                let mut lengths: Vec<f32> = t
+                    .edges()
+                    .iter()
+                    .filter(|e| e.from as usize == i)
+                    .map(|e| e.len)
+                    .collect();
+                lengths.sort_by(f32::total_cmp);
+                assert_eq!(lengths.len(), expected.len(), "minutia {i} of {n}");
+                for (got, want) in lengths.iter().zip(&expected) {
+                    assert!(
+                        (got - want).abs() < 1e-3,
+                        "minutia {i}: {got} against {want}"
+                    );
+                }
+                assert_eq!(t.half_degree[i], 0.5 * expected.len() as f32);
+                for (j, b) in t.points.iter().enumerate() {
+                    let d = ((b.x - a.x).powi(2) + (b.y - a.y).powi(2)).sqrt();
+                    let tol = (PAIR_DISTANCE_TOLERANCE + PAIR_DISTANCE_TOLERANCE_SLOPE * d)
+                        .min(PAIR_DISTANCE_TOLERANCE_MAX);
+                    let got = t.seed_tolerance2[i * n + j];
+                    assert!(
+                        (got - tol * tol).abs() <= 1e-3 * tol * tol,
+                        "{i}, {j}: {got}"
+                    );
+                }
+            }
+            // Edges are ordered by their first angle, and `from_start` says where each starts.
+            let edges = t.edges();
+            assert!(edges.windows(2).all(|w| w[0].a_from <= w[1].a_from));
+            for (a, &start) in t.from_start.iter().enumerate().take(256) {
+                let first = edges.iter().position(|e| e.a_from as usize >= a);
+                assert_eq!(start as usize, first.unwrap_or(edges.len()), "angle {a}");
+            }
+        }
+    }
+
     /// Every minutia within the largest pairing tolerance of a point and within the pairing
     /// direction tolerance of its direction is on that point's list of the reach table,
     /// whatever the template's spread (fine or coarsened cells); most others are not.
@@ -1222,6 +1287,12 @@ mod tests {
             listed < in_reach,
             "{listed} listed, {in_reach} within reach"
         );
+        // Within a key the minutiae are listed in index order.
+        let t = prepare(&template(128, 300.0, 6));
+        for key in t.reach_cells.windows(2) {
+            let list = &t.reach_points[key[0] as usize..key[1] as usize];
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+        }
         let t = prepare(&template(10, 200.0, 5));
         assert!(partners(&t, f32::NAN, 0.0, 1.0).is_empty());
         assert!(partners(&t, 1e9, 1e9, 1.0).is_empty());
