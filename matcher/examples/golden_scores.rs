@@ -4,7 +4,9 @@
 //! (`prepared.digest`: their `Debug` text, in which every float prints so that it reads back
 //! to the same bits), so that a change to preparation alone shows too. `GOLDEN_LIMIT=n` uses
 //! only the first n templates of each set (for profiling; no check); `GOLDEN_REPEAT=n` times n
-//! rounds; `GOLDEN_PREPARE_REPEAT=n` also times n more preparations of every template.
+//! rounds; `GOLDEN_PREPARE_REPEAT=n` also times n more preparations of every template;
+//! `GOLDEN_SETS=set[:dpi],...` uses other shared sets and `GOLDEN_KINDS=ext` (or `iso`) one kind
+//! of template only (for profiling; no check).
 
 use matcher::compare::{compare, prepare, Scratch};
 use matcher::eval::fvc;
@@ -15,7 +17,7 @@ use std::time::Instant;
 const SETS: [&str; 2] = ["fvc2002_db1_b", "fvc2004_db1_b"];
 
 /// Templates of one set and kind ("ext" from the extractor, "iso" from the shared records).
-fn load(set: &str, kind: &str) -> Vec<Fingerprint> {
+fn load(set: &str, dpi: u32, kind: &str) -> Vec<Fingerprint> {
     let cache = format!("/tmp/golden/{set}_{kind}.json");
     if let Ok(text) = std::fs::read_to_string(&cache) {
         return serde_json::from_str(&text).expect("golden cache");
@@ -28,7 +30,7 @@ fn load(set: &str, kind: &str) -> Vec<Fingerprint> {
         .iter()
         .filter_map(|s| {
             if kind == "ext" {
-                matcher::extract::extract_file(&s.path, 500).ok()
+                matcher::extract::extract_file(&s.path, dpi).ok()
             } else {
                 fvc::read_iso(&s.path.with_extension("iso")).ok()
             }
@@ -50,9 +52,25 @@ fn main() {
         .unwrap_or(1);
     let mut groups = Vec::new();
     let mut templates = Vec::new();
-    for set in SETS {
+    let chosen = std::env::var("GOLDEN_SETS").ok();
+    let kinds = std::env::var("GOLDEN_KINDS").ok();
+    let sets: Vec<(String, u32)> = match &chosen {
+        Some(list) => list
+            .split(',')
+            .map(|item| match item.split_once(':') {
+                Some((set, dpi)) => (set.to_string(), dpi.parse().expect("GOLDEN_SETS dpi")),
+                None => (item.to_string(), 500),
+            })
+            .collect(),
+        None => SETS.iter().map(|s| (s.to_string(), 500)).collect(),
+    };
+    for (set, dpi) in &sets {
+        let (set, dpi) = (set.as_str(), *dpi);
         for kind in ["ext", "iso"] {
-            let mut fps = load(set, kind);
+            if kinds.as_deref().is_some_and(|k| k != kind) {
+                continue;
+            }
+            let mut fps = load(set, dpi, kind);
             fps.truncate(limit);
             eprintln!("{set} {kind}: {} templates", fps.len());
             groups.push(fps.iter().map(prepare).collect::<Vec<_>>());
@@ -94,7 +112,7 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     let n = scores.len() * repeat;
     eprintln!("{n} comparisons in {secs:.3} s: {:.0}/s", n as f64 / secs);
-    if limit != usize::MAX {
+    if limit != usize::MAX || chosen.is_some() || kinds.is_some() {
         return;
     }
     check_or_write(
