@@ -521,7 +521,7 @@ fn build_reach(points: &[Point]) -> Reach {
     // Each bin's two ends, once for all minutiae (the end of the last bin wraps to 0).
     let bin_ends: [(f32, f32); REACH_DIRECTION_BINS] =
         std::array::from_fn(|b| (b as f32 * bin_width, (b + 1) as f32 * bin_width));
-    let bin_ends_wrapped = bin_ends.map(|(a, z)| (a, normalize_angle(z)));
+    let bin_ends_in_turn = bin_ends.map(|(_, z)| normalize_angle(z));
     let span = |v: f32, origin: f32, n: usize| {
         let lo = (((v - margin - origin) / cell).max(0.0) as usize).min(n - 1);
         let hi = (((v + margin - origin) / cell).max(0.0) as usize).min(n - 1);
@@ -540,10 +540,10 @@ fn build_reach(points: &[Point]) -> Reach {
         // three bins.
         let mut bins = [0u32; 3];
         let mut n_bins = 0;
-        for (b, (&(a, z), &(_, z_wrapped))) in bin_ends.iter().zip(&bin_ends_wrapped).enumerate() {
+        for (b, (&(a, z), &z_in_turn)) in bin_ends.iter().zip(&bin_ends_in_turn).enumerate() {
             let near = (p.dir >= a && p.dir < z)
                 || angle_diff(p.dir, a) <= PAIR_ANGLE_TOLERANCE + 1e-3
-                || angle_diff(p.dir, z_wrapped) <= PAIR_ANGLE_TOLERANCE + 1e-3;
+                || angle_diff(p.dir, z_in_turn) <= PAIR_ANGLE_TOLERANCE + 1e-3;
             if near && n_bins < bins.len() {
                 bins[n_bins] = b as u32;
                 n_bins += 1;
