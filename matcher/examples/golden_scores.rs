@@ -42,14 +42,8 @@ fn load(set: &str, dpi: u32, kind: &str) -> Vec<Fingerprint> {
 }
 
 fn main() {
-    let limit: usize = std::env::var("GOLDEN_LIMIT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(usize::MAX);
-    let repeat: usize = std::env::var("GOLDEN_REPEAT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let limit = env_count("GOLDEN_LIMIT", usize::MAX);
+    let repeat = env_count("GOLDEN_REPEAT", 1);
     let mut groups = Vec::new();
     let mut templates = Vec::new();
     let chosen = std::env::var("GOLDEN_SETS").ok();
@@ -77,11 +71,7 @@ fn main() {
             templates.push(fps);
         }
     }
-    let digest = fnv1a(format!("{groups:?}").as_bytes());
-    let prepare_repeat: usize = std::env::var("GOLDEN_PREPARE_REPEAT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let prepare_repeat = env_count("GOLDEN_PREPARE_REPEAT", 0);
     if prepare_repeat > 0 {
         let all: Vec<&Fingerprint> = templates.iter().flatten().collect();
         let start = Instant::now();
@@ -115,6 +105,7 @@ fn main() {
     if limit != usize::MAX || chosen.is_some() || kinds.is_some() {
         return;
     }
+    let digest = fnv1a(format!("{groups:?}").as_bytes());
     check_or_write(
         "/tmp/golden/prepared.digest",
         &digest.to_le_bytes(),
@@ -138,6 +129,14 @@ fn main() {
             eprintln!("wrote {} scores to {path}", scores.len());
         }
     }
+}
+
+/// The whole number in environment variable `name`, or `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// 64-bit FNV-1a of `bytes`.
