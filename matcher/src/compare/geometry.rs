@@ -1,6 +1,7 @@
 //! Small geometry helpers shared by preparation and matching: angles, rigid transforms, hulls.
 
 use std::f32::consts::{PI, TAU};
+use wide::{f32x4, CmpEq, CmpGe};
 
 /// Absolute difference of two angles in [0, 2π), folded into [0, π].
 #[inline]
@@ -197,11 +198,71 @@ impl Hull {
             }
         }
     }
+
+    /// [`Hull::contains`] of four points at once: for a hull of three or more vertices the
+    /// same arithmetic lane by lane, every edge tested once for all four points.
+    pub fn contains4(&self, x: [f32; 4], y: [f32; 4], margin: f32) -> [bool; 4] {
+        if self.vertices.len() < 3 {
+            return std::array::from_fn(|k| self.contains(x[k], y[k], margin));
+        }
+        let (x, y) = (f32x4::new(x), f32x4::new(y));
+        let mut inside = f32x4::ZERO.cmp_eq(f32x4::ZERO);
+        for &[ax, ay, ex, ey, len] in &self.edges {
+            let num = f32x4::splat(ex) * (y - f32x4::splat(ay))
+                - f32x4::splat(ey) * (x - f32x4::splat(ax));
+            inside &= num.cmp_ge(f32x4::splat(-margin * len));
+        }
+        let mask = inside.move_mask();
+        std::array::from_fn(|k| mask >> k & 1 != 0)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Four points at once are four points one at a time, for hulls of one, two and many
+    /// vertices, points inside, outside, on the margin and not numbers.
+    #[test]
+    fn contains4_is_contains_lane_by_lane() {
+        let ring: Vec<(f32, f32)> = (0..12)
+            .map(|k| {
+                let a = k as f32 * TAU / 12.0;
+                (100.0 + 60.0 * a.cos(), 80.0 + 40.0 * a.sin())
+            })
+            .collect();
+        let hulls = [
+            Hull::of(&[]),
+            Hull::of(&[(5.0, 5.0)]),
+            Hull::of(&[(5.0, 5.0), (30.0, 10.0)]),
+            Hull::of(&[(0.0, 0.0), (10.0, 0.0), (20.0, 0.0)]),
+            Hull::of(&ring),
+        ];
+        let mut points = vec![(f32::NAN, 80.0), (100.0, f32::INFINITY), (160.0, 80.0)];
+        for k in 0..2000 {
+            let (a, r) = (k as f32 * 0.37, (k % 97) as f32);
+            points.push((100.0 + r * a.cos(), 80.0 + 0.8 * r * a.sin()));
+        }
+        for hull in &hulls {
+            for margin in [0.0, 8.0] {
+                let mut inside = 0;
+                for four in points.windows(4) {
+                    let got = hull.contains4(
+                        std::array::from_fn(|k| four[k].0),
+                        std::array::from_fn(|k| four[k].1),
+                        margin,
+                    );
+                    for (&(x, y), got) in four.iter().zip(got) {
+                        assert_eq!(got, hull.contains(x, y, margin), "({x}, {y}) {margin}");
+                        inside += got as usize;
+                    }
+                }
+                if hull.vertices.len() > 3 {
+                    assert!(inside > 500 && inside < 7000, "{inside}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn wrap_angle_is_normalize_angle_within_its_range() {

@@ -22,9 +22,9 @@
 //!    the [`CASCADE_SCREEN_SEEDS`] most similar local pairs is scored first, and a pair scoring
 //!    below [`CASCADE_REJECT_BELOW`] there keeps that score (see [`compare`]).
 
-use super::geometry::{angle_diff, wrap_angle, Rigid};
+use super::geometry::{angle_diff, wrap_angle, Hull, Rigid};
 use super::prepare::{
-    to_turns, window_turns, EdgeColumns, PreparedTemplate, KIND_BYTE_SCALE, LANES,
+    to_turns, window_turns, EdgeColumns, Point, PreparedTemplate, KIND_BYTE_SCALE, LANES,
 };
 use crate::params::{
     CASCADE_REJECT_BELOW, CASCADE_SCREEN_SEEDS, EDGE_ANGLE_TOLERANCE, KIND_MISMATCH_PENALTY,
@@ -32,7 +32,7 @@ use crate::params::{
     REACH_DIRECTION_BINS, REFINED_SEEDS, SCORE_HALF_SUPPORT_PAIRS, SEED_COUNT,
 };
 use std::f32::consts::TAU;
-use wide::{u8x32, CmpEq};
+use wide::{f32x4, u8x32, CmpEq, CmpGe, CmpLt};
 
 /// Per-thread working memory of [`compare`], reused so that the hot loop does not allocate once
 /// it has grown to the largest templates seen.
@@ -40,9 +40,9 @@ use wide::{u8x32, CmpEq};
 pub struct Scratch {
     /// Local-structure votes, probe-major (`p * nc + c`).
     votes: Vec<f32>,
-    /// Which votes were added to, one bit per slot: `nc.div_ceil(64)` words per probe
-    /// minutia, candidate `c` at bit `c % 64` of word `c / 64`.
-    voted: Vec<u64>,
+    /// Which votes were added to, one flag per slot, laid out as `votes` (a flag indexed like
+    /// the vote it belongs to costs the hit loop no index arithmetic of its own).
+    voted: Vec<bool>,
     /// The slots with votes, each once, in the order of their first vote: probe index in the
     /// high byte, candidate index in the low one. Picking seeds visits only these.
     touched: Vec<u16>,
@@ -339,6 +339,41 @@ impl ReachGrid {
         let key = cell.wrapping_mul(bins).wrapping_add(bin);
         (if inside { key } else { self.empty }) as u32
     }
+
+    /// [`ReachGrid::key`] of four probe minutiae under `t`, their positions and directions
+    /// moved as [`Rigid::apply`] and [`wrap_angle`] move them (the same float operations, lane
+    /// by lane). The key is assembled in floats, exact: every part is a whole number far
+    /// below 2²⁴ where it counts, and a lane outside the grid takes the empty key whatever
+    /// it held.
+    #[inline]
+    fn keys4(&self, t: &Rigid, points: &[Point; 4]) -> [u32; 4] {
+        let lane = |f: fn(&Point) -> f32| f32x4::new(points.map(|p| f(&p)));
+        let (x, y, dir) = (lane(|p| p.x), lane(|p| p.y), lane(|p| p.dir));
+        let (cos, sin) = (f32x4::splat(t.cos), f32x4::splat(t.sin));
+        let tx = cos * x - sin * y + f32x4::splat(t.tx);
+        let ty = sin * x + cos * y + f32x4::splat(t.ty);
+        let a = dir + f32x4::splat(t.angle);
+        let (zero, tau) = (f32x4::ZERO, f32x4::splat(TAU));
+        let dir = a
+            .cmp_lt(zero)
+            .blend(a + tau, a.cmp_ge(tau).blend(a - tau, a));
+        let fx = (tx - f32x4::splat(self.x0)) * f32x4::splat(self.inv_cell);
+        let fy = (ty - f32x4::splat(self.y0)) * f32x4::splat(self.inv_cell);
+        let inside = fx.cmp_ge(zero)
+            & fx.cmp_lt(f32x4::splat(self.cols_f))
+            & fy.cmp_ge(zero)
+            & fy.cmp_lt(f32x4::splat(self.rows_f));
+        let whole = |v: f32x4| v.fast_trunc_int().round_float();
+        // `as i32` then a clamp to the bins, as in `key`: NaN and below 0 give bin 0.
+        let bins = REACH_DIRECTION_BINS as f32;
+        let bin = (dir * f32x4::splat(REACH_DIRECTION_BINS as f32 / TAU))
+            .max(zero)
+            .min(f32x4::splat(bins - 1.0));
+        let key = (whole(fy) * f32x4::splat(self.cols as f32) + whole(fx)) * f32x4::splat(bins)
+            + whole(bin);
+        let key = inside.blend(key, f32x4::splat(self.empty as f32));
+        key.fast_trunc_int().to_array().map(|k| k as u32)
+    }
 }
 
 /// Squared position tolerances of every probe minutia for an alignment seeded at probe minutia
@@ -362,9 +397,15 @@ fn place(
     let np = probe.points.len();
     placed.resize(np, Placed::default());
     cells.resize(np, 0);
-    // Cells first (a loop of arithmetic only), then the lists they point to.
+    // Cells first (a loop of arithmetic only, four minutiae at a time), then the lists they
+    // point to.
     let grid = ReachGrid::of(candidate);
-    for (p, cell) in probe.points.iter().zip(cells.iter_mut()) {
+    let (points, rest) = probe.points.as_chunks::<4>();
+    let (fours, tail) = cells.as_chunks_mut::<4>();
+    for (p, cell) in points.iter().zip(fours) {
+        *cell = grid.keys4(t, p);
+    }
+    for (p, cell) in rest.iter().zip(tail) {
         let (x, y) = t.apply(p.x, p.y);
         *cell = grid.key(x, y, wrap_angle(p.dir + t.angle));
     }
@@ -435,11 +476,11 @@ fn quick_pair(
 /// probe's edges sorted by `a_from`), [`LANES`] edges at a time.
 fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch) {
     let nc = candidate.points.len();
+    let slots = probe.points.len() * nc;
     s.votes.clear();
-    s.votes.resize(probe.points.len() * nc, 0.0);
-    let words = nc.div_ceil(64);
+    s.votes.resize(slots, 0.0);
     s.voted.clear();
-    s.voted.resize(probe.points.len() * words, 0);
+    s.voted.resize(slots, false);
     // Every slot is listed at most once; the extra entry takes the unconditional write that
     // follows a full list.
     s.touched.resize(probe.points.len() * nc + 1, 0);
@@ -506,7 +547,11 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     let (cand_edges, queries) = (candidate.edges(), &candidate.queries[..]);
     let to_kind_penalty = NEIGHBOUR_KIND_MISMATCH_PENALTY / (KIND_BYTE_SCALE * KIND_BYTE_SCALE);
     // Each list borrowed once: a store into one cannot be taken to move another's buffer.
-    let (votes, voted, touched_slots) = (&mut s.votes[..], &mut s.voted[..], &mut s.touched[..]);
+    let (votes, voted, touched_slots) = (
+        &mut s.votes[..slots],
+        &mut s.voted[..slots],
+        &mut s.touched[..],
+    );
     for &(k, qi) in &s.hits[..listed] {
         let (ce, q, pe) = (
             &cand_edges[qi as usize],
@@ -524,13 +569,12 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
         // the product in integers, exact, as one conversion.
         let kinds = (i32::from(pe.to_kind) * i32::from(ce.to_kind)).min(0) as f32;
         let sim = sim * (1.0 + to_kind_penalty * kinds);
-        votes[pe.from as usize * nc + col] += if pass { sim } else { 0.0 };
-        let word = &mut voted[pe.from as usize * words + col / 64];
-        let bit = (pass as u64) << (col % 64);
+        let slot = pe.from as usize * nc + col;
+        votes[slot] += if pass { sim } else { 0.0 };
         // Listed on its first vote, without a branch.
         touched_slots[touched] = (pe.from as u16) << 8 | col as u16;
-        touched += (bit & !*word != 0) as usize;
-        *word |= bit;
+        touched += (pass & !voted[slot]) as usize;
+        voted[slot] |= pass;
     }
     s.touched_len = touched;
 }
@@ -763,28 +807,32 @@ fn score(probe: &PreparedTemplate, candidate: &PreparedTemplate, t: &Rigid, s: &
         .iter()
         .map(|&(i, j, w)| w * probe.evidence[i as usize] * candidate.evidence[j as usize])
         .sum();
-    // Weights times 0 or 1, without a branch: whether a point is inside is a coin toss.
-    let np: f32 = probe
-        .points
-        .iter()
-        .map(|p| {
-            let (x, y) = t.apply(p.x, p.y);
-            p.weight * candidate.hull.contains(x, y, OVERLAP_MARGIN) as u32 as f32
-        })
-        .sum();
-    let nc: f32 = candidate
-        .points
-        .iter()
-        .map(|q| {
-            let (x, y) = t.apply_inverse(q.x, q.y);
-            q.weight * probe.hull.contains(x, y, OVERLAP_MARGIN) as u32 as f32
-        })
-        .sum();
+    let np = overlap_weight(&probe.points, &candidate.hull, |x, y| t.apply(x, y));
+    let nc = overlap_weight(&candidate.points, &probe.hull, |x, y| t.apply_inverse(x, y));
     let np = np.max(MIN_OVERLAP_WEIGHT);
     let nc = nc.max(MIN_OVERLAP_WEIGHT);
     let n2 = (s.pairs.len() * s.pairs.len()) as f32;
     let support = n2 / (n2 + SCORE_HALF_SUPPORT_PAIRS * SCORE_HALF_SUPPORT_PAIRS);
     (support * w * w / (np * nc)).min(1.0)
+}
+
+/// Summed weights of the `points` that lie inside `hull` (with [`OVERLAP_MARGIN`]) once moved
+/// by `to_frame`, in point order. Weights times 0 or 1, without a branch: whether a point is
+/// inside is a coin toss.
+fn overlap_weight(points: &[Point], hull: &Hull, to_frame: impl Fn(f32, f32) -> (f32, f32)) -> f32 {
+    points
+        .chunks(4)
+        .flat_map(|four| {
+            let (mut x, mut y) = ([0.0f32; 4], [0.0f32; 4]);
+            for (k, p) in four.iter().enumerate() {
+                (x[k], y[k]) = to_frame(p.x, p.y);
+            }
+            let inside = hull.contains4(x, y, OVERLAP_MARGIN);
+            four.iter()
+                .zip(inside)
+                .map(|(p, inside)| p.weight * inside as u32 as f32)
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -855,6 +903,80 @@ mod tests {
             })
             .collect();
         fp
+    }
+
+    /// Four keys at once are the four keys one at a time, for points inside, outside and on
+    /// the edges of the grid, directions on and next to the bin ends and a full turn, and
+    /// points that are not numbers.
+    #[test]
+    fn keys4_are_key_lane_by_lane() {
+        let candidate = prepare(&template(40, 300.0, 7));
+        let grid = ReachGrid::of(&candidate);
+        let (x0, y0) = candidate.reach_origin;
+        let cell = 1.0 / candidate.reach_inv_cell;
+        let (w, h) = (candidate.reach_size.0 * cell, candidate.reach_size.1 * cell);
+        let mut xs = vec![
+            x0,
+            x0 + w,
+            x0 - 0.01,
+            x0 + w - 0.01,
+            f32::NAN,
+            f32::INFINITY,
+        ];
+        let mut ys = vec![y0, y0 + h, y0 - 0.01, y0 + h - 0.01, -f32::INFINITY, 1e30];
+        let mut dirs: Vec<f32> = (0..=16).map(|k| k as f32 * TAU / 16.0).collect();
+        for k in 0..=8 {
+            let end = k as f32 * TAU / 8.0;
+            dirs.extend([
+                f32::from_bits(end.to_bits() + 1),
+                f32::from_bits(end.to_bits().max(1) - 1),
+            ]);
+        }
+        dirs.extend([-1e-7, TAU - 1e-7, f32::NAN]);
+        let mut state = 11u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32
+        };
+        for _ in 0..60 {
+            xs.push(x0 - 40.0 + next() * (w + 80.0));
+            ys.push(y0 - 40.0 + next() * (h + 80.0));
+            dirs.push(next() * TAU);
+        }
+        // Every direction at every position.
+        let points: Vec<Point> = (0..xs.len() * dirs.len())
+            .map(|k| Point {
+                x: xs[k / dirs.len()],
+                y: ys[k / dirs.len()],
+                dir: dirs[k % dirs.len()],
+                weight: 1.0,
+            })
+            .collect();
+        let (mut inside, mut lanes) = (0, 0);
+        for angle in [0.0, 0.3, -2.0, 3.1, TAU - 1e-6] {
+            for shift in [(0.0, 0.0), (13.5, -7.25)] {
+                let t = Rigid::anchored(angle, 0.0, 0.0, shift.0, shift.1);
+                for four in points.windows(4) {
+                    let four: &[Point; 4] = four.try_into().unwrap();
+                    let keys = grid.keys4(&t, four);
+                    for (p, key) in four.iter().zip(keys) {
+                        let (x, y) = t.apply(p.x, p.y);
+                        assert_eq!(
+                            key,
+                            grid.key(x, y, wrap_angle(p.dir + t.angle)),
+                            "{p:?} {t:?}"
+                        );
+                        inside += (key != grid.empty as u32) as usize;
+                        lanes += 1;
+                    }
+                }
+            }
+        }
+        // Both kinds of lanes were met.
+        assert!(
+            inside > lanes / 10 && inside < lanes * 9 / 10,
+            "{inside} of {lanes}"
+        );
     }
 
     /// The lane range test agrees with the plain one for every byte, centre and tolerance used,
