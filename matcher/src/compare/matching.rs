@@ -449,23 +449,25 @@ fn quick_pair(
     for placed in &s.placed[..n] {
         let (x, y) = (placed.x, placed.y);
         let (i, tol2, dir, near) = placed.view(probe, candidate, t, tol2);
-        // Branch-free scan (the tests are mostly unpredictable): the nearest free partner
-        // within both tolerances, the first of equals.
-        let mut best = (f32::MAX, usize::MAX);
+        // The nearest free partner within both tolerances, the first of equals: the least
+        // (squared distance's bits, index) of the eligible ones as one integer (a distance is
+        // not negative, so its bits order as it does, and a list is in index order), all ones
+        // for the others. A minimum without a branch: which partner wins is a coin toss.
+        let mut best = u64::MAX;
         for &j in near {
             let q = &candidate.points[j as usize];
             let d2 = (q.x - x).powi(2) + (q.y - y).powi(2);
-            let ok = !used_c[j as usize]
-                & (d2 < best.0)
+            let eligible = !used_c[j as usize]
+                & (d2 < f32::MAX)
                 & (d2 <= tol2)
                 & (angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE);
-            if ok {
-                best = (d2, j as usize);
-            }
+            let key = u64::from(d2.to_bits()) << 8 | u64::from(j);
+            best = best.min(key | u64::from(!eligible).wrapping_neg());
         }
-        if best.1 != usize::MAX {
-            used_c[best.1 as u8 as usize] = true;
-            total += 0.5 + 0.5 * local_similarity(probe, candidate, &s.votes, i, best.1);
+        if best != u64::MAX {
+            let j = best as u8 as usize;
+            used_c[j] = true;
+            total += 0.5 + 0.5 * local_similarity(probe, candidate, &s.votes, i, j);
         }
     }
     total
