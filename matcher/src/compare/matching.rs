@@ -66,8 +66,8 @@ pub struct Scratch {
     /// Probe minutiae placed on the candidate under the current alignment (those with partners
     /// first).
     placed: Vec<Placed>,
-    /// Reach cell of every probe minutia under the current alignment.
-    cells: Vec<u32>,
+    /// Every probe minutia under the current alignment, with its reach key.
+    moved: Vec<Moved>,
     /// Candidate minutiae already paired.
     used_c: Vec<bool>,
 }
@@ -79,6 +79,8 @@ struct Placed {
     x: f32,
     /// Position in the candidate's frame.
     y: f32,
+    /// Direction in the candidate's frame, in [0, 2π].
+    dir: f32,
     /// Start of its partners in the candidate's `reach_points`.
     start: u32,
     /// End of its partners in the candidate's `reach_points`.
@@ -88,21 +90,32 @@ struct Placed {
 }
 
 impl Placed {
-    /// What pairing compares for this minutia under `t`: its probe index, its squared
-    /// position tolerance (from `tol2`, the seed's row), its direction in the candidate's
-    /// frame, and the candidate minutiae it may pair with.
+    /// What pairing compares for this minutia: its probe index, its squared position
+    /// tolerance (from `tol2`, the seed's row), its direction in the candidate's frame, and the
+    /// candidate minutiae it may pair with.
     #[inline]
     fn view<'a>(
         &self,
-        probe: &PreparedTemplate,
         candidate: &'a PreparedTemplate,
-        t: &Rigid,
         tol2: &[f32],
     ) -> (usize, f32, f32, &'a [u8]) {
         let i = self.index as usize;
         let near = &candidate.reach_points[self.start as usize..self.end as usize];
-        (i, tol2[i], wrap_angle(probe.points[i].dir + t.angle), near)
+        (i, tol2[i], self.dir, near)
     }
+}
+
+/// A probe minutia moved into the candidate's frame, with the key of its reach list.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Moved {
+    /// Position in the candidate's frame.
+    x: f32,
+    /// Position in the candidate's frame.
+    y: f32,
+    /// Direction in the candidate's frame, in [0, 2π].
+    dir: f32,
+    /// [`ReachGrid::key`] of the three.
+    key: u32,
 }
 
 impl Scratch {
@@ -340,13 +353,20 @@ impl ReachGrid {
         (if inside { key } else { self.empty }) as u32
     }
 
-    /// [`ReachGrid::key`] of four probe minutiae under `t`, their positions and directions
-    /// moved as [`Rigid::apply`] and [`wrap_angle`] move them (the same float operations, lane
-    /// by lane). The key is assembled in floats, exact: every part is a whole number far
-    /// below 2²⁴ where it counts, and a lane outside the grid takes the empty key whatever
-    /// it held.
+    /// A probe minutia moved by `t` ([`Rigid::apply`], [`wrap_angle`]), with its key.
     #[inline]
-    fn keys4(&self, t: &Rigid, points: &[Point; 4]) -> [u32; 4] {
+    fn moved(&self, t: &Rigid, p: &Point) -> Moved {
+        let (x, y) = t.apply(p.x, p.y);
+        let dir = wrap_angle(p.dir + t.angle);
+        let key = self.key(x, y, dir);
+        Moved { x, y, dir, key }
+    }
+
+    /// [`ReachGrid::moved`] of four probe minutiae at once: the same float operations, lane by
+    /// lane. The key is assembled in floats, exact: every part is a whole number far below 2²⁴
+    /// where it counts, and a lane outside the grid takes the empty key whatever it held.
+    #[inline]
+    fn moved4(&self, t: &Rigid, points: &[Point; 4]) -> [Moved; 4] {
         let lane = |f: fn(&Point) -> f32| f32x4::new(points.map(|p| f(&p)));
         let (x, y, dir) = (lane(|p| p.x), lane(|p| p.y), lane(|p| p.dir));
         let (cos, sin) = (f32x4::splat(t.cos), f32x4::splat(t.sin));
@@ -372,7 +392,14 @@ impl ReachGrid {
         let key = (whole(fy) * f32x4::splat(self.cols as f32) + whole(fx)) * f32x4::splat(bins)
             + whole(bin);
         let key = inside.blend(key, f32x4::splat(self.empty as f32));
-        key.fast_trunc_int().to_array().map(|k| k as u32)
+        let key = key.fast_trunc_int().to_array();
+        let (x, y, dir) = (tx.to_array(), ty.to_array(), dir.to_array());
+        std::array::from_fn(|k| Moved {
+            x: x[k],
+            y: y[k],
+            dir: dir[k],
+            key: key[k] as u32,
+        })
     }
 }
 
@@ -392,35 +419,33 @@ fn place(
     candidate: &PreparedTemplate,
     t: &Rigid,
     placed: &mut Vec<Placed>,
-    cells: &mut Vec<u32>,
+    moved: &mut Vec<Moved>,
 ) -> usize {
     let np = probe.points.len();
     placed.resize(np, Placed::default());
-    cells.resize(np, 0);
-    // Cells first (a loop of arithmetic only, four minutiae at a time), then the lists they
-    // point to.
+    moved.resize(np, Moved::default());
+    // Moved and keyed first (a loop of arithmetic only, four minutiae at a time), then the
+    // lists the keys point to.
     let grid = ReachGrid::of(candidate);
     let (points, rest) = probe.points.as_chunks::<4>();
-    let (fours, tail) = cells.as_chunks_mut::<4>();
-    for (p, cell) in points.iter().zip(fours) {
-        *cell = grid.keys4(t, p);
+    let (fours, tail) = moved.as_chunks_mut::<4>();
+    for (p, m) in points.iter().zip(fours) {
+        *m = grid.moved4(t, p);
     }
-    for (p, cell) in rest.iter().zip(tail) {
-        let (x, y) = t.apply(p.x, p.y);
-        *cell = grid.key(x, y, wrap_angle(p.dir + t.angle));
+    for (p, m) in rest.iter().zip(tail) {
+        *m = grid.moved(t, p);
     }
     let mut n = 0;
-    for (i, (p, &cell)) in probe.points.iter().zip(cells.iter()).enumerate() {
-        let cell = cell as usize;
+    for (i, m) in moved.iter().enumerate() {
+        let key = m.key as usize;
         let (start, end) = (
-            candidate.reach_cells[cell] as u32,
-            candidate.reach_cells[cell + 1] as u32,
+            candidate.reach_cells[key] as u32,
+            candidate.reach_cells[key + 1] as u32,
         );
-        // The same transform again: cheaper than keeping it from the first loop.
-        let (x, y) = t.apply(p.x, p.y);
         placed[n] = Placed {
-            x,
-            y,
+            x: m.x,
+            y: m.y,
+            dir: m.dir,
             start,
             end,
             index: i as u32,
@@ -443,12 +468,12 @@ fn quick_pair(
     s.used_c.clear();
     s.used_c.resize(256, false);
     let used_c: &mut [bool; 256] = (&mut s.used_c[..256]).try_into().expect("256 flags");
-    let n = place(probe, candidate, t, &mut s.placed, &mut s.cells);
+    let n = place(probe, candidate, t, &mut s.placed, &mut s.moved);
     let tol2 = tolerances(probe, seed);
     let mut total = 0.0f32;
     for placed in &s.placed[..n] {
         let (x, y) = (placed.x, placed.y);
-        let (i, tol2, dir, near) = placed.view(probe, candidate, t, tol2);
+        let (i, tol2, dir, near) = placed.view(candidate, tol2);
         // The nearest free partner within both tolerances, the first of equals: the least
         // (squared distance's bits, index) of the eligible ones as one integer (a distance is
         // not negative, so its bits order as it does, and a list is in index order), all ones
@@ -730,13 +755,13 @@ fn pair(
     seed: usize,
     s: &mut Scratch,
 ) {
-    let placed = place(probe, candidate, t, &mut s.placed, &mut s.cells);
+    let placed = place(probe, candidate, t, &mut s.placed, &mut s.moved);
     let tol2 = tolerances(probe, seed);
     s.options.clear();
     let mut n = 0;
     for k in 0..placed {
         let (x, y) = (s.placed[k].x, s.placed[k].y);
-        let (i, tol2, dir, near) = s.placed[k].view(probe, candidate, t, tol2);
+        let (i, tol2, dir, near) = s.placed[k].view(candidate, tol2);
         let tol = tol2.sqrt();
         if s.options.len() < n + near.len() {
             s.options.resize(n + near.len(), 0);
@@ -907,11 +932,11 @@ mod tests {
         fp
     }
 
-    /// Four keys at once are the four keys one at a time, for points inside, outside and on
-    /// the edges of the grid, directions on and next to the bin ends and a full turn, and
-    /// points that are not numbers.
+    /// Four minutiae moved at once are the four moved one at a time (positions, directions and
+    /// keys bit for bit), for points inside, outside and on the edges of the grid, directions on
+    /// and next to the bin ends and a full turn, and points that are not numbers.
     #[test]
-    fn keys4_are_key_lane_by_lane() {
+    fn moved4_is_moved_lane_by_lane() {
         let candidate = prepare(&template(40, 300.0, 7));
         let grid = ReachGrid::of(&candidate);
         let (x0, y0) = candidate.reach_origin;
@@ -960,15 +985,16 @@ mod tests {
                 let t = Rigid::anchored(angle, 0.0, 0.0, shift.0, shift.1);
                 for four in points.windows(4) {
                     let four: &[Point; 4] = four.try_into().unwrap();
-                    let keys = grid.keys4(&t, four);
-                    for (p, key) in four.iter().zip(keys) {
-                        let (x, y) = t.apply(p.x, p.y);
-                        assert_eq!(
-                            key,
-                            grid.key(x, y, wrap_angle(p.dir + t.angle)),
-                            "{p:?} {t:?}"
+                    for (p, got) in four.iter().zip(grid.moved4(&t, four)) {
+                        let want = grid.moved(&t, p);
+                        let same =
+                            |a: f32, b: f32| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+                        assert!(
+                            same(got.x, want.x) && same(got.y, want.y) && same(got.dir, want.dir),
+                            "{p:?} {t:?}: {got:?} against {want:?}"
                         );
-                        inside += (key != grid.empty as u32) as usize;
+                        assert_eq!(got.key, want.key, "{p:?} {t:?}");
+                        inside += (got.key != grid.empty as u32) as usize;
                         lanes += 1;
                     }
                 }
