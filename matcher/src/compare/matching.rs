@@ -106,7 +106,7 @@ impl Placed {
 }
 
 /// A probe minutia moved into the candidate's frame, with the key of its reach list.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Moved {
     /// Position in the candidate's frame.
     x: f32,
@@ -510,7 +510,7 @@ fn vote(probe: &PreparedTemplate, candidate: &PreparedTemplate, s: &mut Scratch)
     s.voted.resize(slots, false);
     // Every slot is listed at most once; the extra entry takes the unconditional write that
     // follows a full list.
-    s.touched.resize(probe.points.len() * nc + 1, 0);
+    s.touched.resize(slots + 1, 0);
     let mut touched = 0;
     let tol = to_turns(EDGE_ANGLE_TOLERANCE);
     let inv_tol = 1.0 / tol as f32;
