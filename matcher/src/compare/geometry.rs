@@ -1,7 +1,7 @@
 //! Small geometry helpers shared by preparation and matching: angles, rigid transforms, hulls.
 
 use std::f32::consts::{PI, TAU};
-use wide::{f32x4, CmpEq, CmpGe};
+use wide::{f32x4, CmpEq, CmpGe, CmpLt};
 
 /// Absolute difference of two angles in [0, 2π), folded into [0, π].
 #[inline]
@@ -41,6 +41,14 @@ pub(crate) fn wrap_angle(a: f32) -> f32 {
     }
 }
 
+/// [`wrap_angle`] of four angles, lane by lane the same float operations.
+#[inline]
+pub(crate) fn wrap_angle4(a: f32x4) -> f32x4 {
+    let tau = f32x4::splat(TAU);
+    a.cmp_lt(f32x4::ZERO)
+        .blend(a + tau, a.cmp_ge(tau).blend(a - tau, a))
+}
+
 /// A rotation by `angle` about the origin followed by a translation: maps probe coordinates into
 /// the candidate's frame.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +84,16 @@ impl Rigid {
         (
             self.cos * x - self.sin * y + self.tx,
             self.sin * x + self.cos * y + self.ty,
+        )
+    }
+
+    /// [`Rigid::apply`] to four points, lane by lane the same float operations.
+    #[inline]
+    pub fn apply4(&self, x: f32x4, y: f32x4) -> (f32x4, f32x4) {
+        let (cos, sin) = (f32x4::splat(self.cos), f32x4::splat(self.sin));
+        (
+            cos * x - sin * y + f32x4::splat(self.tx),
+            sin * x + cos * y + f32x4::splat(self.ty),
         )
     }
 

@@ -22,7 +22,7 @@
 //!    the [`CASCADE_SCREEN_SEEDS`] most similar local pairs is scored first, and a pair scoring
 //!    below [`CASCADE_REJECT_BELOW`] there keeps that score (see [`compare`]).
 
-use super::geometry::{angle_diff, wrap_angle, Hull, Rigid};
+use super::geometry::{angle_diff, wrap_angle, wrap_angle4, Hull, Rigid};
 use super::prepare::{
     to_turns, window_turns, EdgeColumns, Point, PreparedTemplate, KIND_BYTE_SCALE, LANES,
 };
@@ -369,14 +369,9 @@ impl ReachGrid {
     fn moved4(&self, t: &Rigid, points: &[Point; 4]) -> [Moved; 4] {
         let lane = |f: fn(&Point) -> f32| f32x4::new(points.map(|p| f(&p)));
         let (x, y, dir) = (lane(|p| p.x), lane(|p| p.y), lane(|p| p.dir));
-        let (cos, sin) = (f32x4::splat(t.cos), f32x4::splat(t.sin));
-        let tx = cos * x - sin * y + f32x4::splat(t.tx);
-        let ty = sin * x + cos * y + f32x4::splat(t.ty);
-        let a = dir + f32x4::splat(t.angle);
-        let (zero, tau) = (f32x4::ZERO, f32x4::splat(TAU));
-        let dir = a
-            .cmp_lt(zero)
-            .blend(a + tau, a.cmp_ge(tau).blend(a - tau, a));
+        let (tx, ty) = t.apply4(x, y);
+        let dir = wrap_angle4(dir + f32x4::splat(t.angle));
+        let zero = f32x4::ZERO;
         let fx = (tx - f32x4::splat(self.x0)) * f32x4::splat(self.inv_cell);
         let fy = (ty - f32x4::splat(self.y0)) * f32x4::splat(self.inv_cell);
         let inside = fx.cmp_ge(zero)
