@@ -132,6 +132,29 @@ fn deterministic() {
     }
 }
 
+/// Scratch space carries buffers from one comparison to the next (pairing keeps its room and
+/// uses only a prefix): a scratch that compared other pairs first, larger and smaller, scores
+/// every pair as a fresh one does.
+#[test]
+fn a_used_scratch_scores_as_a_fresh_one() {
+    let templates: Vec<_> = [(12, 21), (80, 22), (35, 23), (60, 24), (20, 25)]
+        .iter()
+        .map(|&(n, seed)| synthetic(n, seed))
+        .collect();
+    let prepared: Vec<_> = templates.iter().map(prepare).collect();
+    let shifted: Vec<_> = templates
+        .iter()
+        .map(|t| prepare(&moved(t, 0.2, -7.0, 4.0)))
+        .collect();
+    let mut used = Scratch::new();
+    for a in &prepared {
+        for b in prepared.iter().chain(&shifted) {
+            let fresh = compare(a, b, &mut Scratch::new());
+            assert_eq!(compare(a, b, &mut used).to_bits(), fresh.to_bits());
+        }
+    }
+}
+
 #[test]
 fn degenerate_templates_do_not_panic() {
     let normal = prepare(&synthetic(30, 6));

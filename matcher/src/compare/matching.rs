@@ -56,6 +56,7 @@ pub struct Scratch {
     /// Possible pairs under the current alignment as sort keys: the cost's bits mapped to an
     /// order-preserving integer (the order of `f32::total_cmp`), then the probe index, then
     /// the candidate index, so that one integer sort orders them by (cost, probe, candidate).
+    /// Only a prefix is in use: the buffer keeps its length between alignments.
     options: Vec<u64>,
     /// Pairs chosen under the current alignment: (probe, candidate, weight).
     pairs: Vec<(u8, u8, f32)>,
@@ -482,7 +483,7 @@ fn quick_pair(
                 & (d2 <= tol2)
                 & (angle_diff(q.dir, dir) <= PAIR_ANGLE_TOLERANCE);
             let key = u64::from(d2.to_bits()) << 8 | u64::from(j);
-            best = best.min(key | u64::from(!eligible).wrapping_neg());
+            best = best.min(std::hint::select_unpredictable(eligible, key, u64::MAX));
         }
         if best != u64::MAX {
             let j = best as u8 as usize;
@@ -752,15 +753,20 @@ fn pair(
 ) {
     let placed = place(probe, candidate, t, &mut s.placed, &mut s.moved);
     let tol2 = tolerances(probe, seed);
-    s.options.clear();
+    // Room for every partner of every placed minutia, made once: growing it minutia by
+    // minutia was a branch taken at random.
+    let partners: usize = s.placed[..placed]
+        .iter()
+        .map(|p| (p.end - p.start) as usize)
+        .sum();
+    if s.options.len() < partners {
+        s.options.resize(partners, 0);
+    }
     let mut n = 0;
     for k in 0..placed {
         let (x, y) = (s.placed[k].x, s.placed[k].y);
         let (i, tol2, dir, near) = s.placed[k].view(candidate, tol2);
         let tol = tol2.sqrt();
-        if s.options.len() < n + near.len() {
-            s.options.resize(n + near.len(), 0);
-        }
         // Branch-free: every partner is written, and kept (counted) when within tolerances.
         for &j in near {
             let q = &candidate.points[j as usize];
@@ -771,8 +777,8 @@ fn pair(
             n += ((d2 <= tol2) & (da <= PAIR_ANGLE_TOLERANCE)) as usize;
         }
     }
-    s.options.truncate(n);
-    s.options.sort_unstable();
+    let options = &mut s.options[..n];
+    options.sort_unstable();
     s.used_p.clear();
     s.used_p.resize(256, false);
     s.used_c.clear();
@@ -780,7 +786,7 @@ fn pair(
     let used_p: &mut [bool; 256] = (&mut s.used_p[..256]).try_into().expect("256 flags");
     let used_c: &mut [bool; 256] = (&mut s.used_c[..256]).try_into().expect("256 flags");
     s.pairs.clear();
-    for k in 0..s.options.len() {
+    for k in 0..n {
         let key = s.options[k];
         let (cost, i, j) = (cost_of_key((key >> 16) as u32), (key >> 8) as u8, key as u8);
         if used_p[i as usize] || used_c[j as usize] {
