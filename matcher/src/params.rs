@@ -325,6 +325,16 @@ pub const MIN_OVERLAP_WEIGHT: f32 = 4.0;
 /// the card formats): about the mean quality our extractor reports, so that such templates
 /// score on the same scale.
 pub const UNREPORTED_QUALITY_WEIGHT: f32 = 0.65;
+/// Minutiae of a lower quality (1-100; 0, "not reported", excepted) are written to a compact
+/// card template with the type "other" (type not determined): the compact format has no room
+/// for quality, and the type is what a doubtful minutia is least sure of (a ridge break or a
+/// faint bridge turns an ending into a bifurcation). Chosen leave-one-set-out on the compact
+/// card format with [`UNTYPED_CARD_MINUTIA_WEIGHT`] (issue 19, session 26; `docs/matcher.md`).
+pub const UNTYPED_CARD_MINUTIA_QUALITY: u8 = 50;
+/// Share of its weight that a minutia of type "other" keeps in a template read from a card
+/// format (`compare::prepare_stored`): a card that does not say a minutia's type says it is
+/// doubtful, whichever encoder wrote it.
+pub const UNTYPED_CARD_MINUTIA_WEIGHT: f32 = 0.8;
 /// Mean distances (pixels at 500 dpi) to the two nearest other minutiae over which a minutia
 /// whose quality is not reported goes from [`CROWDED_MINUTIA_WEIGHT`] to the full
 /// [`UNREPORTED_QUALITY_WEIGHT`]. Without a reported quality, crowding is the evidence left in

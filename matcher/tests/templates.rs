@@ -1,6 +1,7 @@
 //! Template formats: round trips, every third-party `.iso` file of the shared set, corrupted
 //! inputs, and decoders that never panic on arbitrary bytes.
 
+use matcher::params::UNTYPED_CARD_MINUTIA_QUALITY;
 use matcher::template::{
     self, ansi378, card, iso19794, AnsiRecord, CardFormat, ExtendedArea, FingerView, Format,
     IsoRecord, RecordMinutia,
@@ -194,7 +195,11 @@ fn card_formats_round_trip_within_quantization() {
                 "{format:?} {a:?} {b:?}"
             );
             assert!(angle_diff(a.direction, b.direction) <= angle_tol + 1e-5);
-            assert_eq!(a.kind, b.kind);
+            // The compact layout writes a doubtful minutia's type as "other".
+            let untyped = format == CardFormat::Compact
+                && (1..UNTYPED_CARD_MINUTIA_QUALITY).contains(&a.quality);
+            let kind = if untyped { MinutiaKind::Other } else { a.kind };
+            assert_eq!(b.kind, kind, "{format:?} {a:?}");
         }
         let ys: Vec<f32> = back.minutiae.iter().map(|m| m.y).collect();
         assert!(ys.windows(2).all(|w| w[0] <= w[1]), "sorted by y");

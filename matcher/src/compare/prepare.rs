@@ -18,7 +18,7 @@ use crate::params::{
     EDGE_NEIGHBOURS, MAX_COORDINATE, MAX_PREPARED_MINUTIAE, PAIR_ANGLE_TOLERANCE,
     PAIR_DISTANCE_TOLERANCE, PAIR_DISTANCE_TOLERANCE_MAX, PAIR_DISTANCE_TOLERANCE_SLOPE,
     PAIR_EVIDENCE_EXPONENT, REACH_CELL, REACH_DIRECTION_BINS, REACH_MAX_CELLS,
-    UNREPORTED_QUALITY_WEIGHT,
+    UNREPORTED_QUALITY_WEIGHT, UNTYPED_CARD_MINUTIA_WEIGHT,
 };
 use crate::template::CardFormat;
 use crate::{Fingerprint, MinutiaKind};
@@ -35,7 +35,8 @@ pub(crate) struct Point {
     pub dir: f32,
     /// How much the minutia counts as evidence: its quality as a fraction (quality 0, "not
     /// reported", counts as [`UNREPORTED_QUALITY_WEIGHT`]; in a template read from a card
-    /// format, less when other minutiae crowd it: [`weigh_unreported_by_crowding`]). Doubtful
+    /// format, less when other minutiae crowd it, [`weigh_unreported_by_crowding`], or when its
+    /// type is "other", [`UNTYPED_CARD_MINUTIA_WEIGHT`]). Doubtful
     /// minutiae weigh less both when paired and when left unpaired in the overlap.
     pub weight: f32,
 }
@@ -231,7 +232,9 @@ pub fn prepare(fp: &Fingerprint) -> PreparedTemplate {
 /// no room for minutia quality, so there the weight of every minutia also says how crowded it
 /// is (from [`crate::params::CROWDED_MINUTIA_WEIGHT`] when its two nearest minutiae lie within
 /// the first of [`crate::params::CROWDED_MINUTIA_DISTANCE`] to the full weight beyond the
-/// second): on our extractor's templates the crowded ones are more often false. The full
+/// second): on our extractor's templates the crowded ones are more often false. A card
+/// minutia of type "other" keeps [`crate::params::UNTYPED_CARD_MINUTIA_WEIGHT`] of that: our
+/// compact encoder writes doubtful minutiae so (see [`crate::template::card`]). The full
 /// record keeps its qualities and prepares as [`prepare`] does; so does another extractor's
 /// record that reports none (crowding cost such records accuracy, see `docs/matcher.md`).
 pub fn prepare_stored(fp: &Fingerprint, format: CardFormat) -> PreparedTemplate {
@@ -274,6 +277,11 @@ fn prepare_weighted(fp: &Fingerprint, weigh_crowding: bool) -> PreparedTemplate 
     let mut points: Vec<Point> = kept.iter().map(|&(_, p, _)| p).collect();
     if weigh_crowding {
         weigh_unreported_by_crowding(&mut points, kept.iter().map(|&(q, _, _)| q));
+        for (p, &(_, _, kind)) in points.iter_mut().zip(&kept) {
+            if kind == MinutiaKind::Other {
+                p.weight *= UNTYPED_CARD_MINUTIA_WEIGHT;
+            }
+        }
     }
     let evidence = points
         .iter()
@@ -743,5 +751,33 @@ mod tests {
         assert!(flat(prepare_stored(&fp, CardFormat::Record)));
         assert!(!flat(prepare_stored(&fp, CardFormat::Normal)));
         assert!(!flat(prepare_stored(&fp, CardFormat::Compact)));
+    }
+
+    #[test]
+    fn untyped_card_minutiae_weigh_less() {
+        // Two minutiae far apart (no crowding), one of them of type "other": in a card format
+        // it keeps UNTYPED_CARD_MINUTIA_WEIGHT of its weight, in a record all of it.
+        let mut fp = fingerprint(&[(100.0, 100.0, 0), (300.0, 300.0, 0)], 500);
+        fp.minutiae[1].kind = MinutiaKind::Other;
+        let weights = |format| {
+            prepare_stored(&fp, format)
+                .points
+                .iter()
+                .map(|p| p.weight)
+                .collect::<Vec<_>>()
+        };
+        let untyped = UNREPORTED_QUALITY_WEIGHT * UNTYPED_CARD_MINUTIA_WEIGHT;
+        for format in [CardFormat::Compact, CardFormat::Normal] {
+            let w = weights(format);
+            assert!(
+                (w[0] - UNREPORTED_QUALITY_WEIGHT).abs() < 1e-6,
+                "{format:?} {w:?}"
+            );
+            assert!((w[1] - untyped).abs() < 1e-6, "{format:?} {w:?}");
+        }
+        assert_eq!(
+            weights(CardFormat::Record),
+            vec![UNREPORTED_QUALITY_WEIGHT; 2]
+        );
     }
 }

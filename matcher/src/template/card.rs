@@ -23,10 +23,15 @@
 //!    coordinates are then offset from the original image's;
 //! 3. at most `max_minutiae` are kept, the highest-quality ones (ties: earlier first);
 //! 4. they are sorted by y, then x, ascending: §8 lets a card declare its minutiae order, and
-//!    this is the one NBIS calls the Cartesian y-x option.
+//!    this is the one NBIS calls the Cartesian y-x option;
+//! 5. in the compact layout, a minutia whose quality is reported and below
+//!    [`UNTYPED_CARD_MINUTIA_QUALITY`] is written with the type "other" (00): the layout cannot
+//!    say it is doubtful otherwise, and its type is what it is least sure of (readers weigh
+//!    such minutiae less, see `compare::prepare_stored`).
 
 use super::reader::invalid;
 use super::record::{kind_bits, kind_from_bits, MAX_COORDINATE};
+use crate::params::UNTYPED_CARD_MINUTIA_QUALITY;
 use crate::{Error, Fingerprint, Minutia, MinutiaKind};
 use std::f32::consts::TAU;
 
@@ -168,7 +173,12 @@ fn encode(fp: &Fingerprint, max_minutiae: usize, layout: Layout) -> Result<Vec<u
             x: f64::from(m.x) * 25.4 / f64::from(fp.dpi_x) / unit,
             y: f64::from(m.y) * 25.4 / f64::from(fp.dpi_y) / unit,
             angle,
-            kind: m.kind,
+            kind: match layout {
+                Layout::Compact if (1..UNTYPED_CARD_MINUTIA_QUALITY).contains(&m.quality) => {
+                    MinutiaKind::Other
+                }
+                _ => m.kind,
+            },
             quality: m.quality,
             index: i,
         });
@@ -373,9 +383,45 @@ mod tests {
             y: 39.37,
             direction: std::f32::consts::PI,
             kind: MinutiaKind::Bifurcation,
-            quality: 10,
+            quality: 60,
         }]);
         assert_eq!(encode_compact(&fp, 60).unwrap(), vec![10, 20, 0x80 | 32]);
+    }
+
+    #[test]
+    fn compact_writes_doubtful_minutiae_untyped() {
+        // Below the quality floor the type is "other"; at it, or unreported (0), it is kept.
+        // The normal layout keeps every type.
+        let floor = UNTYPED_CARD_MINUTIA_QUALITY;
+        let kinds = [
+            (MinutiaKind::Ending, floor - 1),
+            (MinutiaKind::Bifurcation, 1),
+            (MinutiaKind::Bifurcation, floor),
+            (MinutiaKind::Ending, 0),
+        ];
+        let fp = print(
+            kinds
+                .iter()
+                .enumerate()
+                .map(|(i, &(kind, quality))| Minutia {
+                    kind,
+                    ..m(10.0 + 40.0 * i as f32, 10.0, quality)
+                })
+                .collect(),
+        );
+        let read = |bytes: Vec<u8>, decode: fn(&[u8], u32, usize) -> Result<Fingerprint, Error>| {
+            let back = decode(&bytes, 500, 60).unwrap();
+            back.minutiae.iter().map(|m| m.kind).collect::<Vec<_>>()
+        };
+        use MinutiaKind::*;
+        assert_eq!(
+            read(encode_compact(&fp, 60).unwrap(), decode_compact),
+            vec![Other, Other, Bifurcation, Ending]
+        );
+        assert_eq!(
+            read(encode_normal(&fp, 60).unwrap(), decode_normal),
+            vec![Ending, Bifurcation, Bifurcation, Ending]
+        );
     }
 
     #[test]
